@@ -1,0 +1,382 @@
+//! Parsers for every shape in which servers say "come back later".
+//!
+//! Each parser takes untrusted text and returns `None` for anything it does not fully
+//! understand; none of them panics. Results are milliseconds, either a relative wait or an
+//! absolute Unix time. Relative waits are clamped to [`MAX_HINT`] by the caller
+//! ([`super::classify`]), so an absurd header can never park a call for a year.
+
+/// The longest wait any hint may express after clamping: one day.
+pub const MAX_HINT_MS: u64 = 86_400_000;
+
+/// `retry-after-ms` / `x-ms-retry-after-ms`: milliseconds, possibly fractional (`250.5`).
+pub fn retry_after_ms(value: &str) -> Option<u64> {
+    non_negative_float(value.trim()).map(|ms| ms.ceil() as u64)
+}
+
+/// `retry-after` as delay-seconds (`7`, and the fractional `1.5` some servers send).
+pub fn retry_after_seconds(value: &str) -> Option<u64> {
+    non_negative_float(value.trim()).map(|s| (s * 1000.0).ceil() as u64)
+}
+
+/// `grpc-retry-pushback-ms`: an int32; negative or garbled means "do not retry" (returned as
+/// `Err(())`), a valid value is the wait.
+#[allow(clippy::result_unit_err)]
+pub fn grpc_pushback_ms(value: &str) -> Result<u64, ()> {
+    match value.trim().parse::<i64>() {
+        Ok(ms) if (0..=i32::MAX as i64).contains(&ms) => Ok(ms as u64),
+        _ => Err(()),
+    }
+}
+
+/// A Go-style duration as used by `x-ratelimit-reset-*`: `1s`, `6m0s`, `12ms`, `7.66s`,
+/// `1h2m3.5s`, `250us`.
+pub fn go_duration_ms(value: &str) -> Option<u64> {
+    let s = value.trim();
+    if s.is_empty() || s.len() > 64 {
+        return None;
+    }
+    if s == "0" {
+        return Some(0);
+    }
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let mut total_ms = 0f64;
+    while i < bytes.len() {
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+            i += 1;
+        }
+        let number: f64 = s.get(start..i)?.parse().ok()?;
+        let unit_start = i;
+        // Units are letters; "µs" is non-ASCII, so take every byte up to the next digit.
+        while i < bytes.len() && !(bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+            i += 1;
+        }
+        let factor = match s.get(unit_start..i)? {
+            "h" => 3_600_000.0,
+            "m" => 60_000.0,
+            "s" => 1_000.0,
+            "ms" => 1.0,
+            "us" | "µs" => 0.001,
+            "ns" => 0.000_001,
+            _ => return None,
+        };
+        total_ms += number * factor;
+    }
+    finite_ms(total_ms)
+}
+
+/// A protobuf JSON duration as in Gemini's `RetryInfo.retryDelay`: `"34.4s"`, `"0.5s"`, `"2s"`.
+pub fn proto_duration_ms(value: &str) -> Option<u64> {
+    let secs = value.trim().strip_suffix('s')?;
+    non_negative_float(secs).and_then(|s| finite_ms(s * 1000.0))
+}
+
+/// Phrases in human messages: "Please try again in 5.289s", "try again in 1m30s",
+/// "try again in 20ms", "Please retry after 37 seconds", "retry after 2 minutes".
+pub fn message_wait_ms(message: &str) -> Option<u64> {
+    let lower = message.to_ascii_lowercase();
+    for marker in ["try again in ", "retry after ", "retry in ", "wait "] {
+        let mut from = 0;
+        while let Some(pos) = lower.get(from..).and_then(|rest| rest.find(marker)) {
+            let start = from + pos + marker.len();
+            if let Some(ms) = wait_phrase(lower.get(start..).unwrap_or("")) {
+                return Some(ms);
+            }
+            from = start;
+        }
+    }
+    None
+}
+
+/// Reads "5.289s", "1m30s", "37 seconds", "2 minutes", "500ms" at the start of `text`.
+fn wait_phrase(text: &str) -> Option<u64> {
+    let token: &str = text
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ')')
+        .next()?;
+    let token = token.trim_end_matches('.');
+    if let Some(ms) = go_duration_ms(token) {
+        return Some(ms);
+    }
+    let number = non_negative_float(token)?;
+    let rest = text.get(token.len()..)?.trim_start();
+    let unit: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let factor = match unit.as_str() {
+        "ms" | "millisecond" | "milliseconds" => 1.0,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1000.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
+        "h" | "hour" | "hours" => 3_600_000.0,
+        _ => return None,
+    };
+    finite_ms(number * factor)
+}
+
+/// An HTTP-date (RFC 9110 IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete
+/// RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994` forms) as
+/// Unix milliseconds.
+pub fn http_date_unix_ms(value: &str) -> Option<u64> {
+    let s = value.trim();
+    if s.len() > 64 {
+        return None;
+    }
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let (day, month, year, clock) = match parts.as_slice() {
+        // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+        [_, day, month, year, clock, "GMT"] => (*day, *month, *year, *clock),
+        // RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        [_, date, clock, "GMT"] => {
+            let mut d = date.split('-');
+            let (day, month, yy) = (d.next()?, d.next()?, d.next()?);
+            let yy: u64 = yy.parse().ok()?;
+            let year = if yy < 70 {
+                2000 + yy
+            } else if yy < 100 {
+                1900 + yy
+            } else {
+                yy
+            };
+            return civil_to_unix_ms(year, month_number(month)?, day.parse().ok()?, clock);
+        }
+        // asctime: Sun Nov  6 08:49:37 1994
+        [_, month, day, clock, year] => (*day, *month, *year, *clock),
+        _ => return None,
+    };
+    civil_to_unix_ms(
+        year.parse().ok()?,
+        month_number(month)?,
+        day.parse().ok()?,
+        clock,
+    )
+}
+
+/// An RFC 3339 timestamp (`2026-08-21T12:40:59Z`, fractional seconds and offsets allowed)
+/// as Unix milliseconds.
+pub fn rfc3339_unix_ms(value: &str) -> Option<u64> {
+    let s = value.trim();
+    if s.len() < 20 || s.len() > 40 || !s.is_ascii() {
+        return None;
+    }
+    let year: u64 = s.get(0..4)?.parse().ok()?;
+    let month: u64 = s.get(5..7)?.parse().ok()?;
+    let day: u64 = s.get(8..10)?.parse().ok()?;
+    let sep = s.as_bytes().get(10)?;
+    if s.as_bytes().get(4) != Some(&b'-')
+        || s.as_bytes().get(7) != Some(&b'-')
+        || !matches!(sep, b'T' | b't' | b' ')
+    {
+        return None;
+    }
+    let rest = s.get(11..)?;
+    let (clock_and_frac, offset_ms) = split_offset(rest)?;
+    let (clock, frac) = match clock_and_frac.split_once('.') {
+        Some((c, f)) => (c, Some(f)),
+        None => (clock_and_frac, None),
+    };
+    let base = civil_to_unix_ms(year, month, day, clock)? as i64;
+    let frac_ms = match frac {
+        Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
+            let digits = f.get(..3.min(f.len()))?;
+            let scale = 10i64.pow(3 - digits.len() as u32);
+            digits.parse::<i64>().ok()? * scale
+        }
+        Some(_) => return None,
+        None => 0,
+    };
+    let unix = base + frac_ms - offset_ms;
+    u64::try_from(unix).ok()
+}
+
+fn split_offset(rest: &str) -> Option<(&str, i64)> {
+    if let Some(clock) = rest.strip_suffix('Z').or_else(|| rest.strip_suffix('z')) {
+        return Some((clock, 0));
+    }
+    let idx = rest.rfind(['+', '-'])?;
+    let (clock, offset) = rest.split_at(idx);
+    let sign = if offset.starts_with('-') { -1 } else { 1 };
+    let hh: i64 = offset.get(1..3)?.parse().ok()?;
+    let mm: i64 = offset.get(4..6)?.parse().ok()?;
+    if offset.len() != 6 || offset.as_bytes().get(3) != Some(&b':') || hh > 23 || mm > 59 {
+        return None;
+    }
+    Some((clock, sign * (hh * 3_600_000 + mm * 60_000)))
+}
+
+fn month_number(name: &str) -> Option<u64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let lower = name.get(..3)?.to_ascii_lowercase();
+    MONTHS
+        .iter()
+        .position(|m| *m == lower)
+        .map(|i| i as u64 + 1)
+}
+
+/// Days-from-civil (proleptic Gregorian), valid for years 1970..=9999.
+fn civil_to_unix_ms(year: u64, month: u64, day: u64, clock: &str) -> Option<u64> {
+    if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut hms = clock.split(':');
+    let h: u64 = hms.next()?.parse().ok()?;
+    let m: u64 = hms.next()?.parse().ok()?;
+    let sec: u64 = hms.next()?.parse().ok()?;
+    if hms.next().is_some() || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(((days * 86_400) + h * 3600 + m * 60 + sec) * 1000)
+}
+
+fn non_negative_float(s: &str) -> Option<f64> {
+    if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return None;
+    }
+    let v: f64 = s.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some(v)
+}
+
+fn finite_ms(ms: f64) -> Option<u64> {
+    if !ms.is_finite() || ms < 0.0 {
+        return None;
+    }
+    // Saturate rather than overflow; the classifier clamps to MAX_HINT_MS afterwards.
+    Some(if ms >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ms.ceil() as u64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_ms_accepts_fractions_and_rejects_garbage() {
+        assert_eq!(retry_after_ms("250.5"), Some(251));
+        assert_eq!(retry_after_ms(" 1000 "), Some(1000));
+        assert_eq!(retry_after_ms("0"), Some(0));
+        assert_eq!(retry_after_ms("-5"), None);
+        assert_eq!(retry_after_ms("NaN"), None);
+        assert_eq!(retry_after_ms("inf"), None);
+        assert_eq!(retry_after_ms("1e3"), None);
+        assert_eq!(retry_after_ms(""), None);
+    }
+
+    #[test]
+    fn retry_after_seconds_integer_and_fractional() {
+        assert_eq!(retry_after_seconds("7"), Some(7000));
+        assert_eq!(retry_after_seconds("1.5"), Some(1500));
+        assert_eq!(retry_after_seconds("0.0001"), Some(1));
+        assert_eq!(retry_after_seconds("soon"), None);
+        // Absurd but well-formed: saturates here, the classifier clamps it.
+        assert_eq!(
+            retry_after_seconds("99999999999999999999999999999"),
+            Some(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration_ms("1s"), Some(1000));
+        assert_eq!(go_duration_ms("6m0s"), Some(360_000));
+        assert_eq!(go_duration_ms("12ms"), Some(12));
+        assert_eq!(go_duration_ms("7.66s"), Some(7660));
+        assert_eq!(go_duration_ms("1h2m3.5s"), Some(3_723_500));
+        assert_eq!(go_duration_ms("250us"), Some(1));
+        assert_eq!(go_duration_ms("0"), Some(0));
+        assert_eq!(go_duration_ms("5"), None);
+        assert_eq!(go_duration_ms("s"), None);
+        assert_eq!(go_duration_ms("1x"), None);
+        assert_eq!(go_duration_ms("1.2.3s"), None);
+        assert_eq!(go_duration_ms(""), None);
+    }
+
+    #[test]
+    fn proto_durations() {
+        assert_eq!(proto_duration_ms("34.4s"), Some(34_400));
+        assert_eq!(proto_duration_ms("2s"), Some(2000));
+        assert_eq!(proto_duration_ms("34.4"), None);
+        assert_eq!(proto_duration_ms("-1s"), None);
+    }
+
+    #[test]
+    fn message_phrases() {
+        assert_eq!(
+            message_wait_ms("Rate limit reached. Please try again in 5.289s. Visit..."),
+            Some(5289)
+        );
+        assert_eq!(message_wait_ms("Please try again in 1m30s."), Some(90_000));
+        assert_eq!(message_wait_ms("please try again in 20ms"), Some(20));
+        assert_eq!(
+            message_wait_ms("Please retry after 37 seconds."),
+            Some(37_000)
+        );
+        assert_eq!(message_wait_ms("Try again in 2 minutes"), Some(120_000));
+        assert_eq!(
+            message_wait_ms("try again in a while, retry after 3 seconds"),
+            Some(3000)
+        );
+        assert_eq!(message_wait_ms("try again later"), None);
+        assert_eq!(message_wait_ms(""), None);
+    }
+
+    #[test]
+    fn http_dates_in_three_forms() {
+        let want = Some(784_111_777_000);
+        assert_eq!(http_date_unix_ms("Sun, 06 Nov 1994 08:49:37 GMT"), want);
+        assert_eq!(http_date_unix_ms("Sunday, 06-Nov-94 08:49:37 GMT"), want);
+        assert_eq!(http_date_unix_ms("Sun Nov  6 08:49:37 1994"), want);
+        assert_eq!(
+            http_date_unix_ms("Wed, 21 Oct 2026 07:28:00 GMT"),
+            Some(1_792_567_680_000)
+        );
+        assert_eq!(http_date_unix_ms("Sun, 06 Foo 1994 08:49:37 GMT"), None);
+        assert_eq!(http_date_unix_ms("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+        assert_eq!(http_date_unix_ms("garbage"), None);
+    }
+
+    #[test]
+    fn rfc3339_timestamps() {
+        assert_eq!(
+            rfc3339_unix_ms("2026-08-21T12:40:59Z"),
+            Some(1_787_316_059_000)
+        );
+        assert_eq!(
+            rfc3339_unix_ms("2026-08-21T12:40:59.5Z"),
+            Some(1_787_316_059_500)
+        );
+        assert_eq!(
+            rfc3339_unix_ms("2026-08-21T14:40:59+02:00"),
+            Some(1_787_316_059_000)
+        );
+        assert_eq!(
+            rfc3339_unix_ms("2026-08-21 12:40:59Z"),
+            Some(1_787_316_059_000)
+        );
+        assert_eq!(rfc3339_unix_ms("2026-13-21T12:40:59Z"), None);
+        assert_eq!(rfc3339_unix_ms("2026-08-21T12:40:59"), None);
+        assert_eq!(rfc3339_unix_ms("not a timestamp at all!!"), None);
+    }
+
+    #[test]
+    fn grpc_pushback() {
+        assert_eq!(grpc_pushback_ms("100"), Ok(100));
+        assert_eq!(grpc_pushback_ms("-1"), Err(()));
+        assert_eq!(grpc_pushback_ms("x"), Err(()));
+        assert_eq!(grpc_pushback_ms("99999999999"), Err(()));
+    }
+}

@@ -1,0 +1,191 @@
+//! The classifier: a pure function from what the transport saw to what it means.
+//!
+//! [`classify`] never panics, scans at most [`BODY_SCAN_LIMIT`] bytes of a body, tolerates
+//! invalid UTF-8 and odd headers, and returns a [`Classification`] for every input. Its
+//! rules come from the providers' documented error shapes (see `docs/CLASSIFIER.md`).
+
+mod body;
+pub mod hints;
+pub mod redact;
+mod rules;
+mod types;
+mod wait;
+
+pub use types::{
+    Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Scope,
+    TransportError, UnknownProvider, WaitHint,
+};
+
+/// The most body bytes the classifier looks at. Error bodies are small; a huge body is
+/// almost certainly a success or an HTML page, and a bounded scan keeps the cost bounded.
+pub const BODY_SCAN_LIMIT: usize = 64 * 1024;
+
+/// Classifies one observation.
+///
+/// `now_unix_ms` is the caller's wall clock, used only to turn absolute reset times
+/// (RFC 3339, epoch milliseconds) into waits when the response carries no `Date` header.
+///
+/// ```
+/// use relent::classify::{classify, HttpResponse, Observation, Provider, Reason};
+///
+/// let body = br#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+/// let seen = Observation::Http(HttpResponse { status: 429, headers: &[], body });
+/// let c = classify(Provider::Openai, &seen, None);
+/// assert_eq!(c.reason, Reason::QuotaExhausted); // not a rate limit: waiting will not help
+/// assert!(c.recovery.rotate_key);
+/// ```
+pub fn classify(
+    provider: Provider,
+    seen: &Observation<'_>,
+    now_unix_ms: Option<u64>,
+) -> Classification {
+    match seen {
+        Observation::Transport(kind) => classify_transport(*kind),
+        Observation::Http(response) => classify_http(provider, response, now_unix_ms),
+    }
+}
+
+fn classify_transport(kind: TransportError) -> Classification {
+    let (reason, message) = match kind {
+        TransportError::Timeout => (Reason::Timeout, "no response before the attempt timed out"),
+        TransportError::ConnectRefused => (Reason::ConnectionFailed, "connection refused"),
+        TransportError::Dns => (Reason::ConnectionFailed, "host name did not resolve"),
+        TransportError::Reset => (
+            Reason::ConnectionFailed,
+            "connection reset or closed mid-request",
+        ),
+        TransportError::TlsHandshake => (Reason::ConnectionFailed, "TLS handshake failed"),
+        TransportError::TlsCertificate => (
+            Reason::TlsCertificate,
+            "server certificate failed verification",
+        ),
+        TransportError::Other => (Reason::ConnectionFailed, "transport failed"),
+    };
+    let mut c = Classification::of(reason);
+    c.message = message.to_string();
+    c
+}
+
+fn classify_http(
+    provider: Provider,
+    response: &HttpResponse<'_>,
+    now_unix_ms: Option<u64>,
+) -> Classification {
+    let status = response.status;
+    let scanned = &response.body[..response.body.len().min(BODY_SCAN_LIMIT)];
+    let success = (200..300).contains(&status);
+
+    // A success is a success unless the body carries an error; checking for the word "error"
+    // first keeps the common path free of JSON parsing and allocation.
+    if success && !contains_ascii_ci(scanned, b"error") {
+        return Classification::of(Reason::Success);
+    }
+    let text = String::from_utf8_lossy(scanned);
+    let fields = body::extract(&text, success);
+    if success && fields.is_none() {
+        return Classification::of(Reason::Success);
+    }
+
+    let aws_type = header(response.headers, "x-amzn-errortype").map(body::aws_error_type);
+    let html = !success && fields.is_none() && looks_like_html(response.headers, &text);
+    let mut search = match &fields {
+        Some(f) => f.search_text(),
+        None => text.to_ascii_lowercase(),
+    };
+    if let Some(t) = aws_type {
+        search.push(' ');
+        search.push_str(&t.to_ascii_lowercase());
+    }
+
+    // In-band errors borrow the status they carry (OpenRouter puts one in `error.code`).
+    let effective_status = match (&fields, success) {
+        (Some(f), true) => f
+            .numeric_code
+            .filter(|c| (400..600).contains(c))
+            .unwrap_or(0),
+        _ => status,
+    };
+    let reason = rules::decide(provider, effective_status, &search, html, fields.as_ref());
+    let mut c = Classification::of(reason);
+    c.code = fields
+        .as_ref()
+        .and_then(|f| {
+            f.code
+                .clone()
+                .filter(|code| code.parse::<u16>().is_err())
+                .or_else(|| f.kind.clone())
+                .or_else(|| f.status_text.clone())
+        })
+        .or_else(|| aws_type.map(str::to_string))
+        .map(|code| redact::redact(&code));
+    c.message = message_for(&fields, html, &text, status);
+    let (wait, server_retry) = wait::hint(response.headers, fields.as_ref(), now_unix_ms);
+    c.wait = wait;
+    c.server_retry = server_retry;
+    c
+}
+
+fn message_for(fields: &Option<body::ErrorFields>, html: bool, text: &str, status: u16) -> String {
+    if let Some(message) = fields.as_ref().and_then(|f| f.message.as_deref()) {
+        return redact::redact(message);
+    }
+    if html {
+        let title = html_title(text).unwrap_or("untitled page");
+        return redact::redact(&format!(
+            "HTTP {status} HTML page from an intermediary: {title}"
+        ));
+    }
+    let prefix: String = text.chars().take(redact::MAX_MESSAGE_CHARS * 2).collect();
+    let message = redact::redact(&prefix);
+    if message.is_empty() {
+        format!("HTTP {status} with an empty body")
+    } else {
+        message
+    }
+}
+
+fn html_title(text: &str) -> Option<&str> {
+    let lower = text.get(..text.len().min(8192))?.to_ascii_lowercase();
+    let start = lower.find("<title>")? + "<title>".len();
+    let end = start + lower.get(start..)?.find("</title>")?;
+    text.get(start..end).map(str::trim)
+}
+
+fn looks_like_html(headers: &[(&str, &str)], text: &str) -> bool {
+    let content_type_html = header(headers, "content-type")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"));
+    let start = text.trim_start();
+    let start = start
+        .get(..start.len().min(16))
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    content_type_html
+        || start.starts_with("<!doctype")
+        || start.starts_with("<html")
+        || start.starts_with("<head")
+}
+
+/// The first value of a header, matched case-insensitively.
+pub(crate) fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// Every value of a header, matched case-insensitively.
+pub(crate) fn headers_named<'a, 'h>(
+    headers: &'h [(&'h str, &'a str)],
+    name: &'h str,
+) -> impl Iterator<Item = &'a str> + 'h {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}

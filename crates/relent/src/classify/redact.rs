@@ -1,0 +1,160 @@
+//! Redaction of secrets that providers echo back in error messages.
+//!
+//! OpenAI answers a bad key with "Incorrect API key provided: sk-proj-abc…xyz", xAI with
+//! "Incorrect API key provided: xa***", and proxies sometimes echo the whole `Authorization`
+//! header. Every message relent keeps passes through [`redact`] first, so no trace, log line
+//! or abort message can carry a key.
+
+/// The longest message relent keeps, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 240;
+
+/// Prefixes that start a secret token, matched case-sensitively at a token boundary.
+const SECRET_PREFIXES: &[&str] = &[
+    "sk-", "sk_", "rk-", "rk_", "pk-", "AIza", "gsk_", "xai-", "AKIA", "ASIA", "ghp_", "hf_",
+    "or-", "pplx-", "csk-", "nvapi-", "r8_",
+];
+
+/// Words after which the next token is a secret whatever it looks like.
+const SECRET_LEADS: &[&str] = &[
+    "bearer ",
+    "key provided: ",
+    "api key: ",
+    "api-key: ",
+    "x-api-key: ",
+    "token: ",
+];
+
+const REDACTED: &str = "[redacted]";
+
+/// Returns `text` with secrets replaced by `[redacted]`, whitespace collapsed, and cut to
+/// [`MAX_MESSAGE_CHARS`] characters (an ellipsis marks the cut).
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_MESSAGE_CHARS + 8));
+    let mut chars_written = 0usize;
+    let mut rest = text;
+    let mut secret_follows = false;
+    let mut last_was_space = true;
+    while !rest.is_empty() {
+        if chars_written >= MAX_MESSAGE_CHARS {
+            out.push('…');
+            return out;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        if c.is_whitespace() {
+            if !last_was_space {
+                out.push(' ');
+                chars_written += 1;
+            }
+            last_was_space = true;
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        // At a token start: decide whether the whole token is a secret.
+        let token_len = rest
+            .find(|ch: char| {
+                ch.is_whitespace() || matches!(ch, '"' | '\'' | ',' | ')' | '(' | '<' | '>')
+            })
+            .unwrap_or(rest.len());
+        let token_len = token_len.max(c.len_utf8());
+        let token = &rest[..token_len];
+        if secret_follows || looks_secret(token) {
+            out.push_str(REDACTED);
+            // Keep a trailing full stop so the sentence still reads.
+            if token.ends_with('.') && token.len() > 1 {
+                out.push('.');
+            }
+            chars_written += REDACTED.len();
+            rest = &rest[token_len..];
+            secret_follows = false;
+            last_was_space = false;
+            continue;
+        }
+        for ch in token.chars() {
+            if chars_written >= MAX_MESSAGE_CHARS {
+                out.push('…');
+                return out;
+            }
+            out.push(ch);
+            chars_written += 1;
+        }
+        rest = &rest[token_len..];
+        last_was_space = false;
+        let tail_start = out.char_indices().rev().nth(15).map_or(0, |(i, _)| i);
+        let tail_lower = (out[tail_start..].to_string() + " ").to_ascii_lowercase();
+        secret_follows = SECRET_LEADS.iter().any(|lead| tail_lower.ends_with(lead));
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
+fn looks_secret(token: &str) -> bool {
+    let token = token.trim_start_matches(['[', '{', ':', '=', '`']);
+    SECRET_PREFIXES
+        .iter()
+        .any(|prefix| token.starts_with(prefix) && token.len() >= prefix.len() + 4)
+        || is_long_opaque(token)
+}
+
+/// A long run of key-like characters with both letters and digits (JWTs, hex secrets).
+fn is_long_opaque(token: &str) -> bool {
+    token.len() >= 32
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'*'))
+        && token.bytes().any(|b| b.is_ascii_digit())
+        && token.bytes().any(|b| b.is_ascii_alphabetic())
+        && !token.contains("://")
+}
+
+/// True when `text` still contains anything that [`redact`] would remove. Used by tests.
+pub fn contains_secret(text: &str) -> bool {
+    text.split(|ch: char| {
+        ch.is_whitespace() || matches!(ch, '"' | '\'' | ',' | ')' | '(' | '<' | '>')
+    })
+    .any(looks_secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_every_known_key_shape() {
+        let cases = [
+            "Incorrect API key provided: sk-proj-abcdefgh1234****wxyz. You can find your API key at https://platform.openai.com/account/api-keys.",
+            "invalid x-api-key sk-ant-api03-AbCdEf123456",
+            "API key not valid: AIzaSyA1234567890abcdefghij",
+            "key gsk_abcdefghijklmnop rejected",
+            "Incorrect API key provided: xai-abcdef0123456789",
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+        ];
+        for case in cases {
+            let out = redact(case);
+            assert!(!contains_secret(&out), "{case} -> {out}");
+            assert!(out.contains("[redacted]"), "{case} -> {out}");
+        }
+        assert_eq!(
+            redact("Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."),
+            "Incorrect API key provided: [redacted]. You can obtain an API key from https://console.x.ai."
+        );
+        assert_eq!(redact("Bearer abc"), "Bearer [redacted]");
+    }
+
+    #[test]
+    fn keeps_ordinary_text_and_urls() {
+        let text = "Rate limit reached for gpt-4o in organization org-123 on requests per min (RPM): Limit 3, Used 3. Please try again in 20s.";
+        assert_eq!(redact(text), text);
+        assert_eq!(
+            redact("  many   spaces\n\tand lines  "),
+            "many spaces and lines"
+        );
+    }
+
+    #[test]
+    fn truncates_long_messages_on_char_boundaries() {
+        let long = "é".repeat(1000);
+        let out = redact(&long);
+        assert_eq!(out.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(out.ends_with('…'));
+    }
+}

@@ -1,0 +1,275 @@
+//! The rules: status codes refined by what the provider wrote.
+//!
+//! Text signals come first because status codes lie in well-known ways: OpenAI sends credit
+//! exhaustion as 429, Gemini and xAI send a bad key as 400, Anthropic and Groq send overload
+//! as 429 or 498, and aggregators wrap upstream errors in their own status.
+
+use super::body::ErrorFields;
+use super::{Provider, Reason};
+
+const KEY_REJECTED: &[&str] = &[
+    "invalid_api_key",
+    "incorrect api key",
+    "api key not valid",
+    "api_key_invalid",
+    "api key expired",
+    "api_key_expired",
+    "invalid api key",
+    "api key is invalid",
+    "invalid x-api-key",
+    "authentication_error",
+    "authentication fails",
+    "authentication failed",
+    "invalid_authentication",
+    "invalid authentication",
+    "invalid credentials",
+    "no auth credentials found",
+    "unrecognizedclientexception",
+    "security token included in the request is invalid",
+    "invalidsignatureexception",
+    "expiredtokenexception",
+    "api key was reported as leaked",
+    "api key has been revoked",
+    "key has been disabled",
+];
+
+const QUOTA: &[&str] = &[
+    "insufficient_quota",
+    "exceeded your current quota",
+    "insufficient balance",
+    "insufficient_balance",
+    "insufficient credits",
+    "insufficient_credits",
+    "credit balance is too low",
+    "billing_error",
+    "billing details",
+    "billing account",
+    "billing_not_active",
+    "spend limit",
+    "spending limit",
+    "usage limits",
+    "payment required",
+    "servicequotaexceededexception",
+    "key limit exceeded",
+    "requires more credits",
+    "used all available credits",
+    "out of credits",
+    "token quota",
+    "perday",
+];
+
+const OVERLOADED: &[&str] = &[
+    "overloaded",
+    "capacity_exceeded",
+    "capacity exceeded",
+    "over capacity",
+    "modelnotreadyexception",
+    "serviceunavailableexception",
+    "temporarily unavailable",
+    "no available capacity",
+];
+
+const RATE_LIMITED: &[&str] = &[
+    "rate_limit_exceeded",
+    "rate_limit_error",
+    "rate limit",
+    "ratelimit",
+    "throttlingexception",
+    "too many requests",
+    "resource_exhausted",
+    "too many tokens",
+];
+
+const CONTEXT_OVERFLOW: &[&str] = &[
+    "context_length_exceeded",
+    "maximum context length",
+    "context length",
+    "context window",
+    "context_window",
+    "prompt is too long",
+    "input is too long",
+    "exceeds the maximum number of tokens",
+    "maximum number of tokens allowed",
+    "reduce the length of the messages",
+    "maximum prompt length",
+    "too large for model with",
+    "exceeds the model's maximum",
+    "input token count",
+    "too many input tokens",
+];
+
+const CONTENT_FILTER: &[&str] = &[
+    "content_filter",
+    "content_policy_violation",
+    "responsibleaipolicyviolation",
+    "content management policy",
+    "content policy",
+    "safety system",
+    "usage policies",
+    "flagged by",
+    "flagged for",
+    "prohibited_content",
+    "blocked due to safety",
+    "safety settings",
+    "moderation",
+];
+
+const MODEL_NOT_FOUND: &[&str] = &[
+    "model_not_found",
+    "model not found",
+    "resourcenotfoundexception",
+    "is not found for api version",
+    "no endpoints found",
+    "does not exist",
+    "unknown model",
+    "invalid model",
+    "is not a valid model",
+    "no such model",
+    "model_not_available",
+];
+
+const PERMISSION: &[&str] = &[
+    "permission_error",
+    "permission_denied",
+    "accessdeniedexception",
+    "unsupported_country_region_territory",
+    "region, or territory not supported",
+    "do not have access",
+    "don't have access",
+    "does not have access",
+    "not allowed to",
+];
+
+const WAF: &[&str] = &[
+    "cdn-cgi/challenge-platform",
+    "enable javascript and cookies",
+    "attention required",
+    "cloudflare",
+    "just a moment",
+    "access denied",
+    "request blocked",
+    "incapsula",
+    "captcha",
+    "the request could not be satisfied",
+    "web application firewall",
+];
+
+const PAYLOAD: &[&str] = &[
+    "request_too_large",
+    "payload too large",
+    "request entity too large",
+    "body too large",
+];
+
+fn any(text: &str, needles: &[&str]) -> bool {
+    needles.iter().any(|n| text.contains(n))
+}
+
+/// Decides the reason. `text` is the lowercase search text (error fields, or the body when it
+/// is not JSON); `status` is 0 for an in-band error that carried no status of its own.
+pub(crate) fn decide(
+    provider: Provider,
+    status: u16,
+    text: &str,
+    html: bool,
+    fields: Option<&ErrorFields>,
+) -> Reason {
+    if html {
+        return html_page(status, text);
+    }
+    if any(text, KEY_REJECTED) {
+        return Reason::KeyRejected;
+    }
+    if status == 429 || (status == 0 && any(text, RATE_LIMITED)) {
+        return too_many_requests(provider, text, fields);
+    }
+    if any(text, QUOTA) && !gemini_short_window(provider, text, fields) {
+        return Reason::QuotaExhausted;
+    }
+    if any(text, OVERLOADED) || status == 529 || status == 498 {
+        return Reason::Overloaded;
+    }
+    if any(text, CONTEXT_OVERFLOW) && !matches!(status, 500..=599) {
+        return Reason::ContextOverflow;
+    }
+    if any(text, CONTENT_FILTER) && !matches!(status, 500..=599) {
+        return Reason::ContentFilter;
+    }
+    if any(text, RATE_LIMITED) && matches!(status, 400 | 403 | 0) {
+        // Bedrock has sent ThrottlingException with a 400; some proxies do the same.
+        return Reason::RateLimited;
+    }
+    if any(text, PERMISSION) && matches!(status, 400 | 403 | 0) {
+        return Reason::PermissionDenied;
+    }
+    if any(text, MODEL_NOT_FOUND) && matches!(status, 400 | 403 | 404 | 0) {
+        return Reason::ModelNotFound;
+    }
+    if any(text, PAYLOAD) {
+        return Reason::PayloadTooLarge;
+    }
+    by_status(status)
+}
+
+fn by_status(status: u16) -> Reason {
+    match status {
+        0 => Reason::Unknown,
+        200..=299 => Reason::Success,
+        400 | 405 | 415 | 422 => Reason::MalformedRequest,
+        401 => Reason::KeyRejected,
+        402 => Reason::QuotaExhausted,
+        403 => Reason::PermissionDenied,
+        404 => Reason::ModelNotFound,
+        408 => Reason::Timeout,
+        413 => Reason::PayloadTooLarge,
+        424 => Reason::ServerError,
+        429 => Reason::RateLimited,
+        498 | 503 | 529 => Reason::Overloaded,
+        500..=599 => Reason::ServerError,
+        _ => Reason::Unknown,
+    }
+}
+
+fn too_many_requests(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> Reason {
+    if any(text, OVERLOADED) {
+        return Reason::Overloaded;
+    }
+    let wrapped_upstream = text.contains("provider returned error")
+        || fields.is_some_and(|f| f.upstream_raw.is_some());
+    if provider == Provider::Openrouter && wrapped_upstream {
+        return Reason::UpstreamRateLimited;
+    }
+    if any(text, QUOTA) && !gemini_short_window(provider, text, fields) {
+        return Reason::QuotaExhausted;
+    }
+    Reason::RateLimited
+}
+
+/// Gemini words a per-minute limit as "You exceeded your current quota"; it is a rate limit
+/// unless the quota that ran out is a daily one.
+fn gemini_short_window(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> bool {
+    let google = matches!(provider, Provider::Gemini | Provider::Vertex)
+        || text.contains("resource_exhausted");
+    let daily = text.contains("perday") || text.contains("per day");
+    let billing = text.contains("billing") && !text.contains("check your plan and billing details");
+    google
+        && !daily
+        && !billing
+        && (fields.is_some_and(|f| f.retry_delay_ms.is_some())
+            || text.contains("perminute")
+            || text.contains("resource_exhausted"))
+}
+
+fn html_page(status: u16, text: &str) -> Reason {
+    if any(text, WAF) || status == 403 {
+        return Reason::BlockedByWaf;
+    }
+    match by_status(status) {
+        // An HTML 401/404 comes from a proxy or a wrong URL, not from the API's key check.
+        Reason::KeyRejected
+        | Reason::ModelNotFound
+        | Reason::MalformedRequest
+        | Reason::PermissionDenied => Reason::Unknown,
+        other => other,
+    }
+}

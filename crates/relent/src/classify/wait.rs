@@ -1,0 +1,131 @@
+//! Collects the server's wait hint from headers and body, in order of authority.
+//!
+//! An explicit Retry-After (in any spelling) says the minimum wait and wins; reset headers say
+//! when a window refills and come next; a phrase in the message is the last resort.
+
+use super::body::ErrorFields;
+use super::hints::{self, MAX_HINT_MS};
+use super::{header, headers_named, HintSource, WaitHint};
+
+/// Returns the wait hint and the server's explicit retry word, if any.
+pub(crate) fn hint(
+    headers: &[(&str, &str)],
+    fields: Option<&ErrorFields>,
+    now_unix_ms: Option<u64>,
+) -> (Option<WaitHint>, Option<bool>) {
+    let mut server_retry = header(headers, "x-should-retry").and_then(|v| {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        }
+    });
+    // The wall clock for absolute times: the response's own Date header first (RFC 9110 says
+    // an HTTP-date Retry-After is relative to it), else the caller's clock.
+    let date = header(headers, "date").and_then(hints::http_date_unix_ms);
+    let reference = date.or(now_unix_ms);
+    let until = |unix_ms: u64| reference.map(|now| unix_ms.saturating_sub(now));
+
+    let mut found: Option<(u64, HintSource)> = None;
+    let mut first = |ms: Option<u64>, source: HintSource| {
+        if found.is_none() {
+            if let Some(ms) = ms {
+                found = Some((ms, source));
+            }
+        }
+    };
+    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        first(
+            headers_named(headers, name).find_map(hints::retry_after_ms),
+            HintSource::RetryAfterMs,
+        );
+    }
+    for value in headers_named(headers, "retry-after") {
+        first(
+            hints::retry_after_seconds(value),
+            HintSource::RetryAfterSeconds,
+        );
+        first(
+            hints::http_date_unix_ms(value).and_then(until),
+            HintSource::RetryAfterDate,
+        );
+    }
+    if let Some(value) = header(headers, "grpc-retry-pushback-ms") {
+        match hints::grpc_pushback_ms(value) {
+            Ok(ms) => first(Some(ms), HintSource::GrpcPushback),
+            Err(()) => server_retry = Some(false),
+        }
+    }
+    first(fields.and_then(|f| f.retry_delay_ms), HintSource::RetryInfo);
+    first(
+        window_reset(
+            headers,
+            "anthropic-ratelimit-",
+            &["requests", "tokens", "input-tokens", "output-tokens"],
+            |v| hints::rfc3339_unix_ms(v).and_then(until),
+        ),
+        HintSource::AnthropicReset,
+    );
+    first(
+        window_reset(
+            headers,
+            "x-ratelimit-",
+            &["requests", "tokens"],
+            hints::go_duration_ms,
+        ),
+        HintSource::RateLimitReset,
+    );
+    first(
+        fields
+            .and_then(|f| f.openrouter_reset_unix_ms)
+            .and_then(until),
+        HintSource::OpenrouterReset,
+    );
+    first(
+        fields
+            .and_then(|f| f.message.as_deref())
+            .and_then(hints::message_wait_ms),
+        HintSource::Message,
+    );
+
+    let wait = found.map(|(ms, source)| WaitHint {
+        after_ms: ms.min(MAX_HINT_MS),
+        source,
+        clamped: ms > MAX_HINT_MS,
+    });
+    (wait, server_retry)
+}
+
+/// For a family of `{prefix}remaining-{kind}` / `{prefix}reset-{kind}` headers (OpenAI style)
+/// or `{prefix}{kind}-remaining` / `{prefix}{kind}-reset` (Anthropic style): the latest reset
+/// among the windows that are used up, else the earliest reset of any window.
+fn window_reset(
+    headers: &[(&str, &str)],
+    prefix: &str,
+    kinds: &[&str],
+    parse: impl Fn(&str) -> Option<u64>,
+) -> Option<u64> {
+    let mut exhausted: Option<u64> = None;
+    let mut any: Option<u64> = None;
+    for kind in kinds {
+        let openai_style = (
+            format!("{prefix}reset-{kind}"),
+            format!("{prefix}remaining-{kind}"),
+        );
+        let anthropic_style = (
+            format!("{prefix}{kind}-reset"),
+            format!("{prefix}{kind}-remaining"),
+        );
+        for (reset_name, remaining_name) in [openai_style, anthropic_style] {
+            let Some(reset) = headers_named(headers, &reset_name).find_map(&parse) else {
+                continue;
+            };
+            any = Some(any.map_or(reset, |a| a.min(reset)));
+            let used_up = header(headers, &remaining_name).is_some_and(|v| v.trim() == "0");
+            if used_up {
+                exhausted = Some(exhausted.map_or(reset, |e| e.max(reset)));
+            }
+        }
+    }
+    exhausted.or(any)
+}
