@@ -1,0 +1,548 @@
+//! The decisions: what to do after each outcome. This file is the behaviour table of the
+//! design brief, written as code.
+
+use super::{
+    Abort, AbortReason, Action, PoolChange, Resume, RetryMachine, SeenSummary, Send, SleepReason,
+    State,
+};
+use crate::classify::{classify, Classification, Observation, Reason, WaitHint};
+use crate::pool::{KeyId, KeyRef, KeyState};
+use crate::time::{Millis, Time};
+
+impl RetryMachine {
+    pub(super) fn on_response(
+        &mut self,
+        now: Time,
+        observation: &Observation<'_>,
+    ) -> Option<SeenSummary> {
+        let State::AwaitingResponse { via, .. } = self.state else {
+            return None;
+        };
+        let provider = self.pool.targets()[via.target].provider;
+        let wall_clock = self
+            .wall_clock_epoch_unix_ms
+            .map(|epoch| epoch.saturating_add(now.0));
+        let c = classify(provider, observation, wall_clock);
+        let seen = self.trace.is_some().then(|| summarize(&c));
+        if c.reason == Reason::Success {
+            if let Some(entry) = self.pool.entry_mut(via.key) {
+                entry.rejections = 0;
+            }
+            self.state = State::Committed { via };
+            self.push(Action::Succeeded {
+                via,
+                attempts: self.attempts,
+            });
+        } else {
+            self.on_failure(now, via, c);
+        }
+        seen
+    }
+
+    pub(super) fn on_timeout(&mut self, now: Time) -> Option<SeenSummary> {
+        match self.state {
+            State::AwaitingResponse { timeout_at, .. } if now >= timeout_at => self.on_response(
+                now,
+                &Observation::Transport(crate::classify::TransportError::Timeout),
+            ),
+            State::Sleeping { until, .. } if now >= until => {
+                self.wake(now);
+                None
+            }
+            // Early timers are spurious; nothing is due yet.
+            _ => None,
+        }
+    }
+
+    pub(super) fn on_stream_failed(
+        &mut self,
+        now: Time,
+        observation: &Observation<'_>,
+    ) -> Option<SeenSummary> {
+        let State::Committed { via } = self.state else {
+            return None;
+        };
+        let provider = self.pool.targets()[via.target].provider;
+        let mut c = classify(provider, observation, None);
+        if c.reason == Reason::Success {
+            // A "failure" that looks like success is still a broken stream.
+            c = Classification::of(Reason::ConnectionFailed);
+        }
+        let seen = self.trace.is_some().then(|| summarize(&c));
+        if self.policy.restart_after_commit {
+            self.on_failure(now, via, c);
+        } else {
+            self.last_failure = Some((via, c));
+            self.abort(now, AbortReason::FailedAfterCommit, None);
+        }
+        seen
+    }
+
+    /// The behaviour table.
+    fn on_failure(&mut self, now: Time, at: KeyRef, c: Classification) {
+        let why = c.reason;
+        let hint = c.wait;
+        let server_says_no = c.server_retry == Some(false);
+        let server_says_yes = c.server_retry == Some(true);
+        self.last_failure = Some((at, c));
+        match why {
+            Reason::KeyRejected => self.on_key_rejected(now, at),
+            Reason::QuotaExhausted => {
+                let until =
+                    now + Millis(hint.map_or(self.policy.quota_cooldown_ms, |h| h.after_ms));
+                self.pool.set_state(at.key, KeyState::Exhausted(until));
+                self.rotate_wait_or_fallback(now, at, why, None, server_says_no);
+            }
+            Reason::PermissionDenied => {
+                self.excluded.push(at.key);
+                self.rotate_wait_or_fallback(now, at, why, None, server_says_no);
+            }
+            Reason::RateLimited => {
+                let (wait_ms, own_wait) = match hint {
+                    Some(h) => (
+                        h.after_ms,
+                        SleepReason::ServerHint {
+                            after: why,
+                            source: h.source,
+                        },
+                    ),
+                    None => (self.next_backoff(), SleepReason::Backoff { after: why }),
+                };
+                self.pool
+                    .set_state(at.key, KeyState::CoolingDown(now + Millis(wait_ms)));
+                self.rotate_wait_or_fallback(now, at, why, Some(own_wait), server_says_no);
+            }
+            Reason::UpstreamRateLimited => {
+                if !self.fallback(now, at, why, false) {
+                    self.retry_same(now, at, why, hint, false, server_says_no);
+                }
+            }
+            Reason::Overloaded | Reason::ServerError | Reason::Unknown => {
+                self.retry_same(now, at, why, hint, false, server_says_no)
+            }
+            Reason::Timeout | Reason::ConnectionFailed => {
+                self.retry_same(now, at, why, hint, true, server_says_no)
+            }
+            Reason::TlsCertificate | Reason::BlockedByWaf | Reason::ModelNotFound => {
+                self.fallback_or_abort(now, at, why, false)
+            }
+            Reason::ContextOverflow | Reason::PayloadTooLarge => {
+                self.fallback_or_abort(now, at, why, true)
+            }
+            Reason::ContentFilter if self.policy.fallback_on_content_filter => {
+                self.fallback_or_abort(now, at, why, false)
+            }
+            Reason::MalformedRequest if server_says_yes => {
+                self.retry_same(now, at, why, hint, false, false)
+            }
+            Reason::ContentFilter | Reason::MalformedRequest => {
+                self.abort(now, AbortReason::NotRetryable, None)
+            }
+            Reason::Success => {}
+        }
+    }
+
+    /// A rejected key is retried once, on a fresh connection and without a sleep, only when
+    /// nothing else could be used; otherwise it is revoked at once.
+    fn on_key_rejected(&mut self, now: Time, at: KeyRef) {
+        let strikes = self.pool.entry_mut(at.key).map_or(2, |k| {
+            k.rejections = k.rejections.saturating_add(1);
+            k.rejections
+        });
+        if strikes >= 2 || self.has_alternative(at.key) {
+            self.pool.set_state(at.key, KeyState::Revoked);
+            self.rotate_wait_or_fallback(now, at, Reason::KeyRejected, None, false);
+        } else {
+            self.go(now, at.target, at.key, true, None, Reason::KeyRejected);
+        }
+    }
+
+    /// Whether any key other than `except`, in this target or a later one, could still be
+    /// used before the deadline.
+    fn has_alternative(&self, except: KeyId) -> bool {
+        self.pool
+            .all_keys()
+            .filter(|(t, k)| {
+                *t >= self.target && k.spec.id != except && !self.excluded.contains(&k.spec.id)
+            })
+            .any(|(_, k)| k.state.ready_at().is_some_and(|at| at < self.deadline))
+    }
+
+    /// After a key-scoped fault: another ready key at once; else wait for the first key of
+    /// this target to come back if that fits the limits; else the next target; else abort.
+    /// `own_wait` is the sleep reason when the key that failed is itself the one to wait for.
+    fn rotate_wait_or_fallback(
+        &mut self,
+        now: Time,
+        at: KeyRef,
+        why: Reason,
+        own_wait: Option<SleepReason>,
+        server_says_no: bool,
+    ) {
+        if let Some(key) = self
+            .pool
+            .pick(at.target, now, self.policy.selection, &self.excluded)
+        {
+            return self.go(now, at.target, key, false, Some(at), why);
+        }
+        let ready_at = self
+            .pool
+            .earliest_ready(at.target, &self.excluded)
+            .filter(|t| *t > now);
+        if let Some(ready_at) = ready_at {
+            let within_limits = !server_says_no
+                && ready_at < self.deadline
+                && ready_at.since(now).0 <= self.policy.max_server_wait_ms
+                && self.transient_retries < self.policy.transient_retries_per_target;
+            if within_limits {
+                let own = self.pool.state(at.key).ready_at() == Some(ready_at);
+                let reason = match own_wait {
+                    Some(reason) if own => reason,
+                    _ => SleepReason::AllKeysCooling,
+                };
+                self.transient_retries += 1;
+                let resume = Resume {
+                    target: at.target,
+                    prefer: own.then_some(at.key),
+                    fresh: false,
+                    from: Some(at),
+                    why,
+                };
+                return self.sleep(now, ready_at, reason, resume);
+            }
+        }
+        if self.fallback(now, at, why, false) {
+            return;
+        }
+        let reason = match why {
+            Reason::KeyRejected => AbortReason::AuthPermanent,
+            Reason::QuotaExhausted => AbortReason::QuotaExhausted,
+            Reason::PermissionDenied => AbortReason::PermissionDenied,
+            _ if self
+                .pool
+                .earliest_ready(at.target, &self.excluded)
+                .is_none() =>
+            {
+                AbortReason::NoUsableKey
+            }
+            _ if server_says_no => AbortReason::ServerSaidNoRetry,
+            _ if self.transient_retries >= self.policy.transient_retries_per_target => {
+                AbortReason::AttemptsExhausted
+            }
+            _ => AbortReason::DeadlineExceeded,
+        };
+        self.abort(now, reason, ready_at);
+    }
+
+    /// After a transient fault: wait (the server's hint, else backoff) and send again.
+    fn retry_same(
+        &mut self,
+        now: Time,
+        at: KeyRef,
+        why: Reason,
+        hint: Option<WaitHint>,
+        fresh: bool,
+        server_says_no: bool,
+    ) {
+        if server_says_no {
+            return self.fallback_or_abort_with(
+                now,
+                at,
+                why,
+                false,
+                AbortReason::ServerSaidNoRetry,
+                None,
+            );
+        }
+        if self.transient_retries >= self.policy.transient_retries_per_target {
+            return self.fallback_or_abort_with(
+                now,
+                at,
+                why,
+                false,
+                AbortReason::AttemptsExhausted,
+                None,
+            );
+        }
+        let (delay_ms, reason) = match hint {
+            Some(h) => (
+                h.after_ms,
+                SleepReason::ServerHint {
+                    after: why,
+                    source: h.source,
+                },
+            ),
+            None => (self.next_backoff(), SleepReason::Backoff { after: why }),
+        };
+        let until = now + Millis(delay_ms);
+        let too_long = hint.is_some() && delay_ms > self.policy.max_server_wait_ms;
+        if too_long || until >= self.deadline {
+            return self.fallback_or_abort_with(
+                now,
+                at,
+                why,
+                false,
+                AbortReason::DeadlineExceeded,
+                Some(until),
+            );
+        }
+        self.transient_retries += 1;
+        let resume = Resume {
+            target: at.target,
+            prefer: Some(at.key),
+            fresh,
+            from: None,
+            why,
+        };
+        self.sleep(now, until, reason, resume);
+    }
+
+    fn next_backoff(&mut self) -> u64 {
+        let delay = self.policy.backoff.delay_ms(
+            self.transient_retries,
+            self.previous_delay_ms,
+            &mut self.rng,
+        );
+        self.previous_delay_ms = delay;
+        delay
+    }
+
+    fn fallback_or_abort(&mut self, now: Time, at: KeyRef, why: Reason, larger_context: bool) {
+        self.fallback_or_abort_with(
+            now,
+            at,
+            why,
+            larger_context,
+            AbortReason::NotRetryable,
+            None,
+        );
+    }
+
+    fn fallback_or_abort_with(
+        &mut self,
+        now: Time,
+        at: KeyRef,
+        why: Reason,
+        larger_context: bool,
+        reason: AbortReason,
+        retry_at: Option<Time>,
+    ) {
+        if !self.fallback(now, at, why, larger_context) {
+            self.abort(now, reason, retry_at);
+        }
+    }
+
+    /// Moves to the next target in the chain that has a ready key (and, after a context
+    /// overflow, a larger context window). Returns false when there is none.
+    fn fallback(&mut self, now: Time, at: KeyRef, why: Reason, larger_context: bool) -> bool {
+        let current_context = self.pool.targets()[self.target].context_tokens;
+        for t in self.target + 1..self.pool.targets().len() {
+            let context = self.pool.targets()[t].context_tokens;
+            if larger_context
+                && !matches!((context, current_context), (Some(c), None) | (Some(c), Some(_)) if Some(c) > current_context)
+            {
+                continue;
+            }
+            if let Some(key) = self
+                .pool
+                .pick(t, now, self.policy.selection, &self.excluded)
+            {
+                self.target = t;
+                self.target_attempts = 0;
+                self.transient_retries = 0;
+                self.previous_delay_ms = 0;
+                self.go(now, t, key, false, Some(at), why);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Sends with `key` of target `t`, after checking every limit.
+    pub(super) fn go(
+        &mut self,
+        now: Time,
+        t: usize,
+        key: KeyId,
+        fresh: bool,
+        from: Option<KeyRef>,
+        why: Reason,
+    ) {
+        let to = KeyRef { target: t, key };
+        if now >= self.deadline {
+            return self.abort(now, AbortReason::DeadlineExceeded, None);
+        }
+        if self.attempts >= self.policy.max_attempts {
+            return self.abort(now, AbortReason::AttemptsExhausted, None);
+        }
+        if self.target_attempts >= self.policy.max_attempts_per_target {
+            let at = from.unwrap_or(to);
+            return self.fallback_or_abort_with(
+                now,
+                at,
+                why,
+                false,
+                AbortReason::AttemptsExhausted,
+                None,
+            );
+        }
+        debug_assert!(
+            self.pool.state(key).usable_at(now),
+            "sending with an unusable key"
+        );
+        if let Some(from) = from.filter(|f| *f != to) {
+            self.push(Action::Rotate { from, to, why });
+        }
+        self.attempts += 1;
+        self.target_attempts += 1;
+        self.pool.note_used(to, now);
+        let timeout_at = now + Millis(self.policy.attempt_timeout_ms);
+        self.state = State::AwaitingResponse {
+            via: to,
+            attempt: self.attempts,
+            timeout_at,
+        };
+        self.push(Action::Send(Send {
+            target: t,
+            key,
+            attempt: self.attempts,
+            fresh_connection: fresh,
+            timeout_at,
+            idempotency_key: self.idempotency_key,
+        }));
+    }
+
+    fn sleep(&mut self, now: Time, until: Time, reason: SleepReason, resume: Resume) {
+        self.resume = Some(resume);
+        if until <= now {
+            return self.wake(now);
+        }
+        self.state = State::Sleeping { until, reason };
+        self.push(Action::Sleep { until, reason });
+    }
+
+    /// The sleep is over (or cut short): send with the preferred key if it is usable, else
+    /// with any ready key of the target, else decide again.
+    pub(super) fn wake(&mut self, now: Time) {
+        let Some(resume) = self.resume.take() else {
+            return;
+        };
+        let preferred = resume
+            .prefer
+            .filter(|k| self.pool.state(*k).usable_at(now) && !self.excluded.contains(k));
+        let key = preferred.or_else(|| {
+            self.pool
+                .pick(resume.target, now, self.policy.selection, &self.excluded)
+        });
+        match key {
+            Some(key) => {
+                let from = resume.from.or(resume.prefer.map(|k| KeyRef {
+                    target: resume.target,
+                    key: k,
+                }));
+                self.go(now, resume.target, key, resume.fresh, from, resume.why);
+            }
+            None => {
+                let at = resume.from.unwrap_or(KeyRef {
+                    target: resume.target,
+                    key: resume.prefer.unwrap_or(KeyId(u32::MAX)),
+                });
+                self.no_key_ready(now, Some(at), resume.why);
+            }
+        }
+    }
+
+    /// No key of the current target is ready now (at the start, or when a sleep ends and the
+    /// keys it waited for are gone): wait for one, fall back, or abort.
+    pub(super) fn no_key_ready(&mut self, now: Time, at: Option<KeyRef>, why: Reason) {
+        // `KeyId(u32::MAX)` stands for "no key" in a Rotate's `from`; it never names a real key
+        // because it is only used when no key was in use.
+        let at = at.unwrap_or(KeyRef {
+            target: self.target,
+            key: KeyId(u32::MAX),
+        });
+        self.rotate_wait_or_fallback(now, at, why, None, false);
+    }
+
+    pub(super) fn abort(&mut self, now: Time, reason: AbortReason, retry_at: Option<Time>) {
+        let message = self.abort_message(now, reason, retry_at);
+        let last_failure = self.last_failure.as_ref().map(|(_, c)| c.reason);
+        self.resume = None;
+        self.state = State::Aborted { reason };
+        self.push(Action::Abort(Abort {
+            reason,
+            message,
+            last_failure,
+            retry_at,
+            attempts: self.attempts,
+        }));
+    }
+
+    pub(super) fn on_pool_change(
+        &mut self,
+        now: Time,
+        change: PoolChange,
+    ) -> Result<(), super::EventError> {
+        let touched = match &change {
+            PoolChange::Added { target, key } => {
+                self.pool.add(*target, key.clone())?;
+                Some(key.id)
+            }
+            PoolChange::Removed { key } => {
+                self.pool.set_state(*key, KeyState::Removed);
+                self.forget_preference(*key);
+                None
+            }
+            PoolChange::Restored { key } => {
+                self.pool.set_state(*key, KeyState::Ready);
+                if let Some(entry) = self.pool.entry_mut(*key) {
+                    entry.rejections = 0;
+                }
+                self.excluded.retain(|k| k != key);
+                Some(*key)
+            }
+            PoolChange::MarkedBad { key, until } => {
+                self.pool
+                    .set_state(*key, until.map_or(KeyState::Revoked, KeyState::CoolingDown));
+                self.forget_preference(*key);
+                None
+            }
+        };
+        // A key that is usable now ends a sleep that was waiting for keys to cool down.
+        if let (Some(key), State::Sleeping { reason, .. }, Some(resume)) =
+            (touched, self.state, self.resume)
+        {
+            let waiting_for_keys =
+                matches!(reason, SleepReason::AllKeysCooling) || resume.why == Reason::RateLimited;
+            let same_target = self
+                .pool
+                .find(key)
+                .is_some_and(|(r, _)| r.target == resume.target);
+            if waiting_for_keys && same_target && self.pool.state(key).usable_at(now) {
+                self.wake(now);
+            }
+        }
+        Ok(())
+    }
+
+    fn forget_preference(&mut self, key: KeyId) {
+        if let Some(resume) = self.resume.as_mut() {
+            if resume.prefer == Some(key) {
+                resume.prefer = None;
+                resume.from.get_or_insert(KeyRef {
+                    target: resume.target,
+                    key,
+                });
+            }
+        }
+    }
+}
+
+fn summarize(c: &Classification) -> SeenSummary {
+    SeenSummary {
+        reason: c.reason,
+        code: c.code.clone(),
+        wait_ms: c.wait.map(|w| w.after_ms),
+        wait_source: c.wait.map(|w| w.source),
+    }
+}

@@ -1,0 +1,96 @@
+//! Abort messages: what happened, in words a user can act on. Never a secret: keys appear by
+//! label, provider text is already redacted by the classifier.
+
+use super::{AbortReason, RetryMachine};
+use crate::classify::Reason;
+use crate::pool::KeyState;
+use crate::time::Time;
+use std::fmt::Write;
+
+impl RetryMachine {
+    pub(super) fn abort_message(
+        &self,
+        now: Time,
+        reason: AbortReason,
+        retry_at: Option<Time>,
+    ) -> String {
+        let target = &self.pool.targets()[self.target];
+        let provider = target.provider;
+        let model = &target.model;
+        let last = self.last_failure.as_ref();
+        let detail = last.map(|(_, c)| {
+            if c.message.is_empty() {
+                c.reason.name().to_string()
+            } else {
+                format!("{}: {}", c.reason, c.message)
+            }
+        });
+        let detail = detail.as_deref().unwrap_or("no response yet");
+        let labels = |wanted: fn(KeyState) -> bool| -> String {
+            let names: Vec<String> = self
+                .pool
+                .keys(self.target)
+                .iter()
+                .filter(|k| wanted(k.state))
+                .map(|k| format!("\"{}\"", k.spec.label))
+                .collect();
+            names.join(", ")
+        };
+        let mut m = String::new();
+        let _ = match reason {
+            AbortReason::AuthPermanent => {
+                let revoked = labels(|s| s == KeyState::Revoked);
+                let key_label = last.map(|(r, _)| self.pool.label(r.key)).unwrap_or_default();
+                if self.pool.keys(self.target).iter().filter(|k| k.state == KeyState::Revoked).count() <= 1 {
+                    write!(m, "{provider} rejected API key \"{key_label}\" ({detail}). Check that the key is valid, active and meant for {provider}, or add another key to the pool.")
+                } else {
+                    write!(m, "{provider} rejected every API key for {model}: {revoked} ({detail}). Check the keys, or add a valid one.")
+                }
+            }
+            AbortReason::QuotaExhausted => {
+                let exhausted = labels(|s| matches!(s, KeyState::Exhausted(_)));
+                write!(m, "the credit or quota of {exhausted} at {provider} is used up ({detail}). Add credit or a key with quota left")
+                    .and_then(|_| match retry_at.or_else(|| self.pool.earliest_ready(self.target, &self.excluded)) {
+                        Some(t) if t > now => write!(m, "; the earliest key resets at {t}."),
+                        _ => write!(m, "."),
+                    })
+            }
+            AbortReason::PermissionDenied => {
+                write!(m, "no key is allowed to use {provider} {model} ({detail}). Check the account's model access and region, or configure a fallback target.")
+            }
+            AbortReason::NotRetryable => {
+                let advice = match last.map(|(_, c)| c.reason) {
+                    Some(Reason::ContextOverflow) => "Shorten the request, or configure a fallback target with a larger context window.",
+                    Some(Reason::PayloadTooLarge) => "Send a smaller request body.",
+                    Some(Reason::ContentFilter) => "The provider's content filter refused the request; rephrase it, or allow fallback on content filter.",
+                    Some(Reason::ModelNotFound) => "Check the model name and that the account has access to it, or configure a fallback target.",
+                    Some(Reason::BlockedByWaf) => "A firewall or CDN answered instead of the API; check the base URL and network path, or configure a fallback target.",
+                    Some(Reason::TlsCertificate) => "The server's certificate failed verification; check the base URL, proxies and CA bundle.",
+                    _ => "The request itself is invalid; fix it, retrying will not help.",
+                };
+                write!(m, "{provider} {model} refused the request ({detail}). {advice}")
+            }
+            AbortReason::DeadlineExceeded => {
+                write!(m, "gave up at {now} because the deadline is {} after {} attempts ({detail})", self.deadline, self.attempts)
+                    .and_then(|_| match retry_at {
+                        Some(t) => write!(m, "; a retry could succeed at {t}. Raise the deadline, or add keys or a fallback target."),
+                        None => write!(m, ". Raise the deadline, or add keys or a fallback target."),
+                    })
+            }
+            AbortReason::AttemptsExhausted => {
+                write!(m, "{provider} {model} still failing after {} attempts ({detail}). The provider may be degraded; retry later or configure a fallback target.", self.attempts)
+            }
+            AbortReason::NoUsableKey => {
+                write!(m, "no usable key for {provider} {model}: every key is removed, revoked or cooling past the deadline. Add a key or restore one.")
+            }
+            AbortReason::ServerSaidNoRetry => {
+                write!(m, "{provider} said not to retry ({detail}). Retrying would not help; check the request and the provider's status.")
+            }
+            AbortReason::Cancelled => write!(m, "the call was cancelled by the caller after {} attempts.", self.attempts),
+            AbortReason::FailedAfterCommit => {
+                write!(m, "the response from {provider} {model} failed after it was handed to the caller ({detail}). It was not retried because part of it was already delivered.")
+            }
+        };
+        m
+    }
+}

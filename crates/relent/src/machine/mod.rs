@@ -1,0 +1,404 @@
+//! `RetryMachine`: the sans-IO decision core.
+//!
+//! # Using the machine
+//!
+//! The public methods fall into four groups, in the manner of `quinn-proto`:
+//!
+//! * **getters** (`&self`): [`RetryMachine::state`], [`RetryMachine::pool`],
+//!   [`RetryMachine::next_timeout`], [`RetryMachine::attempts`], [`RetryMachine::trace`];
+//! * **inputs**: [`RetryMachine::start`] once, then [`RetryMachine::handle`] with an [`Event`]
+//!   (a response, a timer, a pool change, the end or failure of a stream, a cancel);
+//! * **output**: [`RetryMachine::poll_action`]. After every input, drain it until it returns
+//!   `None`, carrying out each [`Action`] in order;
+//! * then wait for the response of the pending `Send`, or until [`RetryMachine::next_timeout`],
+//!   or for a pool change, whichever comes first, and feed that in.
+//!
+//! Every input takes `now`; the machine reads no clock. Time that goes backwards is clamped
+//! to the latest time seen. An event that does not fit the state returns an [`EventError`]
+//! and changes nothing. After the call ends, every input returns [`EventError::Finished`].
+
+mod action;
+mod decide;
+mod error;
+mod event;
+mod message;
+mod trace;
+
+pub use action::{Abort, AbortReason, Action, IdempotencyKey, Send, SleepReason};
+pub use error::{ConfigError, EventError};
+pub use event::{Event, EventSummary, PoolChange};
+pub use trace::{KeySnapshot, SeenSummary, TraceEntry};
+
+use crate::classify::{Classification, Reason};
+use crate::policy::Policy;
+use crate::pool::{KeyId, KeyRef, Pool, Target};
+use crate::time::{Millis, Time};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Where the call stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum State {
+    /// Built, not started.
+    Idle,
+    /// A `Send` is out; waiting for its response or its timeout.
+    AwaitingResponse {
+        /// The key in use.
+        via: KeyRef,
+        /// Its attempt number.
+        attempt: u32,
+        /// When it is abandoned.
+        timeout_at: Time,
+    },
+    /// Waiting before the next send.
+    Sleeping {
+        /// When to wake.
+        until: Time,
+        /// Why.
+        reason: SleepReason,
+    },
+    /// A success was handed to the caller; a stream may still be running.
+    Committed {
+        /// The key that succeeded.
+        via: KeyRef,
+    },
+    /// Ended in success.
+    Succeeded,
+    /// Ended in failure.
+    Aborted {
+        /// Why.
+        reason: AbortReason,
+    },
+}
+
+impl State {
+    /// A short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::AwaitingResponse { .. } => "awaiting_response",
+            State::Sleeping { .. } => "sleeping",
+            State::Committed { .. } => "committed",
+            State::Succeeded => "succeeded",
+            State::Aborted { .. } => "aborted",
+        }
+    }
+
+    /// True once the call can produce no more sends (committed, succeeded or aborted).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            State::Committed { .. } | State::Succeeded | State::Aborted { .. }
+        )
+    }
+}
+
+/// What to do when a sleep ends.
+#[derive(Copy, Clone, Debug)]
+struct Resume {
+    target: usize,
+    prefer: Option<KeyId>,
+    fresh: bool,
+    from: Option<KeyRef>,
+    why: Reason,
+}
+
+/// The retry and failover state machine for one logical call. See the [module
+/// docs](self) for the drive loop.
+#[derive(Debug)]
+pub struct RetryMachine {
+    policy: Policy,
+    pool: Pool,
+    rng: ChaCha8Rng,
+    idempotency_key: IdempotencyKey,
+    wall_clock_epoch_unix_ms: Option<u64>,
+    state: State,
+    resume: Option<Resume>,
+    started_at: Time,
+    deadline: Time,
+    last_now: Time,
+    attempts: u32,
+    target: usize,
+    target_attempts: u32,
+    transient_retries: u32,
+    previous_delay_ms: u64,
+    excluded: Vec<KeyId>,
+    last_failure: Option<(KeyRef, Classification)>,
+    queue: VecDeque<Action>,
+    trace: Option<Vec<TraceEntry>>,
+    emitted: Vec<Action>,
+}
+
+impl RetryMachine {
+    /// A machine for one call over `targets` (the fallback chain), with jitter and the
+    /// idempotency key drawn from `seed`.
+    pub fn new(policy: Policy, targets: Vec<Target>, seed: u64) -> Result<Self, ConfigError> {
+        policy.validate()?;
+        Ok(Self::with_pool(policy, Pool::new(targets)?, seed))
+    }
+
+    /// A machine over an existing pool (for example one carried over from earlier calls, so
+    /// revoked and cooling keys stay that way). The policy is assumed valid.
+    pub fn with_pool(policy: Policy, pool: Pool, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let idempotency_key =
+            IdempotencyKey((u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()));
+        RetryMachine {
+            policy,
+            pool,
+            rng,
+            idempotency_key,
+            wall_clock_epoch_unix_ms: None,
+            state: State::Idle,
+            resume: None,
+            started_at: Time::ZERO,
+            deadline: Time::MAX,
+            last_now: Time::ZERO,
+            attempts: 0,
+            target: 0,
+            target_attempts: 0,
+            transient_retries: 0,
+            previous_delay_ms: 0,
+            excluded: Vec::new(),
+            last_failure: None,
+            queue: VecDeque::with_capacity(8),
+            trace: None,
+            emitted: Vec::new(),
+        }
+    }
+
+    /// Records a trace of every step (off by default: recording allocates).
+    pub fn record_trace(mut self, on: bool) -> Self {
+        self.trace = on.then(Vec::new);
+        self
+    }
+
+    /// Tells the machine the Unix time (ms) of its epoch, so absolute reset times in
+    /// responses without a `Date` header can be turned into waits.
+    pub fn wall_clock_epoch(mut self, unix_ms: u64) -> Self {
+        self.wall_clock_epoch_unix_ms = Some(unix_ms);
+        self
+    }
+
+    // ----- getters -----
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The pool with every key's current state.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Takes the pool back, to carry key states over to the next call.
+    pub fn into_pool(self) -> Pool {
+        self.pool
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Sends made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The call's idempotency key.
+    pub fn idempotency_key(&self) -> IdempotencyKey {
+        self.idempotency_key
+    }
+
+    /// The call's deadline (after `start`).
+    pub fn deadline(&self) -> Time {
+        self.deadline
+    }
+
+    /// When the machine next needs a [`Event::Timeout`]: the end of a sleep or the pending
+    /// attempt's timeout.
+    pub fn next_timeout(&self) -> Option<Time> {
+        match self.state {
+            State::AwaitingResponse { timeout_at, .. } => Some(timeout_at),
+            State::Sleeping { until, .. } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// The recorded trace, if recording is on.
+    pub fn trace(&self) -> Option<&[TraceEntry]> {
+        self.trace.as_deref()
+    }
+
+    // ----- output -----
+
+    /// The next action to carry out, `None` when the machine waits for an input.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.queue.pop_front()
+    }
+
+    // ----- inputs -----
+
+    /// Starts the call: sets the deadline and emits the first `Send` (or an `Abort` when no
+    /// key can be used).
+    pub fn start(&mut self, now: Time) -> Result<(), EventError> {
+        match self.state {
+            State::Idle => {}
+            State::Succeeded | State::Aborted { .. } => {
+                return Err(EventError::Finished(self.state.name()))
+            }
+            _ => return Err(EventError::AlreadyStarted),
+        }
+        let now = self.clamp(now);
+        self.started_at = now;
+        self.deadline = now + Millis(self.policy.deadline_ms);
+        match self
+            .pool
+            .pick(0, now, self.policy.selection, &self.excluded)
+        {
+            Some(key) => self.go(now, 0, key, false, None, Reason::Success),
+            None => self.no_key_ready(now, None, Reason::Success),
+        }
+        self.record(now, EventSummary::Start, None);
+        Ok(())
+    }
+
+    /// Feeds one event in. On error, nothing changed.
+    pub fn handle(&mut self, now: Time, event: Event<'_>) -> Result<(), EventError> {
+        self.check_fits(&event)?;
+        let now = self.clamp(now);
+        let summary = self.trace.is_some().then(|| EventSummary::of(&event));
+        let seen = match event {
+            Event::Response(observation) => self.on_response(now, &observation),
+            Event::Timeout => self.on_timeout(now),
+            Event::PoolChanged(change) => {
+                self.on_pool_change(now, change)?;
+                None
+            }
+            Event::StreamEnded => {
+                self.state = State::Succeeded;
+                None
+            }
+            Event::StreamFailed(observation) => self.on_stream_failed(now, &observation),
+            Event::Cancel => {
+                self.abort(now, AbortReason::Cancelled, None);
+                None
+            }
+        };
+        if let Some(summary) = summary {
+            self.record(now, summary, seen);
+        }
+        Ok(())
+    }
+
+    /// Shorthand for [`Event::Response`].
+    pub fn handle_response(
+        &mut self,
+        now: Time,
+        observation: crate::classify::Observation<'_>,
+    ) -> Result<(), EventError> {
+        self.handle(now, Event::Response(observation))
+    }
+
+    /// Shorthand for [`Event::Timeout`].
+    pub fn handle_timeout(&mut self, now: Time) -> Result<(), EventError> {
+        self.handle(now, Event::Timeout)
+    }
+
+    /// Shorthand for [`Event::PoolChanged`].
+    pub fn handle_pool_change(&mut self, now: Time, change: PoolChange) -> Result<(), EventError> {
+        self.handle(now, Event::PoolChanged(change))
+    }
+
+    /// Shorthand for [`Event::Cancel`].
+    pub fn cancel(&mut self, now: Time) -> Result<(), EventError> {
+        self.handle(now, Event::Cancel)
+    }
+
+    // ----- internals -----
+
+    fn clamp(&mut self, now: Time) -> Time {
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
+    fn check_fits(&self, event: &Event<'_>) -> Result<(), EventError> {
+        let unexpected = |event: &Event<'_>| EventError::Unexpected {
+            event: EventSummary::of(event).name(),
+            state: self.state.name(),
+        };
+        match (self.state, event) {
+            (State::Succeeded | State::Aborted { .. }, _) => {
+                Err(EventError::Finished(self.state.name()))
+            }
+            (_, Event::PoolChanged(change)) => self.check_pool_change(change),
+            (_, Event::Cancel) => Ok(()),
+            (State::Idle, _) => Err(EventError::NotStarted),
+            (State::AwaitingResponse { .. }, Event::Response(_) | Event::Timeout) => Ok(()),
+            (State::Sleeping { .. }, Event::Timeout) => Ok(()),
+            (State::Committed { .. }, Event::StreamEnded | Event::StreamFailed(_)) => Ok(()),
+            (_, event) => Err(unexpected(event)),
+        }
+    }
+
+    fn check_pool_change(&self, change: &PoolChange) -> Result<(), EventError> {
+        use crate::pool::PoolError;
+        match change {
+            PoolChange::Added { target, key } => {
+                let n = self.pool.targets().len();
+                if *target >= n {
+                    return Err(PoolError::UnknownTarget(*target, n).into());
+                }
+                if self.pool.find(key.id).is_some() {
+                    return Err(PoolError::DuplicateKey(key.id).into());
+                }
+                Ok(())
+            }
+            PoolChange::Removed { key }
+            | PoolChange::Restored { key }
+            | PoolChange::MarkedBad { key, .. } => self
+                .pool
+                .find(*key)
+                .map(|_| ())
+                .ok_or(PoolError::UnknownKey(*key).into()),
+        }
+    }
+
+    fn push(&mut self, action: Action) {
+        if self.trace.is_some() {
+            self.emitted.push(action.clone());
+        }
+        self.queue.push_back(action);
+    }
+
+    fn record(&mut self, now: Time, event: EventSummary, seen: Option<SeenSummary>) {
+        let Some(trace) = self.trace.as_mut() else {
+            return;
+        };
+        let keys = self
+            .pool
+            .all_keys()
+            .map(|(_, k)| KeySnapshot {
+                key: k.spec.id,
+                label: k.spec.label.clone(),
+                state: k.state,
+            })
+            .collect();
+        trace.push(TraceEntry {
+            at: now,
+            event,
+            seen,
+            actions: std::mem::take(&mut self.emitted),
+            state: self.state.name().to_string(),
+            keys,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

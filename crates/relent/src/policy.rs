@@ -1,0 +1,100 @@
+//! The retry policy: every limit and constant the machine uses, with documented defaults.
+//!
+//! Each default is explained, with the reference that motivated it, in `docs/POLICY.md`.
+
+use crate::backoff::Backoff;
+use crate::pool::Selection;
+use serde::{Deserialize, Serialize};
+
+/// Limits and constants for one logical call. Deserializes from JSON or TOML; missing fields
+/// take their defaults, unknown fields are an error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// Most sends in one logical call, across all keys and targets.
+    pub max_attempts: u32,
+    /// Most sends to one target.
+    pub max_attempts_per_target: u32,
+    /// Most waits-then-retry for transient faults (overload, server error, timeout, rate
+    /// limit with no other key) on one target. Rotations to another key do not count.
+    pub transient_retries_per_target: u32,
+    /// The whole call's budget, from `start`, in milliseconds.
+    pub deadline_ms: u64,
+    /// How long one attempt may take before it is abandoned, in milliseconds.
+    pub attempt_timeout_ms: u64,
+    /// The computed delay between retries.
+    pub backoff: Backoff,
+    /// The longest single wait the machine will sleep on a server's say-so, in milliseconds.
+    /// A longer server wait is not shortened (that would send before the server's reset):
+    /// the machine rotates, falls back, or aborts with the time a retry could succeed.
+    pub max_server_wait_ms: u64,
+    /// How long a key stays exhausted after a credit or quota error that names no reset.
+    pub quota_cooldown_ms: u64,
+    /// How to choose among ready keys.
+    pub selection: Selection,
+    /// Whether a content-filter refusal may be retried on the next target.
+    pub fallback_on_content_filter: bool,
+    /// Whether a failure after the response was committed to the caller may restart the call
+    /// from scratch (only for callers that can discard what they received).
+    pub restart_after_commit: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_attempts: 10,
+            max_attempts_per_target: 6,
+            transient_retries_per_target: 4,
+            deadline_ms: 120_000,
+            attempt_timeout_ms: 60_000,
+            backoff: Backoff::default(),
+            max_server_wait_ms: 60_000,
+            quota_cooldown_ms: 3_600_000,
+            selection: Selection::Priority,
+            fallback_on_content_filter: false,
+            restart_after_commit: false,
+        }
+    }
+}
+
+/// A policy that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// A limit that must be positive is zero.
+    #[error("policy field `{0}` must be greater than zero")]
+    Zero(&'static str),
+    /// The backoff cap is below its base.
+    #[error("policy backoff.cap_ms ({cap}) is below backoff.base_ms ({base})")]
+    CapBelowBase {
+        /// The base.
+        base: u64,
+        /// The cap.
+        cap: u64,
+    },
+}
+
+impl Policy {
+    /// Checks that the policy can work.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        for (name, value) in [
+            ("max_attempts", u64::from(self.max_attempts)),
+            (
+                "max_attempts_per_target",
+                u64::from(self.max_attempts_per_target),
+            ),
+            ("deadline_ms", self.deadline_ms),
+            ("attempt_timeout_ms", self.attempt_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(PolicyError::Zero(name));
+            }
+        }
+        if self.backoff.cap_ms < self.backoff.base_ms {
+            return Err(PolicyError::CapBelowBase {
+                base: self.backoff.base_ms,
+                cap: self.backoff.cap_ms,
+            });
+        }
+        Ok(())
+    }
+}

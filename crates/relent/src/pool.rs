@@ -1,0 +1,318 @@
+//! The credential pool: key identities and their state, grouped by target.
+//!
+//! The pool never holds a secret. A key is an opaque [`KeyId`] plus a human label; the driver
+//! maps ids to secrets at the moment it sends. Targets form a fallback chain: target 0 is
+//! preferred, and the machine moves down the chain, never back up, within one call.
+
+use crate::classify::Provider;
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A key's identity. Unique across all targets of a pool.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KeyId(pub u32);
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "k{}", self.0)
+    }
+}
+
+/// A key as configured: its id and a label that is safe to print.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySpec {
+    /// The key's identity.
+    pub id: KeyId,
+    /// A human name ("prod-1", "alice's key"); never the secret.
+    pub label: String,
+}
+
+impl KeySpec {
+    /// A key with the given id and label.
+    pub fn new(id: u32, label: impl Into<String>) -> Self {
+        KeySpec {
+            id: KeyId(id),
+            label: label.into(),
+        }
+    }
+}
+
+/// One provider and model, with the keys that may call it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// Which API this is.
+    pub provider: Provider,
+    /// The model name.
+    pub model: String,
+    /// The model's context window in tokens, if known; used to pick a larger-context fallback
+    /// after a context overflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u32>,
+    /// The keys, in priority order.
+    pub keys: Vec<KeySpec>,
+}
+
+impl Target {
+    /// A target with no context size and the given keys.
+    pub fn new(provider: Provider, model: impl Into<String>, keys: Vec<KeySpec>) -> Self {
+        Target {
+            provider,
+            model: model.into(),
+            context_tokens: None,
+            keys,
+        }
+    }
+}
+
+/// Where a key stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "until")]
+pub enum KeyState {
+    /// Usable now.
+    Ready,
+    /// Rate limited: usable again at the given time.
+    CoolingDown(Time),
+    /// Out of credit or quota: usable again at the given time (the server's reset, or a
+    /// long default).
+    Exhausted(Time),
+    /// Rejected by the provider; unusable until the pool restores it.
+    Revoked,
+    /// Taken out of the pool; never used again.
+    Removed,
+}
+
+impl KeyState {
+    /// True when a request may be sent with this key at `now`.
+    pub fn usable_at(self, now: Time) -> bool {
+        match self {
+            KeyState::Ready => true,
+            KeyState::CoolingDown(until) | KeyState::Exhausted(until) => now >= until,
+            KeyState::Revoked | KeyState::Removed => false,
+        }
+    }
+
+    /// The earliest time the key could be used, `None` if never.
+    pub fn ready_at(self) -> Option<Time> {
+        match self {
+            KeyState::Ready => Some(Time::ZERO),
+            KeyState::CoolingDown(until) | KeyState::Exhausted(until) => Some(until),
+            KeyState::Revoked | KeyState::Removed => None,
+        }
+    }
+}
+
+/// How to choose among ready keys of a target.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The first ready key in configured order (fill-first).
+    #[default]
+    Priority,
+    /// The next ready key after the one used last.
+    RoundRobin,
+    /// The ready key used longest ago (never-used keys first).
+    LeastRecentlyUsed,
+}
+
+/// A key's runtime record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    /// Identity and label.
+    pub spec: KeySpec,
+    /// Current state.
+    pub state: KeyState,
+    /// When it was last used for a send.
+    pub last_used: Option<Time>,
+    /// Consecutive rejections (reset by a success or a restore).
+    pub rejections: u8,
+}
+
+/// A key's place in the pool: its target index and id.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyRef {
+    /// Index of the target in the fallback chain.
+    pub target: usize,
+    /// The key.
+    pub key: KeyId,
+}
+
+/// Targets and their keys' states.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pool {
+    targets: Vec<Target>,
+    keys: Vec<Vec<KeyEntry>>,
+    cursors: Vec<usize>,
+}
+
+/// A pool configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// No targets at all.
+    #[error("the pool has no targets; configure at least one provider and model")]
+    NoTargets,
+    /// Two keys share an id.
+    #[error("key id {0} appears twice; key ids must be unique across all targets")]
+    DuplicateKey(KeyId),
+    /// A change named a key the pool does not have.
+    #[error("no key with id {0} in the pool")]
+    UnknownKey(KeyId),
+    /// A change named a target the pool does not have.
+    #[error("no target with index {0}; the pool has {1} targets")]
+    UnknownTarget(usize, usize),
+}
+
+impl Pool {
+    /// A pool with every key ready.
+    pub fn new(targets: Vec<Target>) -> Result<Self, PoolError> {
+        if targets.is_empty() {
+            return Err(PoolError::NoTargets);
+        }
+        let mut seen: Vec<KeyId> = Vec::new();
+        for key in targets.iter().flat_map(|t| &t.keys) {
+            if seen.contains(&key.id) {
+                return Err(PoolError::DuplicateKey(key.id));
+            }
+            seen.push(key.id);
+        }
+        let keys = targets
+            .iter()
+            .map(|t| {
+                t.keys
+                    .iter()
+                    .map(|spec| KeyEntry {
+                        spec: spec.clone(),
+                        state: KeyState::Ready,
+                        last_used: None,
+                        rejections: 0,
+                    })
+                    .collect()
+            })
+            .collect();
+        let cursors = vec![0; targets.len()];
+        Ok(Pool {
+            targets,
+            keys,
+            cursors,
+        })
+    }
+
+    /// The targets, in fallback order.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// The keys of target `t`.
+    pub fn keys(&self, t: usize) -> &[KeyEntry] {
+        self.keys.get(t).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every key with its target index.
+    pub fn all_keys(&self) -> impl Iterator<Item = (usize, &KeyEntry)> {
+        self.keys
+            .iter()
+            .enumerate()
+            .flat_map(|(t, ks)| ks.iter().map(move |k| (t, k)))
+    }
+
+    /// Finds a key by id.
+    pub fn find(&self, id: KeyId) -> Option<(KeyRef, &KeyEntry)> {
+        self.all_keys()
+            .find(|(_, k)| k.spec.id == id)
+            .map(|(t, k)| (KeyRef { target: t, key: id }, k))
+    }
+
+    pub(crate) fn entry_mut(&mut self, id: KeyId) -> Option<&mut KeyEntry> {
+        self.keys
+            .iter_mut()
+            .flat_map(|ks| ks.iter_mut())
+            .find(|k| k.spec.id == id)
+    }
+
+    /// The state of a key (`Removed` for an unknown id).
+    pub fn state(&self, id: KeyId) -> KeyState {
+        self.find(id).map_or(KeyState::Removed, |(_, k)| k.state)
+    }
+
+    /// A key's label, or its id when unknown.
+    pub fn label(&self, id: KeyId) -> String {
+        self.find(id)
+            .map_or_else(|| id.to_string(), |(_, k)| k.spec.label.clone())
+    }
+
+    pub(crate) fn set_state(&mut self, id: KeyId, state: KeyState) {
+        if let Some(k) = self.entry_mut(id) {
+            // Removed is final; nothing brings a removed key back.
+            if k.state != KeyState::Removed {
+                k.state = state;
+            }
+        }
+    }
+
+    /// Chooses a usable key of target `t` at `now`, skipping `excluded`.
+    pub fn pick(
+        &self,
+        t: usize,
+        now: Time,
+        selection: Selection,
+        excluded: &[KeyId],
+    ) -> Option<KeyId> {
+        let keys = self.keys.get(t)?;
+        let usable = |k: &&KeyEntry| k.state.usable_at(now) && !excluded.contains(&k.spec.id);
+        match selection {
+            Selection::Priority => keys.iter().find(usable).map(|k| k.spec.id),
+            Selection::RoundRobin => {
+                let n = keys.len();
+                let start = self.cursors.get(t).copied().unwrap_or(0);
+                (0..n)
+                    .map(|i| &keys[(start + i) % n])
+                    .find(|k| usable(k))
+                    .map(|k| k.spec.id)
+            }
+            Selection::LeastRecentlyUsed => keys
+                .iter()
+                .filter(usable)
+                .min_by_key(|k| k.last_used.map_or(0, |t| t.0 + 1))
+                .map(|k| k.spec.id),
+        }
+    }
+
+    /// The earliest time any key of target `t` (not excluded) becomes usable.
+    pub fn earliest_ready(&self, t: usize, excluded: &[KeyId]) -> Option<Time> {
+        self.keys
+            .get(t)?
+            .iter()
+            .filter(|k| !excluded.contains(&k.spec.id))
+            .filter_map(|k| k.state.ready_at())
+            .min()
+    }
+
+    pub(crate) fn note_used(&mut self, r: KeyRef, now: Time) {
+        if let Some(keys) = self.keys.get(r.target) {
+            if let Some(i) = keys.iter().position(|k| k.spec.id == r.key) {
+                self.cursors[r.target] = (i + 1) % keys.len();
+            }
+        }
+        if let Some(k) = self.entry_mut(r.key) {
+            k.last_used = Some(now);
+        }
+    }
+
+    pub(crate) fn add(&mut self, t: usize, spec: KeySpec) -> Result<(), PoolError> {
+        if t >= self.targets.len() {
+            return Err(PoolError::UnknownTarget(t, self.targets.len()));
+        }
+        if self.find(spec.id).is_some() {
+            return Err(PoolError::DuplicateKey(spec.id));
+        }
+        self.targets[t].keys.push(spec.clone());
+        self.keys[t].push(KeyEntry {
+            spec,
+            state: KeyState::Ready,
+            last_used: None,
+            rejections: 0,
+        });
+        Ok(())
+    }
+}
