@@ -1,1 +1,14 @@
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+//! relent-sim: deterministic simulation testing for relent's `RetryMachine`.
 
+pub mod invariants;
+pub mod marks;
+pub mod respond;
+pub mod runner;
+pub mod scenarios;
+pub mod schedule;
+pub mod table;
+
+pub use runner::{run, Outcome, RunOptions, RunReport};
+pub use schedule::{Fault, FaultKind, FaultScope, HintFormat, Schedule, TimedChange};

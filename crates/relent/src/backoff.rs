@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// `U(0, e)`: spreads load best under contention.
-    #[default]
     Full,
-    /// `e/2 + U(0, e/2)`: never waits less than half the exponential delay.
+    /// `e/2 + U(0, e/2)`: never waits less than half the exponential delay. The default:
+    /// a near-zero wait after an overload is a wasted call.
+    #[default]
     Equal,
     /// `min(cap, U(base, 3·previous))`.
     Decorrelated,
@@ -38,7 +39,7 @@ pub struct Backoff {
 impl Default for Backoff {
     fn default() -> Self {
         Backoff {
-            jitter: Jitter::Full,
+            jitter: Jitter::Equal,
             base_ms: 1_000,
             cap_ms: 30_000,
         }

@@ -8,9 +8,25 @@ use std::fmt;
 
 /// One idempotency key for the whole logical call, reused by every attempt, so a provider
 /// that deduplicates can recognise a retry. Drawn from the machine's seeded RNG.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(pub u128);
+
+// Serialized as its display form: readable, and u128 is not supported by every format.
+impl Serialize for IdempotencyKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IdempotencyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.strip_prefix("relent-")
+            .and_then(|hex| u128::from_str_radix(hex, 16).ok())
+            .map(IdempotencyKey)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an idempotency key: {text:?}")))
+    }
+}
 
 impl fmt::Display for IdempotencyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

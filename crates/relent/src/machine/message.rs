@@ -71,14 +71,14 @@ impl RetryMachine {
                 write!(m, "{provider} {model} refused the request ({detail}). {advice}")
             }
             AbortReason::DeadlineExceeded => {
-                write!(m, "gave up at {now} because the deadline is {} after {} attempts ({detail})", self.deadline, self.attempts)
+                write!(m, "gave up at {now} after {}: the only way forward is a wait past the deadline at {} ({detail})", attempts(self.attempts), self.deadline)
                     .and_then(|_| match retry_at {
                         Some(t) => write!(m, "; a retry could succeed at {t}. Raise the deadline, or add keys or a fallback target."),
                         None => write!(m, ". Raise the deadline, or add keys or a fallback target."),
                     })
             }
             AbortReason::AttemptsExhausted => {
-                write!(m, "{provider} {model} still failing after {} attempts ({detail}). The provider may be degraded; retry later or configure a fallback target.", self.attempts)
+                write!(m, "{provider} {model} still failing after {} ({detail}). The provider may be degraded; retry later or configure a fallback target.", attempts(self.attempts))
             }
             AbortReason::NoUsableKey => {
                 write!(m, "no usable key for {provider} {model}: every key is removed, revoked or cooling past the deadline. Add a key or restore one.")
@@ -86,11 +86,19 @@ impl RetryMachine {
             AbortReason::ServerSaidNoRetry => {
                 write!(m, "{provider} said not to retry ({detail}). Retrying would not help; check the request and the provider's status.")
             }
-            AbortReason::Cancelled => write!(m, "the call was cancelled by the caller after {} attempts.", self.attempts),
+            AbortReason::Cancelled => write!(m, "the call was cancelled by the caller after {}.", attempts(self.attempts)),
             AbortReason::FailedAfterCommit => {
                 write!(m, "the response from {provider} {model} failed after it was handed to the caller ({detail}). It was not retried because part of it was already delivered.")
             }
         };
         m
+    }
+}
+
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".to_string()
+    } else {
+        format!("{n} attempts")
     }
 }

@@ -1,0 +1,237 @@
+//! A fault world: targets, keys, and a script of what goes wrong when. Serializes to the
+//! JSON schedule format documented in `docs/schedule-format.md`.
+
+use relent::{KeyId, PoolChange, Policy, Target};
+use serde::{Deserialize, Serialize};
+
+/// One world: everything needed to replay a call exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// A name for humans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Seeds the machine's jitter and the world's coin flips.
+    #[serde(default)]
+    pub seed: u64,
+    /// The policy under test (defaults when absent).
+    #[serde(default)]
+    pub policy: Policy,
+    /// The fallback chain with its keys.
+    pub targets: Vec<Target>,
+    /// What goes wrong, and when. The first active fault that matches a send decides its
+    /// response; a send no fault matches succeeds.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Changes to the pool from outside, at given times.
+    #[serde(default)]
+    pub pool_changes: Vec<TimedChange>,
+    /// The caller cancels at this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_at_ms: Option<u64>,
+    /// Every response takes this long (slow faults take longer).
+    #[serde(default = "default_latency")]
+    pub latency_ms: u64,
+    /// From this time on, no fault applies (the liveness phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal_at_ms: Option<u64>,
+}
+
+fn default_latency() -> u64 {
+    150
+}
+
+/// A pool change at a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedChange {
+    /// When.
+    pub at_ms: u64,
+    /// What.
+    pub change: PoolChange,
+}
+
+/// What a fault applies to.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultScope {
+    /// Sends with this key.
+    Key(KeyId),
+    /// Every send to this target (a provider-wide fault).
+    Target(usize),
+}
+
+/// A fault: a kind of failure, where it applies, and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// Which sends it applies to.
+    pub scope: FaultScope,
+    /// Active from this time (inclusive).
+    #[serde(default)]
+    pub from_ms: u64,
+    /// Active until this time (exclusive); forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
+    /// Only the first N matching sends are hit (then the fault is spent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_sends: Option<u32>,
+    /// Chance that an eligible send is hit (1.0 when absent).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub probability: f64,
+    /// What the send gets.
+    pub kind: FaultKind,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(p: &f64) -> bool {
+    *p == 1.0
+}
+
+/// The failures a world can script. Each produces realistic bytes in the target
+/// provider's own shape (see `respond.rs`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum FaultKind {
+    /// The key is rejected (401, or 400 for Gemini and xAI).
+    KeyRejected,
+    /// The key may not use this model or region (403).
+    PermissionDenied,
+    /// Credit or quota spent; with `reset` the server says when it refills (the window end).
+    QuotaExhausted {
+        /// Whether the response carries a reset time.
+        #[serde(default)]
+        reset: bool,
+    },
+    /// A rate-limit window; the hint (if any) points at the window's end.
+    RateLimited {
+        /// How the server says when to come back.
+        #[serde(default)]
+        hint: HintFormat,
+    },
+    /// An aggregator's upstream is rate limited (OpenRouter "Provider returned error").
+    UpstreamRateLimited,
+    /// The provider is overloaded (529, 503, 498, or 429 saying "overloaded").
+    Overloaded,
+    /// A 500.
+    ServerError,
+    /// The response never comes before the attempt's timeout.
+    Slow,
+    /// The connection is reset.
+    Reset,
+    /// A 500 with garbage and absurd wait headers, which must be ignored or clamped.
+    GarbageHeaders,
+    /// An overload error inside an HTTP 200 body.
+    ErrorIn200,
+    /// A 200 whose stream fails after the first chunk.
+    StreamFailsMidway,
+    /// The request is too long for the model.
+    ContextOverflow,
+    /// The request body is too large.
+    PayloadTooLarge,
+    /// The content filter refuses.
+    ContentFilter,
+    /// The model does not exist.
+    ModelNotFound,
+    /// The request is malformed.
+    MalformedRequest,
+    /// A CDN challenge page.
+    WafChallenge,
+    /// The server's certificate fails verification.
+    TlsCertificate,
+    /// An unrecognisable answer (HTTP 418 with a plain-text body).
+    Unrecognised,
+}
+
+impl FaultKind {
+    /// Every kind, with representative parameters.
+    pub const ALL: [FaultKind; 27] = [
+        FaultKind::KeyRejected,
+        FaultKind::PermissionDenied,
+        FaultKind::QuotaExhausted { reset: false },
+        FaultKind::QuotaExhausted { reset: true },
+        FaultKind::RateLimited { hint: HintFormat::None },
+        FaultKind::RateLimited { hint: HintFormat::RetryAfterSeconds },
+        FaultKind::RateLimited { hint: HintFormat::RetryAfterMs },
+        FaultKind::RateLimited { hint: HintFormat::RetryAfterDate },
+        FaultKind::RateLimited { hint: HintFormat::ResetHeaders },
+        FaultKind::RateLimited { hint: HintFormat::AnthropicReset },
+        FaultKind::RateLimited { hint: HintFormat::RetryInfo },
+        FaultKind::RateLimited { hint: HintFormat::Message },
+        FaultKind::UpstreamRateLimited,
+        FaultKind::Overloaded,
+        FaultKind::ServerError,
+        FaultKind::Slow,
+        FaultKind::Reset,
+        FaultKind::GarbageHeaders,
+        FaultKind::ErrorIn200,
+        FaultKind::StreamFailsMidway,
+        FaultKind::ContextOverflow,
+        FaultKind::PayloadTooLarge,
+        FaultKind::ContentFilter,
+        FaultKind::ModelNotFound,
+        FaultKind::MalformedRequest,
+        FaultKind::WafChallenge,
+        FaultKind::TlsCertificate,
+    ];
+}
+
+/// How a rate-limited response says when to come back.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HintFormat {
+    /// No hint at all.
+    #[default]
+    None,
+    /// `retry-after: 7`.
+    RetryAfterSeconds,
+    /// `retry-after-ms: 6500`.
+    RetryAfterMs,
+    /// `retry-after: <HTTP-date>` with a `Date` header.
+    RetryAfterDate,
+    /// `x-ratelimit-reset-requests: 6.5s` and `x-ratelimit-remaining-requests: 0`.
+    ResetHeaders,
+    /// `anthropic-ratelimit-requests-reset: <RFC 3339>` with a `Date` header.
+    AnthropicReset,
+    /// Gemini's `RetryInfo.retryDelay` in the body.
+    RetryInfo,
+    /// "Please try again in 6.5s" in the message.
+    Message,
+}
+
+impl FaultKind {
+    /// True when a send hit by this fault could not have succeeded however long it waited
+    /// (a dead, unentitled, spent or rate-limited key, or a request the target refuses):
+    /// such sends count as wasted. Transient faults (overload, server errors, timeouts,
+    /// resets) are not: a send that meets one could have succeeded.
+    pub fn is_doomed(self) -> bool {
+        !matches!(
+            self,
+            FaultKind::UpstreamRateLimited
+                | FaultKind::Overloaded
+                | FaultKind::ServerError
+                | FaultKind::Slow
+                | FaultKind::Reset
+                | FaultKind::GarbageHeaders
+                | FaultKind::ErrorIn200
+                | FaultKind::StreamFailsMidway
+                | FaultKind::Unrecognised
+        )
+    }
+}
+
+impl Schedule {
+    /// Every key id in the world, including keys added later.
+    pub fn all_keys(&self) -> Vec<KeyId> {
+        let mut keys: Vec<KeyId> = self.targets.iter().flat_map(|t| t.keys.iter().map(|k| k.id)).collect();
+        for c in &self.pool_changes {
+            if let PoolChange::Added { key, .. } = &c.change {
+                keys.push(key.id);
+            }
+        }
+        keys
+    }
+}
