@@ -65,7 +65,11 @@ impl Checker {
     }
 
     pub(crate) fn violation(&mut self, now: Time, invariant: u8, detail: &str) {
-        self.violations.push(Violation { invariant, at_ms: now.0, detail: detail.to_string() });
+        self.violations.push(Violation {
+            invariant,
+            at_ms: now.0,
+            detail: detail.to_string(),
+        });
     }
 
     pub(crate) fn into_violations(self) -> Vec<Violation> {
@@ -103,11 +107,22 @@ impl Checker {
                 }
                 let state = machine.pool().state(send.key);
                 if self.removed.contains(&send.key) || !state.usable_at(now) {
-                    self.violation(now, 2, &format!("send with key {} in state {state:?}", send.key));
+                    self.violation(
+                        now,
+                        2,
+                        &format!("send with key {} in state {state:?}", send.key),
+                    );
                 }
                 if let Some(reset) = self.server_reset.get(&send.key) {
                     if now < *reset {
-                        self.violation(now, 2, &format!("send with key {} at {now} before the server's reset at {reset}", send.key));
+                        self.violation(
+                            now,
+                            2,
+                            &format!(
+                                "send with key {} at {now} before the server's reset at {reset}",
+                                send.key
+                            ),
+                        );
                     }
                 }
                 let per_target = {
@@ -116,30 +131,65 @@ impl Checker {
                     *count
                 };
                 if send.attempt > self.max_attempts || per_target > self.max_per_target {
-                    self.violation(now, 3, &format!("attempt {} ({} to target {}) exceeds the limits", send.attempt, per_target, send.target));
+                    self.violation(
+                        now,
+                        3,
+                        &format!(
+                            "attempt {} ({} to target {}) exceeds the limits",
+                            send.attempt, per_target, send.target
+                        ),
+                    );
                 }
                 if self.refused_targets.contains(&send.target) {
-                    self.violation(now, 5, &format!("resent to target {} after a non-retryable failure", send.target));
+                    self.violation(
+                        now,
+                        5,
+                        &format!(
+                            "resent to target {} after a non-retryable failure",
+                            send.target
+                        ),
+                    );
                 }
                 self.last_send = Some((send.target, send.key));
             }
             Action::Sleep { until, reason } => {
                 if let Some((key, n)) = self.expect_after_rejection {
-                    self.violation(now, 1, &format!("sleep after rejection {n} of the only key {key}"));
+                    self.violation(
+                        now,
+                        1,
+                        &format!("sleep after rejection {n} of the only key {key}"),
+                    );
                 }
                 if *until > machine.deadline() {
-                    self.violation(now, 4, &format!("sleep until {until} ends after the deadline {}", machine.deadline()));
+                    self.violation(
+                        now,
+                        4,
+                        &format!(
+                            "sleep until {until} ends after the deadline {}",
+                            machine.deadline()
+                        ),
+                    );
                 }
                 let after_rate_limit = match reason {
                     SleepReason::AllKeysCooling => true,
-                    SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => *after == Reason::RateLimited,
+                    SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
+                        *after == Reason::RateLimited
+                    }
                 };
                 if after_rate_limit {
                     if let Some((target, _)) = self.last_send {
-                        if machine.pool().keys(target).iter().any(|k| k.state.usable_at(now) && !self.removed.contains(&k.spec.id)) {
+                        if machine
+                            .pool()
+                            .keys(target)
+                            .iter()
+                            .any(|k| k.state.usable_at(now) && !self.removed.contains(&k.spec.id))
+                        {
                             // The machine may exclude a key it knows is not entitled; only
                             // flag keys it has no reason to skip.
-                            let excluded_reason = machine.trace().and_then(|t| t.iter().rev().find_map(|e| e.seen.as_ref())).map(|s| s.reason);
+                            let excluded_reason = machine
+                                .trace()
+                                .and_then(|t| t.iter().rev().find_map(|e| e.seen.as_ref()))
+                                .map(|s| s.reason);
                             if excluded_reason != Some(Reason::PermissionDenied) {
                                 self.violation(now, 9, &format!("sleep after a rate limit while target {target} has a ready key"));
                             }
@@ -152,11 +202,22 @@ impl Checker {
                     self.violation(now, 8, &format!("abort {} without a message", abort.reason));
                 }
                 if contains_secret(&abort.message) {
-                    self.violation(now, 8, &format!("abort message holds a secret: {}", abort.message));
+                    self.violation(
+                        now,
+                        8,
+                        &format!("abort message holds a secret: {}", abort.message),
+                    );
                 }
                 if let Some((key, n)) = self.expect_after_rejection.take() {
                     if n >= 2 && abort.reason != AbortReason::AuthPermanent {
-                        self.violation(now, 1, &format!("the only key {key} was rejected twice but the abort says {}", abort.reason));
+                        self.violation(
+                            now,
+                            1,
+                            &format!(
+                                "the only key {key} was rejected twice but the abort says {}",
+                                abort.reason
+                            ),
+                        );
                     }
                 }
             }
@@ -165,7 +226,12 @@ impl Checker {
     }
 
     /// Checks one trace entry (an event and its consequences).
-    pub(crate) fn check_entry(&mut self, entry: &TraceEntry, machine: &RetryMachine, marks: &mut Marks) {
+    pub(crate) fn check_entry(
+        &mut self,
+        entry: &TraceEntry,
+        machine: &RetryMachine,
+        marks: &mut Marks,
+    ) {
         let now = entry.at;
         if let Some(seen) = &entry.seen {
             marks.reason(seen.reason);
@@ -195,7 +261,9 @@ impl Checker {
                             .pool()
                             .all_keys()
                             .filter(|(_, k)| k.spec.id != key)
-                            .any(|(_, k)| k.state.ready_at().is_some_and(|t| t < machine.deadline()));
+                            .any(|(_, k)| {
+                                k.state.ready_at().is_some_and(|t| t < machine.deadline())
+                            });
                         if !others {
                             let n = self.lone_rejections.entry(key).or_default();
                             *n += 1;
@@ -220,7 +288,14 @@ impl Checker {
                 _ => false,
             };
             if entry.seen.is_some() && !ok {
-                self.violation(now, 1, &format!("after rejection {n} of the only key {key} the machine did {:?}", entry.actions.iter().map(Action::kind).collect::<Vec<_>>()));
+                self.violation(
+                    now,
+                    1,
+                    &format!(
+                        "after rejection {n} of the only key {key} the machine did {:?}",
+                        entry.actions.iter().map(Action::kind).collect::<Vec<_>>()
+                    ),
+                );
             }
             // The actions are checked again one by one as the driver drains them.
         }
@@ -239,7 +314,14 @@ impl Checker {
         if let (Some(heal), Outcome::Aborted(reason)) = (self.heal_at_ms, outcome) {
             let settled = heal + self.attempt_timeout_ms + self.latency_ms;
             if *reason != AbortReason::Cancelled && now.0 > settled && now < machine.deadline() {
-                self.violation(now, 11, &format!("aborted ({reason}) at {now} although every fault healed at {}", Time(heal)));
+                self.violation(
+                    now,
+                    11,
+                    &format!(
+                        "aborted ({reason}) at {now} although every fault healed at {}",
+                        Time(heal)
+                    ),
+                );
             }
         }
     }

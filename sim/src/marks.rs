@@ -42,7 +42,10 @@ impl Marks {
 
     /// Required marks not reached.
     pub fn missing(&self) -> Vec<String> {
-        Marks::required().into_iter().filter(|m| !self.0.contains(m)).collect()
+        Marks::required()
+            .into_iter()
+            .filter(|m| !self.0.contains(m))
+            .collect()
     }
 
     pub(crate) fn action(&mut self, action: &Action) {
@@ -51,13 +54,24 @@ impl Marks {
             Action::Rotate { from, to, why } => {
                 if from.target != to.target {
                     self.hit("fallback_to_another_target");
-                } else if matches!(why, Reason::KeyRejected | Reason::QuotaExhausted | Reason::RateLimited) {
+                } else if matches!(
+                    why,
+                    Reason::KeyRejected | Reason::QuotaExhausted | Reason::RateLimited
+                ) {
                     self.hit(format!("rotate_after:{why}"));
                 }
             }
-            Action::Sleep { reason: SleepReason::ServerHint { .. }, .. } => self.hit("server_wait_honoured"),
-            Action::Sleep { reason: SleepReason::AllKeysCooling, .. } => self.hit("all_keys_cooling"),
-            Action::Abort(abort) if abort.reason == relent::AbortReason::DeadlineExceeded => self.hit("abort_at_deadline"),
+            Action::Sleep {
+                reason: SleepReason::ServerHint { .. },
+                ..
+            } => self.hit("server_wait_honoured"),
+            Action::Sleep {
+                reason: SleepReason::AllKeysCooling,
+                ..
+            } => self.hit("all_keys_cooling"),
+            Action::Abort(abort) if abort.reason == relent::AbortReason::DeadlineExceeded => {
+                self.hit("abort_at_deadline")
+            }
             _ => {}
         }
     }

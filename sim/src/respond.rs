@@ -31,11 +31,25 @@ pub const WALL_EPOCH_UNIX_MS: u64 = 1_790_000_000_000;
 /// A successful completion.
 pub fn success(provider: Provider) -> Reply {
     let body = match provider {
-        Provider::Anthropic => json!({"id":"msg_01","type":"message","role":"assistant","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn"}),
-        Provider::Gemini | Provider::Vertex => json!({"candidates":[{"content":{"parts":[{"text":"Hello!"}],"role":"model"},"finishReason":"STOP"}]}),
-        _ => json!({"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]}),
+        Provider::Anthropic => {
+            json!({"id":"msg_01","type":"message","role":"assistant","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn"})
+        }
+        Provider::Gemini | Provider::Vertex => {
+            json!({"candidates":[{"content":{"parts":[{"text":"Hello!"}],"role":"model"},"finishReason":"STOP"}]})
+        }
+        _ => {
+            json!({"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}]})
+        }
     };
-    http(200, vec![("content-type", "application/json".into()), ("x-ratelimit-remaining-requests", "99".into()), ("x-ratelimit-reset-requests", "1s".into())], body.to_string())
+    http(
+        200,
+        vec![
+            ("content-type", "application/json".into()),
+            ("x-ratelimit-remaining-requests", "99".into()),
+            ("x-ratelimit-reset-requests", "1s".into()),
+        ],
+        body.to_string(),
+    )
 }
 
 /// The reply for `kind` from `provider` at virtual time `now_ms`; `reset_after_ms` is how
@@ -179,14 +193,20 @@ fn rate_limited(p: Provider, hint: HintFormat, now_ms: u64, reset_ms: u64) -> Re
     let secs = reset_ms.div_ceil(1000);
     let say_when = hint == HintFormat::Message;
     let message = if say_when {
-        format!("Rate limit reached for requests. Please try again in {}.{:03}s.", reset_ms / 1000, reset_ms % 1000)
+        format!(
+            "Rate limit reached for requests. Please try again in {}.{:03}s.",
+            reset_ms / 1000,
+            reset_ms % 1000
+        )
     } else {
         "Rate limit reached for requests. Please slow down.".to_string()
     };
     let mut reply = match p {
         Provider::Anthropic => error(p, 429, "rate_limit_error", "", &message),
         Provider::Gemini | Provider::Vertex => {
-            let mut details = vec![json!({"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]})];
+            let mut details = vec![
+                json!({"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]}),
+            ];
             if hint == HintFormat::RetryInfo {
                 details.push(json!({"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":format!("{}.{:03}s", reset_ms / 1000, reset_ms % 1000)}));
             }
@@ -200,22 +220,40 @@ fn rate_limited(p: Provider, hint: HintFormat, now_ms: u64, reset_ms: u64) -> Re
     match hint {
         HintFormat::None | HintFormat::Message => {}
         HintFormat::RetryInfo if matches!(p, Provider::Gemini | Provider::Vertex) => {}
-        HintFormat::RetryInfo | HintFormat::RetryAfterSeconds => add_header(&mut reply, "retry-after", secs.to_string()),
+        HintFormat::RetryInfo | HintFormat::RetryAfterSeconds => {
+            add_header(&mut reply, "retry-after", secs.to_string())
+        }
         HintFormat::RetryAfterMs => add_header(&mut reply, "retry-after-ms", reset_ms.to_string()),
         HintFormat::RetryAfterDate => {
             add_header(&mut reply, "date", http_date(date_secs));
-            add_header(&mut reply, "retry-after", http_date((now_wall + reset_ms).div_ceil(1000)));
+            add_header(
+                &mut reply,
+                "retry-after",
+                http_date((now_wall + reset_ms).div_ceil(1000)),
+            );
         }
         HintFormat::ResetHeaders => {
             add_header(&mut reply, "x-ratelimit-remaining-requests", "0".into());
-            add_header(&mut reply, "x-ratelimit-reset-requests", format!("{}.{:03}s", reset_ms / 1000, reset_ms % 1000));
+            add_header(
+                &mut reply,
+                "x-ratelimit-reset-requests",
+                format!("{}.{:03}s", reset_ms / 1000, reset_ms % 1000),
+            );
             add_header(&mut reply, "x-ratelimit-remaining-tokens", "5000".into());
             add_header(&mut reply, "x-ratelimit-reset-tokens", "120ms".into());
         }
         HintFormat::AnthropicReset => {
             add_header(&mut reply, "date", http_date(date_secs));
-            add_header(&mut reply, "anthropic-ratelimit-requests-remaining", "0".into());
-            add_header(&mut reply, "anthropic-ratelimit-requests-reset", rfc3339((now_wall + reset_ms).div_ceil(1000)));
+            add_header(
+                &mut reply,
+                "anthropic-ratelimit-requests-remaining",
+                "0".into(),
+            );
+            add_header(
+                &mut reply,
+                "anthropic-ratelimit-requests-reset",
+                rfc3339((now_wall + reset_ms).div_ceil(1000)),
+            );
         }
     }
     reply
@@ -224,30 +262,76 @@ fn rate_limited(p: Provider, hint: HintFormat, now_ms: u64, reset_ms: u64) -> Re
 /// The server's wait as an honest server would state it: the virtual time at which the
 /// hinted wait ends, or `None` when the reply gives no hint. Used by the invariant checker
 /// ("never send before the server's reset").
-pub fn hinted_reset_ms(kind: FaultKind, provider: Provider, now_ms: u64, reset_after_ms: u64) -> Option<u64> {
+pub fn hinted_reset_ms(
+    kind: FaultKind,
+    provider: Provider,
+    now_ms: u64,
+    reset_after_ms: u64,
+) -> Option<u64> {
     let now_wall = WALL_EPOCH_UNIX_MS + now_ms;
     let at_second = |unix_ms: u64| unix_ms.div_ceil(1000) * 1000 - WALL_EPOCH_UNIX_MS;
     match kind {
-        FaultKind::QuotaExhausted { reset: true } => Some(now_ms + reset_after_ms.div_ceil(1000) * 1000),
+        FaultKind::QuotaExhausted { reset: true } => {
+            Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)
+        }
         FaultKind::RateLimited { hint } => match hint {
             HintFormat::None => None,
             HintFormat::RetryAfterSeconds => Some(now_ms + reset_after_ms.div_ceil(1000) * 1000),
-            HintFormat::RetryInfo if !matches!(provider, Provider::Gemini | Provider::Vertex) => Some(now_ms + reset_after_ms.div_ceil(1000) * 1000),
-            HintFormat::RetryAfterMs | HintFormat::ResetHeaders | HintFormat::RetryInfo | HintFormat::Message => Some(now_ms + reset_after_ms),
-            HintFormat::RetryAfterDate | HintFormat::AnthropicReset => Some(at_second(now_wall + reset_after_ms)),
+            HintFormat::RetryInfo if !matches!(provider, Provider::Gemini | Provider::Vertex) => {
+                Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)
+            }
+            HintFormat::RetryAfterMs
+            | HintFormat::ResetHeaders
+            | HintFormat::RetryInfo
+            | HintFormat::Message => Some(now_ms + reset_after_ms),
+            HintFormat::RetryAfterDate | HintFormat::AnthropicReset => {
+                Some(at_second(now_wall + reset_after_ms))
+            }
         },
         _ => None,
     }
 }
 
 fn error(p: Provider, status: u16, kind: &str, code: &str, message: &str) -> Reply {
-    let code_value = if code.is_empty() { serde_json::Value::Null } else { json!(code) };
+    let code_value = if code.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(code)
+    };
     match p {
-        Provider::Anthropic => http(status, json_ct(), json!({"type":"error","error":{"type":kind,"message":message}}).to_string()),
-        Provider::Gemini | Provider::Vertex => http(status, json_ct(), json!({"error":{"code":status,"message":message,"status":kind}}).to_string()),
-        Provider::Bedrock => http(status, vec![("content-type", "application/json".into()), ("x-amzn-errortype", format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"))], json!({"message":message}).to_string()),
-        Provider::Mistral => http(status, json_ct(), json!({"object":"error","message":message,"type":kind,"param":null,"code":code_value}).to_string()),
-        _ => http(status, json_ct(), json!({"error":{"message":message,"type":kind,"param":null,"code":code_value}}).to_string()),
+        Provider::Anthropic => http(
+            status,
+            json_ct(),
+            json!({"type":"error","error":{"type":kind,"message":message}}).to_string(),
+        ),
+        Provider::Gemini | Provider::Vertex => http(
+            status,
+            json_ct(),
+            json!({"error":{"code":status,"message":message,"status":kind}}).to_string(),
+        ),
+        Provider::Bedrock => http(
+            status,
+            vec![
+                ("content-type", "application/json".into()),
+                (
+                    "x-amzn-errortype",
+                    format!("{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"),
+                ),
+            ],
+            json!({"message":message}).to_string(),
+        ),
+        Provider::Mistral => http(
+            status,
+            json_ct(),
+            json!({"object":"error","message":message,"type":kind,"param":null,"code":code_value})
+                .to_string(),
+        ),
+        _ => http(
+            status,
+            json_ct(),
+            json!({"error":{"message":message,"type":kind,"param":null,"code":code_value}})
+                .to_string(),
+        ),
     }
 }
 
@@ -256,7 +340,14 @@ fn json_ct() -> Vec<(&'static str, String)> {
 }
 
 fn http(status: u16, headers: Vec<(&str, String)>, body: String) -> Reply {
-    Reply::Http { status, headers: headers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(), body: body.into_bytes() }
+    Reply::Http {
+        status,
+        headers: headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        body: body.into_bytes(),
+    }
 }
 
 fn add_header(reply: &mut Reply, name: &str, value: String) {
@@ -268,18 +359,34 @@ fn add_header(reply: &mut Reply, name: &str, value: String) {
 /// Unix seconds as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub fn http_date(unix_secs: u64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let days = unix_secs / 86_400;
     let (y, m, d) = civil_from_days(days);
     let s = unix_secs % 86_400;
-    format!("{}, {:02} {} {} {:02}:{:02}:{:02} GMT", DAYS[(days % 7) as usize], d, MONTHS[(m - 1) as usize], y, s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// Unix seconds as RFC 3339 UTC.
 pub fn rfc3339(unix_secs: u64) -> String {
     let (y, m, d) = civil_from_days(unix_secs / 86_400);
     let s = unix_secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
@@ -302,8 +409,14 @@ mod tests {
     #[test]
     fn dates_round_trip_through_the_classifier_parsers() {
         let secs = 1_790_000_123;
-        assert_eq!(relent::classify::hints::http_date_unix_ms(&http_date(secs)), Some(secs * 1000));
-        assert_eq!(relent::classify::hints::rfc3339_unix_ms(&rfc3339(secs)), Some(secs * 1000));
+        assert_eq!(
+            relent::classify::hints::http_date_unix_ms(&http_date(secs)),
+            Some(secs * 1000)
+        );
+        assert_eq!(
+            relent::classify::hints::rfc3339_unix_ms(&rfc3339(secs)),
+            Some(secs * 1000)
+        );
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 }

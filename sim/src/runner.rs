@@ -8,7 +8,9 @@ use crate::schedule::{FaultScope, Schedule};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use relent::machine::TraceEntry;
-use relent::{AbortReason, Action, Event, HttpResponse, KeyId, Observation, RetryMachine, State, Time};
+use relent::{
+    AbortReason, Action, Event, HttpResponse, KeyId, Observation, RetryMachine, State, Time,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -81,7 +83,11 @@ struct InFlight {
 
 /// Runs `schedule` to its end.
 pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
-    let mut machine = match RetryMachine::new(schedule.policy.clone(), schedule.targets.clone(), schedule.seed) {
+    let mut machine = match RetryMachine::new(
+        schedule.policy.clone(),
+        schedule.targets.clone(),
+        schedule.seed,
+    ) {
         Ok(m) => m.record_trace(true).wall_clock_epoch(WALL_EPOCH_UNIX_MS),
         Err(e) => return invalid(e.to_string()),
     };
@@ -118,9 +124,21 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     let label = machine.pool().label(send.key);
                     *sends_per_key.entry(label).or_default() += 1;
                     let target = send.target;
-                    let provider = schedule.targets.get(target).map(|t| t.provider).unwrap_or_default();
+                    let provider = schedule
+                        .targets
+                        .get(target)
+                        .map(|t| t.provider)
+                        .unwrap_or_default();
                     let arrival = now + relent::Millis(schedule.latency_ms);
-                    let (reply, doomed, reset_at) = serve(schedule, &mut world_rng, &mut fault_hits, send.key, target, provider, arrival);
+                    let (reply, doomed, reset_at) = serve(
+                        schedule,
+                        &mut world_rng,
+                        &mut fault_hits,
+                        send.key,
+                        target,
+                        provider,
+                        arrival,
+                    );
                     checker.note_server_reset(send.key, reset_at);
                     if doomed {
                         wasted += 1;
@@ -165,18 +183,28 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
             stream_fails_at,
         ];
         let Some(next) = candidates.iter().flatten().min().copied() else {
-            checker.violation(now, 6, "the machine waits for nothing and the world has nothing left to say");
+            checker.violation(
+                now,
+                6,
+                "the machine waits for nothing and the world has nothing left to say",
+            );
             break;
         };
         now = now.max(next);
         let result = if stream_fails_at == Some(next) {
             stream_fails_at = None;
-            machine.handle(now, Event::StreamFailed(Observation::Transport(relent::TransportError::Reset)))
+            machine.handle(
+                now,
+                Event::StreamFailed(Observation::Transport(relent::TransportError::Reset)),
+            )
         } else if response_at == Some(next) {
             let flight = in_flight.take().expect("a response time implies a flight");
             delivered_stream = flight.reply == Reply::StreamThenFail;
             deliver(&mut machine, now, &flight.reply)
-        } else if changes.get(next_change).is_some_and(|c| Time(c.at_ms) == next) {
+        } else if changes
+            .get(next_change)
+            .is_some_and(|c| Time(c.at_ms) == next)
+        {
             let change = changes[next_change].change.clone();
             next_change += 1;
             checker.note_pool_change(&change, &machine);
@@ -210,7 +238,11 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         virtual_elapsed_ms,
         violations,
         marks,
-        trace: if options.keep_trace { machine.trace().unwrap_or(&[]).to_vec() } else { Vec::new() },
+        trace: if options.keep_trace {
+            machine.trace().unwrap_or(&[]).to_vec()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -253,17 +285,21 @@ fn serve(
             }
             // Draw the coin only for faults that could apply, so removing one fault does not
             // shift every later coin (shrinking relies on this locality).
-            let hit = fault.probability >= 1.0 || (rng.next_u64() as f64 / u64::MAX as f64) < fault.probability;
+            let hit = fault.probability >= 1.0
+                || (rng.next_u64() as f64 / u64::MAX as f64) < fault.probability;
             if !hit {
                 continue;
             }
             hits[i] += 1;
             let window_end = fault.until_ms.unwrap_or(at.0 + 60_000);
-            let window_end = schedule.heal_at_ms.map_or(window_end, |h| window_end.min(h.max(at.0)));
+            let window_end = schedule
+                .heal_at_ms
+                .map_or(window_end, |h| window_end.min(h.max(at.0)));
             let reset_after = window_end.saturating_sub(at.0);
             let reply = respond::fault(provider, fault.kind, at.0, reset_after);
             let doomed = fault.kind.is_doomed();
-            let reset_at = respond::hinted_reset_ms(fault.kind, provider, at.0, reset_after).map(Time);
+            let reset_at =
+                respond::hinted_reset_ms(fault.kind, provider, at.0, reset_after).map(Time);
             return (reply, doomed, reset_at);
         }
     }
@@ -272,11 +308,32 @@ fn serve(
 
 fn deliver(machine: &mut RetryMachine, now: Time, reply: &Reply) -> Result<(), relent::EventError> {
     match reply {
-        Reply::Http { status, headers, body } => {
-            let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            machine.handle_response(now, Observation::Http(HttpResponse { status: *status, headers: &pairs, body }))
+        Reply::Http {
+            status,
+            headers,
+            body,
+        } => {
+            let pairs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            machine.handle_response(
+                now,
+                Observation::Http(HttpResponse {
+                    status: *status,
+                    headers: &pairs,
+                    body,
+                }),
+            )
         }
-        Reply::StreamThenFail => machine.handle_response(now, Observation::Http(HttpResponse { status: 200, headers: &[], body: b"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n" })),
+        Reply::StreamThenFail => machine.handle_response(
+            now,
+            Observation::Http(HttpResponse {
+                status: 200,
+                headers: &[],
+                body: b"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+            }),
+        ),
         Reply::Transport(kind) => machine.handle_response(now, Observation::Transport(*kind)),
         Reply::Hang => Ok(()),
     }

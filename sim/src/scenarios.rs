@@ -2,7 +2,7 @@
 //! machine. `relent scenario NAME` runs them; `sim/tests/scenarios.rs` snapshots their traces.
 
 use crate::schedule::{Fault, FaultKind, FaultScope, HintFormat, Schedule, TimedChange};
-use relent::{KeyId, KeySpec, PoolChange, Policy, Provider, Target};
+use relent::{KeyId, KeySpec, Policy, PoolChange, Provider, Target};
 
 /// A named scenario.
 pub struct Scenario {
@@ -15,7 +15,9 @@ pub struct Scenario {
 }
 
 fn keys(n: u32) -> Vec<KeySpec> {
-    (1..=n).map(|i| KeySpec::new(i, format!("key-{i}"))).collect()
+    (1..=n)
+        .map(|i| KeySpec::new(i, format!("key-{i}")))
+        .collect()
 }
 
 fn world(name: &str, targets: Vec<Target>, faults: Vec<Fault>) -> Schedule {
@@ -33,36 +35,76 @@ fn world(name: &str, targets: Vec<Target>, faults: Vec<Fault>) -> Schedule {
 }
 
 fn on_key(id: u32, kind: FaultKind) -> Fault {
-    Fault { scope: FaultScope::Key(KeyId(id)), from_ms: 0, until_ms: None, first_sends: None, probability: 1.0, kind }
+    Fault {
+        scope: FaultScope::Key(KeyId(id)),
+        from_ms: 0,
+        until_ms: None,
+        first_sends: None,
+        probability: 1.0,
+        kind,
+    }
 }
 
 fn on_target(t: usize, kind: FaultKind) -> Fault {
-    Fault { scope: FaultScope::Target(t), from_ms: 0, until_ms: None, first_sends: None, probability: 1.0, kind }
+    Fault {
+        scope: FaultScope::Target(t),
+        from_ms: 0,
+        until_ms: None,
+        first_sends: None,
+        probability: 1.0,
+        kind,
+    }
 }
 
 fn openai(n: u32) -> Target {
-    Target { provider: Provider::Openai, model: "gpt-4o".into(), context_tokens: Some(128_000), keys: keys(n) }
+    Target {
+        provider: Provider::Openai,
+        model: "gpt-4o".into(),
+        context_tokens: Some(128_000),
+        keys: keys(n),
+    }
 }
 
 /// Every built-in scenario, in a stable order.
 pub fn all() -> Vec<Scenario> {
     let mut list = Vec::new();
-    let mut add = |name: &'static str, about: &'static str, schedule: Schedule| list.push(Scenario { name, about, schedule });
+    let mut add = |name: &'static str, about: &'static str, schedule: Schedule| {
+        list.push(Scenario {
+            name,
+            about,
+            schedule,
+        })
+    };
 
     add(
         "single-key-401-twice",
         "The only key is dead: one retry on a fresh connection, no sleep, then auth_permanent.",
-        world("single-key-401-twice", vec![openai(1)], vec![on_key(1, FaultKind::KeyRejected)]),
+        world(
+            "single-key-401-twice",
+            vec![openai(1)],
+            vec![on_key(1, FaultKind::KeyRejected)],
+        ),
     );
     add(
         "single-key-401-then-success",
         "A one-off 401 (a bad proxy node): the fresh-connection retry succeeds.",
-        world("single-key-401-then-success", vec![openai(1)], vec![Fault { first_sends: Some(1), ..on_key(1, FaultKind::KeyRejected) }]),
+        world(
+            "single-key-401-then-success",
+            vec![openai(1)],
+            vec![Fault {
+                first_sends: Some(1),
+                ..on_key(1, FaultKind::KeyRejected)
+            }],
+        ),
     );
     add(
         "three-keys-first-revoked",
         "Three keys, the first dead: rotate at once, revoke it, succeed with the second.",
-        world("three-keys-first-revoked", vec![openai(3)], vec![on_key(1, FaultKind::KeyRejected)]),
+        world(
+            "three-keys-first-revoked",
+            vec![openai(3)],
+            vec![on_key(1, FaultKind::KeyRejected)],
+        ),
     );
     add(
         "rate-limit-two-keys",
@@ -70,26 +112,68 @@ pub fn all() -> Vec<Scenario> {
         world(
             "rate-limit-two-keys",
             vec![openai(2)],
-            vec![Fault { until_ms: Some(20_000), ..on_key(1, FaultKind::RateLimited { hint: HintFormat::RetryAfterSeconds }) }],
+            vec![Fault {
+                until_ms: Some(20_000),
+                ..on_key(
+                    1,
+                    FaultKind::RateLimited {
+                        hint: HintFormat::RetryAfterSeconds,
+                    },
+                )
+            }],
         ),
     );
     let mut cooling = world(
         "all-keys-cooling-key-added",
         vec![openai(2)],
         vec![
-            Fault { until_ms: Some(30_000), ..on_key(1, FaultKind::RateLimited { hint: HintFormat::RetryAfterSeconds }) },
-            Fault { until_ms: Some(30_000), ..on_key(2, FaultKind::RateLimited { hint: HintFormat::ResetHeaders }) },
+            Fault {
+                until_ms: Some(30_000),
+                ..on_key(
+                    1,
+                    FaultKind::RateLimited {
+                        hint: HintFormat::RetryAfterSeconds,
+                    },
+                )
+            },
+            Fault {
+                until_ms: Some(30_000),
+                ..on_key(
+                    2,
+                    FaultKind::RateLimited {
+                        hint: HintFormat::ResetHeaders,
+                    },
+                )
+            },
         ],
     );
-    cooling.pool_changes.push(TimedChange { at_ms: 5_000, change: PoolChange::Added { target: 0, key: KeySpec::new(3, "key-3-new") } });
-    add("all-keys-cooling-key-added", "Both keys cool for 30 s; a key added at 5 s ends the sleep at once.", cooling);
+    cooling.pool_changes.push(TimedChange {
+        at_ms: 5_000,
+        change: PoolChange::Added {
+            target: 0,
+            key: KeySpec::new(3, "key-3-new"),
+        },
+    });
+    add(
+        "all-keys-cooling-key-added",
+        "Both keys cool for 30 s; a key added at 5 s ends the sleep at once.",
+        cooling,
+    );
     add(
         "overload-then-success",
         "Anthropic 529 twice: backoff on the same key (overload is provider-wide), then success.",
         world(
             "overload-then-success",
-            vec![Target { provider: Provider::Anthropic, model: "claude-sonnet-4".into(), context_tokens: Some(200_000), keys: keys(2) }],
-            vec![Fault { first_sends: Some(2), ..on_target(0, FaultKind::Overloaded) }],
+            vec![Target {
+                provider: Provider::Anthropic,
+                model: "claude-sonnet-4".into(),
+                context_tokens: Some(200_000),
+                keys: keys(2),
+            }],
+            vec![Fault {
+                first_sends: Some(2),
+                ..on_target(0, FaultKind::Overloaded)
+            }],
         ),
     );
     add(
@@ -100,14 +184,26 @@ pub fn all() -> Vec<Scenario> {
     add(
         "context-overflow-no-fallback",
         "Context window exceeded with no larger target: abort not_retryable, nothing resent.",
-        world("context-overflow-no-fallback", vec![openai(1)], vec![on_target(0, FaultKind::ContextOverflow)]),
+        world(
+            "context-overflow-no-fallback",
+            vec![openai(1)],
+            vec![on_target(0, FaultKind::ContextOverflow)],
+        ),
     );
     add(
         "context-overflow-fallback",
         "Context window exceeded: fall back to the larger-context target, which succeeds.",
         world(
             "context-overflow-fallback",
-            vec![openai(1), Target { provider: Provider::Gemini, model: "gemini-2.5-pro".into(), context_tokens: Some(1_048_576), keys: vec![KeySpec::new(10, "gemini-1")] }],
+            vec![
+                openai(1),
+                Target {
+                    provider: Provider::Gemini,
+                    model: "gemini-2.5-pro".into(),
+                    context_tokens: Some(1_048_576),
+                    keys: vec![KeySpec::new(10, "gemini-1")],
+                },
+            ],
             vec![on_target(0, FaultKind::ContextOverflow)],
         ),
     );
@@ -123,11 +219,23 @@ pub fn all() -> Vec<Scenario> {
     add(
         "committed-stream-fails",
         "A stream fails after its first chunk was handed over: reported, never retried.",
-        world("committed-stream-fails", vec![openai(1)], vec![on_key(1, FaultKind::StreamFailsMidway)]),
+        world(
+            "committed-stream-fails",
+            vec![openai(1)],
+            vec![on_key(1, FaultKind::StreamFailsMidway)],
+        ),
     );
-    let mut cancel = world("cancel-during-sleep", vec![openai(1)], vec![on_target(0, FaultKind::ServerError)]);
+    let mut cancel = world(
+        "cancel-during-sleep",
+        vec![openai(1)],
+        vec![on_target(0, FaultKind::ServerError)],
+    );
     cancel.cancel_at_ms = Some(400);
-    add("cancel-during-sleep", "The caller cancels while the machine backs off: abort cancelled, nothing more sent.", cancel);
+    add(
+        "cancel-during-sleep",
+        "The caller cancels while the machine backs off: abort cancelled, nothing more sent.",
+        cancel,
+    );
     list
 }
 

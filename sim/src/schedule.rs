@@ -1,7 +1,7 @@
 //! A fault world: targets, keys, and a script of what goes wrong when. Serializes to the
 //! JSON schedule format documented in `docs/schedule-format.md`.
 
-use relent::{KeyId, PoolChange, Policy, Target};
+use relent::{KeyId, Policy, PoolChange, Target};
 use serde::{Deserialize, Serialize};
 
 /// One world: everything needed to replay a call exactly.
@@ -153,14 +153,30 @@ impl FaultKind {
         FaultKind::PermissionDenied,
         FaultKind::QuotaExhausted { reset: false },
         FaultKind::QuotaExhausted { reset: true },
-        FaultKind::RateLimited { hint: HintFormat::None },
-        FaultKind::RateLimited { hint: HintFormat::RetryAfterSeconds },
-        FaultKind::RateLimited { hint: HintFormat::RetryAfterMs },
-        FaultKind::RateLimited { hint: HintFormat::RetryAfterDate },
-        FaultKind::RateLimited { hint: HintFormat::ResetHeaders },
-        FaultKind::RateLimited { hint: HintFormat::AnthropicReset },
-        FaultKind::RateLimited { hint: HintFormat::RetryInfo },
-        FaultKind::RateLimited { hint: HintFormat::Message },
+        FaultKind::RateLimited {
+            hint: HintFormat::None,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::RetryAfterSeconds,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::RetryAfterMs,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::RetryAfterDate,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::ResetHeaders,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::AnthropicReset,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::RetryInfo,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::Message,
+        },
         FaultKind::UpstreamRateLimited,
         FaultKind::Overloaded,
         FaultKind::ServerError,
@@ -226,7 +242,11 @@ impl FaultKind {
 impl Schedule {
     /// Every key id in the world, including keys added later.
     pub fn all_keys(&self) -> Vec<KeyId> {
-        let mut keys: Vec<KeyId> = self.targets.iter().flat_map(|t| t.keys.iter().map(|k| k.id)).collect();
+        let mut keys: Vec<KeyId> = self
+            .targets
+            .iter()
+            .flat_map(|t| t.keys.iter().map(|k| k.id))
+            .collect();
         for c in &self.pool_changes {
             if let PoolChange::Added { key, .. } = &c.change {
                 keys.push(key.id);

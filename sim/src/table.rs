@@ -38,7 +38,9 @@ fn row(e: &TraceEntry) -> [String; 5] {
     let event = match &e.event {
         EventSummary::Response { status } => format!("http {status}"),
         EventSummary::TransportError { kind } => format!("transport {kind:?}").to_lowercase(),
-        EventSummary::PoolChanged(change) => format!("pool {}", serde_json::to_string(change).unwrap_or_default()),
+        EventSummary::PoolChanged(change) => {
+            format!("pool {}", serde_json::to_string(change).unwrap_or_default())
+        }
         other => other.name().to_string(),
     };
     let seen = e.seen.as_ref().map_or(String::new(), |s| {
@@ -48,7 +50,12 @@ fn row(e: &TraceEntry) -> [String; 5] {
         }
         text
     });
-    let actions = e.actions.iter().map(describe).collect::<Vec<_>>().join("; ");
+    let actions = e
+        .actions
+        .iter()
+        .map(describe)
+        .collect::<Vec<_>>()
+        .join("; ");
     let keys = e
         .keys
         .iter()
@@ -70,17 +77,30 @@ fn row(e: &TraceEntry) -> [String; 5] {
 /// One action in a few words.
 pub fn describe(a: &Action) -> String {
     match a {
-        Action::Send(s) => format!("send #{} t{} {}{}", s.attempt, s.target, s.key, if s.fresh_connection { " fresh" } else { "" }),
+        Action::Send(s) => format!(
+            "send #{} t{} {}{}",
+            s.attempt,
+            s.target,
+            s.key,
+            if s.fresh_connection { " fresh" } else { "" }
+        ),
         Action::Sleep { until, reason } => {
             let why = match reason {
                 SleepReason::Backoff { after } => format!("backoff after {after}"),
-                SleepReason::ServerHint { after, source } => format!("server hint ({source:?}) after {after}"),
+                SleepReason::ServerHint { after, source } => {
+                    format!("server hint ({source:?}) after {after}")
+                }
                 SleepReason::AllKeysCooling => "all keys cooling".to_string(),
             };
             format!("sleep until {until} ({why})")
         }
-        Action::Rotate { from, to, why } => format!("rotate t{}/{} -> t{}/{} ({why})", from.target, from.key, to.target, to.key),
-        Action::Succeeded { via, attempts } => format!("succeeded via t{}/{} after {attempts}", via.target, via.key),
+        Action::Rotate { from, to, why } => format!(
+            "rotate t{}/{} -> t{}/{} ({why})",
+            from.target, from.key, to.target, to.key
+        ),
+        Action::Succeeded { via, attempts } => {
+            format!("succeeded via t{}/{} after {attempts}", via.target, via.key)
+        }
         Action::Abort(abort) => format!("abort {}", abort.reason),
     }
 }

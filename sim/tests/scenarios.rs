@@ -3,13 +3,20 @@
 //! is asserted, and its whole trace is pinned by an insta snapshot, so any change in a
 //! decision shows up as a reviewed diff.
 
-use relent::{AbortReason, Action, Event, EventError, HttpResponse, KeySpec, Observation, Policy, Provider, RetryMachine, Target, Time};
+use relent::{
+    AbortReason, Action, Event, EventError, HttpResponse, KeySpec, Observation, Policy, Provider,
+    RetryMachine, Target, Time,
+};
 use relent_sim::{run, scenarios, Outcome, RunOptions};
 
 fn outcome_of(name: &str) -> relent_sim::RunReport {
     let scenario = scenarios::find(name).unwrap_or_else(|| panic!("no scenario {name}"));
     let report = run(&scenario.schedule, RunOptions { keep_trace: true });
-    assert!(report.violations.is_empty(), "{name}: {:?}", report.violations);
+    assert!(
+        report.violations.is_empty(),
+        "{name}: {:?}",
+        report.violations
+    );
     insta::assert_yaml_snapshot!(name, report);
     report
 }
@@ -19,7 +26,11 @@ fn single_key_401_twice() {
     let r = outcome_of("single-key-401-twice");
     assert_eq!(r.outcome, Outcome::Aborted(AbortReason::AuthPermanent));
     assert_eq!(r.attempts, 2);
-    assert!(!r.trace.iter().flat_map(|e| &e.actions).any(|a| matches!(a, Action::Sleep { .. })));
+    assert!(!r
+        .trace
+        .iter()
+        .flat_map(|e| &e.actions)
+        .any(|a| matches!(a, Action::Sleep { .. })));
 }
 
 #[test]
@@ -47,14 +58,21 @@ fn rate_limit_two_keys() {
 fn all_keys_cooling_key_added() {
     let r = outcome_of("all-keys-cooling-key-added");
     assert_eq!(r.outcome, Outcome::Succeeded);
-    assert_eq!(r.virtual_elapsed_ms, 5_150, "the added key ended the sleep at once");
+    assert_eq!(
+        r.virtual_elapsed_ms, 5_150,
+        "the added key ended the sleep at once"
+    );
 }
 
 #[test]
 fn overload_then_success() {
     let r = outcome_of("overload-then-success");
     assert_eq!(r.outcome, Outcome::Succeeded);
-    assert_eq!(r.sends_per_key.get("key-2"), None, "overload is provider-wide: no rotation");
+    assert_eq!(
+        r.sends_per_key.get("key-2"),
+        None,
+        "overload is provider-wide: no rotation"
+    );
 }
 
 #[test]
@@ -83,10 +101,14 @@ fn deadline_rate_limited() {
     let r = outcome_of("deadline-rate-limited");
     assert_eq!(r.outcome, Outcome::Aborted(AbortReason::DeadlineExceeded));
     assert_eq!(r.attempts, 1);
-    let abort = r.trace.iter().flat_map(|e| &e.actions).find_map(|a| match a {
-        Action::Abort(abort) => Some(abort.clone()),
-        _ => None,
-    });
+    let abort = r
+        .trace
+        .iter()
+        .flat_map(|e| &e.actions)
+        .find_map(|a| match a {
+            Action::Abort(abort) => Some(abort.clone()),
+            _ => None,
+        });
     assert_eq!(abort.and_then(|a| a.retry_at), Some(Time(300_150)));
 }
 
@@ -106,23 +128,50 @@ fn cancel_during_sleep() {
 #[test]
 fn every_scenario_has_a_test() {
     let names: Vec<_> = scenarios::all().iter().map(|s| s.name).collect();
-    assert_eq!(names.len(), 12, "add a test (and snapshot) for the new scenario: {names:?}");
+    assert_eq!(
+        names.len(),
+        12,
+        "add a test (and snapshot) for the new scenario: {names:?}"
+    );
 }
 
 /// Events that do not fit the state are refused with a typed error and change nothing.
 #[test]
 fn out_of_order_events_are_rejected() {
     let target = Target::new(Provider::Openai, "gpt-4o", vec![KeySpec::new(1, "prod")]);
-    let mut m = RetryMachine::new(Policy::default(), vec![target], 3).unwrap().record_trace(true);
-    let before_start = m.handle_response(Time(0), Observation::Http(HttpResponse { status: 200, headers: &[], body: b"" }));
+    let mut m = RetryMachine::new(Policy::default(), vec![target], 3)
+        .unwrap()
+        .record_trace(true);
+    let before_start = m.handle_response(
+        Time(0),
+        Observation::Http(HttpResponse {
+            status: 200,
+            headers: &[],
+            body: b"",
+        }),
+    );
     m.start(Time(0)).unwrap();
     let stream_end_while_waiting = m.handle(Time(10), Event::StreamEnded);
     let trace_len = m.trace().unwrap().len();
-    m.handle_response(Time(20), Observation::Http(HttpResponse { status: 200, headers: &[], body: b"{}" })).unwrap();
+    m.handle_response(
+        Time(20),
+        Observation::Http(HttpResponse {
+            status: 200,
+            headers: &[],
+            body: b"{}",
+        }),
+    )
+    .unwrap();
     m.handle(Time(30), Event::StreamEnded).unwrap();
     let after_end = m.handle_timeout(Time(40));
-    let errors: Vec<String> = [before_start, stream_end_while_waiting, after_end].into_iter().map(|r| r.unwrap_err().to_string()).collect();
+    let errors: Vec<String> = [before_start, stream_end_while_waiting, after_end]
+        .into_iter()
+        .map(|r| r.unwrap_err().to_string())
+        .collect();
     insta::assert_yaml_snapshot!("out-of-order-events", errors);
     assert_eq!(trace_len, 1, "a refused event leaves no trace");
-    assert!(matches!(m.handle_timeout(Time(50)), Err(EventError::Finished(_))));
+    assert!(matches!(
+        m.handle_timeout(Time(50)),
+        Err(EventError::Finished(_))
+    ));
 }

@@ -69,7 +69,12 @@ enum Body {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, String> {
-    let provider_flag = args.provider.as_deref().map(str::parse::<Provider>).transpose().map_err(|e| e.to_string())?;
+    let provider_flag = args
+        .provider
+        .as_deref()
+        .map(str::parse::<Provider>)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     if args.jsonl {
         let stdin = std::io::stdin();
         let mut out = std::io::stdout().lock();
@@ -91,34 +96,63 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             };
             writeln!(out, "{text}").map_err(|e| e.to_string())?;
         }
-        return Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if failures == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let input = if args.status.is_some() || args.transport_error.is_some() {
         let transport_error = args
             .transport_error
             .as_deref()
-            .map(|t| serde_json::from_value::<TransportError>(serde_json::Value::String(t.to_string())).map_err(|_| format!("unknown transport error {t:?}")))
+            .map(|t| {
+                serde_json::from_value::<TransportError>(serde_json::Value::String(t.to_string()))
+                    .map_err(|_| format!("unknown transport error {t:?}"))
+            })
             .transpose()?;
         let headers = args
             .headers
             .iter()
-            .map(|h| h.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).ok_or_else(|| format!("header {h:?} is not `name: value`")))
+            .map(|h| {
+                h.split_once(':')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .ok_or_else(|| format!("header {h:?} is not `name: value`"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Input { provider: None, status: args.status, headers: Headers::Pairs(headers), body: Body::Text(args.body.clone()), transport_error }
+        Input {
+            provider: None,
+            status: args.status,
+            headers: Headers::Pairs(headers),
+            body: Body::Text(args.body.clone()),
+            transport_error,
+        }
     } else {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("reading stdin: {e}"))?;
-        serde_json::from_str(&text).map_err(|e| format!("stdin is not a response object ({e}); see docs/cli.md"))?
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("stdin is not a response object ({e}); see docs/cli.md"))?
     };
     let value = classify_input(input, provider_flag, args.now_unix_ms)?;
-    println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-fn classify_input(input: Input, provider_flag: Option<Provider>, now_unix_ms: Option<u64>) -> Result<serde_json::Value, String> {
+fn classify_input(
+    input: Input,
+    provider_flag: Option<Provider>,
+    now_unix_ms: Option<u64>,
+) -> Result<serde_json::Value, String> {
     let provider = match (provider_flag, input.provider.as_deref()) {
         (Some(p), _) => p,
-        (None, Some(name)) => name.parse().map_err(|e: relent::classify::UnknownProvider| e.to_string())?,
+        (None, Some(name)) => name
+            .parse()
+            .map_err(|e: relent::classify::UnknownProvider| e.to_string())?,
         (None, None) => Provider::Generic,
     };
     let headers: Vec<(String, String)> = match input.headers {
@@ -131,11 +165,20 @@ fn classify_input(input: Input, provider_flag: Option<Provider>, now_unix_ms: Op
         Body::Text(text) => text,
         Body::Json(value) => value.to_string(),
     };
-    let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let observation = match (input.transport_error, input.status) {
         (Some(kind), None) => Observation::Transport(kind),
-        (None, Some(status)) => Observation::Http(HttpResponse { status, headers: &pairs, body: body.as_bytes() }),
-        (Some(_), Some(_)) => return Err("give either `status` or `transport_error`, not both".into()),
+        (None, Some(status)) => Observation::Http(HttpResponse {
+            status,
+            headers: &pairs,
+            body: body.as_bytes(),
+        }),
+        (Some(_), Some(_)) => {
+            return Err("give either `status` or `transport_error`, not both".into())
+        }
         (None, None) => return Err("missing `status` (or `transport_error`)".into()),
     };
     let c = classify(provider, &observation, now_unix_ms);

@@ -27,7 +27,10 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         Some(name) => {
             let found = scenarios::find(name).ok_or_else(|| {
                 let names: Vec<_> = all.iter().map(|s| s.name).collect();
-                format!("no scenario named {name:?}; choose one of: {}", names.join(", "))
+                format!(
+                    "no scenario named {name:?}; choose one of: {}",
+                    names.join(", ")
+                )
             })?;
             vec![found]
         }
@@ -44,18 +47,36 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         }
         println!("== {} ==\n{}\n", s.name, s.about);
         print!("{}", table::render(&report.trace));
-        println!("outcome: {}  attempts: {}  virtual time: {}", report.outcome.name(), report.attempts, relent::Millis(report.virtual_elapsed_ms));
+        println!(
+            "outcome: {}  attempts: {}  virtual time: {}",
+            report.outcome.name(),
+            report.attempts,
+            relent::Millis(report.virtual_elapsed_ms)
+        );
         if let Some(message) = &report.message {
             println!("message: {message}");
         }
         for v in &report.violations {
-            println!("VIOLATION of invariant {} at {}: {}", v.invariant, relent::Millis(v.at_ms), v.detail);
+            println!(
+                "VIOLATION of invariant {} at {}: {}",
+                v.invariant,
+                relent::Millis(v.at_ms),
+                v.detail
+            );
         }
         println!();
     }
     if args.json {
-        let text = if chosen.len() == 1 { serde_json::to_string_pretty(&json[0]) } else { serde_json::to_string_pretty(&json) };
+        let text = if chosen.len() == 1 {
+            serde_json::to_string_pretty(&json[0])
+        } else {
+            serde_json::to_string_pretty(&json)
+        };
         println!("{}", text.map_err(|e| e.to_string())?);
     }
-    Ok(if violations == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if violations == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -58,12 +58,17 @@ pub fn redact(text: &str) -> String {
         let token_len = token_len.max(c.len_utf8());
         let token = &rest[..token_len];
         if secret_follows || looks_secret(token) {
+            if chars_written + REDACTED.len() + 1 > MAX_MESSAGE_CHARS {
+                out.push('…');
+                return out;
+            }
             out.push_str(REDACTED);
+            chars_written += REDACTED.len();
             // Keep a trailing full stop so the sentence still reads.
             if token.ends_with('.') && token.len() > 1 {
                 out.push('.');
+                chars_written += 1;
             }
-            chars_written += REDACTED.len();
             rest = &rest[token_len..];
             secret_follows = false;
             last_was_space = false;

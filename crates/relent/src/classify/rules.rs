@@ -45,6 +45,7 @@ const QUOTA: &[&str] = &[
     "billing details",
     "billing account",
     "billing_not_active",
+    "enable billing",
     "spend limit",
     "spending limit",
     "usage limits",
@@ -100,6 +101,7 @@ const CONTEXT_OVERFLOW: &[&str] = &[
 
 const CONTENT_FILTER: &[&str] = &[
     "content_filter",
+    "content filtering",
     "content_policy_violation",
     "responsibleaipolicyviolation",
     "content management policy",
@@ -140,16 +142,23 @@ const PERMISSION: &[&str] = &[
     "not allowed to",
 ];
 
-const WAF: &[&str] = &[
+/// Markers of a challenge page, whatever the status.
+const WAF_CHALLENGE: &[&str] = &[
     "cdn-cgi/challenge-platform",
     "enable javascript and cookies",
     "attention required",
-    "cloudflare",
     "just a moment",
+    "captcha",
+    "_incapsula_resource",
+];
+
+/// Markers of a blocking intermediary, trusted only on a 403 or 429 (a Cloudflare-branded
+/// 502 page is a real upstream failure, not a block).
+const WAF_BLOCK: &[&str] = &[
+    "cloudflare",
     "access denied",
     "request blocked",
     "incapsula",
-    "captcha",
     "the request could not be satisfied",
     "web application firewall",
 ];
@@ -261,7 +270,7 @@ fn gemini_short_window(provider: Provider, text: &str, fields: Option<&ErrorFiel
 }
 
 fn html_page(status: u16, text: &str) -> Reason {
-    if any(text, WAF) || status == 403 {
+    if any(text, WAF_CHALLENGE) || status == 403 || (status == 429 && any(text, WAF_BLOCK)) {
         return Reason::BlockedByWaf;
     }
     match by_status(status) {

@@ -196,7 +196,12 @@ impl RetryMachine {
                 && self.transient_retries < self.policy.transient_retries_per_target;
             if within_limits {
                 let own = self.pool.state(at.key).ready_at() == Some(ready_at);
-                let waiting_keys = self.pool.keys(at.target).iter().filter(|k| k.state.ready_at().is_some()).count();
+                let waiting_keys = self
+                    .pool
+                    .keys(at.target)
+                    .iter()
+                    .filter(|k| k.state.ready_at().is_some())
+                    .count();
                 let reason = match own_wait {
                     Some(reason) if own && waiting_keys == 1 => reason,
                     _ => SleepReason::AllKeysCooling,
