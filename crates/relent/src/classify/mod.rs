@@ -62,7 +62,7 @@ fn classify_transport(kind: TransportError) -> Classification {
         TransportError::Other => (Reason::ConnectionFailed, "transport failed"),
     };
     let mut c = Classification::of(reason);
-    c.message = message.to_string();
+    c.message = message.into();
     c
 }
 
@@ -118,7 +118,7 @@ fn classify_http(
         })
         .or_else(|| aws_type.map(str::to_string))
         .map(|code| redact::redact(&code));
-    c.message = message_for(&fields, html, &text, status);
+    c.message = message_for(&fields, html, &text, status).into();
     let (wait, server_retry) = wait::hint(response.headers, fields.as_ref(), now_unix_ms);
     c.wait = wait;
     c.server_retry = server_retry;

@@ -1,6 +1,7 @@
 //! The classifier's vocabulary: what was seen, and what it means.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -379,8 +380,9 @@ pub struct Classification {
     /// The provider's own error code or type, redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
-    /// A short, redacted message for humans (may be empty for successes).
-    pub message: String,
+    /// A short, redacted message for humans (may be empty for successes). Borrowed for the
+    /// fixed texts of transport failures, so the common retry path does not allocate.
+    pub message: Cow<'static, str>,
 }
 
 impl Classification {
@@ -393,7 +395,7 @@ impl Classification {
             wait: None,
             server_retry: None,
             code: None,
-            message: String::new(),
+            message: Cow::Borrowed(""),
         }
     }
 }
