@@ -33,6 +33,9 @@ pub(crate) struct Checker {
     attempt_timeout_ms: u64,
     latency_ms: u64,
     heal_at_ms: Option<u64>,
+    last_pool_change_ms: Option<u64>,
+    all_keys: Vec<KeyId>,
+    dead_from_outside: BTreeSet<KeyId>,
     sends_per_target: BTreeMap<usize, u32>,
     server_reset: BTreeMap<KeyId, Time>,
     removed: BTreeSet<KeyId>,
@@ -52,6 +55,9 @@ impl Checker {
             attempt_timeout_ms: schedule.policy.attempt_timeout_ms,
             latency_ms: schedule.latency_ms,
             heal_at_ms: schedule.heal_at_ms,
+            last_pool_change_ms: schedule.pool_changes.iter().map(|c| c.at_ms).max(),
+            all_keys: schedule.all_keys(),
+            dead_from_outside: BTreeSet::new(),
             sends_per_target: BTreeMap::new(),
             server_reset: BTreeMap::new(),
             removed: BTreeSet::new(),
@@ -87,8 +93,13 @@ impl Checker {
         match change {
             PoolChange::Removed { key } => {
                 self.removed.insert(*key);
+                self.dead_from_outside.insert(*key);
+            }
+            PoolChange::MarkedBad { key, until: None } => {
+                self.dead_from_outside.insert(*key);
             }
             PoolChange::Restored { key } => {
+                self.dead_from_outside.remove(key);
                 self.server_reset.remove(key);
                 self.lone_rejections.remove(key);
             }
@@ -178,21 +189,14 @@ impl Checker {
                 };
                 if after_rate_limit {
                     if let Some((target, _)) = self.last_send {
-                        if machine
-                            .pool()
-                            .keys(target)
-                            .iter()
-                            .any(|k| k.state.usable_at(now) && !self.removed.contains(&k.spec.id))
-                        {
-                            // The machine may exclude a key it knows is not entitled; only
-                            // flag keys it has no reason to skip.
-                            let excluded_reason = machine
-                                .trace()
-                                .and_then(|t| t.iter().rev().find_map(|e| e.seen.as_ref()))
-                                .map(|s| s.reason);
-                            if excluded_reason != Some(Reason::PermissionDenied) {
-                                self.violation(now, 9, &format!("sleep after a rate limit while target {target} has a ready key"));
-                            }
+                        // Keys the machine knows are not entitled (excluded) do not count.
+                        let ready = machine.pool().keys(target).iter().any(|k| {
+                            k.state.usable_at(now)
+                                && !self.removed.contains(&k.spec.id)
+                                && !machine.excluded_keys().contains(&k.spec.id)
+                        });
+                        if ready {
+                            self.violation(now, 9, &format!("sleep after a rate limit while target {target} has a ready key"));
                         }
                     }
                 }
@@ -264,7 +268,8 @@ impl Checker {
                             .any(|(_, k)| {
                                 k.state.ready_at().is_some_and(|t| t < machine.deadline())
                             });
-                        if !others {
+                        let usable = machine.pool().state(key).usable_at(now);
+                        if !others && usable {
                             let n = self.lone_rejections.entry(key).or_default();
                             *n += 1;
                             self.expect_after_rejection = Some((key, *n));
@@ -311,7 +316,16 @@ impl Checker {
         if now > limit && !matches!(outcome, Outcome::Invalid(_)) {
             self.violation(now, 4, &format!("the call ended at {now}, after the deadline plus one attempt timeout ({limit})"));
         }
-        if let (Some(heal), Outcome::Aborted(reason)) = (self.heal_at_ms, outcome) {
+        // Liveness is owed only once every fault, pool changes included, is over.
+        // And only while the outside world left at least one key alive.
+        let some_key_alive = self
+            .all_keys
+            .iter()
+            .any(|k| !self.dead_from_outside.contains(k));
+        let heal = self
+            .heal_at_ms
+            .filter(|h| some_key_alive && self.last_pool_change_ms.is_none_or(|c| c <= *h));
+        if let (Some(heal), Outcome::Aborted(reason)) = (heal, outcome) {
             let settled = heal + self.attempt_timeout_ms + self.latency_ms;
             if *reason != AbortReason::Cancelled && now.0 > settled && now < machine.deadline() {
                 self.violation(

@@ -2,12 +2,15 @@
 #![warn(missing_docs)]
 //! relent-sim: deterministic simulation testing for relent's `RetryMachine`.
 
+pub mod generate;
 pub mod invariants;
 pub mod marks;
 pub mod respond;
 pub mod runner;
 pub mod scenarios;
 pub mod schedule;
+pub mod shrink;
+pub mod swarm;
 pub mod table;
 
 pub use runner::{run, Outcome, RunOptions, RunReport};

@@ -2,6 +2,7 @@
 
 mod classify_cmd;
 mod scenario_cmd;
+mod sim_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +21,8 @@ enum Command {
     Scenario(scenario_cmd::Args),
     /// Classify one provider response (or many with --jsonl).
     Classify(classify_cmd::Args),
+    /// Deterministic simulation: many seeded fault worlds checked against the invariants.
+    Sim(sim_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scenario(args) => scenario_cmd::run(args),
         Command::Classify(args) => classify_cmd::run(args),
+        Command::Sim(args) => sim_cmd::run_cmd(args),
     };
     match result {
         Ok(code) => code,

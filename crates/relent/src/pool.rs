@@ -93,6 +93,18 @@ impl KeyState {
         }
     }
 
+    /// The more restrictive of two states: the one usable later (never usable beats any
+    /// time). Outside reports combine with this, so they can never shorten a reset the
+    /// server gave or undo a revocation (only a restore does that).
+    pub fn worse(self, other: KeyState) -> KeyState {
+        match (self.ready_at(), other.ready_at()) {
+            (None, _) => self,
+            (_, None) => other,
+            (Some(a), Some(b)) if a >= b => self,
+            _ => other,
+        }
+    }
+
     /// The earliest time the key could be used, `None` if never.
     pub fn ready_at(self) -> Option<Time> {
         match self {

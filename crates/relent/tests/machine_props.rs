@@ -285,17 +285,10 @@ fn drive(keys: &[u32], seed: u64, ops: &[Op]) -> Result<String, TestCaseError> {
                                 ..
                             }
                     );
-                    let excluded_possible = m.trace().unwrap().iter().any(|e| {
-                        e.seen
-                            .as_ref()
-                            .is_some_and(|s| s.reason == Reason::PermissionDenied)
-                    });
-                    if after_rate_limit && !excluded_possible {
-                        let ready = m
-                            .pool()
-                            .keys(last_target)
-                            .iter()
-                            .any(|k| k.state.usable_at(mom));
+                    if after_rate_limit {
+                        let ready = m.pool().keys(last_target).iter().any(|k| {
+                            k.state.usable_at(mom) && !m.excluded_keys().contains(&k.spec.id)
+                        });
                         prop_assert!(
                             !ready,
                             "slept after a rate limit while target {} had a ready key",

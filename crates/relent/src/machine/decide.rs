@@ -193,7 +193,8 @@ impl RetryMachine {
             let within_limits = !server_says_no
                 && ready_at < self.deadline
                 && ready_at.since(now).0 <= self.policy.max_server_wait_ms
-                && self.transient_retries < self.policy.transient_retries_per_target;
+                && self.transient_retries < self.policy.transient_retries_per_target
+                && self.can_send_more();
             if within_limits {
                 let own = self.pool.state(at.key).ready_at() == Some(ready_at);
                 let waiting_keys = self
@@ -232,7 +233,9 @@ impl RetryMachine {
                 AbortReason::NoUsableKey
             }
             _ if server_says_no => AbortReason::ServerSaidNoRetry,
-            _ if self.transient_retries >= self.policy.transient_retries_per_target => {
+            _ if self.transient_retries >= self.policy.transient_retries_per_target
+                || !self.can_send_more() =>
+            {
                 AbortReason::AttemptsExhausted
             }
             _ => AbortReason::DeadlineExceeded,
@@ -260,7 +263,10 @@ impl RetryMachine {
                 None,
             );
         }
-        if self.transient_retries >= self.policy.transient_retries_per_target {
+        if self.transient_retries >= self.policy.transient_retries_per_target
+            || !self.can_send_more()
+        {
+            // No point sleeping for a send the limits forbid: decide now.
             return self.fallback_or_abort_with(
                 now,
                 at,
@@ -301,6 +307,12 @@ impl RetryMachine {
             why,
         };
         self.sleep(now, until, reason, resume);
+    }
+
+    /// Whether the attempt limits allow another send on the current target.
+    fn can_send_more(&self) -> bool {
+        self.attempts < self.policy.max_attempts
+            && self.target_attempts < self.policy.max_attempts_per_target
     }
 
     fn next_backoff(&mut self) -> u64 {
@@ -392,10 +404,12 @@ impl RetryMachine {
                 None,
             );
         }
-        debug_assert!(
-            self.pool.state(key).usable_at(now),
-            "sending with an unusable key"
-        );
+        if !self.pool.state(key).usable_at(now) || self.excluded.contains(&key) {
+            // The key went bad while we were deciding (a pool change during the attempt):
+            // decide again without it.
+            let at = from.unwrap_or(to);
+            return self.rotate_wait_or_fallback(now, at, why, None, false);
+        }
         if let Some(from) = from.filter(|f| *f != to) {
             self.push(Action::Rotate { from, to, why });
         }
@@ -508,8 +522,11 @@ impl RetryMachine {
                 Some(*key)
             }
             PoolChange::MarkedBad { key, until } => {
-                self.pool
-                    .set_state(*key, until.map_or(KeyState::Revoked, KeyState::CoolingDown));
+                // An outside report can only make a key wait longer, never shorten a reset
+                // the server gave.
+                let reported = until.map_or(KeyState::Revoked, KeyState::CoolingDown);
+                let state = self.pool.state(*key).worse(reported);
+                self.pool.set_state(*key, state);
                 self.forget_preference(*key);
                 None
             }

@@ -230,6 +230,12 @@ impl RetryMachine {
         }
     }
 
+    /// Keys this call will not use although their state is ready: the provider said they are
+    /// not entitled to this model or region (a per-call judgement, not a key state).
+    pub fn excluded_keys(&self) -> &[KeyId] {
+        &self.excluded
+    }
+
     /// The recorded trace, if recording is on.
     pub fn trace(&self) -> Option<&[TraceEntry]> {
         self.trace.as_deref()

@@ -1,0 +1,218 @@
+//! Seeded fault worlds, swarm style: every seed draws its own shape (targets, keys, policy
+//! tweaks) and its own fault mix, switching whole fault kinds off, so that rare
+//! combinations are reached without tuning a single global distribution.
+
+use crate::schedule::{Fault, FaultKind, FaultScope, Schedule, TimedChange};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use relent::{Jitter, KeyId, KeySpec, Policy, PoolChange, Provider, Selection, Target, Time};
+
+const PROVIDERS: [Provider; 10] = [
+    Provider::Openai,
+    Provider::Anthropic,
+    Provider::Gemini,
+    Provider::Azure,
+    Provider::Bedrock,
+    Provider::Deepseek,
+    Provider::Mistral,
+    Provider::Groq,
+    Provider::Xai,
+    Provider::Openrouter,
+];
+
+struct Dice(ChaCha8Rng);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.0.next_u64() % n
+        }
+    }
+    fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.below(high.saturating_sub(low) + 1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.0.next_u64() as f64 / u64::MAX as f64) < p
+    }
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The world for `seed`.
+pub fn generate(seed: u64) -> Schedule {
+    let mut d = Dice(ChaCha8Rng::seed_from_u64(seed));
+    let mut schedule = Schedule {
+        name: Some(format!("seed-{seed}")),
+        seed,
+        policy: Policy::default(),
+        targets: Vec::new(),
+        faults: Vec::new(),
+        pool_changes: Vec::new(),
+        cancel_at_ms: None,
+        latency_ms: d.range(50, 400),
+        heal_at_ms: None,
+    };
+
+    // One world in ten is the headline case: a single key that is dead from the start.
+    if d.chance(0.1) {
+        let provider = d.pick(&PROVIDERS);
+        schedule.targets.push(Target {
+            provider,
+            model: "model-0".into(),
+            context_tokens: None,
+            keys: vec![KeySpec::new(1, "only-key")],
+        });
+        schedule.faults.push(Fault {
+            scope: FaultScope::Key(KeyId(1)),
+            from_ms: 0,
+            until_ms: None,
+            first_sends: None,
+            probability: 1.0,
+            kind: FaultKind::KeyRejected,
+        });
+        return schedule;
+    }
+
+    let n_targets = match d.below(10) {
+        0..=5 => 1,
+        6..=8 => 2,
+        _ => 3,
+    };
+    let mut next_key = 1u32;
+    let mut context = 8_000u32;
+    for t in 0..n_targets {
+        let provider = d.pick(&PROVIDERS);
+        let n_keys = d.range(1, 4) as u32;
+        let keys = (0..n_keys)
+            .map(|i| {
+                next_key += 1;
+                KeySpec::new(next_key - 1, format!("t{t}-k{i}"))
+            })
+            .collect();
+        context *= if d.chance(0.7) { 4 } else { 1 };
+        schedule.targets.push(Target {
+            provider,
+            model: format!("model-{t}"),
+            context_tokens: d.chance(0.8).then_some(context),
+            keys,
+        });
+    }
+    let all_keys: Vec<KeyId> = schedule
+        .targets
+        .iter()
+        .flat_map(|t| t.keys.iter().map(|k| k.id))
+        .collect();
+
+    // Policy tweaks.
+    if d.chance(0.2) {
+        schedule.policy.selection = d.pick(&[
+            Selection::Priority,
+            Selection::RoundRobin,
+            Selection::LeastRecentlyUsed,
+        ]);
+    }
+    if d.chance(0.2) {
+        schedule.policy.deadline_ms = d.pick(&[15_000, 30_000, 60_000, 300_000]);
+    }
+    if d.chance(0.1) {
+        schedule.policy.backoff.jitter =
+            d.pick(&[Jitter::Full, Jitter::Decorrelated, Jitter::None]);
+    }
+    if d.chance(0.1) {
+        schedule.policy.attempt_timeout_ms = d.pick(&[5_000, 20_000]);
+    }
+    if d.chance(0.1) {
+        schedule.policy.fallback_on_content_filter = true;
+    }
+
+    // Swarm: each fault kind is switched on or off for the whole world.
+    let horizon = schedule.policy.deadline_ms.min(120_000);
+    for kind in FaultKind::ALL.into_iter().chain([FaultKind::Unrecognised]) {
+        if !d.chance(0.3) {
+            continue;
+        }
+        for _ in 0..d.range(1, 2) {
+            let key_scoped = matches!(
+                kind,
+                FaultKind::KeyRejected
+                    | FaultKind::PermissionDenied
+                    | FaultKind::QuotaExhausted { .. }
+                    | FaultKind::RateLimited { .. }
+            );
+            let scope = if key_scoped {
+                FaultScope::Key(d.pick(&all_keys))
+            } else {
+                FaultScope::Target(d.below(n_targets) as usize)
+            };
+            let from_ms = if d.chance(0.5) {
+                0
+            } else {
+                d.below(horizon / 2)
+            };
+            let until_ms = if d.chance(0.15) {
+                None
+            } else {
+                Some(from_ms + d.range(500, horizon))
+            };
+            let probability = if d.chance(0.5) {
+                1.0
+            } else {
+                (d.range(10, 90) as f64) / 100.0
+            };
+            let first_sends = d.chance(0.2).then(|| d.range(1, 3) as u32);
+            schedule.faults.push(Fault {
+                scope,
+                from_ms,
+                until_ms,
+                first_sends,
+                probability,
+                kind,
+            });
+        }
+    }
+
+    // Pool changes during the call.
+    if d.chance(0.3) {
+        let mut added = 1000u32;
+        for _ in 0..d.range(1, 3) {
+            let at_ms = d.below(horizon / 2);
+            let change = match d.below(4) {
+                0 => {
+                    added += 1;
+                    PoolChange::Added {
+                        target: d.below(n_targets) as usize,
+                        key: KeySpec::new(added, format!("added-{added}")),
+                    }
+                }
+                1 => PoolChange::Removed {
+                    key: d.pick(&all_keys),
+                },
+                2 => PoolChange::Restored {
+                    key: d.pick(&all_keys),
+                },
+                _ => PoolChange::MarkedBad {
+                    key: d.pick(&all_keys),
+                    until: d.chance(0.5).then(|| Time(at_ms + d.range(1_000, 60_000))),
+                },
+            };
+            schedule.pool_changes.push(TimedChange { at_ms, change });
+        }
+    }
+    if d.chance(0.05) {
+        schedule.cancel_at_ms = Some(d.below(horizon));
+    }
+    if d.chance(0.7) {
+        // The liveness phase starts after the last fault of any kind, pool changes included.
+        let last_change = schedule
+            .pool_changes
+            .iter()
+            .map(|c| c.at_ms)
+            .max()
+            .unwrap_or(0);
+        schedule.heal_at_ms = Some(d.below(horizon * 3 / 4).max(last_change));
+    }
+    schedule
+}
