@@ -15,7 +15,7 @@ pub struct Schedule {
     #[serde(default)]
     pub seed: u64,
     /// The policy under test (defaults when absent).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default_policy")]
     pub policy: Policy,
     /// The fallback chain with its keys.
     pub targets: Vec<Target>,
@@ -35,6 +35,10 @@ pub struct Schedule {
     /// From this time on, no fault applies (the liveness phase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heal_at_ms: Option<u64>,
+}
+
+fn is_default_policy(p: &Policy) -> bool {
+    *p == Policy::default()
 }
 
 fn default_latency() -> u64 {

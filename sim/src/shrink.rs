@@ -19,9 +19,15 @@ pub fn broken(schedule: &Schedule) -> Vec<u8> {
 /// Shrinks `schedule` while it still breaks `invariant`. Returns the smallest schedule
 /// found and the number of simplifications applied.
 pub fn shrink(schedule: &Schedule, invariant: u8) -> (Schedule, usize) {
+    shrink_by(schedule, |s| broken(s).contains(&invariant))
+}
+
+/// Shrinks `schedule` while `keeps(candidate)` holds. Returns the smallest schedule found
+/// and the number of simplifications applied.
+pub fn shrink_by(schedule: &Schedule, keeps: impl Fn(&Schedule) -> bool) -> (Schedule, usize) {
     let mut best = schedule.clone();
     let mut steps = 0;
-    let still_fails = |s: &Schedule| broken(s).contains(&invariant);
+    let still_fails = keeps;
     loop {
         let mut improved = false;
         for candidate in candidates(&best) {

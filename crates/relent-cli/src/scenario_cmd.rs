@@ -13,6 +13,10 @@ pub struct Args {
     /// List the scenarios and what each shows.
     #[arg(long)]
     list: bool,
+    /// Print the scenario's schedule (the JSON format `relent sim run` reads) instead of
+    /// running it.
+    #[arg(long, requires = "name")]
+    schedule: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode, String> {
@@ -36,6 +40,15 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         }
         None => all,
     };
+    if args.schedule {
+        for s in &chosen {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&s.schedule).map_err(|e| e.to_string())?
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut violations = 0;
     let mut json = Vec::new();
     for s in &chosen {
