@@ -14,15 +14,17 @@ const SECRET_PREFIXES: &[&str] = &[
     "or-", "pplx-", "csk-", "nvapi-", "r8_",
 ];
 
-/// Words after which the next token is a secret whatever it looks like.
-const SECRET_LEADS: &[&str] = &[
-    "bearer ",
-    "key provided: ",
-    "api key: ",
-    "api-key: ",
-    "x-api-key: ",
-    "token: ",
-];
+/// Whether the token after `previous token` is a secret whatever it looks like: after
+/// "Bearer", "key provided:", "api key:", "api-key:", "x-api-key:" and "token:".
+fn leads_to_secret(previous: &str, token: &str) -> bool {
+    let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    is(token, "bearer")
+        || is(token, "api-key:")
+        || is(token, "x-api-key:")
+        || is(token, "token:")
+        || (is(token, "provided:") && is(previous, "key"))
+        || (is(token, "key:") && is(previous, "api"))
+}
 
 const REDACTED: &str = "[redacted]";
 
@@ -33,6 +35,7 @@ pub fn redact(text: &str) -> String {
     let mut chars_written = 0usize;
     let mut rest = text;
     let mut secret_follows = false;
+    let mut previous = "";
     let mut last_was_space = true;
     while !rest.is_empty() {
         if chars_written >= MAX_MESSAGE_CHARS {
@@ -84,9 +87,8 @@ pub fn redact(text: &str) -> String {
         }
         rest = &rest[token_len..];
         last_was_space = false;
-        let tail_start = out.char_indices().rev().nth(15).map_or(0, |(i, _)| i);
-        let tail_lower = (out[tail_start..].to_string() + " ").to_ascii_lowercase();
-        secret_follows = SECRET_LEADS.iter().any(|lead| tail_lower.ends_with(lead));
+        secret_follows = leads_to_secret(previous, token);
+        previous = token;
     }
     out.truncate(out.trim_end().len());
     out

@@ -6,6 +6,8 @@
 
 use super::body::ErrorFields;
 use super::{Provider, Reason};
+use aho_corasick::AhoCorasick;
+use std::sync::OnceLock;
 
 const KEY_REJECTED: &[&str] = &[
     "invalid_api_key",
@@ -170,8 +172,66 @@ const PAYLOAD: &[&str] = &[
     "body too large",
 ];
 
-fn any(text: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|n| text.contains(n))
+/// A family of phrases; each phrase list above is one family.
+#[derive(Copy, Clone)]
+enum Family {
+    KeyRejected,
+    Quota,
+    Overloaded,
+    RateLimited,
+    ContextOverflow,
+    ContentFilter,
+    ModelNotFound,
+    Permission,
+    WafChallenge,
+    WafBlock,
+    Payload,
+}
+
+const FAMILIES: [(Family, &[&str]); 11] = [
+    (Family::KeyRejected, KEY_REJECTED),
+    (Family::Quota, QUOTA),
+    (Family::Overloaded, OVERLOADED),
+    (Family::RateLimited, RATE_LIMITED),
+    (Family::ContextOverflow, CONTEXT_OVERFLOW),
+    (Family::ContentFilter, CONTENT_FILTER),
+    (Family::ModelNotFound, MODEL_NOT_FOUND),
+    (Family::Permission, PERMISSION),
+    (Family::WafChallenge, WAF_CHALLENGE),
+    (Family::WafBlock, WAF_BLOCK),
+    (Family::Payload, PAYLOAD),
+];
+
+/// Which families of phrases occur in a text: found in one pass over it.
+#[derive(Copy, Clone, Default)]
+pub(crate) struct Signals(u16);
+
+impl Signals {
+    /// Scans lowercase `text` once for every phrase of every family.
+    pub(crate) fn scan(text: &str) -> Signals {
+        static MATCHER: OnceLock<(AhoCorasick, Vec<Family>)> = OnceLock::new();
+        let (matcher, family_of) = MATCHER.get_or_init(|| {
+            let mut phrases = Vec::new();
+            let mut families = Vec::new();
+            for (family, list) in FAMILIES {
+                for phrase in list {
+                    phrases.push(*phrase);
+                    families.push(family);
+                }
+            }
+            let matcher = AhoCorasick::new(&phrases).expect("the phrase lists are valid patterns");
+            (matcher, families)
+        });
+        let mut bits = 0u16;
+        for m in matcher.find_overlapping_iter(text) {
+            bits |= 1 << family_of[m.pattern().as_usize()] as u16;
+        }
+        Signals(bits)
+    }
+
+    fn has(self, family: Family) -> bool {
+        self.0 & (1 << family as u16) != 0
+    }
 }
 
 /// Decides the reason. `text` is the lowercase search text (error fields, or the body when it
@@ -183,38 +243,39 @@ pub(crate) fn decide(
     html: bool,
     fields: Option<&ErrorFields>,
 ) -> Reason {
+    let sig = Signals::scan(text);
     if html {
-        return html_page(status, text);
+        return html_page(status, sig);
     }
-    if any(text, KEY_REJECTED) {
+    if sig.has(Family::KeyRejected) {
         return Reason::KeyRejected;
     }
-    if status == 429 || (status == 0 && any(text, RATE_LIMITED)) {
-        return too_many_requests(provider, text, fields);
+    if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
+        return too_many_requests(provider, text, sig, fields);
     }
-    if any(text, QUOTA) && !gemini_short_window(provider, text, fields) {
+    if sig.has(Family::Quota) && !gemini_short_window(provider, text, fields) {
         return Reason::QuotaExhausted;
     }
-    if any(text, OVERLOADED) || status == 529 || status == 498 {
+    if sig.has(Family::Overloaded) || status == 529 || status == 498 {
         return Reason::Overloaded;
     }
-    if any(text, CONTEXT_OVERFLOW) && !matches!(status, 500..=599) {
+    if sig.has(Family::ContextOverflow) && !matches!(status, 500..=599) {
         return Reason::ContextOverflow;
     }
-    if any(text, CONTENT_FILTER) && !matches!(status, 500..=599) {
+    if sig.has(Family::ContentFilter) && !matches!(status, 500..=599) {
         return Reason::ContentFilter;
     }
-    if any(text, RATE_LIMITED) && matches!(status, 400 | 403 | 0) {
+    if sig.has(Family::RateLimited) && matches!(status, 400 | 403 | 0) {
         // Bedrock has sent ThrottlingException with a 400; some proxies do the same.
         return Reason::RateLimited;
     }
-    if any(text, PERMISSION) && matches!(status, 400 | 403 | 0) {
+    if sig.has(Family::Permission) && matches!(status, 400 | 403 | 0) {
         return Reason::PermissionDenied;
     }
-    if any(text, MODEL_NOT_FOUND) && matches!(status, 400 | 403 | 404 | 0) {
+    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 0) {
         return Reason::ModelNotFound;
     }
-    if any(text, PAYLOAD) {
+    if sig.has(Family::Payload) {
         return Reason::PayloadTooLarge;
     }
     by_status(status)
@@ -239,8 +300,13 @@ fn by_status(status: u16) -> Reason {
     }
 }
 
-fn too_many_requests(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> Reason {
-    if any(text, OVERLOADED) {
+fn too_many_requests(
+    provider: Provider,
+    text: &str,
+    sig: Signals,
+    fields: Option<&ErrorFields>,
+) -> Reason {
+    if sig.has(Family::Overloaded) {
         return Reason::Overloaded;
     }
     let wrapped_upstream = text.contains("provider returned error")
@@ -248,7 +314,7 @@ fn too_many_requests(provider: Provider, text: &str, fields: Option<&ErrorFields
     if provider == Provider::Openrouter && wrapped_upstream {
         return Reason::UpstreamRateLimited;
     }
-    if any(text, QUOTA) && !gemini_short_window(provider, text, fields) {
+    if sig.has(Family::Quota) && !gemini_short_window(provider, text, fields) {
         return Reason::QuotaExhausted;
     }
     Reason::RateLimited
@@ -269,8 +335,11 @@ fn gemini_short_window(provider: Provider, text: &str, fields: Option<&ErrorFiel
             || text.contains("resource_exhausted"))
 }
 
-fn html_page(status: u16, text: &str) -> Reason {
-    if any(text, WAF_CHALLENGE) || status == 403 || (status == 429 && any(text, WAF_BLOCK)) {
+fn html_page(status: u16, sig: Signals) -> Reason {
+    if sig.has(Family::WafChallenge)
+        || status == 403
+        || (status == 429 && sig.has(Family::WafBlock))
+    {
         return Reason::BlockedByWaf;
     }
     match by_status(status) {

@@ -58,21 +58,13 @@ pub(crate) fn hint(
     }
     first(fields.and_then(|f| f.retry_delay_ms), HintSource::RetryInfo);
     first(
-        window_reset(
-            headers,
-            "anthropic-ratelimit-",
-            &["requests", "tokens", "input-tokens", "output-tokens"],
-            |v| hints::rfc3339_unix_ms(v).and_then(until),
-        ),
+        window_reset(headers, ANTHROPIC_WINDOWS, |v| {
+            hints::rfc3339_unix_ms(v).and_then(until)
+        }),
         HintSource::AnthropicReset,
     );
     first(
-        window_reset(
-            headers,
-            "x-ratelimit-",
-            &["requests", "tokens"],
-            hints::go_duration_ms,
-        ),
+        window_reset(headers, OPENAI_WINDOWS, hints::go_duration_ms),
         HintSource::RateLimitReset,
     );
     first(
@@ -96,35 +88,55 @@ pub(crate) fn hint(
     (wait, server_retry)
 }
 
-/// For a family of `{prefix}remaining-{kind}` / `{prefix}reset-{kind}` headers (OpenAI style)
-/// or `{prefix}{kind}-remaining` / `{prefix}{kind}-reset` (Anthropic style): the latest reset
-/// among the windows that are used up, else the earliest reset of any window.
+/// Rate-limit windows as (reset header, remaining header) pairs.
+type Windows = &'static [(&'static str, &'static str)];
+
+/// Anthropic's windows: `anthropic-ratelimit-{kind}-reset` / `-remaining` (RFC 3339).
+const ANTHROPIC_WINDOWS: Windows = &[
+    (
+        "anthropic-ratelimit-requests-reset",
+        "anthropic-ratelimit-requests-remaining",
+    ),
+    (
+        "anthropic-ratelimit-tokens-reset",
+        "anthropic-ratelimit-tokens-remaining",
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-reset",
+        "anthropic-ratelimit-input-tokens-remaining",
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-reset",
+        "anthropic-ratelimit-output-tokens-remaining",
+    ),
+];
+
+/// OpenAI's and Groq's windows: `x-ratelimit-reset-{kind}` / `x-ratelimit-remaining-{kind}`
+/// (Go durations).
+const OPENAI_WINDOWS: Windows = &[
+    (
+        "x-ratelimit-reset-requests",
+        "x-ratelimit-remaining-requests",
+    ),
+    ("x-ratelimit-reset-tokens", "x-ratelimit-remaining-tokens"),
+];
+
+/// The latest reset among the windows that are used up (remaining is 0), else the earliest
+/// reset of any window.
 fn window_reset(
     headers: &[(&str, &str)],
-    prefix: &str,
-    kinds: &[&str],
+    windows: Windows,
     parse: impl Fn(&str) -> Option<u64>,
 ) -> Option<u64> {
     let mut exhausted: Option<u64> = None;
     let mut any: Option<u64> = None;
-    for kind in kinds {
-        let openai_style = (
-            format!("{prefix}reset-{kind}"),
-            format!("{prefix}remaining-{kind}"),
-        );
-        let anthropic_style = (
-            format!("{prefix}{kind}-reset"),
-            format!("{prefix}{kind}-remaining"),
-        );
-        for (reset_name, remaining_name) in [openai_style, anthropic_style] {
-            let Some(reset) = headers_named(headers, &reset_name).find_map(&parse) else {
-                continue;
-            };
-            any = Some(any.map_or(reset, |a| a.min(reset)));
-            let used_up = header(headers, &remaining_name).is_some_and(|v| v.trim() == "0");
-            if used_up {
-                exhausted = Some(exhausted.map_or(reset, |e| e.max(reset)));
-            }
+    for (reset_name, remaining_name) in windows {
+        let Some(reset) = headers_named(headers, reset_name).find_map(&parse) else {
+            continue;
+        };
+        any = Some(any.map_or(reset, |a| a.min(reset)));
+        if header(headers, remaining_name).is_some_and(|v| v.trim() == "0") {
+            exhausted = Some(exhausted.map_or(reset, |e| e.max(reset)));
         }
     }
     exhausted.or(any)
