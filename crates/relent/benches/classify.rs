@@ -52,7 +52,8 @@ fn corpus() -> Vec<Case> {
 
 fn bench(c: &mut Criterion) {
     let cases = corpus();
-    let prepared: Vec<(Provider, u16, Vec<(&str, &str)>, &[u8])> = cases
+    type Prepared<'a> = (Provider, u16, Vec<(&'a str, &'a str)>, &'a [u8]);
+    let prepared: Vec<Prepared> = cases
         .iter()
         .map(|c| {
             (
