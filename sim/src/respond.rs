@@ -28,8 +28,44 @@ pub enum Reply {
 /// The wall clock of the simulated world at virtual time zero (a whole second, in 2026).
 pub const WALL_EPOCH_UNIX_MS: u64 = 1_790_000_000_000;
 
+thread_local! {
+    /// Replies that do not depend on the time, built once per thread: building JSON is most
+    /// of what a simulated server does, and the same few hundred bodies repeat.
+    static CACHE: std::cell::RefCell<std::collections::HashMap<(Provider, Option<FaultKind>), Reply>> = Default::default();
+}
+
+fn cached(provider: Provider, kind: Option<FaultKind>, build: impl FnOnce() -> Reply) -> Reply {
+    CACHE.with(|cache| {
+        cache
+            .borrow_mut()
+            .entry((provider, kind))
+            .or_insert_with(build)
+            .clone()
+    })
+}
+
 /// A successful completion.
 pub fn success(provider: Provider) -> Reply {
+    cached(provider, None, || build_success(provider))
+}
+
+/// The reply for `kind` from `provider` at virtual time `now_ms`; `reset_after_ms` is how
+/// long until the fault's window ends (what an honest server's hint says).
+pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
+    let timeless = !matches!(
+        kind,
+        FaultKind::QuotaExhausted { reset: true } | FaultKind::RateLimited { .. }
+    );
+    if timeless {
+        cached(provider, Some(kind), || {
+            build_fault(provider, kind, now_ms, reset_after_ms)
+        })
+    } else {
+        build_fault(provider, kind, now_ms, reset_after_ms)
+    }
+}
+
+fn build_success(provider: Provider) -> Reply {
     let body = match provider {
         Provider::Anthropic => {
             json!({"id":"msg_01","type":"message","role":"assistant","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn"})
@@ -52,9 +88,7 @@ pub fn success(provider: Provider) -> Reply {
     )
 }
 
-/// The reply for `kind` from `provider` at virtual time `now_ms`; `reset_after_ms` is how
-/// long until the fault's window ends (what an honest server's hint says).
-pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
+fn build_fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
     use FaultKind as K;
     let p = provider;
     match kind {

@@ -98,3 +98,45 @@ impl Policy {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_fields_take_defaults_and_unknown_fields_are_errors() {
+        let p: Policy =
+            serde_json::from_str(r#"{"deadline_ms": 30000, "backoff": {"jitter": "full"}}"#)
+                .unwrap();
+        assert_eq!(p.deadline_ms, 30_000);
+        assert_eq!(p.backoff.jitter, crate::Jitter::Full);
+        assert_eq!(p.backoff.base_ms, Backoff::default().base_ms);
+        assert_eq!(p.max_attempts, Policy::default().max_attempts);
+        let err = serde_json::from_str::<Policy>(r#"{"max_retries": 3}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `max_retries`"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        let p = Policy {
+            max_attempts: 0,
+            ..Policy::default()
+        };
+        assert_eq!(p.validate(), Err(PolicyError::Zero("max_attempts")));
+        let p = Policy {
+            backoff: Backoff {
+                base_ms: 10,
+                cap_ms: 5,
+                ..Backoff::default()
+            },
+            ..Policy::default()
+        };
+        assert!(matches!(
+            p.validate(),
+            Err(PolicyError::CapBelowBase { .. })
+        ));
+        assert_eq!(Policy::default().validate(), Ok(()));
+    }
+}
