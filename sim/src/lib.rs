@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 //! relent-sim: deterministic simulation testing for relent's `RetryMachine`.
 
+pub mod fuzzing;
 pub mod generate;
 pub mod invariants;
 pub mod marks;
@@ -9,6 +10,8 @@ pub mod respond;
 pub mod runner;
 pub mod scenarios;
 pub mod schedule;
+pub mod scoreboard;
+pub mod server;
 pub mod shrink;
 pub mod swarm;
 pub mod table;

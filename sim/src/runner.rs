@@ -3,14 +3,11 @@
 
 use crate::invariants::{Checker, Violation};
 use crate::marks::Marks;
-use crate::respond::{self, Reply, WALL_EPOCH_UNIX_MS};
-use crate::schedule::{FaultScope, Schedule};
-use rand_chacha::rand_core::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
+use crate::schedule::Schedule;
+use crate::server::{Served, Server};
 use relent::machine::TraceEntry;
-use relent::{
-    AbortReason, Action, Event, HttpResponse, KeyId, Observation, RetryMachine, State, Time,
-};
+use relent::{AbortReason, Action, Event, HttpResponse, Observation, RetryMachine, State, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -91,8 +88,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         Ok(m) => m.record_trace(true).wall_clock_epoch(WALL_EPOCH_UNIX_MS),
         Err(e) => return invalid(e.to_string()),
     };
-    let mut world_rng = ChaCha8Rng::seed_from_u64(schedule.seed ^ 0x5eed_5eed_5eed_5eed);
-    let mut fault_hits = vec![0u32; schedule.faults.len()];
+    let mut server = Server::new(schedule);
     let mut changes: Vec<_> = schedule.pool_changes.iter().collect();
     changes.sort_by_key(|c| c.at_ms);
     let mut next_change = 0;
@@ -124,21 +120,12 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     let label = machine.pool().label(send.key);
                     *sends_per_key.entry(label).or_default() += 1;
                     let target = send.target;
-                    let provider = schedule
-                        .targets
-                        .get(target)
-                        .map(|t| t.provider)
-                        .unwrap_or_default();
                     let arrival = now + relent::Millis(schedule.latency_ms);
-                    let (reply, doomed, reset_at) = serve(
-                        schedule,
-                        &mut world_rng,
-                        &mut fault_hits,
-                        send.key,
-                        target,
-                        provider,
-                        arrival,
-                    );
+                    let Served {
+                        reply,
+                        doomed,
+                        reset_at,
+                    } = server.serve(send.key, target, arrival);
                     checker.note_server_reset(send.key, reset_at);
                     if doomed {
                         wasted += 1;
@@ -258,52 +245,6 @@ fn invalid(error: String) -> RunReport {
         marks: Marks::default(),
         trace: Vec::new(),
     }
-}
-
-/// What the server does with a send arriving at `at`: the reply, whether the send could not
-/// have succeeded (a dead, spent or rate-limited key), and the reset time it announces.
-fn serve(
-    schedule: &Schedule,
-    rng: &mut ChaCha8Rng,
-    hits: &mut [u32],
-    key: KeyId,
-    target: usize,
-    provider: relent::Provider,
-    at: Time,
-) -> (Reply, bool, Option<Time>) {
-    let healed = schedule.heal_at_ms.is_some_and(|h| at.0 >= h);
-    if !healed {
-        for (i, fault) in schedule.faults.iter().enumerate() {
-            let in_scope = match fault.scope {
-                FaultScope::Key(k) => k == key,
-                FaultScope::Target(t) => t == target,
-            };
-            let in_window = at.0 >= fault.from_ms && fault.until_ms.is_none_or(|u| at.0 < u);
-            let has_budget = fault.first_sends.is_none_or(|n| hits[i] < n);
-            if !(in_scope && in_window && has_budget) {
-                continue;
-            }
-            // Draw the coin only for faults that could apply, so removing one fault does not
-            // shift every later coin (shrinking relies on this locality).
-            let hit = fault.probability >= 1.0
-                || (rng.next_u64() as f64 / u64::MAX as f64) < fault.probability;
-            if !hit {
-                continue;
-            }
-            hits[i] += 1;
-            let window_end = fault.until_ms.unwrap_or(at.0 + 60_000);
-            let window_end = schedule
-                .heal_at_ms
-                .map_or(window_end, |h| window_end.min(h.max(at.0)));
-            let reset_after = window_end.saturating_sub(at.0);
-            let reply = respond::fault(provider, fault.kind, at.0, reset_after);
-            let doomed = fault.kind.is_doomed();
-            let reset_at =
-                respond::hinted_reset_ms(fault.kind, provider, at.0, reset_after).map(Time);
-            return (reply, doomed, reset_at);
-        }
-    }
-    (respond::success(provider), false, None)
 }
 
 fn deliver(machine: &mut RetryMachine, now: Time, reply: &Reply) -> Result<(), relent::EventError> {

@@ -2,6 +2,7 @@
 
 mod classify_cmd;
 mod scenario_cmd;
+mod scoreboard_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Classify(classify_cmd::Args),
     /// Deterministic simulation: many seeded fault worlds checked against the invariants.
     Sim(sim_cmd::Args),
+    /// relent against the published retry policies of other systems, on the same worlds.
+    Scoreboard(scoreboard_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Command::Scenario(args) => scenario_cmd::run(args),
         Command::Classify(args) => classify_cmd::run(args),
         Command::Sim(args) => sim_cmd::run_cmd(args),
+        Command::Scoreboard(args) => scoreboard_cmd::run_cmd(args),
     };
     match result {
         Ok(code) => code,

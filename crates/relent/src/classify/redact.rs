@@ -96,10 +96,14 @@ pub fn redact(text: &str) -> String {
 
 fn looks_secret(token: &str) -> bool {
     let token = token.trim_start_matches(['[', '{', ':', '=', '`']);
-    SECRET_PREFIXES
-        .iter()
-        .any(|prefix| token.starts_with(prefix) && token.len() >= prefix.len() + 4)
-        || is_long_opaque(token)
+    // A prefix followed by at least four key characters ("sk-" alone, or "AIza" followed by
+    // punctuation, is not a key).
+    let key_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*' | b'.');
+    SECRET_PREFIXES.iter().any(|prefix| {
+        token
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.as_bytes().iter().take_while(|b| key_char(b)).count() >= 4)
+    }) || is_long_opaque(token)
 }
 
 /// A long run of key-like characters with both letters and digits (JWTs, hex secrets).

@@ -1,0 +1,216 @@
+//! One logical call as seen by a retry policy: the common face of relent and every baseline,
+//! so the same simulated server can play against each.
+
+use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
+use relent::classify::hints;
+use relent::{
+    Action, HttpResponse, KeyId, Observation, Policy, RetryMachine, Target, Time, TransportError,
+};
+
+/// What a policy wants next.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send to `target` with `key`.
+    Send {
+        /// Index in the schedule's targets.
+        target: usize,
+        /// The key.
+        key: KeyId,
+    },
+    /// Wait until this time, then call [`Caller::on_wake`].
+    Wait(Time),
+    /// The call ended: `true` for success.
+    Done(bool),
+}
+
+/// A retry policy driving one logical call.
+pub trait Caller {
+    /// Starts the call.
+    fn start(&mut self, now: Time) -> Step;
+    /// The last send's reply arrived; [`Reply::Hang`] means the attempt timed out.
+    fn on_reply(&mut self, now: Time, reply: &Reply) -> Step;
+    /// A wait ended.
+    fn on_wake(&mut self, now: Time) -> Step;
+    /// How long an attempt may take.
+    fn attempt_timeout_ms(&self) -> u64 {
+        60_000
+    }
+}
+
+/// relent's machine behind the [`Caller`] face.
+pub struct Relent {
+    machine: RetryMachine,
+    timeout_at: Time,
+}
+
+impl Relent {
+    /// A machine over `targets` with the default policy.
+    pub fn new(targets: Vec<Target>, seed: u64) -> Self {
+        let machine = RetryMachine::new(Policy::default(), targets, seed)
+            .expect("valid targets")
+            .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
+        Relent {
+            machine,
+            timeout_at: Time::ZERO,
+        }
+    }
+
+    fn next(&mut self) -> Step {
+        while let Some(action) = self.machine.poll_action() {
+            match action {
+                Action::Send(s) => {
+                    self.timeout_at = s.timeout_at;
+                    return Step::Send {
+                        target: s.target,
+                        key: s.key,
+                    };
+                }
+                Action::Sleep { until, .. } => return Step::Wait(until),
+                Action::Succeeded { .. } => return Step::Done(true),
+                Action::Abort(_) => return Step::Done(false),
+                Action::Rotate { .. } => {}
+            }
+        }
+        Step::Done(false)
+    }
+}
+
+impl Caller for Relent {
+    fn start(&mut self, now: Time) -> Step {
+        let _ = self.machine.start(now);
+        self.next()
+    }
+
+    fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {
+        let result = match reply {
+            Reply::Hang => self.machine.handle_timeout(now.max(self.timeout_at)),
+            Reply::Transport(kind) => self
+                .machine
+                .handle_response(now, Observation::Transport(*kind)),
+            Reply::StreamThenFail => self.machine.handle_response(
+                now,
+                Observation::Http(HttpResponse {
+                    status: 200,
+                    headers: &[],
+                    body: b"data: {}",
+                }),
+            ),
+            Reply::Http {
+                status,
+                headers,
+                body,
+            } => {
+                let pairs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                self.machine.handle_response(
+                    now,
+                    Observation::Http(HttpResponse {
+                        status: *status,
+                        headers: &pairs,
+                        body,
+                    }),
+                )
+            }
+        };
+        if result.is_err() {
+            return Step::Done(false);
+        }
+        self.next()
+    }
+
+    fn on_wake(&mut self, now: Time) -> Step {
+        if self.machine.handle_timeout(now).is_err() {
+            return Step::Done(false);
+        }
+        self.next()
+    }
+
+    fn attempt_timeout_ms(&self) -> u64 {
+        self.machine.policy().attempt_timeout_ms
+    }
+}
+
+/// What a baseline can read from a reply: the status (0 for a transport failure or a
+/// timeout) and headers by name.
+pub struct Seen<'a> {
+    /// HTTP status; 0 when the transport failed or the attempt timed out.
+    pub status: u16,
+    /// Whether the attempt timed out or the connection failed.
+    pub transport: Option<TransportError>,
+    headers: &'a [(String, String)],
+    /// The body as text.
+    pub body: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> Seen<'a> {
+    /// Reads a reply the way a plain HTTP client sees it.
+    pub fn of(reply: &'a Reply) -> Seen<'a> {
+        match reply {
+            Reply::Http {
+                status,
+                headers,
+                body,
+            } => Seen {
+                status: *status,
+                transport: None,
+                headers,
+                body: String::from_utf8_lossy(body),
+            },
+            // A stream that fails midway began with a success, which every client hands over.
+            Reply::StreamThenFail => Seen {
+                status: 200,
+                transport: None,
+                headers: &[],
+                body: "".into(),
+            },
+            Reply::Transport(kind) => Seen {
+                status: 0,
+                transport: Some(*kind),
+                headers: &[],
+                body: "".into(),
+            },
+            Reply::Hang => Seen {
+                status: 0,
+                transport: Some(TransportError::Timeout),
+                headers: &[],
+                body: "".into(),
+            },
+        }
+    }
+
+    /// The first value of a header (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The OpenAI/Anthropic SDK's reading of the server's wait, in ms: `retry-after-ms`,
+    /// then `retry-after` as seconds, then as an HTTP-date against the caller's clock.
+    pub fn sdk_retry_after_ms(&self, now: Time) -> Option<u64> {
+        if let Some(ms) = self
+            .header("retry-after-ms")
+            .and_then(hints::retry_after_ms)
+        {
+            return Some(ms);
+        }
+        let value = self.header("retry-after")?;
+        hints::retry_after_seconds(value).or_else(|| {
+            hints::http_date_unix_ms(value).map(|at| at.saturating_sub(WALL_EPOCH_UNIX_MS + now.0))
+        })
+    }
+}
+
+/// A uniform float in [0, 1) from a ChaCha RNG.
+pub fn unit(rng: &mut rand_chacha::ChaCha8Rng) -> f64 {
+    use rand_chacha::rand_core::RngCore;
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}

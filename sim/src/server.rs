@@ -1,0 +1,88 @@
+//! The simulated provider: answers each send from the schedule's faults, in the target
+//! provider's own bytes. Shared by the invariant runner and the scoreboard, so relent and
+//! every baseline face the same server.
+
+use crate::respond::{self, Reply};
+use crate::schedule::{FaultScope, Schedule};
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use relent::{KeyId, Time};
+
+/// What the server did with one send.
+#[derive(Clone, Debug)]
+pub struct Served {
+    /// The reply.
+    pub reply: Reply,
+    /// True when this send could not have succeeded (a dead, unentitled, spent or
+    /// rate-limited key, or a request the target refuses).
+    pub doomed: bool,
+    /// The reset time the reply announces, when it announces one.
+    pub reset_at: Option<Time>,
+}
+
+/// A schedule's server: its coin flips and per-fault hit counts.
+#[derive(Clone, Debug)]
+pub struct Server<'a> {
+    schedule: &'a Schedule,
+    rng: ChaCha8Rng,
+    hits: Vec<u32>,
+}
+
+impl<'a> Server<'a> {
+    /// A fresh server for `schedule` (its coins seeded from the schedule's seed).
+    pub fn new(schedule: &'a Schedule) -> Self {
+        Server {
+            schedule,
+            rng: ChaCha8Rng::seed_from_u64(schedule.seed ^ 0x5eed_5eed_5eed_5eed),
+            hits: vec![0; schedule.faults.len()],
+        }
+    }
+
+    /// Answers a send with `key` to `target` that reaches the server at `at`.
+    pub fn serve(&mut self, key: KeyId, target: usize, at: Time) -> Served {
+        let schedule = self.schedule;
+        let provider = schedule
+            .targets
+            .get(target)
+            .map(|t| t.provider)
+            .unwrap_or_default();
+        let healed = schedule.heal_at_ms.is_some_and(|h| at.0 >= h);
+        if !healed {
+            for (i, fault) in schedule.faults.iter().enumerate() {
+                let in_scope = match fault.scope {
+                    FaultScope::Key(k) => k == key,
+                    FaultScope::Target(t) => t == target,
+                };
+                let in_window = at.0 >= fault.from_ms && fault.until_ms.is_none_or(|u| at.0 < u);
+                let has_budget = fault.first_sends.is_none_or(|n| self.hits[i] < n);
+                if !(in_scope && in_window && has_budget) {
+                    continue;
+                }
+                // Draw the coin only for faults that could apply, so removing one fault does
+                // not shift every later coin (shrinking relies on this locality).
+                let hit = fault.probability >= 1.0
+                    || (self.rng.next_u64() as f64 / u64::MAX as f64) < fault.probability;
+                if !hit {
+                    continue;
+                }
+                self.hits[i] += 1;
+                let window_end = fault.until_ms.unwrap_or(at.0 + 60_000);
+                let window_end = schedule
+                    .heal_at_ms
+                    .map_or(window_end, |h| window_end.min(h.max(at.0)));
+                let reset_after = window_end.saturating_sub(at.0);
+                return Served {
+                    reply: respond::fault(provider, fault.kind, at.0, reset_after),
+                    doomed: fault.kind.is_doomed(),
+                    reset_at: respond::hinted_reset_ms(fault.kind, provider, at.0, reset_after)
+                        .map(Time),
+                };
+            }
+        }
+        Served {
+            reply: respond::success(provider),
+            doomed: false,
+            reset_at: None,
+        }
+    }
+}
