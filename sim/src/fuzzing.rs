@@ -504,13 +504,18 @@ pub fn drive_machine(keys: &[u32], seed: u64, ops: &[Op]) -> Result<String, Stri
 struct WorldSpec {
     seed: u64,
     targets: Vec<(u8, u8, Option<u16>)>,
-    faults: Vec<(u8, bool, u8, u32, Option<u32>, Option<u8>, u8)>,
+    faults: Vec<FaultSpec>,
     changes: Vec<(u32, u8, u8, Option<u32>)>,
     cancel_at: Option<u32>,
     heal_at: Option<u32>,
     latency: u16,
     deadline: Option<u32>,
 }
+
+/// One fault: kind, key- or target-scoped, which one, start, length, first-sends budget, and
+/// probability in percent.
+#[derive(Arbitrary, Debug)]
+struct FaultSpec(u8, bool, u8, u32, Option<u32>, Option<u8>, u8);
 
 const PROVIDERS: [Provider; 11] = [
     Provider::Openai,
@@ -564,18 +569,20 @@ fn world_from(spec: WorldSpec) -> Schedule {
         .faults
         .iter()
         .take(12)
-        .map(|(kind, key_scoped, which, from, len, first, p)| Fault {
-            scope: if *key_scoped {
-                FaultScope::Key(KeyId(1 + u32::from(*which) % next_key))
-            } else {
-                FaultScope::Target(*which as usize % targets.len())
+        .map(
+            |FaultSpec(kind, key_scoped, which, from, len, first, p)| Fault {
+                scope: if *key_scoped {
+                    FaultScope::Key(KeyId(1 + u32::from(*which) % next_key))
+                } else {
+                    FaultScope::Target(*which as usize % targets.len())
+                },
+                from_ms: u64::from(*from % 200_000),
+                until_ms: len.map(|l| u64::from(*from % 200_000) + u64::from(l % 200_000)),
+                first_sends: first.map(|f| u32::from(f % 5)),
+                probability: f64::from(*p % 101) / 100.0,
+                kind: kinds[*kind as usize % kinds.len()],
             },
-            from_ms: u64::from(*from % 200_000),
-            until_ms: len.map(|l| u64::from(*from % 200_000) + u64::from(l % 200_000)),
-            first_sends: first.map(|f| u32::from(f % 5)),
-            probability: f64::from(*p % 101) / 100.0,
-            kind: kinds[*kind as usize % kinds.len()],
-        })
+        )
         .collect();
     let mut added = 1000;
     let pool_changes = spec

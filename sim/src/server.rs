@@ -38,6 +38,21 @@ impl<'a> Server<'a> {
         }
     }
 
+    /// Whether two servers would answer every future send alike (same coins, same counts).
+    pub fn same_state(&self, other: &Server<'_>) -> bool {
+        // Hit counts matter only for faults limited to their first sends.
+        let budgets = |s: &Server<'_>| -> Vec<u32> {
+            s.schedule
+                .faults
+                .iter()
+                .zip(&s.hits)
+                .filter(|(f, _)| f.first_sends.is_some())
+                .map(|(_, h)| *h)
+                .collect()
+        };
+        self.rng == other.rng && budgets(self) == budgets(other)
+    }
+
     /// Answers a send with `key` to `target` that reaches the server at `at`.
     pub fn serve(&mut self, key: KeyId, target: usize, at: Time) -> Served {
         let schedule = self.schedule;

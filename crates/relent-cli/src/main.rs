@@ -12,8 +12,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "relent", version, about)]
 struct Cli {
+    /// With no command, relent runs its main job: the simulator (20 000 seeded worlds checked
+    /// against the invariant catalog) and then the scoreboard (500 worlds per family).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -31,10 +33,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Scenario(args) => scenario_cmd::run(args),
-        Command::Classify(args) => classify_cmd::run(args),
-        Command::Sim(args) => sim_cmd::run_cmd(args),
-        Command::Scoreboard(args) => scoreboard_cmd::run_cmd(args),
+        None => main_job(),
+        Some(command) => run(command),
     };
     match result {
         Ok(code) => code,
@@ -42,5 +42,29 @@ fn main() -> ExitCode {
             eprintln!("relent: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The simulator, then the scoreboard, with built-in defaults.
+fn main_job() -> Result<ExitCode, String> {
+    use clap::Parser as _;
+    let sim = sim_cmd::Args::try_parse_from(["sim"]).map_err(|e| e.to_string())?;
+    let sim_code = sim_cmd::run_cmd(sim)?;
+    println!();
+    let board = scoreboard_cmd::Args::try_parse_from(["scoreboard"]).map_err(|e| e.to_string())?;
+    let board_code = scoreboard_cmd::run_cmd(board)?;
+    Ok(if sim_code == ExitCode::SUCCESS {
+        board_code
+    } else {
+        sim_code
+    })
+}
+
+fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Scenario(args) => scenario_cmd::run(args),
+        Command::Classify(args) => classify_cmd::run(args),
+        Command::Sim(args) => sim_cmd::run_cmd(args),
+        Command::Scoreboard(args) => scoreboard_cmd::run_cmd(args),
     }
 }

@@ -4,7 +4,7 @@ use relent_sim::scoreboard::{render_svg, render_table, run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
+#[derive(clap::Parser)]
 pub struct Args {
     /// Worlds per family.
     #[arg(long, default_value_t = 500)]

@@ -24,6 +24,10 @@ pub struct Policy {
     pub attempt_timeout_ms: u64,
     /// The computed delay between retries.
     pub backoff: Backoff,
+    /// The computed delay after congestion: a provider-wide overload (529, 503, 498,
+    /// "overloaded") or a rate limit that named no wait. Slower than `backoff`, because both
+    /// last tens of seconds and every early retry adds to them or is wasted.
+    pub congestion_backoff: Backoff,
     /// The longest single wait the machine will sleep on a server's say-so, in milliseconds.
     /// A longer server wait is not shortened (that would send before the server's reset):
     /// the machine rotates, falls back, or aborts with the time a retry could succeed.
@@ -48,6 +52,11 @@ impl Default for Policy {
             deadline_ms: 120_000,
             attempt_timeout_ms: 60_000,
             backoff: Backoff::default(),
+            congestion_backoff: Backoff {
+                jitter: crate::backoff::Jitter::Equal,
+                base_ms: 5_000,
+                cap_ms: 30_000,
+            },
             max_server_wait_ms: 60_000,
             quota_cooldown_ms: 3_600_000,
             selection: Selection::Priority,
@@ -89,11 +98,13 @@ impl Policy {
                 return Err(PolicyError::Zero(name));
             }
         }
-        if self.backoff.cap_ms < self.backoff.base_ms {
-            return Err(PolicyError::CapBelowBase {
-                base: self.backoff.base_ms,
-                cap: self.backoff.cap_ms,
-            });
+        for b in [&self.backoff, &self.congestion_backoff] {
+            if b.cap_ms < b.base_ms {
+                return Err(PolicyError::CapBelowBase {
+                    base: b.base_ms,
+                    cap: b.cap_ms,
+                });
+            }
         }
         Ok(())
     }

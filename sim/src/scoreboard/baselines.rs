@@ -340,6 +340,14 @@ impl Caller for Litellm {
         }
         let body = seen.body.to_ascii_lowercase();
         let deployments = self.targets[self.group].len();
+        // LiteLLM's exception mapping turns Gemini's and xAI's 400 "API key not valid" /
+        // "Incorrect API key" into an AuthenticationError.
+        let status = if body.contains("api key not valid") || body.contains("incorrect api key") {
+            401
+        } else {
+            seen.status
+        };
+        let seen = seen.with_status(status);
         let server_wait = seen.sdk_retry_after_ms(now);
         // Cooldown (5 s, or the server's wait) on 429, 401, 408, 404 and 5xx; never for a
         // single-deployment group.

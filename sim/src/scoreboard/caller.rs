@@ -188,6 +188,11 @@ impl<'a> Seen<'a> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The same reply read with another status (for clients that remap errors).
+    pub fn with_status(self, status: u16) -> Seen<'a> {
+        Seen { status, ..self }
+    }
+
     /// A 2xx.
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)

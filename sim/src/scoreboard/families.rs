@@ -33,13 +33,13 @@ pub fn all() -> Vec<Family> {
         },
         Family {
             name: "dead-key-in-pool-of-3",
-            about: "three keys, the first rejected",
+            about: "three keys, one of them (any) rejected",
             build: dead_key_in_pool,
         },
         Family {
             name: "credit-exhausted-1-of-2",
             about:
-                "two keys, the first out of credit (429 insufficient_quota, 402, credit balance)",
+                "two keys, one (either) out of credit (429 insufficient_quota, 402, credit balance)",
             build: credit_exhausted,
         },
         Family {
@@ -138,17 +138,20 @@ fn single_dead_key(seed: u64) -> Schedule {
 }
 
 fn dead_key_in_pool(seed: u64) -> Schedule {
-    let p = pick(&mut dice(seed), &KEY_PROVIDERS);
+    let mut rng = dice(seed);
+    let p = pick(&mut rng, &KEY_PROVIDERS);
+    let dead = KeyId(1 + (rng.next_u64() % 3) as u32);
     world(
         seed,
         vec![Target::new(p, "model", keys(3))],
-        vec![fault(FaultScope::Key(KeyId(1)), FaultKind::KeyRejected)],
+        vec![fault(FaultScope::Key(dead), FaultKind::KeyRejected)],
     )
 }
 
 fn credit_exhausted(seed: u64) -> Schedule {
+    let mut rng = dice(seed);
     let p = pick(
-        &mut dice(seed),
+        &mut rng,
         &[
             Provider::Openai,
             Provider::Anthropic,
@@ -156,11 +159,12 @@ fn credit_exhausted(seed: u64) -> Schedule {
             Provider::Openrouter,
         ],
     );
+    let spent = KeyId(1 + (rng.next_u64() % 2) as u32);
     world(
         seed,
         vec![Target::new(p, "model", keys(2))],
         vec![fault(
-            FaultScope::Key(KeyId(1)),
+            FaultScope::Key(spent),
             FaultKind::QuotaExhausted { reset: false },
         )],
     )

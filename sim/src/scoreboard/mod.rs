@@ -234,9 +234,11 @@ fn many_clients() -> FamilyReport {
     }
 }
 
-/// The bar: relent's success rate is at least the best baseline's; it makes no more upstream
-/// calls and wastes no more than any baseline that reaches that success rate; and its wasted
-/// calls stay within 1.2× the oracle's.
+/// The bar: relent's success rate is at least the best baseline's; at equal success it makes
+/// no more upstream calls and wastes no more than any baseline (a baseline that succeeds as
+/// often as relent, or more); and its wasted calls stay within 1.2× the oracle's. (When relent
+/// succeeds strictly more often than every baseline, extra calls buy that success and are not
+/// held against it.)
 fn verdict(rows: &[Row]) -> (bool, Vec<String>) {
     let relent = &rows[0];
     let oracle = rows
@@ -256,10 +258,7 @@ fn verdict(rows: &[Row]) -> (bool, Vec<String>) {
             100.0 * best as f64 / relent.calls.max(1) as f64
         ));
     }
-    for b in baselines
-        .iter()
-        .filter(|b| b.successes >= best.max(1) || (best == 0 && b.successes == 0))
-    {
+    for b in baselines.iter().filter(|b| b.successes >= relent.successes) {
         if relent.upstream_per_call > b.upstream_per_call + 1e-9 {
             notes.push(format!(
                 "{:.2} upstream calls per call, more than {}'s {:.2}",

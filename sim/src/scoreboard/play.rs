@@ -150,20 +150,51 @@ pub fn oracle(schedule: &Schedule) -> CallStats {
         if target_refuses {
             continue;
         }
-        // Then wait for the first moment any key of this target succeeds.
-        let mut at = now;
-        while at + latency < deadline {
-            for key in &keys {
-                let mut probe = server.clone();
-                if is_success(&probe.serve(*key, t, Time(at + latency)).reply) {
-                    server.serve(*key, t, Time(at + latency));
-                    stats.calls += 1;
-                    stats.success = true;
-                    stats.elapsed_ms = at + latency;
-                    return stats;
+        // Then send at the first moment any key of this target succeeds. A fault decided by a
+        // coin (or by a count of sends) only moves on when a send spends it, so when waiting
+        // alone cannot help, the oracle spends one and looks again.
+        for _ in 0..4 {
+            let mut at = now;
+            while at + latency < deadline {
+                for key in &keys {
+                    let mut probe = server.clone();
+                    if is_success(&probe.serve(*key, t, Time(at + latency)).reply) {
+                        server.serve(*key, t, Time(at + latency));
+                        stats.calls += 1;
+                        stats.success = true;
+                        stats.elapsed_ms = at + latency;
+                        return stats;
+                    }
                 }
+                at += 100;
             }
-            at += 100;
+            // Spend a send on the key whose coin or count it moves, a failing one that is not
+            // doomed if there is such a key.
+            let movable: Vec<(KeyId, bool)> = keys
+                .iter()
+                .filter_map(|k| {
+                    let mut probe = server.clone();
+                    let doomed = probe.serve(*k, t, Time(now + latency)).doomed;
+                    (!probe.same_state(&server)).then_some((*k, doomed))
+                })
+                .collect();
+            let Some((key, _)) = movable
+                .iter()
+                .find(|(_, doomed)| !doomed)
+                .or(movable.first())
+                .copied()
+            else {
+                break; // nothing a send could change: this target cannot succeed in time
+            };
+            let key = &key;
+            let served = server.serve(*key, t, Time(now + latency));
+            stats.calls += 1;
+            stats.wasted += u32::from(served.doomed);
+            now += if served.reply == Reply::Hang {
+                schedule.policy.attempt_timeout_ms
+            } else {
+                latency
+            };
         }
     }
     stats.elapsed_ms = now;

@@ -139,7 +139,8 @@ pub fn render_svg(board: &Scoreboard) -> String {
         .map(|r| r.upstream_per_call)
         .fold(1.0, f64::max)
         .ceil();
-    let panels: [(&str, f64, Box<dyn Fn(&Row) -> f64>); 2] = [
+    type Panel<'a> = (&'a str, f64, Box<dyn Fn(&Row) -> f64>);
+    let panels: [Panel; 2] = [
         ("success rate", 1.0, Box::new(|r: &Row| r.success_rate())),
         (
             "upstream calls per logical call",

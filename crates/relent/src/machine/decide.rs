@@ -106,7 +106,7 @@ impl RetryMachine {
                             source: h.source,
                         },
                     ),
-                    None => (self.next_backoff(), SleepReason::Backoff { after: why }),
+                    None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
                 };
                 self.pool
                     .set_state(at.key, KeyState::CoolingDown(now + Millis(wait_ms)));
@@ -284,7 +284,7 @@ impl RetryMachine {
                     source: h.source,
                 },
             ),
-            None => (self.next_backoff(), SleepReason::Backoff { after: why }),
+            None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
         };
         let until = now + Millis(delay_ms);
         let too_long = hint.is_some() && delay_ms > self.policy.max_server_wait_ms;
@@ -315,8 +315,13 @@ impl RetryMachine {
             && self.target_attempts < self.policy.max_attempts_per_target
     }
 
-    fn next_backoff(&mut self) -> u64 {
-        let delay = self.policy.backoff.delay_ms(
+    fn next_backoff(&mut self, why: Reason) -> u64 {
+        let backoff = if matches!(why, Reason::Overloaded | Reason::RateLimited) {
+            self.policy.congestion_backoff
+        } else {
+            self.policy.backoff
+        };
+        let delay = backoff.delay_ms(
             self.transient_retries,
             self.previous_delay_ms,
             &mut self.rng,
