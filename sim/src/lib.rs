@@ -13,6 +13,8 @@ pub mod schedule;
 pub mod scoreboard;
 pub mod server;
 pub mod shrink;
+#[cfg(feature = "stub")]
+pub mod stub;
 pub mod swarm;
 pub mod table;
 

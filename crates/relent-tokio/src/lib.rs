@@ -1,0 +1,47 @@
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+//! relent-tokio: runs relent's sans-IO [`relent::RetryMachine`] under tokio.
+//!
+//! The [`Client`] carries out the machine's actions: it sends with a [`Transport`] (a
+//! reqwest one is provided), sleeps with tokio time, applies pool changes at once, honours
+//! cancellation, and reports every decision as a `tracing` event and to an optional progress
+//! callback, so a program can say why it waits instead of looking hung. Secrets live only in
+//! the [`KeyStore`]; the core sees key ids and labels.
+//!
+//! ```
+//! use relent::{KeySpec, Policy, Provider, Target};
+//! use relent_tokio::{Api, Client, Endpoint, KeyStore, ReqwestTransport, Secret};
+//!
+//! # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! # rt.block_on(async {
+//! // A local stub provider whose first key is dead (see relent-sim's `stub` feature).
+//! let schedule: relent_sim::Schedule = serde_json::from_str(r#"{
+//!     "targets": [{"provider": "openai", "model": "gpt-4o",
+//!                  "keys": [{"id": 1, "label": "old"}, {"id": 2, "label": "new"}]}],
+//!     "faults": [{"scope": {"key": 1}, "kind": {"type": "key_rejected"}}],
+//!     "latency_ms": 5
+//! }"#).unwrap();
+//! let stub = relent_sim::stub::Stub::start(schedule.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+//!
+//! let mut keys = KeyStore::new();
+//! keys.insert(relent::KeyId(1), Secret::new("stub-1"));
+//! keys.insert(relent::KeyId(2), Secret::new("stub-2"));
+//! let endpoint = Endpoint { url: format!("{}/v1/chat/completions", stub.base_url()), api: Api::OpenAiCompatible };
+//! let client = Client::new(ReqwestTransport::new(), schedule.targets, vec![endpoint], keys, Policy::default()).unwrap();
+//!
+//! let done = client.call(br#"{"model": "gpt-4o", "messages": []}"#).await.unwrap();
+//! assert_eq!(done.status, 200);
+//! assert_eq!(done.attempts, 2); // the dead key once, then the next key at once
+//! # });
+//! ```
+
+mod client;
+mod secret;
+mod transport;
+
+pub use client::{Api, CallError, Client, Completion, Endpoint, HeaderNames, Progress, Streaming};
+pub use secret::{KeyStore, MissingVar, Secret};
+pub use tokio_util::sync::CancellationToken;
+#[cfg(feature = "reqwest")]
+pub use transport::ReqwestTransport;
+pub use transport::{AttemptRequest, AttemptResult, BodyReader, NextChunk, Transport};
