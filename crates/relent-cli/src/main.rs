@@ -4,6 +4,7 @@ mod classify_cmd;
 mod scenario_cmd;
 mod scoreboard_cmd;
 mod sim_cmd;
+mod stub_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ enum Command {
     Sim(sim_cmd::Args),
     /// relent against the published retry policies of other systems, on the same worlds.
     Scoreboard(scoreboard_cmd::Args),
+    /// A local stub provider over HTTP that answers from a schedule file.
+    Stub(stub_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,5 +69,6 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Classify(args) => classify_cmd::run(args),
         Command::Sim(args) => sim_cmd::run_cmd(args),
         Command::Scoreboard(args) => scoreboard_cmd::run_cmd(args),
+        Command::Stub(args) => stub_cmd::run(args),
     }
 }
