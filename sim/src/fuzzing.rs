@@ -517,20 +517,6 @@ struct WorldSpec {
 #[derive(Arbitrary, Debug)]
 struct FaultSpec(u8, bool, u8, u32, Option<u32>, Option<u8>, u8);
 
-const PROVIDERS: [Provider; 11] = [
-    Provider::Openai,
-    Provider::Azure,
-    Provider::Anthropic,
-    Provider::Gemini,
-    Provider::Vertex,
-    Provider::Bedrock,
-    Provider::Deepseek,
-    Provider::Mistral,
-    Provider::Groq,
-    Provider::Xai,
-    Provider::Openrouter,
-];
-
 fn world_from(spec: WorldSpec) -> Schedule {
     let mut next_key = 0u32;
     let mut targets: Vec<Target> = spec
@@ -546,7 +532,8 @@ fn world_from(spec: WorldSpec) -> Schedule {
                 })
                 .collect();
             Target {
-                provider: PROVIDERS[*p as usize % PROVIDERS.len()],
+                provider: crate::generate::PROVIDERS
+                    [*p as usize % crate::generate::PROVIDERS.len()],
                 model: format!("m{t}"),
                 context_tokens: ctx.map(|c| u32::from(c) * 16),
                 keys,

@@ -7,7 +7,9 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use relent::{Jitter, KeyId, KeySpec, Policy, PoolChange, Provider, Selection, Target, Time};
 
-const PROVIDERS: [Provider; 10] = [
+/// The providers a generated world draws from (every named one but Vertex, which answers
+/// like Gemini).
+pub(crate) const PROVIDERS: [Provider; 10] = [
     Provider::Openai,
     Provider::Anthropic,
     Provider::Gemini,

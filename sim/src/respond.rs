@@ -2,7 +2,7 @@
 //! simulated call also exercises the classifier.
 
 use crate::schedule::{FaultKind, HintFormat};
-use relent::{Provider, TransportError};
+use relent::{HttpResponse, Observation, Provider, TransportError};
 use serde_json::json;
 
 /// What the simulated server does with one send.
@@ -24,6 +24,40 @@ pub enum Reply {
     /// A 200 whose stream then fails.
     StreamThenFail,
 }
+
+impl Reply {
+    /// Calls `f` with the reply as the machine's observation. A hang has none (the attempt
+    /// times out instead); a stream that fails midway is observed as its successful start.
+    pub fn observe<R>(&self, f: impl FnOnce(Observation<'_>) -> R) -> Option<R> {
+        match self {
+            Reply::Http {
+                status,
+                headers,
+                body,
+            } => {
+                let pairs: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                Some(f(Observation::Http(HttpResponse {
+                    status: *status,
+                    headers: &pairs,
+                    body,
+                })))
+            }
+            Reply::StreamThenFail => Some(f(Observation::Http(HttpResponse {
+                status: 200,
+                headers: &[],
+                body: STREAM_START,
+            }))),
+            Reply::Transport(kind) => Some(f(Observation::Transport(*kind))),
+            Reply::Hang => None,
+        }
+    }
+}
+
+/// The first event of a stream that later fails.
+pub const STREAM_START: &[u8] = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n";
 
 /// The wall clock of the simulated world at virtual time zero (a whole second, in 2026).
 pub const WALL_EPOCH_UNIX_MS: u64 = 1_790_000_000_000;

@@ -7,7 +7,7 @@ use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
 use crate::schedule::Schedule;
 use crate::server::{Served, Server};
 use relent::machine::TraceEntry;
-use relent::{AbortReason, Action, Event, HttpResponse, Observation, RetryMachine, State, Time};
+use relent::{AbortReason, Action, Event, Observation, RetryMachine, State, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -248,34 +248,7 @@ fn invalid(error: String) -> RunReport {
 }
 
 fn deliver(machine: &mut RetryMachine, now: Time, reply: &Reply) -> Result<(), relent::EventError> {
-    match reply {
-        Reply::Http {
-            status,
-            headers,
-            body,
-        } => {
-            let pairs: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            machine.handle_response(
-                now,
-                Observation::Http(HttpResponse {
-                    status: *status,
-                    headers: &pairs,
-                    body,
-                }),
-            )
-        }
-        Reply::StreamThenFail => machine.handle_response(
-            now,
-            Observation::Http(HttpResponse {
-                status: 200,
-                headers: &[],
-                body: b"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
-            }),
-        ),
-        Reply::Transport(kind) => machine.handle_response(now, Observation::Transport(*kind)),
-        Reply::Hang => Ok(()),
-    }
+    reply
+        .observe(|seen| machine.handle_response(now, seen))
+        .unwrap_or(Ok(()))
 }

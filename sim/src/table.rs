@@ -74,6 +74,31 @@ fn row(e: &TraceEntry) -> [String; 5] {
     [e.at.to_string(), event, seen, actions, keys]
 }
 
+/// A run's trace as a table, then its outcome, message and any violations.
+pub fn render_report(report: &crate::RunReport) -> String {
+    let mut out = render(&report.trace);
+    let _ = writeln!(
+        out,
+        "outcome: {}  attempts: {}  virtual time: {}",
+        report.outcome.name(),
+        report.attempts,
+        relent::Millis(report.virtual_elapsed_ms)
+    );
+    if let Some(message) = &report.message {
+        let _ = writeln!(out, "message: {message}");
+    }
+    for v in &report.violations {
+        let _ = writeln!(
+            out,
+            "VIOLATION of invariant {} at {}: {}",
+            v.invariant,
+            relent::Millis(v.at_ms),
+            v.detail
+        );
+    }
+    out
+}
+
 /// One action in a few words.
 pub fn describe(a: &Action) -> String {
     match a {

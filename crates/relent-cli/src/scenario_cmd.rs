@@ -59,24 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             continue;
         }
         println!("== {} ==\n{}\n", s.name, s.about);
-        print!("{}", table::render(&report.trace));
-        println!(
-            "outcome: {}  attempts: {}  virtual time: {}",
-            report.outcome.name(),
-            report.attempts,
-            relent::Millis(report.virtual_elapsed_ms)
-        );
-        if let Some(message) = &report.message {
-            println!("message: {message}");
-        }
-        for v in &report.violations {
-            println!(
-                "VIOLATION of invariant {} at {}: {}",
-                v.invariant,
-                relent::Millis(v.at_ms),
-                v.detail
-            );
-        }
+        print!("{}", table::render_report(&report));
         println!();
     }
     if args.json {

@@ -91,24 +91,7 @@ fn show(world: &Schedule, json: bool) -> ExitCode {
             serde_json::to_string_pretty(&as_json(&report)).unwrap_or_default()
         );
     } else {
-        print!("{}", table::render(&report.trace));
-        println!(
-            "outcome: {}  attempts: {}  virtual time: {}",
-            report.outcome.name(),
-            report.attempts,
-            relent::Millis(report.virtual_elapsed_ms)
-        );
-        if let Some(m) = &report.message {
-            println!("message: {m}");
-        }
-        for v in &report.violations {
-            println!(
-                "VIOLATION of invariant {} at {}: {}",
-                v.invariant,
-                relent::Millis(v.at_ms),
-                v.detail
-            );
-        }
+        print!("{}", table::render_report(&report));
     }
     if report.violations.is_empty() {
         ExitCode::SUCCESS

@@ -12,28 +12,32 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-/// The OpenAI or Anthropic Python SDK (they differ only in the longest honoured server wait
-/// and in what happens beyond it).
-pub struct PythonSdk {
-    key: KeyId,
-    rng: ChaCha8Rng,
-    retries: u32,
-    anthropic: bool,
+/// A client with one key and no fallback: all it decides is whether, and how long, to wait
+/// before sending again.
+pub trait RetryRule {
+    /// After a failure: `Some(wait in ms)` to retry, `None` to give up.
+    fn after_failure(&mut self, now: Time, seen: &Seen<'_>) -> Option<u64>;
+    /// After a success.
+    fn on_success(&mut self) {}
 }
 
-impl PythonSdk {
-    /// `anthropic` selects the Anthropic SDK's rule for server waits.
-    pub fn new(targets: &[Target], seed: u64, anthropic: bool) -> Self {
-        PythonSdk {
+/// A [`RetryRule`] driving the first key of the first target.
+pub struct SingleKey<R> {
+    key: KeyId,
+    rule: R,
+}
+
+impl<R: RetryRule> SingleKey<R> {
+    /// The client for `targets` with `rule`.
+    pub fn new(targets: &[Target], rule: R) -> Self {
+        SingleKey {
             key: first_key(targets),
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            retries: 0,
-            anthropic,
+            rule,
         }
     }
 }
 
-impl Caller for PythonSdk {
+impl<R: RetryRule> Caller for SingleKey<R> {
     fn start(&mut self, _now: Time) -> Step {
         Step::Send {
             target: 0,
@@ -44,11 +48,50 @@ impl Caller for PythonSdk {
     fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {
         let seen = Seen::of(reply);
         if seen.ok() {
+            self.rule.on_success();
             return Step::Done(true);
         }
+        match self.rule.after_failure(now, &seen) {
+            Some(wait) => Step::Wait(Time(now.0 + wait)),
+            None => Step::Done(false),
+        }
+    }
+
+    fn on_wake(&mut self, _now: Time) -> Step {
+        Step::Send {
+            target: 0,
+            key: self.key,
+        }
+    }
+}
+
+/// The OpenAI or Anthropic Python SDK (they differ only in the longest honoured server wait
+/// and in what happens beyond it).
+pub struct PythonSdk {
+    rng: ChaCha8Rng,
+    retries: u32,
+    anthropic: bool,
+}
+
+impl PythonSdk {
+    /// `anthropic` selects the Anthropic SDK's rule for server waits.
+    pub fn new(targets: &[Target], seed: u64, anthropic: bool) -> SingleKey<Self> {
+        SingleKey::new(
+            targets,
+            PythonSdk {
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                retries: 0,
+                anthropic,
+            },
+        )
+    }
+}
+
+impl RetryRule for PythonSdk {
+    fn after_failure(&mut self, now: Time, seen: &Seen<'_>) -> Option<u64> {
         // DEFAULT_MAX_RETRIES = 2.
         if self.retries >= 2 {
-            return Step::Done(false);
+            return None;
         }
         let should_retry = match seen.header("x-should-retry") {
             Some("true") => true,
@@ -60,7 +103,7 @@ impl Caller for PythonSdk {
             }
         };
         if !should_retry {
-            return Step::Done(false);
+            return None;
         }
         let server_wait = seen.sdk_retry_after_ms(now).filter(|ms| *ms > 0);
         let limit = if self.anthropic { 60_000 } else { 120_000 };
@@ -68,126 +111,74 @@ impl Caller for PythonSdk {
             Some(ms) if ms <= limit => ms,
             // The OpenAI SDK gives up when the server asks for more than it will wait; the
             // Anthropic SDK falls back to its computed backoff.
-            Some(_) if !self.anthropic => return Step::Done(false),
+            Some(_) if !self.anthropic => return None,
             _ => {
                 let base = (0.5 * 2f64.powi(self.retries as i32)).min(8.0);
                 (base * (1.0 - 0.25 * unit(&mut self.rng)) * 1000.0) as u64
             }
         };
         self.retries += 1;
-        Step::Wait(Time(now.0 + wait))
-    }
-
-    fn on_wake(&mut self, _now: Time) -> Step {
-        Step::Send {
-            target: 0,
-            key: self.key,
-        }
+        Some(wait)
     }
 }
 
 /// The Vercel AI SDK: 2 retries, 2 s doubling, no jitter; a server wait under 60 s (or shorter
 /// than the computed delay) is used instead.
 pub struct Vercel {
-    key: KeyId,
     retries: u32,
 }
 
 impl Vercel {
     /// The client.
-    pub fn new(targets: &[Target]) -> Self {
-        Vercel {
-            key: first_key(targets),
-            retries: 0,
-        }
+    pub fn new(targets: &[Target]) -> SingleKey<Self> {
+        SingleKey::new(targets, Vercel { retries: 0 })
     }
 }
 
-impl Caller for Vercel {
-    fn start(&mut self, _now: Time) -> Step {
-        Step::Send {
-            target: 0,
-            key: self.key,
-        }
-    }
-
-    fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {
-        let seen = Seen::of(reply);
-        if seen.ok() {
-            return Step::Done(true);
-        }
+impl RetryRule for Vercel {
+    fn after_failure(&mut self, now: Time, seen: &Seen<'_>) -> Option<u64> {
         let retryable = seen.transport.is_some()
             || matches!(seen.status, 408 | 409 | 429)
             || seen.status >= 500;
         if !retryable || self.retries >= 2 {
-            return Step::Done(false);
+            return None;
         }
         let computed = 2_000 * 2u64.pow(self.retries);
-        let wait = match seen.sdk_retry_after_ms(now) {
+        self.retries += 1;
+        Some(match seen.sdk_retry_after_ms(now) {
             Some(ms) if ms < 60_000 || ms < computed => ms,
             _ => computed,
-        };
-        self.retries += 1;
-        Step::Wait(Time(now.0 + wait))
-    }
-
-    fn on_wake(&mut self, _now: Time) -> Step {
-        Step::Send {
-            target: 0,
-            key: self.key,
-        }
+        })
     }
 }
 
 /// backon's `ExponentialBuilder` defaults, retrying every error: 1 s doubling to 60 s, 3
 /// retries, no jitter.
 pub struct Backon {
-    key: KeyId,
     retries: u32,
 }
 
 impl Backon {
     /// The client.
-    pub fn new(targets: &[Target]) -> Self {
-        Backon {
-            key: first_key(targets),
-            retries: 0,
-        }
+    pub fn new(targets: &[Target]) -> SingleKey<Self> {
+        SingleKey::new(targets, Backon { retries: 0 })
     }
 }
 
-impl Caller for Backon {
-    fn start(&mut self, _now: Time) -> Step {
-        Step::Send {
-            target: 0,
-            key: self.key,
-        }
-    }
-
-    fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {
-        if Seen::of(reply).ok() {
-            return Step::Done(true);
-        }
+impl RetryRule for Backon {
+    fn after_failure(&mut self, _now: Time, _seen: &Seen<'_>) -> Option<u64> {
         if self.retries >= 3 {
-            return Step::Done(false);
+            return None;
         }
         let wait = (1_000 * 2u64.pow(self.retries)).min(60_000);
         self.retries += 1;
-        Step::Wait(Time(now.0 + wait))
-    }
-
-    fn on_wake(&mut self, _now: Time) -> Step {
-        Step::Send {
-            target: 0,
-            key: self.key,
-        }
+        Some(wait)
     }
 }
 
 /// The AWS SDKs' standard retry mode: 3 attempts, full jitter (base 1 s, cap 20 s), and a
 /// retry quota (a token bucket of 500) shared by every client of a run.
 pub struct AwsStandard {
-    key: KeyId,
     rng: ChaCha8Rng,
     attempts: u32,
     last_cost: u32,
@@ -201,69 +192,55 @@ pub fn aws_bucket() -> Rc<RefCell<u32>> {
 
 impl AwsStandard {
     /// A client drawing on `bucket`.
-    pub fn new(targets: &[Target], seed: u64, bucket: Rc<RefCell<u32>>) -> Self {
-        AwsStandard {
-            key: first_key(targets),
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            attempts: 0,
-            last_cost: 0,
-            bucket,
-        }
+    pub fn new(targets: &[Target], seed: u64, bucket: Rc<RefCell<u32>>) -> SingleKey<Self> {
+        SingleKey::new(
+            targets,
+            AwsStandard {
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                attempts: 1,
+                last_cost: 0,
+                bucket,
+            },
+        )
     }
 }
 
-impl Caller for AwsStandard {
-    fn start(&mut self, _now: Time) -> Step {
-        self.attempts = 1;
-        Step::Send {
-            target: 0,
-            key: self.key,
-        }
+impl RetryRule for AwsStandard {
+    fn on_success(&mut self) {
+        // A first-try success adds one token; a success after retries refunds the last cost.
+        let mut bucket = self.bucket.borrow_mut();
+        *bucket = (*bucket
+            + if self.attempts == 1 {
+                1
+            } else {
+                self.last_cost
+            })
+        .min(500);
     }
 
-    fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {
-        let seen = Seen::of(reply);
-        let mut bucket = self.bucket.borrow_mut();
-        if seen.ok() {
-            // A first-try success adds one token; a success after retries refunds the last cost.
-            *bucket = (*bucket
-                + if self.attempts == 1 {
-                    1
-                } else {
-                    self.last_cost
-                })
-            .min(500);
-            return Step::Done(true);
-        }
+    fn after_failure(&mut self, _now: Time, seen: &Seen<'_>) -> Option<u64> {
         let body = seen.body.to_ascii_lowercase();
         let throttling = seen.status == 429
             || body.contains("throttlingexception")
             || body.contains("toomanyrequests");
         let transient = seen.transport.is_some() || matches!(seen.status, 500 | 502 | 503 | 504);
         if !(throttling || transient) || self.attempts >= 3 {
-            return Step::Done(false);
+            return None;
         }
         let cost = if seen.transport == Some(relent::TransportError::Timeout) {
             10
         } else {
             5
         };
+        let mut bucket = self.bucket.borrow_mut();
         if *bucket < cost {
-            return Step::Done(false);
+            return None;
         }
         *bucket -= cost;
         self.last_cost = cost;
         let cap = 2f64.powi(self.attempts as i32 - 1).min(20.0);
-        let wait = (unit(&mut self.rng) * cap * 1000.0) as u64;
         self.attempts += 1;
-        Step::Wait(Time(now.0 + wait))
-    }
-
-    fn on_wake(&mut self, _now: Time) -> Step {
-        Step::Send {
-            target: 0,
-            key: self.key,
-        }
+        Some((unit(&mut self.rng) * cap * 1000.0) as u64)
     }
 }
 

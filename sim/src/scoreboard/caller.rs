@@ -3,9 +3,7 @@
 
 use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
 use relent::classify::hints;
-use relent::{
-    Action, HttpResponse, KeyId, Observation, Policy, RetryMachine, Target, Time, TransportError,
-};
+use relent::{Action, KeyId, Policy, RetryMachine, Target, Time, TransportError};
 
 /// What a policy wants next.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -84,35 +82,9 @@ impl Caller for Relent {
     fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {
         let result = match reply {
             Reply::Hang => self.machine.handle_timeout(now.max(self.timeout_at)),
-            Reply::Transport(kind) => self
-                .machine
-                .handle_response(now, Observation::Transport(*kind)),
-            Reply::StreamThenFail => self.machine.handle_response(
-                now,
-                Observation::Http(HttpResponse {
-                    status: 200,
-                    headers: &[],
-                    body: b"data: {}",
-                }),
-            ),
-            Reply::Http {
-                status,
-                headers,
-                body,
-            } => {
-                let pairs: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                self.machine.handle_response(
-                    now,
-                    Observation::Http(HttpResponse {
-                        status: *status,
-                        headers: &pairs,
-                        body,
-                    }),
-                )
-            }
+            _ => reply
+                .observe(|seen| self.machine.handle_response(now, seen))
+                .unwrap_or(Ok(())),
         };
         if result.is_err() {
             return Step::Done(false);

@@ -5,7 +5,7 @@ use super::caller::{Caller, Step};
 use crate::respond::Reply;
 use crate::schedule::Schedule;
 use crate::server::Server;
-use relent::{classify, HttpResponse, KeyId, Observation, Reason, Time};
+use relent::{classify, KeyId, Reason, Time};
 use std::collections::BTreeMap;
 
 /// What one call cost and how it ended.
@@ -76,37 +76,11 @@ pub fn is_success(reply: &Reply) -> bool {
 
 fn reason_of(reply: &Reply) -> Reason {
     match reply {
-        Reply::Http {
-            status,
-            headers,
-            body,
-        } => {
-            let pairs: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            classify(
-                relent::Provider::Generic,
-                &Observation::Http(HttpResponse {
-                    status: *status,
-                    headers: &pairs,
-                    body,
-                }),
-                None,
-            )
-            .reason
-        }
-        Reply::Transport(kind) => {
-            classify(
-                relent::Provider::Generic,
-                &Observation::Transport(*kind),
-                None,
-            )
-            .reason
-        }
-        Reply::Hang => Reason::Timeout,
         // A stream that breaks after its first chunk never completes.
         Reply::StreamThenFail => Reason::ConnectionFailed,
+        _ => reply
+            .observe(|seen| classify(relent::Provider::Generic, &seen, None).reason)
+            .unwrap_or(Reason::Timeout),
     }
 }
 

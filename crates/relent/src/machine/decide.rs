@@ -98,16 +98,7 @@ impl RetryMachine {
                 self.rotate_wait_or_fallback(now, at, why, None, server_says_no);
             }
             Reason::RateLimited => {
-                let (wait_ms, own_wait) = match hint {
-                    Some(h) => (
-                        h.after_ms,
-                        SleepReason::ServerHint {
-                            after: why,
-                            source: h.source,
-                        },
-                    ),
-                    None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
-                };
+                let (wait_ms, own_wait) = self.wait_for(why, hint);
                 self.pool
                     .set_state(at.key, KeyState::CoolingDown(now + Millis(wait_ms)));
                 self.rotate_wait_or_fallback(now, at, why, Some(own_wait), server_says_no);
@@ -276,16 +267,7 @@ impl RetryMachine {
                 None,
             );
         }
-        let (delay_ms, reason) = match hint {
-            Some(h) => (
-                h.after_ms,
-                SleepReason::ServerHint {
-                    after: why,
-                    source: h.source,
-                },
-            ),
-            None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
-        };
+        let (delay_ms, reason) = self.wait_for(why, hint);
         let until = now + Millis(delay_ms);
         let too_long = hint.is_some() && delay_ms > self.policy.max_server_wait_ms;
         if too_long || until >= self.deadline {
@@ -307,6 +289,21 @@ impl RetryMachine {
             why,
         };
         self.sleep(now, until, reason, resume);
+    }
+
+    /// How long to wait after `why`, and why: the server's hint if it gave one, else the
+    /// next backoff delay.
+    fn wait_for(&mut self, why: Reason, hint: Option<WaitHint>) -> (u64, SleepReason) {
+        match hint {
+            Some(h) => (
+                h.after_ms,
+                SleepReason::ServerHint {
+                    after: why,
+                    source: h.source,
+                },
+            ),
+            None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
+        }
     }
 
     /// Whether the attempt limits allow another send on the current target.
