@@ -87,8 +87,61 @@ impl KeyStore {
         Ok(store)
     }
 
+    /// A store read from a file of `id = secret` lines (blank lines and `#` comments
+    /// ignored), for example `1 = sk-proj-…`. The error never quotes a secret.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+        let mut store = KeyStore::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let parsed = line
+                .split_once('=')
+                .and_then(|(id, secret)| Some((id.trim().parse::<u32>().ok()?, secret.trim())));
+            match parsed {
+                Some((id, secret)) if !secret.is_empty() => {
+                    store.insert(KeyId(id), Secret::new(secret));
+                }
+                _ => {
+                    return Err(format!(
+                        "{} line {}: expected `<key id> = <secret>`",
+                        path.display(),
+                        n + 1
+                    ))
+                }
+            }
+        }
+        Ok(store)
+    }
+
     /// The secret for `id`.
     pub fn get(&self, id: KeyId) -> Option<&Secret> {
         self.secrets.get(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_files_parse_and_errors_never_quote_secrets() {
+        let dir = std::env::temp_dir().join(format!("relent-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good");
+        std::fs::write(&good, "# prod keys\n1 = sk-aaaa1111\n\n2=sk-bbbb2222\n").unwrap();
+        let store = KeyStore::from_file(&good).unwrap();
+        assert_eq!(store.get(KeyId(2)).map(Secret::expose), Some("sk-bbbb2222"));
+        let bad = dir.join("bad");
+        std::fs::write(&bad, "1 sk-cccc3333\n").unwrap();
+        let error = KeyStore::from_file(&bad).unwrap_err();
+        assert!(
+            error.contains("line 1") && !error.contains("sk-cccc"),
+            "{error}"
+        );
+        assert!(!format!("{store:?}").contains("sk-"));
     }
 }
