@@ -34,7 +34,6 @@ pub(crate) struct Checker {
     latency_ms: u64,
     heal_at_ms: Option<u64>,
     last_pool_change_ms: Option<u64>,
-    all_keys: Vec<KeyId>,
     dead_from_outside: BTreeSet<KeyId>,
     sends_per_target: BTreeMap<usize, u32>,
     server_reset: BTreeMap<KeyId, Time>,
@@ -56,7 +55,6 @@ impl Checker {
             latency_ms: schedule.latency_ms,
             heal_at_ms: schedule.heal_at_ms,
             last_pool_change_ms: schedule.pool_changes.iter().map(|c| c.at_ms).max(),
-            all_keys: schedule.all_keys(),
             dead_from_outside: BTreeSet::new(),
             sends_per_target: BTreeMap::new(),
             server_reset: BTreeMap::new(),
@@ -307,7 +305,13 @@ impl Checker {
         self.previous_keys = Some(entry.keys.clone());
     }
 
-    pub(crate) fn finish(&mut self, now: Time, outcome: &Outcome, machine: &RetryMachine) {
+    pub(crate) fn finish(
+        &mut self,
+        now: Time,
+        outcome: &Outcome,
+        machine: &RetryMachine,
+        marks: &mut Marks,
+    ) {
         self.expect_after_rejection = None;
         if *outcome == Outcome::Livelock {
             self.violation(now, 6, "the call did not end within the step bound");
@@ -318,13 +322,30 @@ impl Checker {
         }
         // Liveness is owed only once every fault, pool changes included, is over.
         // And only while the outside world left at least one key alive.
-        let some_key_alive = self
-            .all_keys
-            .iter()
-            .any(|k| !self.dead_from_outside.contains(k));
+        // And only while the outside world left at least one key alive, and the machine has
+        // not rightly benched every other one past the deadline (a key that answered "out of
+        // credit" with no reset stays exhausted for an hour, as the brief asks).
+        // Only targets the machine can still reach count: it moves down the fallback chain,
+        // never back up.
+        // A key counts when it is usable by the healing time: not dead from outside, not
+        // excluded as unentitled, not benched by the machine past that time.
+        let current = self.last_send.map_or(0, |(t, _)| t);
+        let key_alive_at = |heal: u64| {
+            machine.pool().all_keys().any(|(t, k)| {
+                t >= current
+                    && !self.dead_from_outside.contains(&k.spec.id)
+                    && !machine.excluded_keys().contains(&k.spec.id)
+                    && k.state.ready_at().is_some_and(|at| at.0 <= heal)
+            })
+        };
         let heal = self
             .heal_at_ms
-            .filter(|h| some_key_alive && self.last_pool_change_ms.is_none_or(|c| c <= *h));
+            .filter(|h| key_alive_at(*h) && self.last_pool_change_ms.is_none_or(|c| c <= *h));
+        if let Some(heal) = heal {
+            if now.0 > heal + self.attempt_timeout_ms + self.latency_ms {
+                marks.hit("liveness_checked");
+            }
+        }
         if let (Some(heal), Outcome::Aborted(reason)) = (heal, outcome) {
             let settled = heal + self.attempt_timeout_ms + self.latency_ms;
             if *reason != AbortReason::Cancelled && now.0 > settled && now < machine.deadline() {

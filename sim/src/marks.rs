@@ -24,6 +24,7 @@ impl Marks {
             "abort_at_deadline",
             "server_wait_honoured",
             "all_keys_cooling",
+            "liveness_checked",
         ] {
             all.push(m.to_string());
         }

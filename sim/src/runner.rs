@@ -214,7 +214,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         checker.check_entry(entry, &machine, &mut marks);
     }
     let virtual_elapsed_ms = now.0;
-    checker.finish(now, &outcome, &machine);
+    checker.finish(now, &outcome, &machine, &mut marks);
     let violations = checker.into_violations();
     RunReport {
         outcome,
