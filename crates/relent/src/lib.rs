@@ -63,6 +63,11 @@
 //! assert!(abort.message.contains("\"prod\""));
 //! ```
 
+// The README's example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctest;
+
 pub mod backoff;
 pub mod classify;
 pub mod machine;
