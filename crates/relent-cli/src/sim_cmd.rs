@@ -120,6 +120,9 @@ fn as_json(r: &RunReport) -> serde_json::Value {
 }
 
 fn swarm(args: Args) -> Result<ExitCode, String> {
+    if args.seeds == 0 {
+        return Err("--seeds must be at least 1".into());
+    }
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

@@ -214,6 +214,11 @@ impl<T: Transport> Client<T> {
         policy
             .validate()
             .map_err(|e| CallError::Config(e.to_string()))?;
+        if policy.restart_after_commit {
+            return Err(CallError::Config(
+                "restart_after_commit is not supported by this driver: a committed stream that fails is reported to the caller, who decides whether to call again".into(),
+            ));
+        }
         let pool = Pool::new(targets).map_err(|e| CallError::Config(e.to_string()))?;
         for (_, key) in pool.all_keys() {
             if keys.get(key.spec.id).is_none() {

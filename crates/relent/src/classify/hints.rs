@@ -75,6 +75,16 @@ pub fn proto_duration_ms(value: &str) -> Option<u64> {
 /// Phrases in human messages: "Please try again in 5.289s", "try again in 1m30s",
 /// "try again in 20ms", "Please retry after 37 seconds", "retry after 2 minutes".
 pub fn message_wait_ms(message: &str) -> Option<u64> {
+    // Most messages name no wait: look before copying.
+    let bytes = message.as_bytes();
+    let mentions = |word: &[u8]| {
+        bytes
+            .windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
+    if !(mentions(b"try again") || mentions(b"retry") || mentions(b"wait ")) {
+        return None;
+    }
     let lower = message.to_ascii_lowercase();
     for marker in ["try again in ", "retry after ", "retry in ", "wait "] {
         let mut from = 0;

@@ -96,6 +96,17 @@ pub fn redact(text: &str) -> String {
 
 fn looks_secret(token: &str) -> bool {
     let token = token.trim_start_matches(['[', '{', ':', '=', '`']);
+    // The shortest secret is a three-byte prefix and four key characters; most words are
+    // shorter, and no prefix starts with a character outside this set.
+    if token.len() < 7
+        || (token.len() < 32
+            && !matches!(
+                token.as_bytes()[0],
+                b's' | b'r' | b'p' | b'A' | b'g' | b'x' | b'h' | b'o' | b'c' | b'n'
+            ))
+    {
+        return false;
+    }
     // A prefix followed by at least four key characters ("sk-" alone, or "AIza" followed by
     // punctuation, is not a key).
     let key_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*' | b'.');
@@ -149,6 +160,15 @@ mod tests {
             "Incorrect API key provided: [redacted]. You can obtain an API key from https://console.x.ai."
         );
         assert_eq!(redact("Bearer abc"), "Bearer [redacted]");
+    }
+
+    #[test]
+    fn every_prefix_is_recognised() {
+        for prefix in SECRET_PREFIXES {
+            let token = format!("{prefix}abcd1234");
+            assert!(looks_secret(&token), "{token}");
+            assert!(!looks_secret(prefix), "{prefix} alone is not a key");
+        }
     }
 
     #[test]
