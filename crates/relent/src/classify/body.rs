@@ -144,10 +144,19 @@ fn read_error_object(error: &Value, fields: &mut ErrorFields) {
     {
         fields.details.push(inner);
     }
-    if let Some(Value::Array(details)) = error.get("details") {
-        for detail in details.iter().take(16) {
-            read_detail(detail, fields);
+    match error.get("details") {
+        Some(Value::Array(details)) => {
+            for detail in details.iter().take(16) {
+                read_detail(detail, fields);
+            }
         }
+        // Anthropic: {"details": {"error_code": "enforced_spend_limit_reached"}}.
+        Some(details @ Value::Object(_)) => {
+            if let Some(code) = details.get("error_code").and_then(as_text) {
+                fields.details.push(code);
+            }
+        }
+        _ => {}
     }
     if let Some(metadata) = error.get("metadata") {
         fields.upstream_raw = metadata.get("raw").map(|raw| match raw {

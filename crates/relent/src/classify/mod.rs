@@ -96,6 +96,10 @@ fn classify_http(
         search.push(' ');
         search.push_str(&t.to_ascii_lowercase());
     }
+    // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key").
+    if search.contains("%20") {
+        search = search.replace("%20", " ").replace("%3a", ":");
+    }
 
     // In-band errors borrow the status they carry (OpenRouter puts one in `error.code`).
     let effective_status = match (&fields, success) {

@@ -49,6 +49,8 @@ const QUOTA: &[&str] = &[
     "billing_not_active",
     "enable billing",
     "spend limit",
+    "spend_limit",
+    "credit_balance_exhausted",
     "spending limit",
     "usage limits",
     "payment required",
