@@ -78,7 +78,12 @@ impl RetryMachine {
                     })
             }
             AbortReason::AttemptsExhausted => {
-                write!(m, "{provider} {model} still failing after {} ({detail}). The provider may be degraded; retry later or configure a fallback target.", attempts(self.attempts))
+                let waits = match self.transient_retries {
+                    0 => String::new(),
+                    1 => " and 1 wait".to_string(),
+                    n => format!(" and {n} waits"),
+                };
+                write!(m, "{provider} {model} still failing after {}{waits} ({detail}). The provider may be degraded or every key rate limited; retry later, add keys, or configure a fallback target.", attempts(self.attempts))
             }
             AbortReason::NoUsableKey => {
                 write!(m, "no usable key for {provider} {model}: every key is removed, revoked or cooling past the deadline. Add a key or restore one.")
