@@ -17,7 +17,7 @@
 //! The driver (tokio, a blocking loop, a simulator) carries out the actions and feeds back
 //! what happened. Around the machine:
 //!
-//! * [`classify`]: what a response means (dead key, spent credit, rate limit, overload, …),
+//! * [`classify`](mod@classify): what a response means (dead key, spent credit, rate limit, overload, …),
 //!   whose fault it is, what would help and when the server says to come back;
 //! * [`pool`]: key identities and states (ready, cooling, exhausted, revoked) and the
 //!   fallback chain of targets; the secret itself never enters relent's core;

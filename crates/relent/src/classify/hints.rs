@@ -2,7 +2,7 @@
 //!
 //! Each parser takes untrusted text and returns `None` for anything it does not fully
 //! understand; none of them panics. Results are milliseconds, either a relative wait or an
-//! absolute Unix time. Relative waits are clamped to [`MAX_HINT`] by the caller
+//! absolute Unix time. Relative waits are clamped to [`MAX_HINT_MS`] by the caller
 //! ([`super::classify`]), so an absurd header can never park a call for a year.
 
 /// The longest wait any hint may express after clamping: one day.
