@@ -462,13 +462,24 @@ impl<T: Transport> Client<T> {
                         .ok()
                         .and_then(|keys| keys.get(send.key).cloned());
                     let Some(secret) = secret else {
-                        warn!(key = %send.key, "relent: no secret for this key; marking it bad");
+                        // The key cannot authenticate: tell the machine so, as the provider
+                        // would (it revokes the key and moves on at once).
+                        warn!(key = %send.key, "relent: no secret for this key; treating it as rejected");
+                        let body = br#"{"error":{"message":"no secret is configured for this key","code":"invalid_api_key"}}"#;
                         let _ = machine.handle_pool_change(
                             t,
                             PoolChange::MarkedBad {
                                 key: send.key,
                                 until: None,
                             },
+                        );
+                        let _ = machine.handle_response(
+                            t,
+                            Observation::Http(HttpResponse {
+                                status: 401,
+                                headers: &[],
+                                body,
+                            }),
                         );
                         continue;
                     };

@@ -308,3 +308,19 @@ fn secrets_never_show_in_debug_output() {
     .unwrap();
     assert!(!format!("{client:?}").contains("sk-live"));
 }
+
+#[tokio::test]
+async fn a_key_added_without_a_secret_is_treated_as_rejected() {
+    let faults = r#"{"scope":{"key":1},"until_ms":1500,"kind":{"type":"rate_limited","hint":"retry_after_ms"}}"#;
+    let (stub, client) = setup(schedule(1, faults), Policy::default()).await;
+    let client = std::sync::Arc::new(client);
+    let changer = client.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        changer.change_pool(relent::PoolChange::Added { target: 0, key: KeySpec::new(2, "no-secret") }).unwrap();
+    });
+    let done = client.call(BODY).await.unwrap();
+    assert_eq!(done.via.key, KeyId(1), "the key without a secret was dropped, the call went on");
+    assert_eq!(client.pool().state(KeyId(2)), KeyState::Revoked);
+    assert!(stub.seen().iter().all(|s| s.key == Some(KeyId(1))), "nothing was sent without a secret");
+}
