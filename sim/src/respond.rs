@@ -287,6 +287,7 @@ fn rate_limited(p: Provider, hint: HintFormat, now_ms: u64, reset_ms: u64) -> Re
     let date_secs = now_wall / 1000;
     match hint {
         HintFormat::None | HintFormat::Message => {}
+        HintFormat::Absurd => add_header(&mut reply, "retry-after", "99999999".into()),
         HintFormat::RetryInfo if matches!(p, Provider::Gemini | Provider::Vertex) => {}
         HintFormat::RetryInfo | HintFormat::RetryAfterSeconds => {
             add_header(&mut reply, "retry-after", secs.to_string())
@@ -344,6 +345,7 @@ pub fn hinted_reset_ms(
         }
         FaultKind::RateLimited { hint } => match hint {
             HintFormat::None => None,
+            HintFormat::Absurd => Some(now_ms + 99_999_999_000),
             HintFormat::RetryAfterSeconds => Some(now_ms + reset_after_ms.div_ceil(1000) * 1000),
             HintFormat::RetryInfo if !matches!(provider, Provider::Gemini | Provider::Vertex) => {
                 Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)

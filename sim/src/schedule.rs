@@ -152,7 +152,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, with representative parameters.
-    pub const ALL: [FaultKind; 27] = [
+    pub const ALL: [FaultKind; 28] = [
         FaultKind::KeyRejected,
         FaultKind::PermissionDenied,
         FaultKind::QuotaExhausted { reset: false },
@@ -180,6 +180,9 @@ impl FaultKind {
         },
         FaultKind::RateLimited {
             hint: HintFormat::Message,
+        },
+        FaultKind::RateLimited {
+            hint: HintFormat::Absurd,
         },
         FaultKind::UpstreamRateLimited,
         FaultKind::Overloaded,
@@ -220,6 +223,9 @@ pub enum HintFormat {
     RetryInfo,
     /// "Please try again in 6.5s" in the message.
     Message,
+    /// An absurd `retry-after: 99999999` (three years), whatever the window: relent clamps
+    /// it and must not sleep on it.
+    Absurd,
 }
 
 impl FaultKind {

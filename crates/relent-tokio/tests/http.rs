@@ -317,10 +317,22 @@ async fn a_key_added_without_a_secret_is_treated_as_rejected() {
     let changer = client.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        changer.change_pool(relent::PoolChange::Added { target: 0, key: KeySpec::new(2, "no-secret") }).unwrap();
+        changer
+            .change_pool(relent::PoolChange::Added {
+                target: 0,
+                key: KeySpec::new(2, "no-secret"),
+            })
+            .unwrap();
     });
     let done = client.call(BODY).await.unwrap();
-    assert_eq!(done.via.key, KeyId(1), "the key without a secret was dropped, the call went on");
+    assert_eq!(
+        done.via.key,
+        KeyId(1),
+        "the key without a secret was dropped, the call went on"
+    );
     assert_eq!(client.pool().state(KeyId(2)), KeyState::Revoked);
-    assert!(stub.seen().iter().all(|s| s.key == Some(KeyId(1))), "nothing was sent without a secret");
+    assert!(
+        stub.seen().iter().all(|s| s.key == Some(KeyId(1))),
+        "nothing was sent without a secret"
+    );
 }
