@@ -31,6 +31,9 @@ const REDACTED: &str = "[redacted]";
 /// Returns `text` with secrets replaced by `[redacted]`, whitespace collapsed, and cut to
 /// [`MAX_MESSAGE_CHARS`] characters (an ellipsis marks the cut).
 pub fn redact(text: &str) -> String {
+    if is_clean(text) {
+        return text.to_string();
+    }
     let mut out = String::with_capacity(text.len().min(MAX_MESSAGE_CHARS + 8));
     let mut chars_written = 0usize;
     let mut rest = text;
@@ -60,6 +63,15 @@ pub fn redact(text: &str) -> String {
             .unwrap_or(rest.len());
         let token_len = token_len.max(c.len_utf8());
         let token = &rest[..token_len];
+        if token_len == c.len_utf8() && is_delimiter(c) {
+            // A lone quote or bracket: keep it, and keep waiting for the secret a lead word
+            // announced ("Bearer \"abc…\"").
+            out.push(c);
+            chars_written += 1;
+            rest = &rest[token_len..];
+            last_was_space = false;
+            continue;
+        }
         if secret_follows || looks_secret(token) {
             if chars_written + REDACTED.len() + 1 > MAX_MESSAGE_CHARS {
                 out.push('…');
@@ -92,6 +104,35 @@ pub fn redact(text: &str) -> String {
     }
     out.truncate(out.trim_end().len());
     out
+}
+
+/// Whether [`redact`] would return `text` unchanged: short, single-spaced, and with no token
+/// that is a secret or could introduce one. Most provider messages are; checking costs one
+/// pass and no allocation.
+fn is_clean(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let well_spaced = !text.starts_with(' ')
+        && !text.ends_with(' ')
+        && !bytes.windows(2).any(|w| w == b"  ")
+        && !text.chars().any(|c| c.is_whitespace() && c != ' ');
+    if bytes.len() > MAX_MESSAGE_CHARS || !well_spaced {
+        return false;
+    }
+    let leads = [
+        "bearer",
+        "provided:",
+        "key:",
+        "api-key:",
+        "x-api-key:",
+        "token:",
+    ];
+    !text.split(is_delimiter).any(|token| {
+        looks_secret(token) || leads.iter().any(|lead| token.eq_ignore_ascii_case(lead))
+    })
+}
+
+fn is_delimiter(ch: char) -> bool {
+    ch.is_whitespace() || matches!(ch, '"' | '\'' | ',' | ')' | '(' | '<' | '>')
 }
 
 fn looks_secret(token: &str) -> bool {
@@ -160,6 +201,40 @@ mod tests {
             "Incorrect API key provided: [redacted]. You can obtain an API key from https://console.x.ai."
         );
         assert_eq!(redact("Bearer abc"), "Bearer [redacted]");
+    }
+
+    #[test]
+    fn quoted_secrets_after_a_lead_word_are_redacted() {
+        assert_eq!(
+            redact("Authorization: Bearer \"abc123def\""),
+            "Authorization: Bearer \"[redacted]\""
+        );
+        assert_eq!(
+            redact("key provided: (zz-top-secret)"),
+            "key provided: ([redacted])"
+        );
+    }
+
+    #[test]
+    fn clean_text_is_returned_as_is_and_dirty_text_is_not_taken_for_clean() {
+        for text in [
+            "Rate limit reached for requests.",
+            "Overloaded",
+            "model: claude-3 (not found)",
+        ] {
+            assert!(is_clean(text));
+            assert_eq!(redact(text), text);
+        }
+        for text in [
+            "a  b",
+            " lead",
+            "x\ny",
+            "Bearer abc",
+            "sk-abcdef1234 leaked",
+            &"x".repeat(300),
+        ] {
+            assert!(!is_clean(text), "{text:?}");
+        }
     }
 
     #[test]
