@@ -87,7 +87,7 @@ impl Checker {
         }
     }
 
-    pub(crate) fn note_pool_change(&mut self, change: &PoolChange, _machine: &RetryMachine) {
+    pub(crate) fn note_pool_change(&mut self, change: &PoolChange) {
         match change {
             PoolChange::Removed { key } => {
                 self.removed.insert(*key);

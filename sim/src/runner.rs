@@ -194,7 +194,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         {
             let change = changes[next_change].change.clone();
             next_change += 1;
-            checker.note_pool_change(&change, &machine);
+            checker.note_pool_change(&change);
             marks.pool_change(&machine);
             machine.handle(now, Event::PoolChanged(change))
         } else if schedule.cancel_at_ms.map(Time) == Some(next) {

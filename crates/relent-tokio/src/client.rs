@@ -275,11 +275,8 @@ impl<T: Transport> Client<T> {
                 .pool
                 .lock()
                 .map_err(|_| CallError::Config("pool lock poisoned".into()))?;
-            let mut probe = RetryMachine::with_pool(self.policy.clone(), pool.clone(), 0);
-            probe
-                .handle_pool_change(Time::ZERO, change.clone())
+            pool.apply(&change)
                 .map_err(|e| CallError::Config(e.to_string()))?;
-            *pool = probe.into_pool();
         }
         let _ = self.changes.send(change);
         Ok(())
@@ -402,7 +399,16 @@ impl<T: Transport> Client<T> {
             .await;
         guard.done = true;
         match result {
-            Ok(streaming) => Ok(streaming),
+            Ok(c) => Ok(Streaming {
+                status: c.status,
+                headers: c.headers,
+                via: c.via,
+                attempts: c.attempts,
+                first: Some(c.first),
+                reader: c.reader,
+                machine,
+                start: c.start,
+            }),
             Err(e) => {
                 self.store_pool(machine.pool());
                 Err(e)
@@ -422,7 +428,7 @@ impl<T: Transport> Client<T> {
         body: &[u8],
         cancel: CancellationToken,
         mode: Mode,
-    ) -> Result<Streaming, CallError> {
+    ) -> Result<Committed, CallError> {
         let start = Instant::now();
         let now = || Time(start.elapsed().as_millis() as u64);
         let at = |t: Time| start + Duration::from_millis(t.0);
@@ -552,18 +558,13 @@ impl<T: Transport> Client<T> {
                     let Some((status, headers, prefix, reader)) = last.take() else {
                         return Err(CallError::Config("success without a response".into()));
                     };
-                    let handed = std::mem::replace(
-                        machine,
-                        RetryMachine::with_pool(self.policy.clone(), machine.pool().clone(), 0),
-                    );
-                    return Ok(Streaming {
+                    return Ok(Committed {
                         status,
                         headers,
                         via,
                         attempts,
-                        first: Some(prefix),
+                        first: prefix,
                         reader,
-                        machine: handed,
                         start,
                     });
                 }
@@ -612,6 +613,17 @@ impl<T: Transport> Client<T> {
             }
         }
     }
+}
+
+/// A success handed over: everything [`Streaming`] holds but the machine.
+struct Committed {
+    status: u16,
+    headers: Vec<(String, String)>,
+    via: KeyRef,
+    attempts: u32,
+    first: Vec<u8>,
+    reader: Box<dyn BodyReader>,
+    start: Instant,
 }
 
 /// A response being classified: status, headers, the body read so far, and the rest.

@@ -5,6 +5,7 @@
 //! preferred, and the machine moves down the chain, never back up, within one call.
 
 use crate::classify::Provider;
+use crate::machine::PoolChange;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -311,20 +312,61 @@ impl Pool {
         }
     }
 
-    pub(crate) fn add(&mut self, t: usize, spec: KeySpec) -> Result<(), PoolError> {
-        if t >= self.targets.len() {
-            return Err(PoolError::UnknownTarget(t, self.targets.len()));
+    /// Whether `change` can be applied: its target and key exist, an added key is new.
+    pub fn check(&self, change: &PoolChange) -> Result<(), PoolError> {
+        match change {
+            PoolChange::Added { target, key } => {
+                if *target >= self.targets.len() {
+                    return Err(PoolError::UnknownTarget(*target, self.targets.len()));
+                }
+                match self.find(key.id) {
+                    Some(_) => Err(PoolError::DuplicateKey(key.id)),
+                    None => Ok(()),
+                }
+            }
+            PoolChange::Removed { key }
+            | PoolChange::Restored { key }
+            | PoolChange::MarkedBad { key, .. } => self
+                .find(*key)
+                .map(|_| ())
+                .ok_or(PoolError::UnknownKey(*key)),
         }
-        if self.find(spec.id).is_some() {
-            return Err(PoolError::DuplicateKey(spec.id));
-        }
-        self.targets[t].keys.push(spec.clone());
-        self.keys[t].push(KeyEntry {
-            spec,
-            state: KeyState::Ready,
-            last_used: None,
-            rejections: 0,
-        });
-        Ok(())
+    }
+
+    /// Applies a change made from outside, after [`Pool::check`]; on error nothing changed.
+    /// Returns the key that may have become usable (an added or restored one).
+    ///
+    /// An outside `MarkedBad` can only make a key wait longer: it never shortens a reset the
+    /// server gave, and never undoes a revocation (only `Restored` does).
+    pub fn apply(&mut self, change: &PoolChange) -> Result<Option<KeyId>, PoolError> {
+        self.check(change)?;
+        Ok(match change {
+            PoolChange::Added { target, key } => {
+                self.targets[*target].keys.push(key.clone());
+                self.keys[*target].push(KeyEntry {
+                    spec: key.clone(),
+                    state: KeyState::Ready,
+                    last_used: None,
+                    rejections: 0,
+                });
+                Some(key.id)
+            }
+            PoolChange::Removed { key } => {
+                self.set_state(*key, KeyState::Removed);
+                None
+            }
+            PoolChange::Restored { key } => {
+                self.set_state(*key, KeyState::Ready);
+                if let Some(entry) = self.entry_mut(*key) {
+                    entry.rejections = 0;
+                }
+                Some(*key)
+            }
+            PoolChange::MarkedBad { key, until } => {
+                let reported = until.map_or(KeyState::Revoked, KeyState::CoolingDown);
+                self.set_state(*key, self.state(*key).worse(reported));
+                None
+            }
+        })
     }
 }

@@ -358,9 +358,9 @@ impl RetryMachine {
         let current_context = self.pool.targets()[self.target].context_tokens;
         for t in self.target + 1..self.pool.targets().len() {
             let context = self.pool.targets()[t].context_tokens;
-            if larger_context
-                && !matches!((context, current_context), (Some(c), None) | (Some(c), Some(_)) if Some(c) > current_context)
-            {
+            // After a context overflow only a known, larger window can help.
+            let larger = context.is_some_and(|c| current_context.is_none_or(|cur| c > cur));
+            if larger_context && !larger {
                 continue;
             }
             if let Some(key) = self
@@ -505,34 +505,14 @@ impl RetryMachine {
         now: Time,
         change: PoolChange,
     ) -> Result<(), super::EventError> {
-        let touched = match &change {
-            PoolChange::Added { target, key } => {
-                self.pool.add(*target, key.clone())?;
-                Some(key.id)
+        let touched = self.pool.apply(&change)?;
+        match change {
+            PoolChange::Removed { key } | PoolChange::MarkedBad { key, .. } => {
+                self.forget_preference(key)
             }
-            PoolChange::Removed { key } => {
-                self.pool.set_state(*key, KeyState::Removed);
-                self.forget_preference(*key);
-                None
-            }
-            PoolChange::Restored { key } => {
-                self.pool.set_state(*key, KeyState::Ready);
-                if let Some(entry) = self.pool.entry_mut(*key) {
-                    entry.rejections = 0;
-                }
-                self.excluded.retain(|k| k != key);
-                Some(*key)
-            }
-            PoolChange::MarkedBad { key, until } => {
-                // An outside report can only make a key wait longer, never shorten a reset
-                // the server gave.
-                let reported = until.map_or(KeyState::Revoked, KeyState::CoolingDown);
-                let state = self.pool.state(*key).worse(reported);
-                self.pool.set_state(*key, state);
-                self.forget_preference(*key);
-                None
-            }
-        };
+            PoolChange::Restored { key } => self.excluded.retain(|k| *k != key),
+            PoolChange::Added { .. } => {}
+        }
         // A key that is usable now ends a sleep that was waiting for keys to cool down.
         if let (Some(key), State::Sleeping { reason, .. }, Some(resume)) =
             (touched, self.state, self.resume)

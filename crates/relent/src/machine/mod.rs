@@ -342,36 +342,13 @@ impl RetryMachine {
             (State::Succeeded | State::Aborted { .. }, _) => {
                 Err(EventError::Finished(self.state.name()))
             }
-            (_, Event::PoolChanged(change)) => self.check_pool_change(change),
+            (_, Event::PoolChanged(change)) => Ok(self.pool.check(change)?),
             (_, Event::Cancel) => Ok(()),
             (State::Idle, _) => Err(EventError::NotStarted),
             (State::AwaitingResponse { .. }, Event::Response(_) | Event::Timeout) => Ok(()),
             (State::Sleeping { .. }, Event::Timeout) => Ok(()),
             (State::Committed { .. }, Event::StreamEnded | Event::StreamFailed(_)) => Ok(()),
             (_, event) => Err(unexpected(event)),
-        }
-    }
-
-    fn check_pool_change(&self, change: &PoolChange) -> Result<(), EventError> {
-        use crate::pool::PoolError;
-        match change {
-            PoolChange::Added { target, key } => {
-                let n = self.pool.targets().len();
-                if *target >= n {
-                    return Err(PoolError::UnknownTarget(*target, n).into());
-                }
-                if self.pool.find(key.id).is_some() {
-                    return Err(PoolError::DuplicateKey(key.id).into());
-                }
-                Ok(())
-            }
-            PoolChange::Removed { key }
-            | PoolChange::Restored { key }
-            | PoolChange::MarkedBad { key, .. } => self
-                .pool
-                .find(*key)
-                .map(|_| ())
-                .ok_or(PoolError::UnknownKey(*key).into()),
         }
     }
 
