@@ -42,7 +42,8 @@ pub(crate) struct Checker {
     last_send: Option<(usize, KeyId)>,
     lone_rejections: BTreeMap<KeyId, u32>,
     expect_after_rejection: Option<(KeyId, u32)>,
-    previous_keys: Option<Vec<relent::machine::KeySnapshot>>,
+    /// Every key's state after the previous entry (empty before the first).
+    previous_keys: Vec<(KeyId, relent::KeyState)>,
     violations: Vec<Violation>,
 }
 
@@ -63,7 +64,7 @@ impl Checker {
             last_send: None,
             lone_rejections: BTreeMap::new(),
             expect_after_rejection: None,
-            previous_keys: None,
+            previous_keys: Vec::new(),
             violations: Vec::new(),
         }
     }
@@ -240,10 +241,13 @@ impl Checker {
             let target_key = self.last_send;
             match seen.reason {
                 Reason::Overloaded | Reason::ServerError => {
-                    if let Some(previous) = &self.previous_keys {
-                        if previous != &entry.keys {
-                            self.violation(now, 10, &format!("{} changed key states", seen.reason));
-                        }
+                    let same = entry
+                        .keys
+                        .iter()
+                        .map(|k| (k.key, k.state))
+                        .eq(self.previous_keys.iter().copied());
+                    if !self.previous_keys.is_empty() && !same {
+                        self.violation(now, 10, &format!("{} changed key states", seen.reason));
                     }
                 }
                 Reason::MalformedRequest
@@ -302,7 +306,9 @@ impl Checker {
             }
             // The actions are checked again one by one as the driver drains them.
         }
-        self.previous_keys = Some(entry.keys.clone());
+        self.previous_keys.clear();
+        self.previous_keys
+            .extend(entry.keys.iter().map(|k| (k.key, k.state)));
     }
 
     pub(crate) fn finish(
@@ -343,7 +349,7 @@ impl Checker {
             .filter(|h| key_alive_at(*h) && self.last_pool_change_ms.is_none_or(|c| c <= *h));
         if let Some(heal) = heal {
             if now.0 > heal + self.attempt_timeout_ms + self.latency_ms {
-                marks.hit("liveness_checked");
+                marks.hit(crate::marks::Named::LivenessChecked);
             }
         }
         if let (Some(heal), Outcome::Aborted(reason)) = (heal, outcome) {

@@ -1,77 +1,142 @@
 //! Coverage marks: the rare paths a standard run must reach ("sometimes" properties).
+//!
+//! A mark is one bit: hitting one costs a few instructions and no allocation, since the
+//! simulator hits several per world.
 
 use relent::{Action, Reason, RetryMachine, SleepReason, State};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use serde::{Serialize, Serializer};
 
-/// The marks reached, by name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Marks(pub BTreeSet<String>);
+/// The action kinds, in the order of their bits (after the reasons).
+const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
+
+/// The named marks, in the order of their bits (after the action kinds).
+const NAMED: [&str; 9] = [
+    "rotate_after:key_rejected",
+    "rotate_after:quota_exhausted",
+    "rotate_after:rate_limited",
+    "fallback_to_another_target",
+    "pool_change_during_sleep",
+    "abort_at_deadline",
+    "server_wait_honoured",
+    "all_keys_cooling",
+    "liveness_checked",
+];
+
+const REASONS: usize = Reason::ALL.len();
+const ALL_MARKS: usize = REASONS + ACTIONS.len() + NAMED.len();
+const _: () = assert!(ALL_MARKS <= 64, "marks are bits of a u64");
+
+/// A mark with a fixed name (not a reason or an action kind).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Named {
+    /// A key was rotated away after it was rejected.
+    RotateAfterKeyRejected,
+    /// A key was rotated away after its quota ran out.
+    RotateAfterQuotaExhausted,
+    /// A key was rotated away after a rate limit.
+    RotateAfterRateLimited,
+    /// The call moved down the fallback chain.
+    FallbackToAnotherTarget,
+    /// The pool changed while the machine slept.
+    PoolChangeDuringSleep,
+    /// The call was aborted at its deadline.
+    AbortAtDeadline,
+    /// The machine slept for a server's wait hint.
+    ServerWaitHonoured,
+    /// The machine slept because every key was cooling.
+    AllKeysCooling,
+    /// The liveness check applied to the world.
+    LivenessChecked,
+}
+
+/// The marks reached.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Marks(u64);
 
 impl Marks {
-    /// Every mark a standard run must reach.
+    /// Every mark a standard run must reach, by name.
     pub fn required() -> Vec<String> {
-        let mut all: Vec<String> = Reason::ALL.iter().map(|r| format!("reason:{r}")).collect();
-        for kind in ["send", "sleep", "rotate", "succeeded", "abort"] {
-            all.push(format!("action:{kind}"));
-        }
-        for m in [
-            "rotate_after:key_rejected",
-            "rotate_after:quota_exhausted",
-            "rotate_after:rate_limited",
-            "fallback_to_another_target",
-            "pool_change_during_sleep",
-            "abort_at_deadline",
-            "server_wait_honoured",
-            "all_keys_cooling",
-            "liveness_checked",
-        ] {
-            all.push(m.to_string());
-        }
-        all
+        (0..ALL_MARKS).map(name).collect()
     }
 
-    /// Adds a mark.
-    pub fn hit(&mut self, name: impl Into<String>) {
-        self.0.insert(name.into());
+    /// The names of the marks reached.
+    pub fn names(&self) -> Vec<String> {
+        (0..ALL_MARKS)
+            .filter(|bit| self.0 & (1 << bit) != 0)
+            .map(name)
+            .collect()
+    }
+
+    /// How many marks were reached.
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether no mark was reached.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether the mark called `name` was reached.
+    pub fn contains(&self, name: &str) -> bool {
+        (0..ALL_MARKS).any(|bit| self.0 & (1 << bit) != 0 && self::name(bit) == name)
+    }
+
+    /// Adds a named mark.
+    pub fn hit(&mut self, mark: Named) {
+        self.set(REASONS + ACTIONS.len() + mark as usize);
     }
 
     /// Merges another set in.
     pub fn merge(&mut self, other: &Marks) {
-        self.0.extend(other.0.iter().cloned());
+        self.0 |= other.0;
     }
 
     /// Required marks not reached.
     pub fn missing(&self) -> Vec<String> {
-        Marks::required()
-            .into_iter()
-            .filter(|m| !self.0.contains(m))
+        (0..ALL_MARKS)
+            .filter(|bit| self.0 & (1 << bit) == 0)
+            .map(name)
             .collect()
     }
 
+    fn set(&mut self, bit: usize) {
+        self.0 |= 1 << bit;
+    }
+
     pub(crate) fn action(&mut self, action: &Action) {
-        self.hit(format!("action:{}", action.kind()));
+        let kind = match action {
+            Action::Send(_) => 0,
+            Action::Sleep { .. } => 1,
+            Action::Rotate { .. } => 2,
+            Action::Succeeded { .. } => 3,
+            Action::Abort(_) => 4,
+        };
+        self.set(REASONS + kind);
         match action {
             Action::Rotate { from, to, why } => {
                 if from.target != to.target {
-                    self.hit("fallback_to_another_target");
-                } else if matches!(
-                    why,
-                    Reason::KeyRejected | Reason::QuotaExhausted | Reason::RateLimited
-                ) {
-                    self.hit(format!("rotate_after:{why}"));
+                    self.hit(Named::FallbackToAnotherTarget);
+                } else {
+                    match why {
+                        Reason::KeyRejected => self.hit(Named::RotateAfterKeyRejected),
+                        Reason::QuotaExhausted => self.hit(Named::RotateAfterQuotaExhausted),
+                        Reason::RateLimited => self.hit(Named::RotateAfterRateLimited),
+                        _ => {}
+                    }
                 }
             }
             Action::Sleep {
                 reason: SleepReason::ServerHint { .. },
                 ..
-            } => self.hit("server_wait_honoured"),
+            } => self.hit(Named::ServerWaitHonoured),
             Action::Sleep {
                 reason: SleepReason::AllKeysCooling,
                 ..
-            } => self.hit("all_keys_cooling"),
+            } => self.hit(Named::AllKeysCooling),
             Action::Abort(abort) if abort.reason == relent::AbortReason::DeadlineExceeded => {
-                self.hit("abort_at_deadline")
+                self.hit(Named::AbortAtDeadline)
             }
             _ => {}
         }
@@ -79,11 +144,63 @@ impl Marks {
 
     pub(crate) fn pool_change(&mut self, machine: &RetryMachine) {
         if matches!(machine.state(), State::Sleeping { .. }) {
-            self.hit("pool_change_during_sleep");
+            self.hit(Named::PoolChangeDuringSleep);
         }
     }
 
     pub(crate) fn reason(&mut self, reason: Reason) {
-        self.hit(format!("reason:{reason}"));
+        self.set(reason as usize);
+    }
+}
+
+/// The name of the mark at `bit`.
+fn name(bit: usize) -> String {
+    if bit < REASONS {
+        format!("reason:{}", Reason::ALL[bit])
+    } else if bit < REASONS + ACTIONS.len() {
+        format!("action:{}", ACTIONS[bit - REASONS])
+    } else {
+        NAMED[bit - REASONS - ACTIONS.len()].to_string()
+    }
+}
+
+impl Serialize for Marks {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut names = self.names();
+        names.sort();
+        names.serialize(serializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_bits_follow_the_declaration_order() {
+        for (i, reason) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{reason}");
+        }
+    }
+
+    #[test]
+    fn every_mark_has_its_own_name() {
+        let mut names = Marks::required();
+        assert_eq!(names.len(), ALL_MARKS);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), ALL_MARKS);
+    }
+
+    #[test]
+    fn hits_are_named() {
+        let mut marks = Marks::default();
+        marks.hit(Named::LivenessChecked);
+        marks.reason(Reason::RateLimited);
+        assert_eq!(marks.len(), 2);
+        assert!(marks.contains("liveness_checked"));
+        assert!(marks.contains("reason:rate_limited"));
+        assert!(!marks.missing().contains(&"liveness_checked".to_string()));
+        assert_eq!(marks.missing().len(), ALL_MARKS - 2);
     }
 }

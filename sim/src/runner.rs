@@ -99,7 +99,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
     let mut stream_fails_at: Option<Time> = None;
     let mut delivered_stream = false;
     let mut wasted = 0u32;
-    let mut sends_per_key: BTreeMap<String, u32> = BTreeMap::new();
+    let mut sends_per_key: Vec<(relent::KeyId, u32)> = Vec::new();
     let mut outcome = Outcome::Livelock;
     let mut message = None;
 
@@ -117,8 +117,10 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
             marks.action(&action);
             match action {
                 Action::Send(send) => {
-                    let label = machine.pool().label(send.key);
-                    *sends_per_key.entry(label).or_default() += 1;
+                    match sends_per_key.iter_mut().find(|(k, _)| *k == send.key) {
+                        Some((_, n)) => *n += 1,
+                        None => sends_per_key.push((send.key, 1)),
+                    }
                     let target = send.target;
                     let arrival = now + relent::Millis(schedule.latency_ms);
                     let Served {
@@ -220,7 +222,10 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         outcome,
         message,
         attempts: machine.attempts(),
-        sends_per_key,
+        sends_per_key: sends_per_key
+            .into_iter()
+            .map(|(key, n)| (machine.pool().label(key).to_string(), n))
+            .collect(),
         wasted_sends: wasted,
         virtual_elapsed_ms,
         violations,

@@ -345,7 +345,7 @@ impl<T: Transport> Client<T> {
             Action::Succeeded { via, .. } => Some(via.key),
             _ => None,
         };
-        let key_label = key.map(|k| machine.pool().label(k));
+        let key_label = key.map(|k| machine.pool().label(k).to_string());
         let label = key_label.as_deref().unwrap_or("-");
         match action {
             Action::Send(s) => debug!(

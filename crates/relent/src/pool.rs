@@ -9,6 +9,7 @@ use crate::machine::PoolChange;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// A key's identity. Unique across all targets of a pool.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -26,13 +27,14 @@ impl fmt::Display for KeyId {
 pub struct KeySpec {
     /// The key's identity.
     pub id: KeyId,
-    /// A human name ("prod-1", "alice's key"); never the secret.
-    pub label: String,
+    /// A human name ("prod-1", "alice's key"); never the secret. Shared, so that traces
+    /// and reports can name the key without copying the text.
+    pub label: Arc<str>,
 }
 
 impl KeySpec {
     /// A key with the given id and label.
-    pub fn new(id: u32, label: impl Into<String>) -> Self {
+    pub fn new(id: u32, label: impl Into<Arc<str>>) -> Self {
         KeySpec {
             id: KeyId(id),
             label: label.into(),
@@ -249,9 +251,9 @@ impl Pool {
     }
 
     /// A key's label, or its id when unknown.
-    pub fn label(&self, id: KeyId) -> String {
+    pub fn label(&self, id: KeyId) -> Arc<str> {
         self.find(id)
-            .map_or_else(|| id.to_string(), |(_, k)| k.spec.label.clone())
+            .map_or_else(|| id.to_string().into(), |(_, k)| k.spec.label.clone())
     }
 
     pub(crate) fn set_state(&mut self, id: KeyId, state: KeyState) {

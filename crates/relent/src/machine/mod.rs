@@ -377,7 +377,7 @@ impl RetryMachine {
             event,
             seen,
             actions: std::mem::take(&mut self.emitted),
-            state: self.state.name().to_string(),
+            state: self.state.name().into(),
             keys,
         });
     }

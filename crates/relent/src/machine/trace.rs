@@ -6,6 +6,8 @@ use crate::classify::{HintSource, Reason};
 use crate::pool::{KeyId, KeyState};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// The classification of a response, as recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +31,7 @@ pub struct KeySnapshot {
     /// The key.
     pub key: KeyId,
     /// Its label.
-    pub label: String,
+    pub label: Arc<str>,
     /// Its state.
     #[serde(flatten)]
     pub state: KeyState,
@@ -48,8 +50,8 @@ pub struct TraceEntry {
     pub seen: Option<SeenSummary>,
     /// What the machine asked for.
     pub actions: Vec<Action>,
-    /// The state afterwards.
-    pub state: String,
+    /// The state afterwards (its name).
+    pub state: Cow<'static, str>,
     /// Every key's state afterwards.
     pub keys: Vec<KeySnapshot>,
 }
