@@ -115,13 +115,13 @@ fn classify_http(
         .as_ref()
         .and_then(|f| {
             f.code
-                .clone()
+                .as_deref()
                 .filter(|code| code.parse::<u16>().is_err())
-                .or_else(|| f.kind.clone())
-                .or_else(|| f.status_text.clone())
+                .or(f.kind.as_deref())
+                .or(f.status_text.as_deref())
         })
-        .or_else(|| aws_type.map(str::to_string))
-        .map(|code| redact::redact(&code));
+        .or(aws_type)
+        .map(redact::redact);
     c.message = message_for(&fields, html, &text, status).into();
     let (wait, server_retry) = wait::hint(response.headers, fields.as_ref(), now_unix_ms);
     c.wait = wait;
