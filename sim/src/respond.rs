@@ -4,8 +4,10 @@
 use crate::schedule::{FaultKind, HintFormat};
 use relent::{HttpResponse, Observation, Provider, TransportError};
 use serde_json::json;
+use std::sync::Arc;
 
-/// What the simulated server does with one send.
+/// What the simulated server does with one send. Cloning is cheap: headers and body are
+/// shared.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
     /// An HTTP response.
@@ -13,9 +15,9 @@ pub enum Reply {
         /// Status.
         status: u16,
         /// Headers.
-        headers: Vec<(String, String)>,
+        headers: Arc<[(String, String)]>,
         /// Body.
-        body: Vec<u8>,
+        body: Arc<[u8]>,
     },
     /// A transport failure.
     Transport(TransportError),
@@ -35,13 +37,25 @@ impl Reply {
                 headers,
                 body,
             } => {
-                let pairs: Vec<(&str, &str)> = headers
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
+                // The few headers a simulated reply has fit on the stack.
+                const ON_STACK: usize = 8;
+                let mut stack = [("", ""); ON_STACK];
+                let heap: Vec<(&str, &str)>;
+                let pairs = if headers.len() <= ON_STACK {
+                    for (slot, (k, v)) in stack.iter_mut().zip(headers.iter()) {
+                        *slot = (k.as_str(), v.as_str());
+                    }
+                    &stack[..headers.len()]
+                } else {
+                    heap = headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    &heap[..]
+                };
                 Some(f(Observation::Http(HttpResponse {
                     status: *status,
-                    headers: &pairs,
+                    headers: pairs,
                     body,
                 })))
             }
@@ -69,13 +83,13 @@ thread_local! {
 }
 
 fn cached(provider: Provider, kind: Option<FaultKind>, build: impl FnOnce() -> Reply) -> Reply {
-    CACHE.with(|cache| {
-        cache
-            .borrow_mut()
-            .entry((provider, kind))
-            .or_insert_with(build)
-            .clone()
-    })
+    let key = (provider, kind);
+    if let Some(reply) = CACHE.with(|cache| cache.borrow().get(&key).cloned()) {
+        return reply;
+    }
+    let reply = build();
+    CACHE.with(|cache| cache.borrow_mut().insert(key, reply.clone()));
+    reply
 }
 
 /// A successful completion.
@@ -86,16 +100,31 @@ pub fn success(provider: Provider) -> Reply {
 /// The reply for `kind` from `provider` at virtual time `now_ms`; `reset_after_ms` is how
 /// long until the fault's window ends (what an honest server's hint says).
 pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
-    let timeless = !matches!(
-        kind,
-        FaultKind::QuotaExhausted { reset: true } | FaultKind::RateLimited { .. }
-    );
-    if timeless {
-        cached(provider, Some(kind), || {
+    match kind {
+        FaultKind::QuotaExhausted { reset: true } => {
+            let timeless = FaultKind::QuotaExhausted { reset: false };
+            let mut reply = cached(provider, Some(timeless), || quota(provider));
+            let secs = reset_after_ms.div_ceil(1000);
+            add_header(&mut reply, "retry-after", secs.to_string());
+            reply
+        }
+        FaultKind::RateLimited { hint } => {
+            // The body names the time only in the message and in Gemini's RetryInfo.
+            let gemini = matches!(provider, Provider::Gemini | Provider::Vertex);
+            let mut reply =
+                if hint == HintFormat::Message || (gemini && hint == HintFormat::RetryInfo) {
+                    rate_limited_body(provider, hint, reset_after_ms)
+                } else {
+                    cached(provider, Some(kind), || {
+                        rate_limited_body(provider, hint, reset_after_ms)
+                    })
+                };
+            rate_limit_headers(&mut reply, provider, hint, now_ms, reset_after_ms);
+            reply
+        }
+        _ => cached(provider, Some(kind), || {
             build_fault(provider, kind, now_ms, reset_after_ms)
-        })
-    } else {
-        build_fault(provider, kind, now_ms, reset_after_ms)
+        }),
     }
 }
 
@@ -136,11 +165,15 @@ fn build_fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms:
         K::QuotaExhausted { reset } => {
             let mut reply = quota(p);
             if reset {
-                add_header(&mut reply, "retry-after", (reset_after_ms.div_ceil(1000)).to_string());
+                add_header(&mut reply, "retry-after", reset_after_ms.div_ceil(1000).to_string());
             }
             reply
         }
-        K::RateLimited { hint } => rate_limited(p, hint, now_ms, reset_after_ms),
+        K::RateLimited { hint } => {
+            let mut reply = rate_limited_body(p, hint, reset_after_ms);
+            rate_limit_headers(&mut reply, p, hint, now_ms, reset_after_ms);
+            reply
+        }
         K::UpstreamRateLimited => http(
             429,
             json_ct(),
@@ -257,8 +290,9 @@ fn server_error(p: Provider) -> Reply {
     }
 }
 
-fn rate_limited(p: Provider, hint: HintFormat, now_ms: u64, reset_ms: u64) -> Reply {
-    let secs = reset_ms.div_ceil(1000);
+/// A 429 as `p` words it; the time appears only with the `Message` hint and Gemini's
+/// `RetryInfo`.
+fn rate_limited_body(p: Provider, hint: HintFormat, reset_ms: u64) -> Reply {
     let say_when = hint == HintFormat::Message;
     let message = if say_when {
         format!(
@@ -269,7 +303,7 @@ fn rate_limited(p: Provider, hint: HintFormat, now_ms: u64, reset_ms: u64) -> Re
     } else {
         "Rate limit reached for requests. Please slow down.".to_string()
     };
-    let mut reply = match p {
+    match p {
         Provider::Anthropic => error(p, 429, "rate_limit_error", "", &message),
         Provider::Gemini | Provider::Vertex => {
             let mut details = vec![
@@ -282,50 +316,52 @@ fn rate_limited(p: Provider, hint: HintFormat, now_ms: u64, reset_ms: u64) -> Re
         }
         Provider::Bedrock => error(p, 429, "ThrottlingException", "", &message),
         _ => error(p, 429, "requests", "rate_limit_exceeded", &message),
-    };
+    }
+}
+
+/// Adds the wait headers of a 429 with the `hint` format.
+fn rate_limit_headers(
+    reply: &mut Reply,
+    p: Provider,
+    hint: HintFormat,
+    now_ms: u64,
+    reset_ms: u64,
+) {
+    let secs = reset_ms.div_ceil(1000);
     let now_wall = WALL_EPOCH_UNIX_MS + now_ms;
     let date_secs = now_wall / 1000;
-    match hint {
-        HintFormat::None | HintFormat::Message => {}
-        HintFormat::Absurd => add_header(&mut reply, "retry-after", "99999999".into()),
-        HintFormat::RetryInfo if matches!(p, Provider::Gemini | Provider::Vertex) => {}
+    let fraction = || format!("{}.{:03}s", reset_ms / 1000, reset_ms % 1000);
+    let extra: Vec<(&str, String)> = match hint {
+        HintFormat::None | HintFormat::Message => return,
+        HintFormat::Absurd => vec![("retry-after", "99999999".into())],
+        HintFormat::RetryInfo if matches!(p, Provider::Gemini | Provider::Vertex) => return,
         HintFormat::RetryInfo | HintFormat::RetryAfterSeconds => {
-            add_header(&mut reply, "retry-after", secs.to_string())
+            vec![("retry-after", secs.to_string())]
         }
-        HintFormat::RetryAfterMs => add_header(&mut reply, "retry-after-ms", reset_ms.to_string()),
-        HintFormat::RetryAfterDate => {
-            add_header(&mut reply, "date", http_date(date_secs));
-            add_header(
-                &mut reply,
+        HintFormat::RetryAfterMs => vec![("retry-after-ms", reset_ms.to_string())],
+        HintFormat::RetryAfterDate => vec![
+            ("date", http_date(date_secs)),
+            (
                 "retry-after",
                 http_date((now_wall + reset_ms).div_ceil(1000)),
-            );
-        }
-        HintFormat::ResetHeaders => {
-            add_header(&mut reply, "x-ratelimit-remaining-requests", "0".into());
-            add_header(
-                &mut reply,
-                "x-ratelimit-reset-requests",
-                format!("{}.{:03}s", reset_ms / 1000, reset_ms % 1000),
-            );
-            add_header(&mut reply, "x-ratelimit-remaining-tokens", "5000".into());
-            add_header(&mut reply, "x-ratelimit-reset-tokens", "120ms".into());
-        }
-        HintFormat::AnthropicReset => {
-            add_header(&mut reply, "date", http_date(date_secs));
-            add_header(
-                &mut reply,
-                "anthropic-ratelimit-requests-remaining",
-                "0".into(),
-            );
-            add_header(
-                &mut reply,
+            ),
+        ],
+        HintFormat::ResetHeaders => vec![
+            ("x-ratelimit-remaining-requests", "0".into()),
+            ("x-ratelimit-reset-requests", fraction()),
+            ("x-ratelimit-remaining-tokens", "5000".into()),
+            ("x-ratelimit-reset-tokens", "120ms".into()),
+        ],
+        HintFormat::AnthropicReset => vec![
+            ("date", http_date(date_secs)),
+            ("anthropic-ratelimit-requests-remaining", "0".into()),
+            (
                 "anthropic-ratelimit-requests-reset",
                 rfc3339((now_wall + reset_ms).div_ceil(1000)),
-            );
-        }
-    }
-    reply
+            ),
+        ],
+    };
+    add_headers(reply, extra);
 }
 
 /// The server's wait as an honest server would state it: the virtual time at which the
@@ -416,13 +452,22 @@ fn http(status: u16, headers: Vec<(&str, String)>, body: String) -> Reply {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
-        body: body.into_bytes(),
+        body: body.into_bytes().into(),
     }
 }
 
 fn add_header(reply: &mut Reply, name: &str, value: String) {
+    add_headers(reply, vec![(name, value)]);
+}
+
+/// Appends headers to a reply (the shared list is copied once).
+pub fn add_headers(reply: &mut Reply, extra: Vec<(&str, String)>) {
     if let Reply::Http { headers, .. } = reply {
-        headers.push((name.to_string(), value));
+        let all = headers
+            .iter()
+            .cloned()
+            .chain(extra.into_iter().map(|(k, v)| (k.to_string(), v)));
+        *headers = all.collect();
     }
 }
 

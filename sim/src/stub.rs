@@ -189,10 +189,11 @@ async fn handle(
             headers,
             body,
         } => {
-            let mut response = Response::new(Body::from(body));
+            let mut response = Response::new(Body::from(body.to_vec()));
             *response.status_mut() =
                 StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            for (name, value) in headers {
+            for (name, value) in headers.iter() {
+                let (name, value) = (name.as_str(), value.as_str());
                 if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
                     response.headers_mut().append(n, v);
                 }

@@ -27,9 +27,7 @@ fn rate_limited(retry_after_s: u64) -> Reply {
         0,
         0,
     );
-    if let Reply::Http { headers, .. } = &mut reply {
-        headers.push(("retry-after".into(), retry_after_s.to_string()));
-    }
+    respond::add_headers(&mut reply, vec![("retry-after", retry_after_s.to_string())]);
     reply
 }
 
