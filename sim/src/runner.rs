@@ -231,7 +231,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         violations,
         marks,
         trace: if options.keep_trace {
-            machine.trace().unwrap_or(&[]).to_vec()
+            machine.take_trace()
         } else {
             Vec::new()
         },

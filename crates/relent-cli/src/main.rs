@@ -72,3 +72,6 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::Stub(args) => stub_cmd::run(args),
     }
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

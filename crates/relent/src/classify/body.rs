@@ -137,15 +137,20 @@ impl<'a> Scalar<'a> {
 
 /// The body's top level: an object, or an array whose first item is read.
 enum Top<'a> {
-    Object(Box<Object<'a>>),
+    Object(Object<'a>),
     Array(Option<Box<Top<'a>>>),
     Other,
 }
 
-/// The members of an error object (or of a top-level object that may be one).
-#[derive(Default)]
+/// A top-level object: an `error` member, or the members of an error itself.
 struct Object<'a> {
     error: Option<ErrorMember<'a>>,
+    members: Members<'a>,
+}
+
+/// The members of an error object other than a nested `error` (no rule looks at one).
+#[derive(Default)]
+struct Members<'a> {
     message: Option<Scalar<'a>>,
     /// `Message` (AWS).
     upper_message: Option<Scalar<'a>>,
@@ -166,7 +171,7 @@ struct Object<'a> {
 
 /// The `error` member.
 enum ErrorMember<'a> {
-    Object(Box<Object<'a>>),
+    Object(Members<'a>),
     Text(Cow<'a, str>),
     Null,
     Other,
@@ -212,28 +217,29 @@ impl<'a> Top<'a> {
 }
 
 impl<'a> Object<'a> {
-    fn into_fields(mut self: Box<Self>, in_band: bool) -> Option<ErrorFields<'a>> {
+    fn into_fields(self, in_band: bool) -> Option<ErrorFields<'a>> {
         let mut fields = ErrorFields::default();
-        match self.error.take() {
+        let mut this = self.members;
+        match self.error {
             Some(ErrorMember::Object(inner)) => inner.read_into(&mut fields),
             Some(ErrorMember::Text(message)) => {
                 // xAI: {"code": "...", "error": "Incorrect API key provided: ..."}
                 fields.message = Some(message);
-                fields.code = self.code.and_then(Scalar::text);
+                fields.code = this.code.and_then(Scalar::text);
             }
             Some(ErrorMember::Null) | None => {
-                let explicit = self.kind.as_ref().and_then(Scalar::as_str) == Some("error")
-                    || self.object.as_ref().and_then(Scalar::as_str) == Some("error");
-                let loose = self.aws_type.is_some()
-                    || self.message.as_ref().is_some_and(Scalar::is_str)
-                    || self.upper_message.as_ref().is_some_and(Scalar::is_str)
-                    || self.detail.is_some();
+                let explicit = this.kind.as_ref().and_then(Scalar::as_str) == Some("error")
+                    || this.object.as_ref().and_then(Scalar::as_str) == Some("error");
+                let loose = this.aws_type.is_some()
+                    || this.message.as_ref().is_some_and(Scalar::is_str)
+                    || this.upper_message.as_ref().is_some_and(Scalar::is_str)
+                    || this.detail.is_some();
                 if !(explicit || (!in_band && loose)) {
                     return None;
                 }
-                let fallback = self.upper_message.take().or_else(|| self.detail.take());
-                let aws_type = self.aws_type.take();
-                self.read_into(&mut fields);
+                let fallback = this.upper_message.take().or_else(|| this.detail.take());
+                let aws_type = this.aws_type.take();
+                this.read_into(&mut fields);
                 if fields.message.is_none() {
                     fields.message = fallback.and_then(Scalar::text);
                 }
@@ -248,8 +254,10 @@ impl<'a> Object<'a> {
         }
         Some(fields)
     }
+}
 
-    /// Reads this object as the error object.
+impl<'a> Members<'a> {
+    /// Reads these members as the error object.
     fn read_into(self, fields: &mut ErrorFields<'a>) {
         fields.message = self
             .message
@@ -462,7 +470,7 @@ any_json!(Top, TopVisitor, Top::Other, "a JSON object or list", {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
-        Ok(Top::Object(Box::new(read_object(map)?)))
+        Ok(Top::Object(read_object(map)?))
     }
 });
 
@@ -514,8 +522,15 @@ impl<'de> Visitor<'de> for ErrorMemberVisitor {
         Ok(ErrorMember::Other)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ErrorMember<'de>, A::Error> {
-        Ok(ErrorMember::Object(Box::new(read_object(map)?)))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorMember<'de>, A::Error> {
+        let mut members = Members::default();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            // A nested error's own `error` member is skipped.
+            if key == "error" || !members.read(&key, &mut map)? {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(ErrorMember::Object(members))
     }
 }
 
@@ -817,29 +832,42 @@ impl<'de> Visitor<'de> for ResetHeaderVisitor {
     }
 }
 
-/// Reads the members of an object that the error rules look at.
+/// Reads a top-level object.
 fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object<'de>, A::Error> {
-    let mut object = Object::default();
+    let mut object = Object {
+        error: None,
+        members: Members::default(),
+    };
     while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-        match key.as_ref() {
-            "error" => object.error = Some(map.next_value()?),
-            "message" => object.message = Some(map.next_value()?),
-            "Message" => object.upper_message = Some(map.next_value()?),
-            "detail" => object.detail = Some(map.next_value()?),
-            "type" => object.kind = Some(map.next_value()?),
-            "object" => object.object = Some(map.next_value()?),
-            "__type" => object.aws_type = Some(map.next_value()?),
-            "status" => object.status = Some(map.next_value()?),
-            "code" => object.code = Some(map.next_value()?),
-            "innererror" => object.inner_code = map.next_value::<InnerError<'de>>()?.0,
-            "details" => object.details = Some(map.next_value()?),
-            "metadata" => object.metadata = map.next_value::<MetadataMember<'de>>()?.0,
-            _ => {
-                map.next_value::<IgnoredAny>()?;
-            }
+        if key == "error" {
+            object.error = Some(map.next_value()?);
+        } else if !object.members.read(&key, &mut map)? {
+            map.next_value::<IgnoredAny>()?;
         }
     }
     Ok(object)
+}
+
+impl<'de> Members<'de> {
+    /// Reads the value of member `key` when the rules look at it; `false` when they do not
+    /// (the caller skips the value).
+    fn read<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        match key {
+            "message" => self.message = Some(map.next_value()?),
+            "Message" => self.upper_message = Some(map.next_value()?),
+            "detail" => self.detail = Some(map.next_value()?),
+            "type" => self.kind = Some(map.next_value()?),
+            "object" => self.object = Some(map.next_value()?),
+            "__type" => self.aws_type = Some(map.next_value()?),
+            "status" => self.status = Some(map.next_value()?),
+            "code" => self.code = Some(map.next_value()?),
+            "innererror" => self.inner_code = map.next_value::<InnerError<'de>>()?.0,
+            "details" => self.details = Some(map.next_value()?),
+            "metadata" => self.metadata = map.next_value::<MetadataMember<'de>>()?.0,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

@@ -75,14 +75,20 @@ pub fn proto_duration_ms(value: &str) -> Option<u64> {
 /// Phrases in human messages: "Please try again in 5.289s", "try again in 1m30s",
 /// "try again in 20ms", "Please retry after 37 seconds", "retry after 2 minutes".
 pub fn message_wait_ms(message: &str) -> Option<u64> {
-    // Most messages name no wait: look before copying.
+    // Most messages name no wait: look (in one pass) before copying.
     let bytes = message.as_bytes();
-    let mentions = |word: &[u8]| {
+    let at = |i: usize, word: &[u8]| {
         bytes
-            .windows(word.len())
-            .any(|w| w.eq_ignore_ascii_case(word))
+            .get(i..i + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
     };
-    if !(mentions(b"try again") || mentions(b"retry") || mentions(b"wait ")) {
+    let mentions = (0..bytes.len()).any(|i| match bytes[i].to_ascii_lowercase() {
+        b't' => at(i, b"try again"),
+        b'r' => at(i, b"retry"),
+        b'w' => at(i, b"wait "),
+        _ => false,
+    });
+    if !mentions {
         return None;
     }
     let lower = message.to_ascii_lowercase();

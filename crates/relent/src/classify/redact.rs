@@ -89,13 +89,18 @@ pub fn redact(text: &str) -> String {
             last_was_space = false;
             continue;
         }
-        for ch in token.chars() {
-            if chars_written >= MAX_MESSAGE_CHARS {
-                out.push('…');
-                return out;
+        if token.is_ascii() && chars_written + token.len() <= MAX_MESSAGE_CHARS {
+            out.push_str(token);
+            chars_written += token.len();
+        } else {
+            for ch in token.chars() {
+                if chars_written >= MAX_MESSAGE_CHARS {
+                    out.push('…');
+                    return out;
+                }
+                out.push(ch);
+                chars_written += 1;
             }
-            out.push(ch);
-            chars_written += 1;
         }
         rest = &rest[token_len..];
         last_was_space = false;
@@ -111,11 +116,18 @@ pub fn redact(text: &str) -> String {
 /// pass and no allocation.
 fn is_clean(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let well_spaced = !text.starts_with(' ')
-        && !text.ends_with(' ')
-        && !bytes.windows(2).any(|w| w == b"  ")
-        && !text.chars().any(|c| c.is_whitespace() && c != ' ');
-    if bytes.len() > MAX_MESSAGE_CHARS || !well_spaced {
+    if bytes.len() > MAX_MESSAGE_CHARS || text.starts_with(' ') || text.ends_with(' ') {
+        return false;
+    }
+    // Single spaces only: no double space, no other whitespace.
+    let mut previous = 0u8;
+    for &b in bytes {
+        if (b == b' ' && previous == b' ') || (b != b' ' && b.is_ascii() && is_space_byte(b)) {
+            return false;
+        }
+        previous = b;
+    }
+    if !text.is_ascii() && text.chars().any(|c| c.is_whitespace() && c != ' ') {
         return false;
     }
     let leads = [
@@ -126,16 +138,66 @@ fn is_clean(text: &str) -> bool {
         "x-api-key:",
         "token:",
     ];
-    !text.split(is_delimiter).any(|token| {
+    !tokens(text).any(|token| {
         looks_secret(token) || leads.iter().any(|lead| token.eq_ignore_ascii_case(lead))
     })
+}
+
+/// `char::is_whitespace` for an ASCII byte.
+const fn is_space_byte(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
 }
 
 fn is_delimiter(ch: char) -> bool {
     ch.is_whitespace() || matches!(ch, '"' | '\'' | ',' | ')' | '(' | '<' | '>')
 }
 
+/// [`is_delimiter`] for an ASCII byte, as a table (one load per byte).
+fn is_delimiter_byte(b: u8) -> bool {
+    const TABLE: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 128 {
+            table[b] = is_space_byte(b as u8)
+                || matches!(b as u8, b'"' | b'\'' | b',' | b')' | b'(' | b'<' | b'>');
+            b += 1;
+        }
+        table
+    };
+    TABLE[b as usize]
+}
+
+/// The pieces of `text` between delimiters, exactly as `text.split(is_delimiter)` gives
+/// them; ASCII text (nearly every message) is split byte by byte.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let mut unicode = (!text.is_ascii()).then(|| text.split(is_delimiter));
+    let mut start = Some(0);
+    std::iter::from_fn(move || {
+        if let Some(split) = unicode.as_mut() {
+            return split.next();
+        }
+        let from = start?;
+        match text.as_bytes()[from..]
+            .iter()
+            .position(|b| is_delimiter_byte(*b))
+        {
+            Some(len) => {
+                start = Some(from + len + 1);
+                Some(&text[from..from + len])
+            }
+            None => {
+                start = None;
+                Some(&text[from..])
+            }
+        }
+    })
+}
+
 fn looks_secret(token: &str) -> bool {
+    // Trimming below only shortens the token, and no secret is shorter than seven bytes.
+    if token.len() < 7 {
+        return false;
+    }
     let token = token.trim_start_matches(['[', '{', ':', '=', '`']);
     // The shortest secret is a three-byte prefix and four key characters; most words are
     // shorter, and no prefix starts with a character outside this set.
@@ -151,10 +213,12 @@ fn looks_secret(token: &str) -> bool {
     // A prefix followed by at least four key characters ("sk-" alone, or "AIza" followed by
     // punctuation, is not a key).
     let key_char = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*' | b'.');
+    let first = token.as_bytes()[0];
     SECRET_PREFIXES.iter().any(|prefix| {
-        token
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.as_bytes().iter().take_while(|b| key_char(b)).count() >= 4)
+        prefix.as_bytes()[0] == first
+            && token
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.as_bytes().iter().take_while(|b| key_char(b)).count() >= 4)
     }) || is_long_opaque(token)
 }
 
@@ -171,10 +235,7 @@ fn is_long_opaque(token: &str) -> bool {
 
 /// True when `text` still contains anything that [`redact`] would remove. Used by tests.
 pub fn contains_secret(text: &str) -> bool {
-    text.split(|ch: char| {
-        ch.is_whitespace() || matches!(ch, '"' | '\'' | ',' | ')' | '(' | '<' | '>')
-    })
-    .any(looks_secret)
+    tokens(text).any(looks_secret)
 }
 
 #[cfg(test)]
@@ -234,6 +295,15 @@ mod tests {
             &"x".repeat(300),
         ] {
             assert!(!is_clean(text), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_split_like_str_split(text in "([a-z\\-_]{0,3}|[ \t\n\x0b\x0c\r\"',()<>]|\u{a0}|\u{2028}|é){0,24}") {
+            let fast: Vec<&str> = tokens(&text).collect();
+            let plain: Vec<&str> = text.split(is_delimiter).collect();
+            proptest::prop_assert_eq!(fast, plain);
         }
     }
 

@@ -6,7 +6,7 @@
 
 use super::body::ErrorFields;
 use super::{Provider, Reason};
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use std::sync::OnceLock;
 
 const KEY_REJECTED: &[&str] = &[
@@ -221,7 +221,12 @@ impl Signals {
                     families.push(family);
                 }
             }
-            let matcher = AhoCorasick::new(&phrases).expect("the phrase lists are valid patterns");
+            // A full DFA: a few hundred phrases make a table of well under a megabyte, and
+            // a scan is then one table lookup per byte.
+            let matcher = AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&phrases)
+                .expect("the phrase lists are valid patterns");
             (matcher, families)
         });
         let mut bits = 0u16;

@@ -14,71 +14,75 @@ pub(crate) fn hint(
     now_unix_ms: Option<u64>,
 ) -> (Option<WaitHint>, Option<bool>) {
     let mut server_retry = header(headers, "x-should-retry").and_then(|v| {
-        match v.trim().to_ascii_lowercase().as_str() {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => None,
+        let v = v.trim();
+        if v.eq_ignore_ascii_case("true") {
+            Some(true)
+        } else if v.eq_ignore_ascii_case("false") {
+            Some(false)
+        } else {
+            None
         }
     });
+    let pushback = header(headers, "grpc-retry-pushback-ms").map(hints::grpc_pushback_ms);
+    if let Some(Err(())) = pushback {
+        server_retry = Some(false);
+    }
     // The wall clock for absolute times: the response's own Date header first (RFC 9110 says
     // an HTTP-date Retry-After is relative to it), else the caller's clock.
-    let date = header(headers, "date").and_then(hints::http_date_unix_ms);
-    let reference = date.or(now_unix_ms);
-    let until = |unix_ms: u64| reference.map(|now| unix_ms.saturating_sub(now));
-
-    let mut found: Option<(u64, HintSource)> = None;
-    let mut first = |ms: Option<u64>, source: HintSource| {
-        if found.is_none() {
-            if let Some(ms) = ms {
-                found = Some((ms, source));
-            }
-        }
+    let until = |unix_ms: u64| {
+        let date = header(headers, "date").and_then(hints::http_date_unix_ms);
+        date.or(now_unix_ms).map(|now| unix_ms.saturating_sub(now))
     };
-    for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        first(
-            headers_named(headers, name).find_map(hints::retry_after_ms),
-            HintSource::RetryAfterMs,
-        );
-    }
-    for value in headers_named(headers, "retry-after") {
-        first(
-            hints::retry_after_seconds(value),
-            HintSource::RetryAfterSeconds,
-        );
-        first(
-            hints::http_date_unix_ms(value).and_then(until),
-            HintSource::RetryAfterDate,
-        );
-    }
-    if let Some(value) = header(headers, "grpc-retry-pushback-ms") {
-        match hints::grpc_pushback_ms(value) {
-            Ok(ms) => first(Some(ms), HintSource::GrpcPushback),
-            Err(()) => server_retry = Some(false),
-        }
-    }
-    first(fields.and_then(|f| f.retry_delay_ms), HintSource::RetryInfo);
-    first(
-        window_reset(headers, ANTHROPIC_WINDOWS, |v| {
-            hints::rfc3339_unix_ms(v).and_then(until)
-        }),
-        HintSource::AnthropicReset,
-    );
-    first(
-        window_reset(headers, OPENAI_WINDOWS, hints::go_duration_ms),
-        HintSource::RateLimitReset,
-    );
-    first(
-        fields
-            .and_then(|f| f.openrouter_reset_unix_ms)
-            .and_then(until),
-        HintSource::OpenrouterReset,
-    );
-    first(
-        fields
-            .and_then(|f| f.message.as_deref())
-            .and_then(hints::message_wait_ms),
-        HintSource::Message,
-    );
+    let from = |source: HintSource| move |ms: u64| (ms, source);
+
+    // Sources in order of authority; each is read only when none before it gave a wait.
+    let found = ["retry-after-ms", "x-ms-retry-after-ms"]
+        .into_iter()
+        .find_map(|name| headers_named(headers, name).find_map(hints::retry_after_ms))
+        .map(from(HintSource::RetryAfterMs))
+        .or_else(|| {
+            headers_named(headers, "retry-after").find_map(|value| {
+                hints::retry_after_seconds(value)
+                    .map(from(HintSource::RetryAfterSeconds))
+                    .or_else(|| {
+                        hints::http_date_unix_ms(value)
+                            .and_then(until)
+                            .map(from(HintSource::RetryAfterDate))
+                    })
+            })
+        })
+        .or_else(|| {
+            pushback
+                .and_then(Result::ok)
+                .map(from(HintSource::GrpcPushback))
+        })
+        .or_else(|| {
+            fields
+                .and_then(|f| f.retry_delay_ms)
+                .map(from(HintSource::RetryInfo))
+        })
+        .or_else(|| {
+            window_reset(headers, ANTHROPIC_WINDOWS, |v| {
+                hints::rfc3339_unix_ms(v).and_then(until)
+            })
+            .map(from(HintSource::AnthropicReset))
+        })
+        .or_else(|| {
+            window_reset(headers, OPENAI_WINDOWS, hints::go_duration_ms)
+                .map(from(HintSource::RateLimitReset))
+        })
+        .or_else(|| {
+            fields
+                .and_then(|f| f.openrouter_reset_unix_ms)
+                .and_then(until)
+                .map(from(HintSource::OpenrouterReset))
+        })
+        .or_else(|| {
+            fields
+                .and_then(|f| f.message.as_deref())
+                .and_then(hints::message_wait_ms)
+                .map(from(HintSource::Message))
+        });
 
     let wait = found.map(|(ms, source)| WaitHint {
         after_ms: ms.min(MAX_HINT_MS),
