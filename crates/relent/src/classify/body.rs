@@ -137,7 +137,7 @@ impl<'a> Scalar<'a> {
 
 /// The body's top level: an object, or an array whose first item is read.
 enum Top<'a> {
-    Object(Object<'a>),
+    Object(Box<Object<'a>>),
     Array(Option<Box<Top<'a>>>),
     Other,
 }
@@ -171,7 +171,7 @@ struct Members<'a> {
 
 /// The `error` member.
 enum ErrorMember<'a> {
-    Object(Members<'a>),
+    Object(Box<Members<'a>>),
     Text(Cow<'a, str>),
     Null,
     Other,
@@ -217,10 +217,11 @@ impl<'a> Top<'a> {
 }
 
 impl<'a> Object<'a> {
-    fn into_fields(self, in_band: bool) -> Option<ErrorFields<'a>> {
+    fn into_fields(self: Box<Self>, in_band: bool) -> Option<ErrorFields<'a>> {
         let mut fields = ErrorFields::default();
-        let mut this = self.members;
-        match self.error {
+        let Object { error, members } = *self;
+        let mut this = members;
+        match error {
             Some(ErrorMember::Object(inner)) => inner.read_into(&mut fields),
             Some(ErrorMember::Text(message)) => {
                 // xAI: {"code": "...", "error": "Incorrect API key provided: ..."}
@@ -470,7 +471,7 @@ any_json!(Top, TopVisitor, Top::Other, "a JSON object or list", {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
-        Ok(Top::Object(read_object(map)?))
+        Ok(Top::Object(Box::new(read_object(map)?)))
     }
 });
 
@@ -523,7 +524,7 @@ impl<'de> Visitor<'de> for ErrorMemberVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorMember<'de>, A::Error> {
-        let mut members = Members::default();
+        let mut members = Box::<Members<'de>>::default();
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             // A nested error's own `error` member is skipped.
             if key == "error" || !members.read(&key, &mut map)? {
