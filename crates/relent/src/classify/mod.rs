@@ -80,7 +80,12 @@ fn classify_http(
     if success && !contains_ascii_ci(scanned, b"error") {
         return Classification::of(Reason::Success);
     }
-    let text = String::from_utf8_lossy(scanned);
+    // Validating is much cheaper than the lossy conversion's char-by-char walk, and error
+    // bodies are nearly always valid UTF-8.
+    let text = match std::str::from_utf8(scanned) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(scanned),
+    };
     let fields = body::extract(&text, success);
     if success && fields.is_none() {
         return Classification::of(Reason::Success);
@@ -173,7 +178,7 @@ fn looks_like_html(headers: &[(&str, &str)], text: &str) -> bool {
 pub(crate) fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .find(|(n, _)| n.trim_ascii().eq_ignore_ascii_case(name))
         .map(|(_, v)| *v)
 }
 
@@ -184,7 +189,7 @@ pub(crate) fn headers_named<'a, 'h>(
 ) -> impl Iterator<Item = &'a str> + 'h {
     headers
         .iter()
-        .filter(move |(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .filter(move |(n, _)| n.trim_ascii().eq_ignore_ascii_case(name))
         .map(|(_, v)| *v)
 }
 
