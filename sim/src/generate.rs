@@ -43,6 +43,24 @@ impl Dice {
     }
 }
 
+/// The label of key `i` of target `t` ("t0-k1"), shared between worlds: most worlds draw
+/// from the same dozen labels.
+fn key_label(t: u64, i: u32) -> std::sync::Arc<str> {
+    const TARGETS: usize = 3;
+    const KEYS: usize = 4;
+    thread_local! {
+        static LABELS: Vec<std::sync::Arc<str>> = (0..TARGETS * KEYS)
+            .map(|n| format!("t{}-k{}", n / KEYS, n % KEYS).into())
+            .collect();
+    }
+    let (t, i) = (t as usize, i as usize);
+    if t < TARGETS && i < KEYS {
+        LABELS.with(|labels| labels[t * KEYS + i].clone())
+    } else {
+        format!("t{t}-k{i}").into()
+    }
+}
+
 /// The world for `seed`.
 pub fn generate(seed: u64) -> Schedule {
     let mut d = Dice(ChaCha8Rng::seed_from_u64(seed));
@@ -51,7 +69,8 @@ pub fn generate(seed: u64) -> Schedule {
         seed,
         policy: Policy::default(),
         targets: Vec::new(),
-        faults: Vec::new(),
+        // About a dozen faults in a typical world.
+        faults: Vec::with_capacity(16),
         pool_changes: Vec::new(),
         cancel_at_ms: None,
         latency_ms: d.range(50, 400),
@@ -91,7 +110,10 @@ pub fn generate(seed: u64) -> Schedule {
         let keys = (0..n_keys)
             .map(|i| {
                 next_key += 1;
-                KeySpec::new(next_key - 1, format!("t{t}-k{i}"))
+                KeySpec {
+                    id: KeyId(next_key - 1),
+                    label: key_label(t, i),
+                }
             })
             .collect();
         context *= if d.chance(0.7) { 4 } else { 1 };
