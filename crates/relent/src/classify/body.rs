@@ -416,46 +416,58 @@ impl<'de> Deserialize<'de> for Scalar<'de> {
 }
 
 /// Implements `Deserialize` for a type read with `deserialize_any`, given the visitor's
-/// `visit_seq` and `visit_map`: a scalar of any JSON type gives `$other`.
+/// `visit_seq` and `visit_map` (or only `visit_map`, after `objects`): a scalar of any JSON
+/// type gives `$other`.
 macro_rules! any_json {
-    ($ty:ident, $visitor:ident, $other:expr, $expecting:literal, { $($methods:tt)* }) => {
+    // Only objects count: a list is skipped too.
+    ($value:ty, $visitor:ident, $other:expr, $expecting:literal, objects { $($methods:tt)* }) => {
+        any_json!($value, $visitor, $other, $expecting, {
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                skip_rest(seq)?;
+                Ok($other)
+            }
+
+            $($methods)*
+        });
+    };
+    ($value:ty, $visitor:ident, $other:expr, $expecting:literal, { $($methods:tt)* }) => {
         struct $visitor;
 
         impl<'de> Visitor<'de> for $visitor {
-            type Value = $ty<'de>;
+            type Value = $value;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str($expecting)
             }
 
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<$ty<'de>, E> {
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
                 Ok($other)
             }
 
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<$ty<'de>, E> {
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
                 Ok($other)
             }
 
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<$ty<'de>, E> {
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
                 Ok($other)
             }
 
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<$ty<'de>, E> {
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
                 Ok($other)
             }
 
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<$ty<'de>, E> {
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
                 Ok($other)
             }
 
-            fn visit_unit<E: de::Error>(self) -> Result<$ty<'de>, E> {
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
                 Ok($other)
             }
 
             $($methods)*
         }
 
-        impl<'de> Deserialize<'de> for $ty<'de> {
+        impl<'de> Deserialize<'de> for $value {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 deserializer.deserialize_any($visitor)
             }
@@ -463,7 +475,7 @@ macro_rules! any_json {
     };
 }
 
-any_json!(Top, TopVisitor, Top::Other, "a JSON object or list", {
+any_json!(Top<'de>, TopVisitor, Top::Other, "a JSON object or list", {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
         let first = seq.next_element::<Top<'de>>()?.map(Box::new);
         skip_rest(seq)?;
@@ -536,7 +548,7 @@ impl<'de> Visitor<'de> for ErrorMemberVisitor {
 }
 
 any_json!(
-    Details,
+    Details<'de>,
     DetailsVisitor,
     Details::Other,
     "a list or object of details",
@@ -553,31 +565,18 @@ any_json!(
             Ok(Details::List(details))
         }
 
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Details<'de>, A::Error> {
-            let mut code = None;
-            while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                if key == "error_code" {
-                    code = Some(map.next_value::<Scalar<'de>>()?);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(Details::ErrorCode(code))
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Details<'de>, A::Error> {
+            Ok(Details::ErrorCode(scalar_member(map, "error_code")?))
         }
     }
 );
 
 any_json!(
-    Detail,
+    Detail<'de>,
     DetailVisitor,
     Detail::default(),
     "a typed detail",
-    {
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Detail<'de>, A::Error> {
-            skip_rest(seq)?;
-            Ok(Detail::default())
-        }
-
+    objects {
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Detail<'de>, A::Error> {
             let mut detail = Detail::default();
             while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
@@ -600,7 +599,7 @@ any_json!(
 struct Violations<'a>(Option<Vec<Option<Scalar<'a>>>>);
 
 any_json!(
-    Violations,
+    Violations<'de>,
     ViolationsVisitor,
     Violations(None),
     "a list of violations",
@@ -627,73 +626,46 @@ any_json!(
 /// One violation's `quotaId`.
 struct QuotaId<'a>(Option<Scalar<'a>>);
 
-any_json!(
-    QuotaId,
-    QuotaIdVisitor,
-    QuotaId(None),
-    "a quota violation",
-    {
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<QuotaId<'de>, A::Error> {
-            skip_rest(seq)?;
-            Ok(QuotaId(None))
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<QuotaId<'de>, A::Error> {
-            let mut id = None;
-            while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                if key == "quotaId" {
-                    id = Some(map.next_value()?);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(QuotaId(id))
-        }
+any_json!(QuotaId<'de>, QuotaIdVisitor, QuotaId(None), "a quota violation", objects {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<QuotaId<'de>, A::Error> {
+        Ok(QuotaId(scalar_member(map, "quotaId")?))
     }
-);
+});
 
 /// `innererror`: its `code`, when it is an object.
 struct InnerError<'a>(Option<Scalar<'a>>);
 
-any_json!(
-    InnerError,
-    InnerErrorVisitor,
-    InnerError(None),
-    "an inner error",
-    {
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<InnerError<'de>, A::Error> {
-            skip_rest(seq)?;
-            Ok(InnerError(None))
-        }
+any_json!(InnerError<'de>, InnerErrorVisitor, InnerError(None), "an inner error", objects {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InnerError<'de>, A::Error> {
+        Ok(InnerError(scalar_member(map, "code")?))
+    }
+});
 
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InnerError<'de>, A::Error> {
-            let mut code = None;
-            while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-                if key == "code" {
-                    code = Some(map.next_value()?);
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(InnerError(code))
+/// The member `name` of an object, read as a scalar (the last one when it repeats).
+fn scalar_member<'de, A: MapAccess<'de>>(
+    mut map: A,
+    name: &str,
+) -> Result<Option<Scalar<'de>>, A::Error> {
+    let mut value = None;
+    while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+        if key == name {
+            value = Some(map.next_value()?);
+        } else {
+            map.next_value::<IgnoredAny>()?;
         }
     }
-);
+    Ok(value)
+}
 
 /// `metadata`, when it is an object.
 struct MetadataMember<'a>(Option<Metadata<'a>>);
 
 any_json!(
-    MetadataMember,
+    MetadataMember<'de>,
     MetadataVisitor,
     MetadataMember(None),
     "metadata",
-    {
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MetadataMember<'de>, A::Error> {
-            skip_rest(seq)?;
-            Ok(MetadataMember(None))
-        }
-
+    objects {
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetadataMember<'de>, A::Error> {
             let mut metadata = Metadata::default();
             while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
@@ -771,67 +743,30 @@ impl<'de> Visitor<'de> for RawTextVisitor {
 /// as Unix milliseconds (`None` inside when absent or not a number).
 struct ResetHeader(Option<Option<u64>>);
 
-impl<'de> Deserialize<'de> for ResetHeader {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ResetHeaderVisitor)
-    }
-}
-
-struct ResetHeaderVisitor;
-
-impl<'de> Visitor<'de> for ResetHeaderVisitor {
-    type Value = ResetHeader;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("response headers")
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ResetHeader, E> {
-        Ok(ResetHeader(None))
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ResetHeader, E> {
-        Ok(ResetHeader(None))
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ResetHeader, E> {
-        Ok(ResetHeader(None))
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ResetHeader, E> {
-        Ok(ResetHeader(None))
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<ResetHeader, E> {
-        Ok(ResetHeader(None))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<ResetHeader, E> {
-        Ok(ResetHeader(None))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ResetHeader, A::Error> {
-        skip_rest(seq)?;
-        Ok(ResetHeader(None))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResetHeader, A::Error> {
-        let mut reset = None;
-        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-            if reset.is_none() && key.eq_ignore_ascii_case("x-ratelimit-reset") {
-                let value = map.next_value::<Scalar<'de>>()?;
-                reset = Some(match value {
-                    Scalar::Num(n) => n.as_u64(),
-                    Scalar::Str(s) => s.trim().parse().ok(),
-                    Scalar::Null | Scalar::Other => None,
-                });
-            } else {
-                map.next_value::<IgnoredAny>()?;
+any_json!(
+    ResetHeader,
+    ResetHeaderVisitor,
+    ResetHeader(None),
+    "response headers",
+    objects {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ResetHeader, A::Error> {
+            let mut reset = None;
+            while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                if reset.is_none() && key.eq_ignore_ascii_case("x-ratelimit-reset") {
+                    let value = map.next_value::<Scalar<'de>>()?;
+                    reset = Some(match value {
+                        Scalar::Num(n) => n.as_u64(),
+                        Scalar::Str(s) => s.trim().parse().ok(),
+                        Scalar::Null | Scalar::Other => None,
+                    });
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
+            Ok(ResetHeader(Some(reset.flatten())))
         }
-        Ok(ResetHeader(Some(reset.flatten())))
     }
-}
+);
 
 /// Reads a top-level object.
 fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object<'de>, A::Error> {
