@@ -66,18 +66,46 @@ pub use reqwest_transport::ReqwestTransport;
 mod reqwest_transport {
     use super::*;
 
+    use std::sync::Arc;
+
+    /// Makes the builder every client of a transport starts from.
+    type Configure = Arc<dyn Fn() -> reqwest::ClientBuilder + Send + Sync>;
+
     /// A reqwest transport. Pooled connections are reused; an attempt that asks for a fresh
     /// connection gets a client of its own (and so a new connection). reqwest's own retries
     /// and redirects are off.
-    #[derive(Clone, Debug)]
+    #[derive(Clone)]
     pub struct ReqwestTransport {
         pooled: reqwest::Client,
+        configure: Configure,
+    }
+
+    impl std::fmt::Debug for ReqwestTransport {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ReqwestTransport")
+                .field("pooled", &self.pooled)
+                .finish_non_exhaustive()
+        }
     }
 
     impl ReqwestTransport {
-        /// A transport with a fresh connection pool.
+        /// A transport with a fresh connection pool and reqwest's default settings.
         pub fn new() -> Self {
-            ReqwestTransport { pooled: build() }
+            Self::with_builder(reqwest::Client::builder)
+        }
+
+        /// A transport whose clients all start from `configure()`: extra root certificates,
+        /// a proxy, connect timeouts. It is called again for every fresh connection. relent
+        /// turns redirects off on top of it; the attempt timeout is the machine's, so a
+        /// request timeout set here only cuts attempts shorter.
+        pub fn with_builder(
+            configure: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
+        ) -> Self {
+            let configure: Configure = Arc::new(configure);
+            ReqwestTransport {
+                pooled: build(&configure),
+                configure,
+            }
         }
     }
 
@@ -87,17 +115,69 @@ mod reqwest_transport {
         }
     }
 
-    fn build() -> reqwest::Client {
-        reqwest::Client::builder()
+    fn build(configure: &Configure) -> reqwest::Client {
+        configure()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default()
     }
 
-    /// Maps reqwest's errors to relent's transport error kinds.
+    /// Maps reqwest's errors to relent's transport error kinds: by the typed causes in the
+    /// error's source chain (an I/O error's kind, a rustls error) where there are any, else
+    /// by what the error says.
     pub fn map_error(error: &reqwest::Error) -> TransportError {
-        let text = format!("{error:?}").to_ascii_lowercase();
         if error.is_timeout() {
+            return TransportError::Timeout;
+        }
+        typed_cause(error).unwrap_or_else(|| described(error))
+    }
+
+    /// The kind named by a typed cause in `error`'s source chain.
+    fn typed_cause(error: &reqwest::Error) -> Option<TransportError> {
+        use std::error::Error as _;
+        use std::io::ErrorKind;
+        let mut cause = error.source();
+        while let Some(current) = cause {
+            if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+                return Some(tls_kind(tls));
+            }
+            // An I/O error's `source()` skips the error it wraps (where rustls puts its own),
+            // so the walk goes through `get_ref()`.
+            let mut next = current.source();
+            if let Some(io) = current.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    ErrorKind::ConnectionRefused => return Some(TransportError::ConnectRefused),
+                    ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof => return Some(TransportError::Reset),
+                    ErrorKind::TimedOut => return Some(TransportError::Timeout),
+                    _ => {}
+                }
+                if let Some(inner) = io.get_ref() {
+                    next = Some(inner as &(dyn std::error::Error + 'static));
+                }
+            }
+            cause = next;
+        }
+        None
+    }
+
+    /// A certificate the client would not trust is not worth retrying; any other TLS
+    /// failure is a handshake failure.
+    fn tls_kind(error: &rustls::Error) -> TransportError {
+        match error {
+            rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::InvalidCertRevocationList(_) => TransportError::TlsCertificate,
+            _ => TransportError::TlsHandshake,
+        }
+    }
+
+    /// The kind named by the error's text (its typed causes named none).
+    fn described(error: &reqwest::Error) -> TransportError {
+        let text = format!("{error:?}").to_ascii_lowercase();
+        if text.contains("timed out") {
             TransportError::Timeout
         } else if text.contains("certificate")
             || text.contains("invalidcertificate")
@@ -141,7 +221,7 @@ mod reqwest_transport {
     impl Transport for ReqwestTransport {
         fn send(&self, request: AttemptRequest<'_>) -> impl Future<Output = AttemptResult> + Send {
             let client = if request.fresh_connection {
-                build()
+                build(&self.configure)
             } else {
                 self.pooled.clone()
             };
