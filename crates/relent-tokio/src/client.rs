@@ -182,6 +182,12 @@ pub struct Client<T: Transport> {
     extra_headers: Vec<(String, String)>,
     progress: Option<ProgressFn>,
     next_seed: AtomicU64,
+    /// Time zero of every call's clock. Key states carry times (a cooldown's end, a last
+    /// use), and they carry over between calls, so all calls must count from one epoch.
+    epoch: Instant,
+    /// The Unix time (ms) of `epoch`, for absolute reset times in responses that carry no
+    /// `Date` header.
+    epoch_unix_ms: Option<u64>,
 }
 
 impl<T: Transport> std::fmt::Debug for Client<T> {
@@ -240,6 +246,11 @@ impl<T: Transport> Client<T> {
             extra_headers: Vec::new(),
             progress: None,
             next_seed: AtomicU64::new(0x5eed),
+            epoch: Instant::now(),
+            epoch_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_millis() as u64),
         })
     }
 
@@ -390,7 +401,11 @@ impl<T: Transport> Client<T> {
         mode: Mode,
     ) -> Result<Streaming, CallError> {
         let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
-        let mut machine = RetryMachine::with_pool(self.policy.clone(), self.pool(), seed);
+        let before = self.pool();
+        let mut machine = RetryMachine::with_pool(self.policy.clone(), before.clone(), seed);
+        if let Some(unix_ms) = self.epoch_unix_ms {
+            machine = machine.wall_clock_epoch(unix_ms);
+        }
         let span = info_span!("relent.call", idempotency_key = %machine.idempotency_key());
         let mut guard = DropGuard { done: false };
         let result = self
@@ -398,6 +413,8 @@ impl<T: Transport> Client<T> {
             .instrument(span)
             .await;
         guard.done = true;
+        // What this call learned about its keys joins what concurrent calls learned.
+        self.store_pool(&before, machine.pool());
         match result {
             Ok(c) => Ok(Streaming {
                 status: c.status,
@@ -409,16 +426,13 @@ impl<T: Transport> Client<T> {
                 machine,
                 start: c.start,
             }),
-            Err(e) => {
-                self.store_pool(machine.pool());
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 
-    fn store_pool(&self, pool: &Pool) {
+    fn store_pool(&self, before: &Pool, after: &Pool) {
         if let Ok(mut stored) = self.pool.lock() {
-            *stored = pool.clone();
+            stored.merge_call(before, after);
         }
     }
 
@@ -429,7 +443,7 @@ impl<T: Transport> Client<T> {
         cancel: CancellationToken,
         mode: Mode,
     ) -> Result<Committed, CallError> {
-        let start = Instant::now();
+        let start = self.epoch;
         let now = || Time(start.elapsed().as_millis() as u64);
         let at = |t: Time| start + Duration::from_millis(t.0);
         let mut changes = self.changes.subscribe();
@@ -554,7 +568,6 @@ impl<T: Transport> Client<T> {
                     }
                 }
                 Action::Succeeded { via, attempts } => {
-                    self.store_pool(machine.pool());
                     let Some((status, headers, prefix, reader)) = last.take() else {
                         return Err(CallError::Config("success without a response".into()));
                     };

@@ -118,6 +118,72 @@ async fn dead_first_key_is_skipped_and_never_used_again() {
     assert_eq!(client.pool().state(KeyId(1)), KeyState::Revoked);
 }
 
+/// Key states carry times, and they carry over: every call counts from the client's epoch,
+/// so a cooldown that has run out by the next call is over for it too.
+#[tokio::test]
+async fn a_cooldown_that_has_run_out_does_not_outlive_its_call() {
+    let (_stub, client) = setup(
+        schedule(
+            2,
+            r#"{"scope":{"key":1},"first_sends":1,"until_ms":1000,"kind":{"type":"rate_limited","hint":"retry_after_seconds"}}"#,
+        ),
+        Policy::default(),
+    )
+    .await;
+    let first = client.call(BODY).await.unwrap();
+    assert_eq!((first.attempts, first.via.key), (2, KeyId(2)));
+    assert!(matches!(
+        client.pool().state(KeyId(1)),
+        KeyState::CoolingDown(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let second = client.call(BODY).await.unwrap();
+    assert_eq!(
+        (second.attempts, second.via.key),
+        (1, KeyId(1)),
+        "key 1's one-second cooldown ended before the second call"
+    );
+}
+
+/// Concurrent calls each work on a copy of the pool; what one learns is merged in, not
+/// overwritten by another that ends later. Call B meets a rate limit on key 1 and hangs on
+/// key 2; meanwhile call A finds key 1 rejected and succeeds on key 2. B ends last, having
+/// seen key 1 only as cooling down: the revocation must stand.
+#[tokio::test]
+async fn a_revocation_survives_a_concurrent_call_that_ends_later() {
+    let faults = [
+        r#"{"scope":{"key":1},"first_sends":1,"until_ms":30000,"kind":{"type":"rate_limited","hint":"retry_after_seconds"}}"#,
+        r#"{"scope":{"key":1},"kind":{"type":"key_rejected"}}"#,
+        r#"{"scope":{"key":2},"first_sends":1,"kind":{"type":"slow"}}"#,
+    ];
+    let policy = Policy {
+        attempt_timeout_ms: 600,
+        ..Policy::default()
+    };
+    let (stub, client) = setup(schedule(2, &faults.join(",")), policy).await;
+    let b = client.call(BODY);
+    let a = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        client.call(BODY).await
+    };
+    let (b, a) = tokio::join!(b, a);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.via.key, a.attempts), (KeyId(2), 2));
+    assert_eq!((b.via.key, b.attempts), (KeyId(2), 3));
+    let keys: Vec<_> = stub.seen().iter().map(|s| s.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            Some(KeyId(1)), // B: 429
+            Some(KeyId(2)), // B: hangs
+            Some(KeyId(1)), // A: 401
+            Some(KeyId(2)), // A: 200
+            Some(KeyId(2)), // B: 200 after its timeout
+        ]
+    );
+    assert_eq!(client.pool().state(KeyId(1)), KeyState::Revoked);
+}
+
 #[tokio::test]
 async fn retry_after_is_honoured_on_the_only_key() {
     let (stub, client) = setup(schedule(1, r#"{"scope":{"key":1},"until_ms":900,"kind":{"type":"rate_limited","hint":"retry_after_seconds"}}"#), Policy::default()).await;

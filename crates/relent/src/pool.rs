@@ -371,4 +371,114 @@ impl Pool {
             }
         })
     }
+
+    /// Folds what one call learned into this pool, which concurrent calls may have changed
+    /// meanwhile: `before` is the pool the call started from, `after` the pool it ended
+    /// with. A key state the call changed replaces this pool's when no one else changed it
+    /// since; otherwise the more restrictive of the two stays, so a revocation is never
+    /// lost to a concurrent call that still saw the key ready. Rejection counts merge the
+    /// same way, last use takes the later time, and selection cursors the call moved are
+    /// taken from it. Keys this pool does not have are left alone.
+    pub fn merge_call(&mut self, before: &Pool, after: &Pool) {
+        for (_, learned) in after.all_keys() {
+            let id = learned.spec.id;
+            let started = before.find(id).map(|(_, k)| k);
+            let Some(shared) = self.entry_mut(id) else {
+                continue;
+            };
+            if started.map(|k| k.state) != Some(learned.state) {
+                let untouched = started.map(|k| k.state) == Some(shared.state);
+                shared.state =
+                    if shared.state == KeyState::Removed || learned.state == KeyState::Removed {
+                        KeyState::Removed
+                    } else if untouched {
+                        learned.state
+                    } else {
+                        shared.state.worse(learned.state)
+                    };
+            }
+            if started.map(|k| k.rejections) != Some(learned.rejections) {
+                let untouched = started.map(|k| k.rejections) == Some(shared.rejections);
+                shared.rejections = if untouched {
+                    learned.rejections
+                } else {
+                    shared.rejections.max(learned.rejections)
+                };
+            }
+            shared.last_used = shared.last_used.max(learned.last_used);
+        }
+        for (t, cursor) in after.cursors.iter().enumerate() {
+            if before.cursors.get(t) != Some(cursor) {
+                if let Some(shared) = self.cursors.get_mut(t) {
+                    *shared = *cursor;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> Pool {
+        Pool::new(vec![Target::new(
+            Provider::Openai,
+            "gpt-4o",
+            vec![KeySpec::new(1, "a"), KeySpec::new(2, "b")],
+        )])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_concurrent_call_does_not_undo_a_revocation() {
+        let before = pool();
+        let mut shared = before.clone();
+        // Call A revokes key 1 and finishes first.
+        let mut a = before.clone();
+        a.set_state(KeyId(1), KeyState::Revoked);
+        shared.merge_call(&before, &a);
+        // Call B, started from the same pool, used key 2 and saw key 1 as ready.
+        let mut b = before.clone();
+        b.entry_mut(KeyId(2)).unwrap().last_used = Some(Time(5));
+        shared.merge_call(&before, &b);
+        assert_eq!(shared.state(KeyId(1)), KeyState::Revoked);
+        assert_eq!(shared.find(KeyId(2)).unwrap().1.last_used, Some(Time(5)));
+    }
+
+    #[test]
+    fn conflicting_changes_keep_the_more_restrictive_state() {
+        let before = pool();
+        let mut shared = before.clone();
+        shared.set_state(KeyId(1), KeyState::CoolingDown(Time(10_000)));
+        let mut call = before.clone();
+        call.set_state(KeyId(1), KeyState::CoolingDown(Time(4_000)));
+        shared.merge_call(&before, &call);
+        assert_eq!(shared.state(KeyId(1)), KeyState::CoolingDown(Time(10_000)));
+
+        let mut call = before.clone();
+        call.set_state(KeyId(1), KeyState::Removed);
+        shared.merge_call(&before, &call);
+        assert_eq!(shared.state(KeyId(1)), KeyState::Removed);
+    }
+
+    #[test]
+    fn a_change_no_one_else_made_is_taken_as_it_is() {
+        let mut before = pool();
+        before.set_state(KeyId(1), KeyState::Exhausted(Time(3_600_000)));
+        let mut shared = before.clone();
+        // The call was told the key is good again and used it successfully.
+        let mut call = before.clone();
+        call.apply(&PoolChange::Restored { key: KeyId(1) }).unwrap();
+        shared.merge_call(&before, &call);
+        assert_eq!(shared.state(KeyId(1)), KeyState::Ready);
+        // A restore applied to the shared pool while the call ran is not undone by a call
+        // that changed nothing about the key.
+        let mut shared = before.clone();
+        shared
+            .apply(&PoolChange::Restored { key: KeyId(1) })
+            .unwrap();
+        shared.merge_call(&before, &before.clone());
+        assert_eq!(shared.state(KeyId(1)), KeyState::Ready);
+    }
 }
