@@ -143,37 +143,36 @@ async fn an_untrusted_certificate_is_a_certificate_failure() {
     );
 }
 
-#[tokio::test]
-async fn plain_http_behind_https_is_a_handshake_failure() {
+/// A plain TCP server on loopback that reads one request per connection, then answers
+/// with `reply` (nothing: just close) and closes. Returns its `host:port`.
+async fn plain_server(reply: &'static [u8]) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://{}/", listener.local_addr().unwrap());
+    let address = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
         while let Ok((mut tcp, _)) = listener.accept().await {
-            let mut buf = [0u8; 1024];
+            // A TLS client's hello is not HTTP: read what comes, whatever it is.
+            let mut buf = [0u8; 4096];
             let _ = tcp.read(&mut buf).await;
-            let _ = tcp
-                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-                .await;
+            let _ = tcp.write_all(reply).await;
         }
     });
+    address
+}
+
+#[tokio::test]
+async fn plain_http_behind_https_is_a_handshake_failure() {
+    let address = plain_server(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
     assert_eq!(
-        failure(&ReqwestTransport::new(), &url).await,
+        failure(&ReqwestTransport::new(), &format!("https://{address}/")).await,
         TransportError::TlsHandshake
     );
 }
 
 #[tokio::test]
 async fn a_connection_closed_before_the_response_is_a_reset() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            let _ = read_request(&mut tcp).await;
-            drop(tcp);
-        }
-    });
+    let address = plain_server(b"").await;
     assert_eq!(
-        failure(&ReqwestTransport::new(), &url).await,
+        failure(&ReqwestTransport::new(), &format!("http://{address}/")).await,
         TransportError::Reset
     );
 }
