@@ -401,20 +401,22 @@ impl<T: Transport> Client<T> {
         mode: Mode,
     ) -> Result<Streaming, CallError> {
         let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
-        let before = self.pool();
-        let mut machine = RetryMachine::with_pool(self.policy.clone(), before.clone(), seed);
+        // The pool as this call last shared it: what it learns is merged into the client's
+        // pool as it goes, so concurrent and later calls know at once, and nothing is lost
+        // when the caller drops the call.
+        let mut synced = self.pool();
+        let mut machine = RetryMachine::with_pool(self.policy.clone(), synced.clone(), seed);
         if let Some(unix_ms) = self.epoch_unix_ms {
             machine = machine.wall_clock_epoch(unix_ms);
         }
         let span = info_span!("relent.call", idempotency_key = %machine.idempotency_key());
         let mut guard = DropGuard { done: false };
         let result = self
-            .drive_machine(&mut machine, body, cancel, mode)
+            .drive_machine(&mut machine, &mut synced, body, cancel, mode)
             .instrument(span)
             .await;
         guard.done = true;
-        // What this call learned about its keys joins what concurrent calls learned.
-        self.store_pool(&before, machine.pool());
+        self.share_pool(&mut synced, machine.pool());
         match result {
             Ok(c) => Ok(Streaming {
                 status: c.status,
@@ -430,15 +432,22 @@ impl<T: Transport> Client<T> {
         }
     }
 
-    fn store_pool(&self, before: &Pool, after: &Pool) {
-        if let Ok(mut stored) = self.pool.lock() {
-            stored.merge_call(before, after);
+    /// Merges what a call learned since `synced` into the client's pool (concurrent calls
+    /// may have changed it meanwhile), and moves `synced` on.
+    fn share_pool(&self, synced: &mut Pool, current: &Pool) {
+        if synced == current {
+            return;
         }
+        if let Ok(mut shared) = self.pool.lock() {
+            shared.merge_call(synced, current);
+        }
+        synced.clone_from(current);
     }
 
     async fn drive_machine(
         &self,
         machine: &mut RetryMachine,
+        synced: &mut Pool,
         body: &[u8],
         cancel: CancellationToken,
         mode: Mode,
@@ -453,6 +462,7 @@ impl<T: Transport> Client<T> {
         // The response currently being classified, kept so a success can be handed over.
         let mut last: Option<Received> = None;
         loop {
+            self.share_pool(synced, machine.pool());
             let Some(action) = machine.poll_action() else {
                 // Waiting: a sleep (the only state with no send in flight and no end).
                 match machine.state() {

@@ -145,19 +145,20 @@ async fn a_cooldown_that_has_run_out_does_not_outlive_its_call() {
     );
 }
 
-/// Concurrent calls each work on a copy of the pool; what one learns is merged in, not
-/// overwritten by another that ends later. Call B meets a rate limit on key 1 and hangs on
-/// key 2; meanwhile call A finds key 1 rejected and succeeds on key 2. B ends last, having
-/// seen key 1 only as cooling down: the revocation must stand.
+/// Concurrent calls each work on a copy of the pool; what one learns is merged in, never
+/// overwritten by another that knew less. With round-robin selection, call B takes key 1
+/// and hangs on it; call A, started while B waits, takes key 2, finds it rejected, and
+/// succeeds on key 1. B then retries key 1 and ends last, never having learned about key 2:
+/// the revocation must stand.
 #[tokio::test]
 async fn a_revocation_survives_a_concurrent_call_that_ends_later() {
     let faults = [
-        r#"{"scope":{"key":1},"first_sends":1,"until_ms":30000,"kind":{"type":"rate_limited","hint":"retry_after_seconds"}}"#,
-        r#"{"scope":{"key":1},"kind":{"type":"key_rejected"}}"#,
-        r#"{"scope":{"key":2},"first_sends":1,"kind":{"type":"slow"}}"#,
+        r#"{"scope":{"key":1},"first_sends":1,"kind":{"type":"slow"}}"#,
+        r#"{"scope":{"key":2},"kind":{"type":"key_rejected"}}"#,
     ];
     let policy = Policy {
         attempt_timeout_ms: 600,
+        selection: relent::Selection::RoundRobin,
         ..Policy::default()
     };
     let (stub, client) = setup(schedule(2, &faults.join(",")), policy).await;
@@ -168,20 +169,37 @@ async fn a_revocation_survives_a_concurrent_call_that_ends_later() {
     };
     let (b, a) = tokio::join!(b, a);
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((a.via.key, a.attempts), (KeyId(2), 2));
-    assert_eq!((b.via.key, b.attempts), (KeyId(2), 3));
+    assert_eq!((a.via.key, a.attempts), (KeyId(1), 2));
+    assert_eq!((b.via.key, b.attempts), (KeyId(1), 2));
     let keys: Vec<_> = stub.seen().iter().map(|s| s.key).collect();
     assert_eq!(
         keys,
         vec![
-            Some(KeyId(1)), // B: 429
-            Some(KeyId(2)), // B: hangs
-            Some(KeyId(1)), // A: 401
-            Some(KeyId(2)), // A: 200
-            Some(KeyId(2)), // B: 200 after its timeout
+            Some(KeyId(1)), // B: hangs
+            Some(KeyId(2)), // A: 401
+            Some(KeyId(1)), // A: 200
+            Some(KeyId(1)), // B: 200 after its timeout
         ]
     );
+    assert_eq!(client.pool().state(KeyId(2)), KeyState::Revoked);
+}
+
+/// A caller may drop a call at any await (a timeout around it, a closed request). What the
+/// call had learned about its keys by then is kept.
+#[tokio::test]
+async fn a_call_dropped_by_its_caller_keeps_what_it_learned() {
+    let faults = [
+        r#"{"scope":{"key":1},"kind":{"type":"key_rejected"}}"#,
+        r#"{"scope":{"key":2},"first_sends":1,"kind":{"type":"slow"}}"#,
+    ];
+    let (stub, client) = setup(schedule(2, &faults.join(",")), Policy::default()).await;
+    // Key 1 is rejected, key 2 hangs; the caller gives up long before the attempt timeout.
+    let dropped = tokio::time::timeout(Duration::from_millis(400), client.call(BODY)).await;
+    assert!(dropped.is_err(), "the call was still waiting on key 2");
+    assert_eq!(stub.seen().len(), 2);
     assert_eq!(client.pool().state(KeyId(1)), KeyState::Revoked);
+    let next = client.call(BODY).await.unwrap();
+    assert_eq!((next.attempts, next.via.key), (1, KeyId(2)));
 }
 
 #[tokio::test]
