@@ -8,6 +8,12 @@
 //! callback, so a program can say why it waits instead of looking hung. Secrets live only in
 //! the [`KeyStore`]; the core sees key ids and labels.
 //!
+//! One client serves any number of concurrent calls. Key states carry over between them:
+//! every call counts time from the client's epoch and merges what it learns (a revoked key,
+//! a cooldown) into the client's pool after every step, so other calls know at once and a
+//! call dropped by its caller loses nothing. [`ReqwestTransport::with_builder`] takes extra
+//! root certificates, a proxy and other client settings.
+//!
 //! ```
 //! use relent::{KeySpec, Policy, Provider, Target};
 //! use relent_tokio::{Api, Client, Endpoint, KeyStore, ReqwestTransport, Secret};
