@@ -128,8 +128,9 @@ fn one_seed(seed: u64, determinism_every: u64, part: &mut Summary, times: &mut V
     if check_determinism {
         part.determinism_checked += 1;
         let again = run(&schedule, RunOptions { keep_trace: true });
-        // Entry-by-entry equality: stronger than comparing hashes, and cheaper than
-        // serialising both traces.
+        // Entry-by-entry equality: equal traces serialise to the same bytes (invariant 7
+        // asks for byte-identical traces), and comparing is stronger than comparing hashes
+        // and cheaper than serialising both.
         if report.trace != again.trace {
             violations.push(Violation {
                 invariant: 7,
