@@ -322,7 +322,7 @@ pub fn drive_machine(keys: &[u32], seed: u64, ops: &[Op]) -> Result<String, Stri
     // `None` first: check the actions of `start` before any event.
     for op in std::iter::once(None).chain(ops.iter().map(Some)) {
         let keys_before: Vec<_> = m.pool().all_keys().map(|(_, k)| k.state).collect();
-        let before = format!("{m:?}");
+        let before = m.clone();
         let mut reason = None;
         let result = match op {
             None => Ok(()),
@@ -400,7 +400,7 @@ pub fn drive_machine(keys: &[u32], seed: u64, ops: &[Op]) -> Result<String, Stri
         };
         if result.is_err() {
             check(
-                before == format!("{m:?}"),
+                before == m,
                 format!("the refused event {op:?} changed the machine"),
             )?;
             continue;

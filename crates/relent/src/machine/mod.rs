@@ -97,7 +97,7 @@ impl State {
 }
 
 /// What to do when a sleep ends.
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Resume {
     target: usize,
     prefer: Option<KeyId>,
@@ -108,7 +108,10 @@ struct Resume {
 
 /// The retry and failover state machine for one logical call. See the [module
 /// docs](self) for the drive loop.
-#[derive(Debug)]
+///
+/// A machine can be cloned (a snapshot, RNG state included) and compared: two machines are
+/// equal when every future step would be the same.
+#[derive(Clone, Debug, PartialEq)]
 pub struct RetryMachine {
     policy: Policy,
     pool: Pool,
