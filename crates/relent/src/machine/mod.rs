@@ -109,8 +109,8 @@ struct Resume {
 /// The retry and failover state machine for one logical call. See the [module
 /// docs](self) for the drive loop.
 ///
-/// A machine can be cloned (a snapshot, RNG state included) and compared: two machines are
-/// equal when every future step would be the same.
+/// A machine can be cloned (a snapshot, RNG state and trace included) and compared; equal
+/// machines take the same steps from there on, given the same inputs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryMachine {
     policy: Policy,
