@@ -100,32 +100,38 @@ pub fn success(provider: Provider) -> Reply {
 /// The reply for `kind` from `provider` at virtual time `now_ms`; `reset_after_ms` is how
 /// long until the fault's window ends (what an honest server's hint says).
 pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
+    // The body names the time only in a rate limit's message and in Gemini's RetryInfo;
+    // every other body is built once per thread, and time-dependent headers go on top.
+    let timed_body = match kind {
+        FaultKind::RateLimited { hint } => {
+            hint == HintFormat::Message
+                || (hint == HintFormat::RetryInfo
+                    && matches!(provider, Provider::Gemini | Provider::Vertex))
+        }
+        _ => false,
+    };
+    let mut reply = if timed_body {
+        build_fault(provider, kind, reset_after_ms)
+    } else {
+        let timeless = match kind {
+            FaultKind::QuotaExhausted { .. } => FaultKind::QuotaExhausted { reset: false },
+            other => other,
+        };
+        cached(provider, Some(timeless), || {
+            build_fault(provider, kind, reset_after_ms)
+        })
+    };
     match kind {
         FaultKind::QuotaExhausted { reset: true } => {
-            let timeless = FaultKind::QuotaExhausted { reset: false };
-            let mut reply = cached(provider, Some(timeless), || quota(provider));
             let secs = reset_after_ms.div_ceil(1000);
-            add_header(&mut reply, "retry-after", secs.to_string());
-            reply
+            add_headers(&mut reply, vec![("retry-after", secs.to_string())]);
         }
         FaultKind::RateLimited { hint } => {
-            // The body names the time only in the message and in Gemini's RetryInfo.
-            let gemini = matches!(provider, Provider::Gemini | Provider::Vertex);
-            let mut reply =
-                if hint == HintFormat::Message || (gemini && hint == HintFormat::RetryInfo) {
-                    rate_limited_body(provider, hint, reset_after_ms)
-                } else {
-                    cached(provider, Some(kind), || {
-                        rate_limited_body(provider, hint, reset_after_ms)
-                    })
-                };
             rate_limit_headers(&mut reply, provider, hint, now_ms, reset_after_ms);
-            reply
         }
-        _ => cached(provider, Some(kind), || {
-            build_fault(provider, kind, now_ms, reset_after_ms)
-        }),
+        _ => {}
     }
+    reply
 }
 
 fn build_success(provider: Provider) -> Reply {
@@ -151,7 +157,8 @@ fn build_success(provider: Provider) -> Reply {
     )
 }
 
-fn build_fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
+/// The reply for `kind` before any time-dependent header (see [`fault`]).
+fn build_fault(provider: Provider, kind: FaultKind, reset_after_ms: u64) -> Reply {
     use FaultKind as K;
     let p = provider;
     match kind {
@@ -162,18 +169,8 @@ fn build_fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms:
             Provider::Gemini | Provider::Vertex => error(p, 403, "PERMISSION_DENIED", "", "Permission denied on resource project (or it may not exist)."),
             _ => error(p, 403, "invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported"),
         },
-        K::QuotaExhausted { reset } => {
-            let mut reply = quota(p);
-            if reset {
-                add_header(&mut reply, "retry-after", reset_after_ms.div_ceil(1000).to_string());
-            }
-            reply
-        }
-        K::RateLimited { hint } => {
-            let mut reply = rate_limited_body(p, hint, reset_after_ms);
-            rate_limit_headers(&mut reply, p, hint, now_ms, reset_after_ms);
-            reply
-        }
+        K::QuotaExhausted { .. } => quota(p),
+        K::RateLimited { hint } => rate_limited_body(p, hint, reset_after_ms),
         K::UpstreamRateLimited => http(
             429,
             json_ct(),
@@ -192,15 +189,17 @@ fn build_fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms:
         K::Reset => Reply::Transport(TransportError::Reset),
         K::GarbageHeaders => {
             let mut reply = server_error(p);
-            for (name, value) in [
+            let garbage = [
                 ("retry-after", "soon"),
                 ("Retry-After-Ms", "-5"),
                 ("x-ratelimit-reset-requests", "1x"),
                 ("anthropic-ratelimit-requests-reset", "yesterday"),
                 ("date", "not a date"),
-            ] {
-                add_header(&mut reply, name, value.to_string());
-            }
+            ];
+            add_headers(
+                &mut reply,
+                garbage.map(|(k, v)| (k, v.to_string())).to_vec(),
+            );
             reply
         }
         K::ErrorIn200 => http(
@@ -454,10 +453,6 @@ fn http(status: u16, headers: Vec<(&str, String)>, body: String) -> Reply {
             .collect(),
         body: body.into_bytes().into(),
     }
-}
-
-fn add_header(reply: &mut Reply, name: &str, value: String) {
-    add_headers(reply, vec![(name, value)]);
 }
 
 /// Appends headers to a reply (the shared list is copied once).

@@ -356,7 +356,7 @@ impl<T: Transport> Client<T> {
             Action::Succeeded { via, .. } => Some(via.key),
             _ => None,
         };
-        let key_label = key.map(|k| machine.pool().label(k).to_string());
+        let key_label = key.map(|k| machine.pool().label(k));
         let label = key_label.as_deref().unwrap_or("-");
         match action {
             Action::Send(s) => debug!(
@@ -389,7 +389,7 @@ impl<T: Transport> Client<T> {
             progress(&Progress {
                 at: now,
                 action: action.clone(),
-                key_label,
+                key_label: key_label.as_deref().map(str::to_string),
             });
         }
     }
@@ -417,19 +417,16 @@ impl<T: Transport> Client<T> {
             .await;
         guard.done = true;
         self.share_pool(&mut synced, machine.pool());
-        match result {
-            Ok(c) => Ok(Streaming {
-                status: c.status,
-                headers: c.headers,
-                via: c.via,
-                attempts: c.attempts,
-                first: Some(c.first),
-                reader: c.reader,
-                machine,
-                start: c.start,
-            }),
-            Err(e) => Err(e),
-        }
+        result.map(|c| Streaming {
+            status: c.status,
+            headers: c.headers,
+            via: c.via,
+            attempts: c.attempts,
+            first: Some(c.first),
+            reader: c.reader,
+            machine,
+            start: c.start,
+        })
     }
 
     /// Merges what a call learned since `synced` into the client's pool (concurrent calls

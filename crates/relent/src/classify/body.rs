@@ -107,7 +107,6 @@ pub(crate) fn aws_error_type(raw: &str) -> &str {
 /// A JSON value where only scalars matter; objects and arrays are skipped.
 #[derive(Debug)]
 enum Scalar<'a> {
-    Null,
     Str(Cow<'a, str>),
     Num(Number),
     Other,
@@ -197,9 +196,9 @@ struct Detail<'a> {
 #[derive(Default)]
 struct Metadata<'a> {
     raw: Option<Cow<'a, str>>,
-    /// The first `x-ratelimit-reset` of `headers`, when `headers` is an object: `Some(None)`
-    /// when its value is not a time.
-    reset: Option<Option<u64>>,
+    /// The first `x-ratelimit-reset` of `headers`, when `headers` is an object and its
+    /// value is a time.
+    reset: Option<u64>,
 }
 
 /// How many of Google's details are read, and how many quota violations per detail.
@@ -219,8 +218,10 @@ impl<'a> Top<'a> {
 impl<'a> Object<'a> {
     fn into_fields(self: Box<Self>, in_band: bool) -> Option<ErrorFields<'a>> {
         let mut fields = ErrorFields::default();
-        let Object { error, members } = *self;
-        let mut this = members;
+        let Object {
+            error,
+            members: mut this,
+        } = *self;
         match error {
             Some(ErrorMember::Object(inner)) => inner.read_into(&mut fields),
             Some(ErrorMember::Text(message)) => {
@@ -258,12 +259,9 @@ impl<'a> Object<'a> {
 }
 
 impl<'a> Members<'a> {
-    /// Reads these members as the error object.
+    /// Reads these members as the error object into fresh `fields`.
     fn read_into(self, fields: &mut ErrorFields<'a>) {
-        fields.message = self
-            .message
-            .and_then(Scalar::text)
-            .or_else(|| fields.message.take());
+        fields.message = self.message.and_then(Scalar::text);
         fields.kind = self.kind.and_then(Scalar::text);
         fields.status_text = self.status.and_then(Scalar::text);
         match self.code {
@@ -293,9 +291,7 @@ impl<'a> Members<'a> {
         }
         if let Some(metadata) = self.metadata {
             fields.upstream_raw = metadata.raw;
-            if let Some(reset) = metadata.reset {
-                fields.openrouter_reset_unix_ms = reset;
-            }
+            fields.openrouter_reset_unix_ms = metadata.reset;
         }
     }
 }
@@ -395,7 +391,7 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Scalar<'de>, E> {
-        Ok(Scalar::Null)
+        Ok(Scalar::Other)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'de>, A::Error> {
@@ -739,9 +735,9 @@ impl<'de> Visitor<'de> for RawTextVisitor {
     }
 }
 
-/// `metadata.headers`: `Some` when it is an object, holding its first `x-ratelimit-reset`
-/// as Unix milliseconds (`None` inside when absent or not a number).
-struct ResetHeader(Option<Option<u64>>);
+/// `metadata.headers`: its first `x-ratelimit-reset` as Unix milliseconds, when it is an
+/// object and that value is a time.
+struct ResetHeader(Option<u64>);
 
 any_json!(
     ResetHeader,
@@ -757,13 +753,13 @@ any_json!(
                     reset = Some(match value {
                         Scalar::Num(n) => n.as_u64(),
                         Scalar::Str(s) => s.trim().parse().ok(),
-                        Scalar::Null | Scalar::Other => None,
+                        Scalar::Other => None,
                     });
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
-            Ok(ResetHeader(Some(reset.flatten())))
+            Ok(ResetHeader(reset.flatten()))
         }
     }
 );

@@ -56,11 +56,7 @@ pub fn redact(text: &str) -> String {
             continue;
         }
         // At a token start: decide whether the whole token is a secret.
-        let token_len = rest
-            .find(|ch: char| {
-                ch.is_whitespace() || matches!(ch, '"' | '\'' | ',' | ')' | '(' | '<' | '>')
-            })
-            .unwrap_or(rest.len());
+        let token_len = rest.find(is_delimiter).unwrap_or(rest.len());
         let token_len = token_len.max(c.len_utf8());
         let token = &rest[..token_len];
         if token_len == c.len_utf8() && is_delimiter(c) {
@@ -122,7 +118,7 @@ fn is_clean(text: &str) -> bool {
     // Single spaces only: no double space, no other whitespace.
     let mut previous = 0u8;
     for &b in bytes {
-        if (b == b' ' && previous == b' ') || (b != b' ' && b.is_ascii() && is_space_byte(b)) {
+        if (b == b' ' && previous == b' ') || (b != b' ' && is_space_byte(b)) {
             return false;
         }
         previous = b;

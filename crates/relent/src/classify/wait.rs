@@ -29,9 +29,16 @@ pub(crate) fn hint(
     }
     // The wall clock for absolute times: the response's own Date header first (RFC 9110 says
     // an HTTP-date Retry-After is relative to it), else the caller's clock.
+    // Read once, and only if a source needs it.
+    let reference = std::cell::OnceCell::new();
     let until = |unix_ms: u64| {
-        let date = header(headers, "date").and_then(hints::http_date_unix_ms);
-        date.or(now_unix_ms).map(|now| unix_ms.saturating_sub(now))
+        reference
+            .get_or_init(|| {
+                header(headers, "date")
+                    .and_then(hints::http_date_unix_ms)
+                    .or(now_unix_ms)
+            })
+            .map(|now| unix_ms.saturating_sub(now))
     };
     let from = |source: HintSource| move |ms: u64| (ms, source);
 
