@@ -1,4 +1,4 @@
 #![no_main]
-//! cargo-fuzz target `classify`: see `relent_sim::fuzzing::fuzz_classify`.
+//! cargo-fuzz target `classify`: see `relent_sim::fuzz::fuzz_classify`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| relent_sim::fuzzing::fuzz_classify(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| relent_sim::fuzz::fuzz_classify(data));

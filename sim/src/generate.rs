@@ -75,6 +75,7 @@ pub fn generate(seed: u64) -> Schedule {
         cancel_at_ms: None,
         latency_ms: d.range(50, 400),
         heal_at_ms: None,
+        calls: Vec::new(),
     };
 
     // One world in ten is the headline case: a single key that is dead from the start.
@@ -150,6 +151,9 @@ pub fn generate(seed: u64) -> Schedule {
     }
     if d.chance(0.1) {
         schedule.policy.fallback_on_content_filter = true;
+    }
+    if d.chance(0.1) {
+        schedule.policy.restart_after_commit = true;
     }
 
     // Swarm: each fault kind is switched on or off for the whole world.
@@ -227,6 +231,21 @@ pub fn generate(seed: u64) -> Schedule {
     }
     if d.chance(0.05) {
         schedule.cancel_at_ms = Some(d.below(horizon));
+    }
+    // One world in eight is a client making several calls over one pool: some one after
+    // another, some overlapping, so that what one call learns binds the next.
+    if d.chance(0.125) {
+        let n = d.range(2, 4);
+        let mut at = 0;
+        schedule.calls.push(0);
+        for _ in 1..n {
+            at += if d.chance(0.5) {
+                d.below(2_000)
+            } else {
+                d.range(5_000, horizon)
+            };
+            schedule.calls.push(at);
+        }
     }
     if d.chance(0.7) {
         // The liveness phase starts after the last fault of any kind, pool changes included.

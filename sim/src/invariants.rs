@@ -1,24 +1,85 @@
-//! The invariant catalog of the design brief, checked after every step.
+//! The invariant checker: a reference model of what the machine may and must do, checked
+//! after every step. It is the only checker; the simulator's runner and the `machine` fuzz
+//! entry both feed it.
 //!
-//! Numbers follow the brief: 1 single dead key, 2 no send with a revoked/removed key or
-//! before its reset, 3 attempt limits, 4 deadline, 5 non-retryable not resent, 6 bounded,
-//! 7 determinism (checked by the caller, which runs seeds twice), 8 actionable aborts,
-//! 9 no sleep while a ready key exists after a rate limit, 10 overload leaves keys alone,
-//! 11 liveness after healing.
+//! # Where every expectation comes from
+//!
+//! The checker never asks the machine what is right. It does not read `deadline()`, the
+//! machine's key states, its counters or relent's redactor. It derives expectations from
+//! four inputs only, and then compares them with what the machine *did* (its actions, and the
+//! key states it reports, which are under test like everything else it says):
+//!
+//! * **the policy**: the deadline is the call's start plus `deadline_ms`; the attempt, per
+//!   target and transient-retry limits, the attempt timeout, the quota cooldown, the
+//!   backoff caps and `restart_after_commit` are read from it;
+//! * **the world's ground truth** for every answer ([`Truth`]): which fault the world
+//!   scripted (so, which reason the answer *is*, whatever the classifier says) and the reset
+//!   time an honest server announced;
+//! * **the pool changes** fed in (added, removed, restored, marked bad);
+//! * **the actions observed so far** (sends, sleeps, rotations, aborts), from which the
+//!   checker counts attempts, sends per target and transient retries itself.
+//!
+//! From these it keeps its own model of every key ([`KeyModel`]): removed, marked bad,
+//! blocked until a time it knows for certain (an announced reset, an outside mark, the
+//! policy's quota cooldown), possibly cooling until a time it can bound (after a rate limit
+//! with no hint the machine picks a backoff no longer than the congestion cap), rejected how
+//! many times, revoked, or excluded for this call.
+//!
+//! # The catalog
+//!
+//! Numbers follow the design brief:
+//!
+//! 1. a rejected key with no usable alternative gets one more send, at once, on a fresh
+//!    connection, with no sleep; a second rejection (or a retry the limits forbid) ends the
+//!    call `auth_permanent` at once;
+//! 2. no send with a removed, revoked, marked-bad or excluded key, or before a reset the
+//!    model knows;
+//! 3. attempt numbers count every send; no limit is exceeded;
+//! 4. no sleep ends after the deadline, no send starts at or after it, and the call ends no
+//!    later than the deadline plus one attempt timeout;
+//! 5. a target that refused the request (malformed, too long, filtered, unknown model,
+//!    certificate, WAF) is never sent to again, and the chain is never climbed back up;
+//! 6. every call ends within the step bound, and a waiting machine always waits for
+//!    something (checked by the runner);
+//! 7. the same seed gives the same trace (checked by the swarm, in process and across
+//!    processes);
+//! 8. every abort has a non-empty message;
+//! 9. no sleep after a rate limit while the current target has a key the model knows is
+//!    ready;
+//! 10. faults whose row in the brief says "key state unchanged" change no key's state;
+//! 11. once every fault is over and a key the model knows is alive can be reached, the call
+//!     does not give up before its deadline;
+//! 12. committed means committed: no send or sleep after a success was handed over, unless
+//!     the stream failed and the policy allows a restart; without that policy a failed
+//!     stream ends `failed_after_commit` at once;
+//! 13. a rotation never consumes the transient-retry budget: the checker counts transient
+//!     retries from the actions (sleeps, and immediate resends of the same key after a
+//!     transient fault) and an `attempts_exhausted` abort is valid only when its own count,
+//!     or a send limit, is spent;
+//! 14. pool changes act at once: a key that becomes usable on the current target while the
+//!     machine sleeps for cooling keys ends the sleep in the same step;
+//! 15. no secret canary planted by the world appears in a message or code, in any trace,
+//!     `Debug` output or JSON (see [`crate::canary`]; the full scan runs on the worlds that
+//!     are also checked for determinism);
+//! 16. the abort reason matches the failure that ended the call: the failure's own reason
+//!     when it alone ends the call; `attempts_exhausted`, `deadline_exceeded`,
+//!     `no_usable_key`, `server_said_no_retry`, `cancelled` and `failed_after_commit` only
+//!     when the model shows that cause;
+//! 17. across calls of one client: what one call learned (a revocation, a cooldown, an
+//!     exhausted quota) binds every call that starts later (the model a call starts from is
+//!     the client's, so invariant 2 checks it);
+//! 18. the classifier reads every simulated reply as the fault the world scripted, and a
+//!    `Succeeded` follows only a real success.
 
-use crate::marks::Marks;
-use crate::runner::Outcome;
-use crate::schedule::Schedule;
-use relent::classify::redact::contains_secret;
+use crate::canary;
 use relent::machine::TraceEntry;
-use relent::{AbortReason, Action, KeyId, PoolChange, Reason, RetryMachine, SleepReason, Time};
+use relent::{AbortReason, Action, KeyId, Policy, PoolChange, Reason, SleepReason, Target, Time};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
-    /// The invariant's number in the brief (0: the runner itself).
+    /// The invariant's number in the catalog (0: the runner itself).
     pub invariant: u8,
     /// Virtual time.
     pub at_ms: u64,
@@ -26,159 +87,633 @@ pub struct Violation {
     pub detail: String,
 }
 
-/// Per-run checking state.
-pub(crate) struct Checker {
-    max_attempts: u32,
-    max_per_target: u32,
-    attempt_timeout_ms: u64,
-    latency_ms: u64,
-    heal_at_ms: Option<u64>,
-    last_pool_change_ms: Option<u64>,
-    dead_from_outside: BTreeSet<KeyId>,
-    sends_per_target: BTreeMap<usize, u32>,
-    server_reset: BTreeMap<KeyId, Time>,
-    removed: BTreeSet<KeyId>,
-    refused_targets: BTreeSet<usize>,
+/// What the world knows about one answer, whatever the classifier makes of it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Truth {
+    /// What the answer is.
+    pub reason: Reason,
+    /// When the key may be used again, as the server announced it (a rate limit's reset,
+    /// or an authoritative quota reset); `None` when the answer announces none.
+    pub reset_at: Option<Time>,
+    /// The server said not to retry (`x-should-retry: false` or a garbled pushback).
+    pub says_no_retry: bool,
+    /// How much later than `reset_at` an exact reader of the reply may still hold the key
+    /// back: an HTTP-date or RFC 3339 reset is read against a `Date` header that has whole
+    /// seconds only.
+    pub reset_slack_ms: u64,
+}
+
+impl Truth {
+    /// An answer with no reset and no word about retrying.
+    pub fn of(reason: Reason) -> Self {
+        Truth {
+            reason,
+            reset_at: None,
+            says_no_retry: false,
+            reset_slack_ms: 0,
+        }
+    }
+}
+
+/// One input the machine accepted, as the checker sees it.
+#[derive(Copy, Clone, Debug)]
+pub enum Input<'a> {
+    /// The call started.
+    Start,
+    /// The pending send was answered (a hang is answered by its timeout).
+    Answer(Truth),
+    /// A sleep's timer fired.
+    Wake,
+    /// An input that is due to change nothing (a timer before its time).
+    Idle,
+    /// A pool change from outside.
+    Pool(&'a PoolChange),
+    /// The caller cancelled.
+    Cancel,
+    /// The committed stream ended well.
+    StreamEnded,
+    /// The committed stream failed.
+    StreamFailed,
+}
+
+/// The checker's model of one key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyModel {
+    /// The key.
+    pub id: KeyId,
+    /// Its target.
+    pub target: usize,
+    /// Removed from the pool (final).
+    pub removed: bool,
+    /// Marked bad with no end, until restored.
+    pub marked_dead: bool,
+    /// No send before this time (an announced reset, an outside mark, the quota cooldown).
+    pub blocked_until: Time,
+    /// The machine may hold the key back until at most this time (its own cooldowns
+    /// included).
+    pub free_by: Time,
+    /// World rejections since the key last succeeded or was restored.
+    pub strikes: u8,
+    /// Rejected while another key could be used, or rejected twice.
+    pub revoked: bool,
+}
+
+impl KeyModel {
+    fn new(id: KeyId, target: usize) -> Self {
+        KeyModel {
+            id,
+            target,
+            removed: false,
+            marked_dead: false,
+            blocked_until: Time::ZERO,
+            free_by: Time::ZERO,
+            strikes: 0,
+            revoked: false,
+        }
+    }
+
+    /// Never usable again in this call unless restored.
+    fn dead(&self) -> bool {
+        self.removed || self.marked_dead || self.revoked
+    }
+
+    /// Folds what another call learned about this key into this model (later resets win,
+    /// a revocation stays).
+    fn absorb(&mut self, other: &KeyModel) {
+        self.removed |= other.removed;
+        self.marked_dead = other.marked_dead;
+        self.revoked |= other.revoked;
+        self.strikes = self.strikes.max(other.strikes);
+        self.blocked_until = self.blocked_until.max(other.blocked_until);
+        self.free_by = self.free_by.max(other.free_by);
+    }
+}
+
+/// What the keys of a client are known to be, shared by the calls of a multi-call world.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClientModel {
+    /// Every key ever seen.
+    pub keys: Vec<KeyModel>,
+}
+
+impl ClientModel {
+    /// The model of a fresh pool over `targets`.
+    pub fn new(targets: &[Target]) -> Self {
+        ClientModel {
+            keys: targets
+                .iter()
+                .enumerate()
+                .flat_map(|(t, target)| target.keys.iter().map(move |k| KeyModel::new(k.id, t)))
+                .collect(),
+        }
+    }
+
+    /// Takes in what a call learned since it last shared (the driver's merge: what only
+    /// this call changed replaces the client's view; what both changed keeps the stricter).
+    pub fn learn(&mut self, call: &mut Checker) {
+        for (i, learned) in call.keys.iter().enumerate() {
+            let before = call.synced.get(i).filter(|b| b.id == learned.id);
+            if before == Some(learned) {
+                continue;
+            }
+            match self.keys.iter_mut().find(|k| k.id == learned.id) {
+                Some(k) if before == Some(k) => *k = learned.clone(),
+                Some(k) => k.absorb(learned),
+                None => self.keys.push(learned.clone()),
+            }
+        }
+        call.synced.clone_from(&call.keys);
+    }
+
+    /// Applies a pool change from outside (every running call sees it too).
+    pub fn pool_change(&mut self, change: &PoolChange) {
+        apply_change(&mut self.keys, change);
+    }
+}
+
+fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
+    match change {
+        PoolChange::Added { target, key } => {
+            if !keys.iter().any(|k| k.id == key.id) {
+                keys.push(KeyModel::new(key.id, *target));
+            }
+        }
+        PoolChange::Removed { key } => {
+            if let Some(k) = keys.iter_mut().find(|k| k.id == *key) {
+                k.removed = true;
+            }
+        }
+        PoolChange::MarkedBad { key, until } => {
+            if let Some(k) = keys.iter_mut().find(|k| k.id == *key) {
+                match until {
+                    None => k.marked_dead = true,
+                    Some(t) => {
+                        k.blocked_until = k.blocked_until.max(*t);
+                        k.free_by = k.free_by.max(*t);
+                    }
+                }
+            }
+        }
+        PoolChange::Restored { key } => {
+            if let Some(k) = keys.iter_mut().find(|k| k.id == *key) {
+                k.marked_dead = false;
+                k.revoked = false;
+                k.strikes = 0;
+                k.blocked_until = Time::ZERO;
+                k.free_by = Time::ZERO;
+            }
+        }
+    }
+}
+
+/// Three answers to "could another key be used before the deadline?".
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Alternative {
+    Yes,
+    No,
+    /// Only keys whose cooldown the machine picked itself, which may end either side of
+    /// the deadline.
+    Unknown,
+}
+
+/// A lone rejected key's follow-up, owed by the step that saw the rejection.
+#[derive(Copy, Clone, Debug)]
+enum LoneRejection {
+    /// The one fresh retry of this key.
+    Retry(KeyId),
+    /// `auth_permanent`, now.
+    Abort,
+}
+
+/// Reasons whose row in the brief leaves every key's state as it was.
+fn leaves_keys_alone(reason: Reason) -> bool {
+    !matches!(
+        reason,
+        Reason::Success | Reason::KeyRejected | Reason::QuotaExhausted | Reason::RateLimited
+    )
+}
+
+/// Reasons after which the target is never sent the same request again.
+fn refuses_target(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::ContextOverflow
+            | Reason::PayloadTooLarge
+            | Reason::ContentFilter
+            | Reason::ModelNotFound
+            | Reason::MalformedRequest
+            | Reason::TlsCertificate
+            | Reason::BlockedByWaf
+    )
+}
+
+/// Transient faults: waited out on the same key.
+fn is_transient(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::Overloaded
+            | Reason::ServerError
+            | Reason::Timeout
+            | Reason::ConnectionFailed
+            | Reason::Unknown
+            | Reason::UpstreamRateLimited
+    )
+}
+
+/// The per-call checker.
+#[derive(Clone, Debug)]
+pub struct Checker {
+    policy: Policy,
+    keys: Vec<KeyModel>,
+    deadline: Time,
+    started: bool,
+    /// The target of the last send (0 before the first).
+    target: usize,
+    sends: u32,
+    target_sends: u32,
+    transient: u32,
+    excluded: Vec<KeyId>,
+    refused: Vec<usize>,
     last_send: Option<(usize, KeyId)>,
-    lone_rejections: BTreeMap<KeyId, u32>,
-    expect_after_rejection: Option<(KeyId, u32)>,
-    /// Every key's state after the previous entry (empty before the first).
-    previous_keys: Vec<(KeyId, relent::KeyState)>,
+    /// The last answer's truth, while no send or sleep has followed it.
+    fresh_answer: Option<Truth>,
+    /// The lone-rejection retry the model allows.
+    retry_allowed: Option<KeyId>,
+    /// Keys whose last answer in this call was a rejection.
+    rejected_here: Vec<KeyId>,
+    /// The key models as this call last shared them with the client.
+    synced: Vec<KeyModel>,
+    sleeping: Option<SleepReason>,
+    committed: bool,
+    restart_granted: bool,
+    ended: bool,
     violations: Vec<Violation>,
 }
 
 impl Checker {
-    pub(crate) fn new(schedule: &Schedule) -> Self {
+    /// A checker for one call under `policy`, starting from what the client knows.
+    pub fn new(policy: &Policy, client: &ClientModel) -> Self {
         Checker {
-            max_attempts: schedule.policy.max_attempts,
-            max_per_target: schedule.policy.max_attempts_per_target,
-            attempt_timeout_ms: schedule.policy.attempt_timeout_ms,
-            latency_ms: schedule.latency_ms,
-            heal_at_ms: schedule.heal_at_ms,
-            last_pool_change_ms: schedule.pool_changes.iter().map(|c| c.at_ms).max(),
-            dead_from_outside: BTreeSet::new(),
-            sends_per_target: BTreeMap::new(),
-            server_reset: BTreeMap::new(),
-            removed: BTreeSet::new(),
-            refused_targets: BTreeSet::new(),
+            policy: policy.clone(),
+            keys: client.keys.clone(),
+            deadline: Time::MAX,
+            started: false,
+            target: 0,
+            sends: 0,
+            target_sends: 0,
+            transient: 0,
+            excluded: Vec::new(),
+            refused: Vec::new(),
             last_send: None,
-            lone_rejections: BTreeMap::new(),
-            expect_after_rejection: None,
-            previous_keys: Vec::new(),
+            fresh_answer: None,
+            retry_allowed: None,
+            rejected_here: Vec::new(),
+            synced: client.keys.clone(),
+            sleeping: None,
+            committed: false,
+            restart_granted: false,
+            ended: false,
             violations: Vec::new(),
         }
     }
 
-    pub(crate) fn violation(&mut self, now: Time, invariant: u8, detail: &str) {
+    /// The call's deadline, as the policy sets it.
+    pub fn deadline(&self) -> Time {
+        self.deadline
+    }
+
+    /// Whether the call has ended (success handed over and finished, or aborted).
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// Records a violation.
+    pub fn violation(&mut self, now: Time, invariant: u8, detail: impl Into<String>) {
         self.violations.push(Violation {
             invariant,
             at_ms: now.0,
-            detail: detail.to_string(),
+            detail: detail.into(),
         });
     }
 
-    pub(crate) fn into_violations(self) -> Vec<Violation> {
+    /// The violations found.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// The violations found, by value.
+    pub fn into_violations(self) -> Vec<Violation> {
         self.violations
     }
 
-    pub(crate) fn note_server_reset(&mut self, key: KeyId, reset: Option<Time>) {
-        if let Some(reset) = reset {
-            let entry = self.server_reset.entry(key).or_insert(reset);
-            *entry = (*entry).max(reset);
+    fn key(&self, id: KeyId) -> Option<&KeyModel> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    fn key_mut(&mut self, id: KeyId) -> Option<&mut KeyModel> {
+        self.keys.iter_mut().find(|k| k.id == id)
+    }
+
+    /// Could `k` be sent at all in this call (ignoring time)?
+    fn in_play(&self, k: &KeyModel) -> bool {
+        !k.dead() && k.strikes < 2 && !self.excluded.contains(&k.id)
+    }
+
+    /// Is `k` certainly usable in this call (ignoring time)? A key rejected once here may
+    /// have been revoked by the machine (when it saw an alternative the model could not
+    /// place), so it is not counted on.
+    fn surely_in_play(&self, k: &KeyModel) -> bool {
+        self.in_play(k) && !self.rejected_here.contains(&k.id)
+    }
+
+    /// Could a key other than `except`, of this target or a later one, be used before the
+    /// deadline?
+    fn alternative(&self, except: KeyId) -> Alternative {
+        let mut answer = Alternative::No;
+        for k in &self.keys {
+            if k.id == except || k.target < self.target || !self.in_play(k) {
+                continue;
+            }
+            if k.free_by < self.deadline {
+                return Alternative::Yes;
+            }
+            if k.blocked_until < self.deadline {
+                answer = Alternative::Unknown;
+            }
+        }
+        answer
+    }
+
+    /// Checks one step: the input the machine accepted at `entry.at` and everything it did.
+    /// `keys_before` are the key states the machine reported before the step.
+    pub fn step(
+        &mut self,
+        input: Input<'_>,
+        entry: &TraceEntry,
+        keys_before: &[relent::machine::KeySnapshot],
+    ) {
+        let now = entry.at;
+        let mut expect_lone: Option<LoneRejection> = None;
+        let mut expect_wake = false;
+        match input {
+            Input::Start => {
+                self.started = true;
+                self.deadline = now + relent::Millis(self.policy.deadline_ms);
+            }
+            Input::Answer(truth) => {
+                self.answer(now, truth, entry, keys_before, &mut expect_lone);
+            }
+            Input::Wake => self.sleeping = None,
+            Input::Idle => {
+                if !entry.actions.is_empty() {
+                    self.violation(now, 6, "an early timer caused actions");
+                }
+            }
+            Input::Pool(change) => expect_wake = self.pool_change(now, change),
+            Input::Cancel => {
+                if !matches!(entry.actions.as_slice(), [Action::Abort(a)] if a.reason == AbortReason::Cancelled)
+                {
+                    self.violation(now, 16, "a cancel did not end the call `cancelled` at once");
+                }
+            }
+            Input::StreamEnded => {
+                if !entry.actions.is_empty() {
+                    self.violation(now, 12, "the end of a committed stream caused actions");
+                }
+                self.ended = true;
+            }
+            Input::StreamFailed => {
+                if self.policy.restart_after_commit {
+                    self.restart_granted = true;
+                    self.committed = false;
+                    self.fresh_answer = Some(Truth::of(Reason::ConnectionFailed));
+                } else if !matches!(entry.actions.as_slice(), [Action::Abort(a)] if a.reason == AbortReason::FailedAfterCommit)
+                {
+                    self.violation(
+                        now,
+                        12,
+                        format!(
+                            "a committed stream failed and the machine did {:?} instead of ending `failed_after_commit`",
+                            kinds(&entry.actions)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(expected) = expect_lone {
+            let ok = match (expected, entry.actions.as_slice()) {
+                (LoneRejection::Retry(key), [Action::Send(s)]) => {
+                    s.key == key && s.fresh_connection
+                }
+                (_, [Action::Abort(a)]) => a.reason == AbortReason::AuthPermanent,
+                _ => false,
+            };
+            if !ok {
+                self.violation(
+                    now,
+                    1,
+                    format!(
+                        "after a rejection of the only usable key the model expected {expected:?}; the machine did {:?}",
+                        kinds(&entry.actions)
+                    ),
+                );
+            }
+        }
+        if expect_wake
+            && !entry
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Send(_) | Action::Abort(_)))
+        {
+            self.violation(
+                now,
+                14,
+                "a key became usable on the current target during a sleep for cooling keys, and the sleep went on",
+            );
+        }
+        // The one retry of a rejected key is immediate or never: without it, the key is
+        // revoked for the rest of this call and for the client.
+        if let (Input::Answer(t), Some((_, key))) = (input, self.last_send) {
+            let retried = entry
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Send(s) if s.key == key));
+            if t.reason == Reason::KeyRejected && !retried {
+                if let Some(k) = self.key_mut(key) {
+                    k.revoked = true;
+                }
+            }
+        }
+        let answered = matches!(input, Input::Answer(t) if t.reason == Reason::Success);
+        for action in &entry.actions {
+            self.action(now, action, &input, answered);
+        }
+        if let Some(seen) = &entry.seen {
+            if let Some(code) = &seen.code {
+                if let Some(fragment) = canary::leaked(code) {
+                    self.violation(
+                        now,
+                        15,
+                        format!("a secret canary fragment {fragment:?} in a recorded code"),
+                    );
+                }
+            }
         }
     }
 
-    pub(crate) fn note_pool_change(&mut self, change: &PoolChange) {
-        match change {
-            PoolChange::Removed { key } => {
-                self.removed.insert(*key);
-                self.dead_from_outside.insert(*key);
+    fn answer(
+        &mut self,
+        now: Time,
+        truth: Truth,
+        entry: &TraceEntry,
+        keys_before: &[relent::machine::KeySnapshot],
+        expect_lone: &mut Option<LoneRejection>,
+    ) {
+        let Some((target, key)) = self.last_send else {
+            self.violation(now, 0, "an answer with no send out");
+            return;
+        };
+        match &entry.seen {
+            Some(seen) if seen.reason != truth.reason => self.violation(
+                now,
+                18,
+                format!(
+                    "the world answered {} and the classifier read {}",
+                    truth.reason, seen.reason
+                ),
+            ),
+            None => self.violation(now, 18, "an answer the machine did not classify"),
+            _ => {}
+        }
+        if leaves_keys_alone(truth.reason) {
+            let same = entry.keys.len() >= keys_before.len()
+                && keys_before
+                    .iter()
+                    .zip(&entry.keys)
+                    .all(|(a, b)| a.key == b.key && a.state == b.state);
+            if !same {
+                self.violation(now, 10, format!("{} changed a key's state", truth.reason));
             }
-            PoolChange::MarkedBad { key, until: None } => {
-                self.dead_from_outside.insert(*key);
+        }
+        self.fresh_answer = Some(truth);
+        self.rejected_here.retain(|k| *k != key);
+        if truth.reason == Reason::KeyRejected {
+            self.rejected_here.push(key);
+        }
+        let quota_ttl = relent::Millis(self.policy.quota_cooldown_ms);
+        let cap = relent::Millis(
+            self.policy
+                .congestion_backoff
+                .cap_ms
+                .max(self.policy.backoff.cap_ms),
+        );
+        match truth.reason {
+            Reason::Success => {
+                if let Some(k) = self.key_mut(key) {
+                    k.strikes = 0;
+                }
             }
-            PoolChange::Restored { key } => {
-                self.dead_from_outside.remove(key);
-                self.server_reset.remove(key);
-                self.lone_rejections.remove(key);
+            Reason::KeyRejected => {
+                let alternative = self.alternative(key);
+                let limits_allow = self.sends < self.policy.max_attempts
+                    && self.target_sends < self.policy.max_attempts_per_target
+                    && now < self.deadline
+                    && self.key(key).is_some_and(|k| now >= k.blocked_until);
+                let Some(k) = self.key_mut(key) else { return };
+                k.strikes = k.strikes.saturating_add(1);
+                let strikes = k.strikes;
+                if strikes >= 2 || alternative == Alternative::Yes {
+                    k.revoked = true;
+                }
+                if alternative == Alternative::No {
+                    *expect_lone = Some(if strikes == 1 && limits_allow {
+                        LoneRejection::Retry(key)
+                    } else {
+                        LoneRejection::Abort
+                    });
+                }
+                if strikes == 1 && alternative != Alternative::Yes {
+                    self.retry_allowed = Some(key);
+                }
             }
+            Reason::QuotaExhausted => {
+                let until = truth.reset_at.unwrap_or(now + quota_ttl);
+                let slack = relent::Millis(truth.reset_slack_ms);
+                if let Some(k) = self.key_mut(key) {
+                    k.blocked_until = k.blocked_until.max(until);
+                    k.free_by = k.free_by.max(until + slack);
+                }
+            }
+            Reason::RateLimited => {
+                if let Some(k) = self.key_mut(key) {
+                    match truth.reset_at {
+                        Some(reset) => {
+                            k.blocked_until = k.blocked_until.max(reset);
+                            let slack = relent::Millis(truth.reset_slack_ms);
+                            k.free_by = k.free_by.max(reset + slack);
+                        }
+                        None => k.free_by = k.free_by.max(now + cap),
+                    }
+                }
+            }
+            Reason::PermissionDenied => self.excluded.push(key),
+            reason if refuses_target(reason) => self.refused.push(target),
             _ => {}
         }
     }
 
-    /// Checks one action as the driver receives it.
-    pub(crate) fn check_action(&mut self, now: Time, action: &Action, machine: &RetryMachine) {
-        match action {
-            Action::Send(send) => {
-                if let Some((key, n)) = self.expect_after_rejection.take() {
-                    if send.key != key || !send.fresh_connection || n >= 2 {
-                        self.violation(now, 1, &format!("after rejection {n} of the only key {key}, sent with {} (fresh: {})", send.key, send.fresh_connection));
-                    }
-                }
-                let state = machine.pool().state(send.key);
-                if self.removed.contains(&send.key) || !state.usable_at(now) {
-                    self.violation(
-                        now,
-                        2,
-                        &format!("send with key {} in state {state:?}", send.key),
-                    );
-                }
-                if let Some(reset) = self.server_reset.get(&send.key) {
-                    if now < *reset {
-                        self.violation(
-                            now,
-                            2,
-                            &format!(
-                                "send with key {} at {now} before the server's reset at {reset}",
-                                send.key
-                            ),
-                        );
-                    }
-                }
-                let per_target = {
-                    let count = self.sends_per_target.entry(send.target).or_default();
-                    *count += 1;
-                    *count
-                };
-                if send.attempt > self.max_attempts || per_target > self.max_per_target {
-                    self.violation(
-                        now,
-                        3,
-                        &format!(
-                            "attempt {} ({} to target {}) exceeds the limits",
-                            send.attempt, per_target, send.target
-                        ),
-                    );
-                }
-                if self.refused_targets.contains(&send.target) {
-                    self.violation(
-                        now,
-                        5,
-                        &format!(
-                            "resent to target {} after a non-retryable failure",
-                            send.target
-                        ),
-                    );
-                }
-                self.last_send = Some((send.target, send.key));
+    /// Applies a pool change; returns whether it must end the current sleep.
+    fn pool_change(&mut self, now: Time, change: &PoolChange) -> bool {
+        apply_change(&mut self.keys, change);
+        // The client's model takes the change directly, so it is not something to share.
+        apply_change(&mut self.synced, change);
+        let became_usable = match change {
+            PoolChange::Added { key, .. } => Some(key.id),
+            PoolChange::Restored { key } => {
+                self.excluded.retain(|k| k != key);
+                self.rejected_here.retain(|k| k != key);
+                Some(*key)
             }
+            _ => None,
+        };
+        let waiting_for_keys = match self.sleeping {
+            Some(SleepReason::AllKeysCooling) => true,
+            Some(SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. }) => {
+                after == Reason::RateLimited
+            }
+            None => false,
+        };
+        let current = self.target;
+        waiting_for_keys
+            && became_usable.is_some_and(|id| {
+                self.key(id).is_some_and(|k| {
+                    k.target == current && self.surely_in_play(k) && k.free_by <= now
+                })
+            })
+    }
+
+    fn action(&mut self, now: Time, action: &Action, input: &Input<'_>, answered_success: bool) {
+        if self.ended {
+            self.violation(now, 6, format!("{} after the call ended", action.kind()));
+        }
+        match action {
+            Action::Send(send) => self.send(now, send),
             Action::Sleep { until, reason } => {
-                if let Some((key, n)) = self.expect_after_rejection {
-                    self.violation(
-                        now,
-                        1,
-                        &format!("sleep after rejection {n} of the only key {key}"),
-                    );
+                if self.committed && !self.restart_granted {
+                    self.violation(now, 12, "a sleep after the response was committed");
                 }
-                if *until > machine.deadline() {
+                if *until > self.deadline {
                     self.violation(
                         now,
                         4,
-                        &format!(
+                        format!(
                             "sleep until {until} ends after the deadline {}",
-                            machine.deadline()
+                            self.deadline
                         ),
                     );
+                }
+                if *until <= now {
+                    self.violation(now, 4, format!("a sleep until {until}, which is not later"));
                 }
                 let after_rate_limit = match reason {
                     SleepReason::AllKeysCooling => true,
@@ -187,183 +722,317 @@ impl Checker {
                     }
                 };
                 if after_rate_limit {
-                    if let Some((target, _)) = self.last_send {
-                        // Keys the machine knows are not entitled (excluded) do not count.
-                        let ready = machine.pool().keys(target).iter().any(|k| {
-                            k.state.usable_at(now)
-                                && !self.removed.contains(&k.spec.id)
-                                && !machine.excluded_keys().contains(&k.spec.id)
-                        });
-                        if ready {
-                            self.violation(now, 9, &format!("sleep after a rate limit while target {target} has a ready key"));
-                        }
-                    }
-                }
-            }
-            Action::Abort(abort) => {
-                if abort.message.trim().is_empty() {
-                    self.violation(now, 8, &format!("abort {} without a message", abort.reason));
-                }
-                if contains_secret(&abort.message) {
-                    self.violation(
-                        now,
-                        8,
-                        &format!("abort message holds a secret: {}", abort.message),
-                    );
-                }
-                if let Some((key, n)) = self.expect_after_rejection.take() {
-                    if n >= 2 && abort.reason != AbortReason::AuthPermanent {
+                    let ready = self.keys.iter().find(|k| {
+                        k.target == self.target && self.surely_in_play(k) && k.free_by <= now
+                    });
+                    if let Some(k) = ready {
                         self.violation(
                             now,
-                            1,
-                            &format!(
-                                "the only key {key} was rejected twice but the abort says {}",
-                                abort.reason
+                            9,
+                            format!(
+                                "sleep after a rate limit while key {} of target {} is ready",
+                                k.id, self.target
                             ),
                         );
                     }
                 }
+                self.transient += 1;
+                self.sleeping = Some(*reason);
+                self.fresh_answer = None;
             }
-            Action::Rotate { .. } | Action::Succeeded { .. } => {}
+            Action::Rotate { .. } => {}
+            Action::Succeeded { .. } => {
+                if !answered_success {
+                    self.violation(now, 18, "`Succeeded` without a successful answer");
+                }
+                self.committed = true;
+                self.restart_granted = false;
+            }
+            Action::Abort(abort) => {
+                self.ended = true;
+                if abort.message.trim().is_empty() {
+                    self.violation(now, 8, format!("abort {} without a message", abort.reason));
+                }
+                if let Some(fragment) = canary::leaked(&abort.message) {
+                    self.violation(
+                        now,
+                        15,
+                        format!("a secret canary fragment {fragment:?} in the abort message"),
+                    );
+                }
+                self.abort_reason(now, abort.reason, input);
+            }
         }
     }
 
-    /// Checks one trace entry (an event and its consequences).
-    pub(crate) fn check_entry(
-        &mut self,
-        entry: &TraceEntry,
-        machine: &RetryMachine,
-        marks: &mut Marks,
-    ) {
-        let now = entry.at;
-        if let Some(seen) = &entry.seen {
-            marks.reason(seen.reason);
-            let target_key = self.last_send;
-            match seen.reason {
-                Reason::Overloaded | Reason::ServerError => {
-                    let same = entry
-                        .keys
-                        .iter()
-                        .map(|k| (k.key, k.state))
-                        .eq(self.previous_keys.iter().copied());
-                    if !self.previous_keys.is_empty() && !same {
-                        self.violation(now, 10, &format!("{} changed key states", seen.reason));
-                    }
-                }
-                Reason::MalformedRequest
-                | Reason::ContextOverflow
-                | Reason::PayloadTooLarge
-                | Reason::ContentFilter
-                | Reason::ModelNotFound
-                | Reason::TlsCertificate
-                | Reason::BlockedByWaf => {
-                    if let Some((target, _)) = target_key {
-                        self.refused_targets.insert(target);
-                    }
-                }
-                Reason::KeyRejected => {
-                    if let Some((_, key)) = target_key {
-                        let others = machine
-                            .pool()
-                            .all_keys()
-                            .filter(|(_, k)| k.spec.id != key)
-                            .any(|(_, k)| {
-                                k.state.ready_at().is_some_and(|t| t < machine.deadline())
-                            });
-                        let usable = machine.pool().state(key).usable_at(now);
-                        if !others && usable {
-                            let n = self.lone_rejections.entry(key).or_default();
-                            *n += 1;
-                            self.expect_after_rejection = Some((key, *n));
-                        }
-                    }
-                }
-                Reason::Success => {
-                    if let Some((_, key)) = target_key {
-                        self.lone_rejections.remove(&key);
-                    }
-                }
-                _ => {}
+    fn send(&mut self, now: Time, send: &relent::Send) {
+        if self.committed && !self.restart_granted {
+            self.violation(now, 12, "a send after the response was committed");
+        }
+        if now >= self.deadline {
+            self.violation(
+                now,
+                4,
+                format!(
+                    "a send at {now}, at or after the deadline {}",
+                    self.deadline
+                ),
+            );
+        }
+        let timeout = relent::Millis(self.policy.attempt_timeout_ms);
+        if send.timeout_at > now + timeout || send.timeout_at <= now {
+            self.violation(
+                now,
+                4,
+                format!("attempt timeout at {} for a send at {now}", send.timeout_at),
+            );
+        }
+        // Counting: a resend of the same key right after a transient fault, with no sleep,
+        // is a transient retry too.
+        let same_key_again = self.last_send.map(|(_, k)| k) == Some(send.key);
+        if let Some(truth) = self.fresh_answer.take() {
+            if same_key_again && is_transient(truth.reason) && send.target == self.target {
+                self.transient += 1;
             }
         }
-        // The expectation set by a rejection must be met by this entry's own actions.
-        if let Some((key, n)) = self.expect_after_rejection {
-            let ok = match entry.actions.as_slice() {
-                [] => entry.seen.is_none(),
-                [Action::Send(s)] => n == 1 && s.key == key && s.fresh_connection,
-                [Action::Abort(a)] => n == 1 || a.reason == AbortReason::AuthPermanent,
-                _ => false,
-            };
-            if entry.seen.is_some() && !ok {
+        if send.target != self.target {
+            if send.target < self.target {
                 self.violation(
                     now,
-                    1,
-                    &format!(
-                        "after rejection {n} of the only key {key} the machine did {:?}",
-                        entry.actions.iter().map(Action::kind).collect::<Vec<_>>()
+                    5,
+                    format!(
+                        "climbed back up the chain from target {} to {}",
+                        self.target, send.target
                     ),
                 );
             }
-            // The actions are checked again one by one as the driver drains them.
+            self.target = send.target;
+            self.target_sends = 0;
+            self.transient = 0;
         }
-        self.previous_keys.clear();
-        self.previous_keys
-            .extend(entry.keys.iter().map(|k| (k.key, k.state)));
+        self.sends += 1;
+        self.target_sends += 1;
+        if send.attempt != self.sends {
+            self.violation(
+                now,
+                3,
+                format!(
+                    "send numbered {} is send {} of the call",
+                    send.attempt, self.sends
+                ),
+            );
+        }
+        if self.sends > self.policy.max_attempts
+            || self.target_sends > self.policy.max_attempts_per_target
+        {
+            self.violation(
+                now,
+                3,
+                format!(
+                    "send {} ({} to target {}) exceeds the limits",
+                    self.sends, self.target_sends, send.target
+                ),
+            );
+        }
+        if self.transient > self.policy.transient_retries_per_target {
+            self.violation(
+                now,
+                13,
+                format!(
+                    "{} transient retries on target {}, over the limit",
+                    self.transient, send.target
+                ),
+            );
+        }
+        if self.refused.contains(&send.target) {
+            self.violation(
+                now,
+                5,
+                format!(
+                    "resent to target {} after it refused the request",
+                    send.target
+                ),
+            );
+        }
+        let retry_allowed = self.retry_allowed.take();
+        match self.key(send.key) {
+            None => self.violation(now, 2, format!("send with unknown key {}", send.key)),
+            Some(k) => {
+                let k = k.clone();
+                let problem = if k.target != send.target {
+                    Some(format!("key {} belongs to target {}", k.id, k.target))
+                } else if k.removed {
+                    Some(format!("key {} was removed", k.id))
+                } else if k.marked_dead {
+                    Some(format!("key {} was marked bad for good", k.id))
+                } else if k.revoked || k.strikes >= 2 {
+                    Some(format!(
+                        "key {} was rejected and may not be used again",
+                        k.id
+                    ))
+                } else if self.excluded.contains(&k.id) {
+                    Some(format!("key {} is not entitled to this target", k.id))
+                } else if now < k.blocked_until {
+                    Some(format!(
+                        "key {} is blocked until {} (announced reset, outside mark or quota cooldown)",
+                        k.id, k.blocked_until
+                    ))
+                } else if self.rejected_here.contains(&k.id) && retry_allowed != Some(k.id) {
+                    Some(format!(
+                        "key {} was rejected and resent later than at once",
+                        k.id
+                    ))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    self.violation(now, 2, format!("send at {now}: {problem}"));
+                }
+            }
+        }
+        self.last_send = Some((send.target, send.key));
+        self.sleeping = None;
     }
 
-    pub(crate) fn finish(
-        &mut self,
-        now: Time,
-        outcome: &Outcome,
-        machine: &RetryMachine,
-        marks: &mut Marks,
-    ) {
-        self.expect_after_rejection = None;
-        if *outcome == Outcome::Livelock {
-            self.violation(now, 6, "the call did not end within the step bound");
-        }
-        let limit = machine.deadline() + relent::Millis(self.attempt_timeout_ms);
-        if now > limit && !matches!(outcome, Outcome::Invalid(_)) {
-            self.violation(now, 4, &format!("the call ended at {now}, after the deadline plus one attempt timeout ({limit})"));
-        }
-        // Liveness is owed only once every fault, pool changes included, is over.
-        // And only while the outside world left at least one key alive.
-        // And only while the outside world left at least one key alive, and the machine has
-        // not rightly benched every other one past the deadline (a key that answered "out of
-        // credit" with no reset stays exhausted for an hour, as the brief asks).
-        // Only targets the machine can still reach count: it moves down the fallback chain,
-        // never back up.
-        // A key counts when it is usable by the healing time: not dead from outside, not
-        // excluded as unentitled, not benched by the machine past that time.
-        let current = self.last_send.map_or(0, |(t, _)| t);
-        let key_alive_at = |heal: u64| {
-            machine.pool().all_keys().any(|(t, k)| {
-                t >= current
-                    && !self.dead_from_outside.contains(&k.spec.id)
-                    && !machine.excluded_keys().contains(&k.spec.id)
-                    && k.state.ready_at().is_some_and(|at| at.0 <= heal)
-            })
+    /// Invariant 16: the abort names the cause the model sees.
+    fn abort_reason(&mut self, now: Time, reason: AbortReason, input: &Input<'_>) {
+        let cancelled = matches!(input, Input::Cancel);
+        let stream_failed = matches!(input, Input::StreamFailed);
+        let limits_spent = self.sends >= self.policy.max_attempts
+            || self.target_sends >= self.policy.max_attempts_per_target
+            || self.transient >= self.policy.transient_retries_per_target;
+        let answer = match input {
+            Input::Answer(truth) => Some(*truth),
+            // A restarted stream's failure is a dropped connection.
+            Input::StreamFailed => Some(Truth::of(Reason::ConnectionFailed)),
+            _ => None,
         };
-        let heal = self
-            .heal_at_ms
-            .filter(|h| key_alive_at(*h) && self.last_pool_change_ms.is_none_or(|c| c <= *h));
-        if let Some(heal) = heal {
-            if now.0 > heal + self.attempt_timeout_ms + self.latency_ms {
-                marks.hit(crate::marks::Named::LivenessChecked);
+        let wrong = |why: &str| Some(why.to_string());
+        let problem = match reason {
+            AbortReason::Cancelled if !cancelled => wrong("`cancelled` without a cancel"),
+            AbortReason::FailedAfterCommit if !stream_failed => {
+                wrong("`failed_after_commit` without a failed stream")
             }
+            AbortReason::AttemptsExhausted if !limits_spent => wrong(&format!(
+                "`attempts_exhausted` after {} sends ({} to this target) and {} transient retries",
+                self.sends, self.target_sends, self.transient
+            )),
+            AbortReason::ServerWaitTooLong if self.policy.max_server_wait_ms.is_none() => {
+                wrong("`server_wait_too_long` under a policy with no cap on server waits")
+            }
+            AbortReason::ServerSaidNoRetry if !answer.is_some_and(|t| t.says_no_retry) => {
+                wrong("`server_said_no_retry` but the server said no such thing")
+            }
+            AbortReason::DeadlineExceeded if !self.deadline_is_the_cause(now, answer) => wrong(
+                &format!(
+                    "`deadline_exceeded` at {now} with the deadline at {} and a way forward before it",
+                    self.deadline
+                ),
+            ),
+            _ => None,
+        };
+        let own = answer.and_then(|t| match t.reason {
+            Reason::KeyRejected => Some(AbortReason::AuthPermanent),
+            Reason::QuotaExhausted => Some(AbortReason::QuotaExhausted),
+            Reason::PermissionDenied => Some(AbortReason::PermissionDenied),
+            _ => None,
+        });
+        // A key-scoped failure with nothing else to try ends with its own reason.
+        let problem = problem.or_else(|| match (own, answer) {
+            (Some(own), Some(_)) if reason != own => {
+                let key = self.last_send.map(|(_, k)| k).unwrap_or(KeyId(0));
+                (self.alternative(key) == Alternative::No
+                    && !matches!(
+                        reason,
+                        AbortReason::Cancelled | AbortReason::FailedAfterCommit
+                    ))
+                .then(|| format!("`{reason}` where the failure that ended the call says `{own}`"))
+            }
+            _ => None,
+        });
+        if let Some(problem) = problem {
+            self.violation(now, 16, problem);
         }
-        if let (Some(heal), Outcome::Aborted(reason)) = (heal, outcome) {
-            let settled = heal + self.attempt_timeout_ms + self.latency_ms;
-            if *reason != AbortReason::Cancelled && now.0 > settled && now < machine.deadline() {
+    }
+
+    /// Whether the model agrees that no send could start before the deadline.
+    fn deadline_is_the_cause(&self, now: Time, answer: Option<Truth>) -> bool {
+        if now >= self.deadline {
+            return true;
+        }
+        let left = self.deadline.since(now).0;
+        let cap = self
+            .policy
+            .congestion_backoff
+            .cap_ms
+            .max(self.policy.backoff.cap_ms);
+        match answer {
+            // A transient fault with no announced wait: the machine's own backoff, at most
+            // the larger cap, decides.
+            Some(t) if is_transient(t.reason) && t.reset_at.is_none() => left <= cap,
+            Some(t) if is_transient(t.reason) => true,
+            // Otherwise a key must be the way forward: one of this target that is free before
+            // the deadline, or one of a later target that is free now, means there was one.
+            _ => !self.keys.iter().any(|k| {
+                self.surely_in_play(k)
+                    && ((k.target == self.target && k.free_by < self.deadline)
+                        || (k.target > self.target && k.free_by <= now))
+            }),
+        }
+    }
+
+    /// After the call: the end-time bound (4) and liveness (11). `end` is when the call
+    /// ended, `heal_at` when every fault of the world was over, `last_change` the time of
+    /// the last pool change, `settle_ms` one attempt's worth of time after healing.
+    pub fn finish(
+        &mut self,
+        end: Time,
+        aborted: Option<AbortReason>,
+        heal_at: Option<Time>,
+        last_change: Option<Time>,
+        settle_ms: u64,
+    ) -> bool {
+        let limit = self.deadline + relent::Millis(self.policy.attempt_timeout_ms);
+        if self.started && end > limit {
+            self.violation(
+                end,
+                4,
+                format!("the call ended at {end}, after the deadline plus one attempt timeout ({limit})"),
+            );
+        }
+        // Liveness is owed once every fault, pool changes included, is over, and while a key
+        // the model knows is alive can be reached (the chain is never climbed back up).
+        let Some(heal) = heal_at.filter(|h| last_change.is_none_or(|c| c <= *h)) else {
+            return false;
+        };
+        let alive = self.keys.iter().any(|k| {
+            k.target >= self.target && self.surely_in_play(k) && k.strikes == 0 && k.free_by <= heal
+        });
+        if !alive {
+            return false;
+        }
+        let settled = heal + relent::Millis(settle_ms);
+        if let Some(reason) = aborted {
+            if reason != AbortReason::Cancelled && end > settled && end < self.deadline {
                 self.violation(
-                    now,
+                    end,
                     11,
-                    &format!(
-                        "aborted ({reason}) at {now} although every fault healed at {}",
-                        Time(heal)
-                    ),
+                    format!("aborted ({reason}) at {end} although every fault healed at {heal}"),
                 );
             }
         }
+        end > settled
     }
+
+    /// Searches text the machine produced (a trace's JSON, a `Debug` dump) for canaries.
+    pub fn scan(&mut self, what: &str, text: &str) {
+        if let Some(fragment) = canary::leaked(text) {
+            let detail = format!("a secret canary fragment {fragment:?} in {what}");
+            self.violation(Time::ZERO, 15, detail);
+        }
+    }
+}
+
+fn kinds(actions: &[Action]) -> Vec<&'static str> {
+    actions.iter().map(Action::kind).collect()
 }

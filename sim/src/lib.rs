@@ -2,7 +2,8 @@
 #![warn(missing_docs)]
 //! relent-sim: deterministic simulation testing for relent's `RetryMachine`.
 
-pub mod fuzzing;
+pub mod canary;
+pub mod fuzz;
 pub mod generate;
 pub mod invariants;
 pub mod marks;

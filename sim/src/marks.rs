@@ -3,14 +3,14 @@
 //! A mark is one bit: hitting one costs a few instructions and no allocation, since the
 //! simulator hits several per world.
 
-use relent::{Action, Reason, RetryMachine, SleepReason, State};
+use relent::{Action, Reason, SleepReason};
 use serde::{Serialize, Serializer};
 
 /// The action kinds, in the order of their bits (after the reasons).
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 9] = [
+const NAMED: [&str; 13] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -20,6 +20,10 @@ const NAMED: [&str; 9] = [
     "server_wait_honoured",
     "all_keys_cooling",
     "liveness_checked",
+    "concurrent_calls",
+    "later_call_inherited_key_state",
+    "later_call_succeeded",
+    "restart_after_commit",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -48,6 +52,14 @@ pub enum Named {
     AllKeysCooling,
     /// The liveness check applied to the world.
     LivenessChecked,
+    /// Two calls of one client ran at the same time.
+    ConcurrentCalls,
+    /// A call started from a pool in which an earlier call had revoked or benched a key.
+    LaterCallInheritedKeyState,
+    /// A call after the first succeeded.
+    LaterCallSucceeded,
+    /// A failed stream was restarted because the policy allows it.
+    RestartAfterCommit,
 }
 
 /// The marks reached.
@@ -139,12 +151,6 @@ impl Marks {
                 self.hit(Named::AbortAtDeadline)
             }
             _ => {}
-        }
-    }
-
-    pub(crate) fn pool_change(&mut self, machine: &RetryMachine) {
-        if matches!(machine.state(), State::Sleeping { .. }) {
-            self.hit(Named::PoolChangeDuringSleep);
         }
     }
 

@@ -102,12 +102,12 @@ pub fn success(provider: Provider) -> Reply {
 pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
     // The body names the time only in a rate limit's message and in Gemini's RetryInfo;
     // every other body is built once per thread, and time-dependent headers go on top.
+    let google = matches!(provider, Provider::Gemini | Provider::Vertex);
     let timed_body = match kind {
         FaultKind::RateLimited { hint } => {
-            hint == HintFormat::Message
-                || (hint == HintFormat::RetryInfo
-                    && matches!(provider, Provider::Gemini | Provider::Vertex))
+            hint == HintFormat::Message || (hint == HintFormat::RetryInfo && google)
         }
+        FaultKind::QuotaExhausted { reset: true } => google,
         _ => false,
     };
     let mut reply = if timed_body {
@@ -122,7 +122,7 @@ pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u
         })
     };
     match kind {
-        FaultKind::QuotaExhausted { reset: true } => {
+        FaultKind::QuotaExhausted { reset: true } if !google => {
             let secs = reset_after_ms.div_ceil(1000);
             add_headers(&mut reply, vec![("retry-after", secs.to_string())]);
         }
@@ -169,7 +169,7 @@ fn build_fault(provider: Provider, kind: FaultKind, reset_after_ms: u64) -> Repl
             Provider::Gemini | Provider::Vertex => error(p, 403, "PERMISSION_DENIED", "", "Permission denied on resource project (or it may not exist)."),
             _ => error(p, 403, "invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported"),
         },
-        K::QuotaExhausted { .. } => quota(p),
+        K::QuotaExhausted { reset } => quota(p, reset.then_some(reset_after_ms)),
         K::RateLimited { hint } => rate_limited_body(p, hint, reset_after_ms),
         K::UpstreamRateLimited => http(
             429,
@@ -265,7 +265,10 @@ fn key_rejected(p: Provider) -> Reply {
     }
 }
 
-fn quota(p: Provider) -> Reply {
+/// A spent quota. With `reset_ms`, Gemini states when the quota itself refills (a
+/// `RetryInfo` beside the `QuotaFailure`); other providers get a `retry-after` header on top
+/// (see [`fault`]), which describes no quota and must be ignored.
+fn quota(p: Provider, reset_ms: Option<u64>) -> Reply {
     match p {
         Provider::Anthropic => error(p, 400, "invalid_request_error", "", "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."),
         Provider::Deepseek => error(p, 402, "unknown_error", "invalid_request_error", "Insufficient Balance"),
@@ -273,7 +276,15 @@ fn quota(p: Provider) -> Reply {
         Provider::Gemini | Provider::Vertex => http(
             429,
             json_ct(),
-            json!({"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}]}}).to_string(),
+            {
+                let mut details = vec![
+                    json!({"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}),
+                ];
+                if let Some(ms) = reset_ms {
+                    details.push(json!({"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":format!("{}.{:03}s", ms / 1000, ms % 1000)}));
+                }
+                json!({"error":{"code":429,"message":format!("{} You exceeded your current quota, please check your plan and billing details.", crate::canary::planted(p as usize)),"status":"RESOURCE_EXHAUSTED","details":details}}).to_string()
+            },
         ),
         Provider::Bedrock => error(p, 400, "ServiceQuotaExceededException", "", "Your request exceeded the service quota for your account."),
         _ => error(p, 429, "insufficient_quota", "insufficient_quota", "You exceeded your current quota, please check your plan and billing details."),
@@ -285,7 +296,9 @@ fn server_error(p: Provider) -> Reply {
         Provider::Anthropic => error(p, 500, "api_error", "", "Internal server error"),
         Provider::Gemini | Provider::Vertex => error(p, 500, "INTERNAL", "", "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting"),
         Provider::Bedrock => error(p, 500, "InternalServerException", "", "The server encountered an internal error."),
-        _ => error(p, 500, "server_error", "", "The server had an error while processing your request. Sorry about that!"),
+        // An echoed credential in the code field (a misconfigured proxy): codes flow into
+        // traces and abort messages, so the canary must not survive there either.
+        _ => error(p, 500, "server_error", crate::canary::CANARIES[3], "The server had an error while processing your request. Sorry about that!"),
     }
 }
 
@@ -363,6 +376,18 @@ fn rate_limit_headers(
     add_headers(reply, extra);
 }
 
+/// How coarse the reset a reply announces is, as a reader must take it: a reset given as an
+/// HTTP-date or RFC 3339 time is measured from a `Date` header with whole seconds, so a
+/// correct reader may wait up to a second past the true reset.
+pub fn reset_resolution_ms(kind: FaultKind) -> u64 {
+    match kind {
+        FaultKind::RateLimited {
+            hint: HintFormat::RetryAfterDate | HintFormat::AnthropicReset,
+        } => 1_000,
+        _ => 0,
+    }
+}
+
 /// The server's wait as an honest server would state it: the virtual time at which the
 /// hinted wait ends, or `None` when the reply gives no hint. Used by the invariant checker
 /// ("never send before the server's reset").
@@ -375,8 +400,12 @@ pub fn hinted_reset_ms(
     let now_wall = WALL_EPOCH_UNIX_MS + now_ms;
     let at_second = |unix_ms: u64| unix_ms.div_ceil(1000) * 1000 - WALL_EPOCH_UNIX_MS;
     match kind {
-        FaultKind::QuotaExhausted { reset: true } => {
-            Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)
+        // Only Gemini's RetryInfo states the quota's own reset; a `retry-after` on a spent
+        // quota announces nothing about it.
+        FaultKind::QuotaExhausted { reset: true }
+            if matches!(provider, Provider::Gemini | Provider::Vertex) =>
+        {
+            Some(now_ms + reset_after_ms)
         }
         FaultKind::RateLimited { hint } => match hint {
             HintFormat::None => None,
@@ -397,7 +426,12 @@ pub fn hinted_reset_ms(
     }
 }
 
+/// An error reply in `p`'s shape. Every message carries one secret canary (chosen by the
+/// reply, so the swarm meets every shape) in front of the provider's words, as proxies and
+/// client logs put request context there; see [`crate::canary`].
 fn error(p: Provider, status: u16, kind: &str, code: &str, message: &str) -> Reply {
+    let which = usize::from(status) + kind.len() + code.len() + p as usize;
+    let message = &format!("{} {message}", crate::canary::planted(which));
     let code_value = if code.is_empty() {
         serde_json::Value::Null
     } else {

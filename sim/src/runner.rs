@@ -1,20 +1,26 @@
-//! Runs one schedule: a virtual clock, the machine, the scripted server, and the invariant
-//! checks after every step.
+//! Runs one world: a virtual clock, one client's calls (one by default; several, in
+//! sequence or overlapping, when the schedule says so), the scripted server, and the
+//! invariant checks after every step.
+//!
+//! Calls of one client share what they learn the way the tokio driver shares it: each call
+//! starts from the client's pool, and after every step the call's pool is merged back with
+//! [`relent::Pool::merge_call`]; pool changes from outside reach the client's pool and every
+//! running call at once.
 
-use crate::invariants::{Checker, Violation};
-use crate::marks::Marks;
+use crate::invariants::{Checker, ClientModel, Input, Truth, Violation};
+use crate::marks::{Marks, Named};
 use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
 use crate::schedule::Schedule;
 use crate::server::{Served, Server};
-use relent::machine::TraceEntry;
-use relent::{AbortReason, Action, Event, Observation, RetryMachine, State, Time};
+use relent::machine::{KeySnapshot, TraceEntry};
+use relent::{AbortReason, Action, Event, Observation, Pool, RetryMachine, State, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A run that takes more steps than this has livelocked (invariant 6).
+/// A run that takes more steps than this (per call) has livelocked (invariant 6).
 pub const MAX_STEPS: usize = 2_000;
 
-/// How a run ended.
+/// How a call ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -40,28 +46,33 @@ impl Outcome {
     }
 }
 
-/// Everything one run produced.
+/// Everything one run produced. For a world of several calls, `outcome`, `message` and
+/// `virtual_elapsed_ms` describe the first call, `later_outcomes` the others, and the counts
+/// and the trace cover every call (traces one after another, in call order).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
-    /// How it ended.
+    /// How the (first) call ended.
     pub outcome: Outcome,
-    /// The abort message, if any.
+    /// Its abort message, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How every later call ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub later_outcomes: Vec<Outcome>,
     /// Sends made.
     pub attempts: u32,
     /// Sends per key label.
     pub sends_per_key: BTreeMap<String, u32>,
     /// Sends that could not succeed (the server would fail them whatever the timing).
     pub wasted_sends: u32,
-    /// Virtual time from start to the outcome.
+    /// Virtual time from start to the (first) call's outcome.
     pub virtual_elapsed_ms: u64,
     /// Invariant violations.
     pub violations: Vec<Violation>,
     /// Coverage marks reached.
     #[serde(skip)]
     pub marks: Marks,
-    /// The machine's trace (when requested).
+    /// The machines' traces (when requested).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<TraceEntry>,
 }
@@ -71,177 +82,431 @@ pub struct RunReport {
 pub struct RunOptions {
     /// Keep the machine's trace in the report.
     pub keep_trace: bool,
+    /// Also search every trace's JSON and every machine's `Debug` output for secret
+    /// canaries (slower; the swarm does it on the worlds it checks for determinism).
+    pub deep_secret_scan: bool,
 }
 
 struct InFlight {
     arrives_at: Option<Time>,
     reply: Reply,
+    truth: Truth,
+}
+
+/// One call of the client.
+struct Call {
+    start: Time,
+    machine: RetryMachine,
+    /// The pool as this call last shared it with the client.
+    synced: Pool,
+    checker: Checker,
+    in_flight: Option<InFlight>,
+    stream_fails_at: Option<Time>,
+    delivered_stream: bool,
+    outcome: Option<Outcome>,
+    message: Option<String>,
+    ended_at: Time,
+    trace_seen: usize,
+    keys_before: Vec<KeySnapshot>,
+    steps: usize,
+}
+
+/// What happens next in the world.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Next {
+    /// A pool change (index into the sorted changes).
+    Change(usize),
+    /// The caller cancels every running call.
+    Cancel,
+    /// Call `i` gets the answer to its send.
+    Answer(usize),
+    /// Call `i`'s stream fails.
+    StreamFails(usize),
+    /// Call `i`'s timer fires.
+    Timer(usize),
+    /// Call `i` starts.
+    Start(usize),
 }
 
 /// Runs `schedule` to its end.
 pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
-    let mut machine = match RetryMachine::new(
-        schedule.policy.clone(),
-        schedule.targets.clone(),
-        schedule.seed,
-    ) {
-        Ok(m) => m.record_trace(true).wall_clock_epoch(WALL_EPOCH_UNIX_MS),
+    if let Err(e) = schedule.policy.validate() {
+        return invalid(e.to_string());
+    }
+    let mut client = match Pool::new(schedule.targets.clone()) {
+        Ok(pool) => pool,
         Err(e) => return invalid(e.to_string()),
     };
+    let mut model = ClientModel::new(&schedule.targets);
+    let starts = schedule.call_starts();
+    // Only a world of several calls needs the client's pool kept up to date.
+    let shared = starts.len() > 1;
     let mut server = Server::new(schedule);
     let mut changes: Vec<_> = schedule.pool_changes.iter().collect();
     changes.sort_by_key(|c| c.at_ms);
     let mut next_change = 0;
-    let mut checker = Checker::new(schedule);
+    let mut cancelled = false;
     let mut marks = Marks::default();
+    let mut calls: Vec<Call> = Vec::with_capacity(starts.len());
     let mut now = Time::ZERO;
-    let mut in_flight: Option<InFlight> = None;
-    let mut stream_fails_at: Option<Time> = None;
-    let mut delivered_stream = false;
     let mut wasted = 0u32;
     let mut sends_per_key: Vec<(relent::KeyId, u32)> = Vec::new();
-    let mut outcome = Outcome::Livelock;
-    let mut message = None;
+    let mut world_violations = Vec::new();
+    let heal = schedule.heal_at_ms.map(Time);
+    let last_change = schedule.pool_changes.iter().map(|c| Time(c.at_ms)).max();
+    let settle_ms = schedule.policy.attempt_timeout_ms + schedule.latency_ms;
 
-    let _ = machine.start(now);
-    let mut trace_seen = 0;
-    for _step in 0..MAX_STEPS {
-        // Check and carry out everything the last input produced.
-        let trace = machine.trace().unwrap_or(&[]);
-        for entry in &trace[trace_seen..] {
-            checker.check_entry(entry, &machine, &mut marks);
-        }
-        trace_seen = trace.len();
-        while let Some(action) = machine.poll_action() {
-            checker.check_action(now, &action, &machine);
-            marks.action(&action);
-            match action {
-                Action::Send(send) => {
-                    match sends_per_key.iter_mut().find(|(k, _)| *k == send.key) {
-                        Some((_, n)) => *n += 1,
-                        None => sends_per_key.push((send.key, 1)),
-                    }
-                    let target = send.target;
-                    let arrival = now + relent::Millis(schedule.latency_ms);
-                    let Served {
-                        reply,
-                        doomed,
-                        reset_at,
-                    } = server.serve(send.key, target, arrival);
-                    checker.note_server_reset(send.key, reset_at);
-                    if doomed {
-                        wasted += 1;
-                    }
-                    let arrives_at = (reply != Reply::Hang).then_some(arrival);
-                    in_flight = Some(InFlight { arrives_at, reply });
-                }
-                Action::Succeeded { .. } => {
-                    if delivered_stream {
-                        stream_fails_at = Some(now + relent::Millis(schedule.latency_ms));
-                    }
-                }
-                Action::Abort(abort) => {
-                    message = Some(abort.message.clone());
-                }
-                Action::Sleep { .. } | Action::Rotate { .. } => {}
-            }
-        }
-        match machine.state() {
-            State::Succeeded => {
-                outcome = Outcome::Succeeded;
-                break;
-            }
-            State::Aborted { reason } => {
-                outcome = Outcome::Aborted(reason);
-                break;
-            }
-            State::Committed { .. } if stream_fails_at.is_none() => {
-                let _ = machine.handle(now, Event::StreamEnded);
+    loop {
+        // Carry out everything the last input produced, call by call.
+        for (i, call) in calls.iter_mut().enumerate() {
+            if call.outcome.is_some() {
                 continue;
             }
-            _ => {}
+            while let Some(action) = call.machine.poll_action() {
+                marks.action(&action);
+                match action {
+                    Action::Send(send) => {
+                        match sends_per_key.iter_mut().find(|(k, _)| *k == send.key) {
+                            Some((_, n)) => *n += 1,
+                            None => sends_per_key.push((send.key, 1)),
+                        }
+                        let arrival = now + relent::Millis(schedule.latency_ms);
+                        let Served {
+                            reply,
+                            doomed,
+                            reset_at,
+                            truth,
+                            reset_slack_ms,
+                        } = server.serve(send.key, send.target, arrival);
+                        if doomed {
+                            wasted += 1;
+                        }
+                        let arrives_at = (reply != Reply::Hang).then_some(arrival);
+                        let truth = Truth {
+                            reason: truth,
+                            reset_at,
+                            says_no_retry: false,
+                            reset_slack_ms,
+                        };
+                        call.in_flight = Some(InFlight {
+                            arrives_at,
+                            reply,
+                            truth,
+                        });
+                    }
+                    Action::Succeeded { .. } => {
+                        if call.delivered_stream {
+                            call.stream_fails_at = Some(now + relent::Millis(schedule.latency_ms));
+                        }
+                    }
+                    Action::Abort(abort) => call.message = Some(abort.message.clone()),
+                    Action::Sleep { .. } | Action::Rotate { .. } => {}
+                }
+            }
+            // What this step taught the call, the client learns at once.
+            if shared && call.synced != *call.machine.pool() {
+                client.merge_call(&call.synced, call.machine.pool());
+                call.synced.clone_from(call.machine.pool());
+            }
+            if shared {
+                model.learn(&mut call.checker);
+            }
+            let ended = match call.machine.state() {
+                State::Succeeded => Some(Outcome::Succeeded),
+                State::Aborted { reason } => Some(Outcome::Aborted(reason)),
+                State::Committed { .. } if call.stream_fails_at.is_none() => {
+                    let result = call.machine.handle(now, Event::StreamEnded);
+                    step(call, Input::StreamEnded, result);
+                    Some(Outcome::Succeeded)
+                }
+                _ if call.steps >= MAX_STEPS => Some(Outcome::Livelock),
+                _ => None,
+            };
+            if let Some(outcome) = ended {
+                finish_call(
+                    call,
+                    i,
+                    outcome,
+                    now,
+                    heal,
+                    last_change,
+                    settle_ms,
+                    &mut marks,
+                );
+            }
+        }
+        if calls.len() == starts.len() && calls.iter().all(|c| c.outcome.is_some()) {
+            break;
         }
 
-        // The next thing to happen in the world.
-        let response_at = in_flight.as_ref().and_then(|f| f.arrives_at);
-        let candidates = [
-            response_at,
-            machine.next_timeout(),
+        // The next thing to happen in the world: earliest time first, then the order of
+        // `Next` (outside changes before answers, answers before timers).
+        let mut best: Option<(Time, Next)> = None;
+        let mut consider = |at: Option<Time>, what: Next| {
+            if let Some(at) = at {
+                if best.is_none_or(|b| (at, what) < b) {
+                    best = Some((at, what));
+                }
+            }
+        };
+        consider(
             changes.get(next_change).map(|c| Time(c.at_ms)),
-            schedule.cancel_at_ms.map(Time).filter(|t| *t >= now),
-            stream_fails_at,
-        ];
-        let Some(next) = candidates.iter().flatten().min().copied() else {
-            checker.violation(
-                now,
-                6,
-                "the machine waits for nothing and the world has nothing left to say",
+            Next::Change(next_change),
+        );
+        if !cancelled {
+            consider(
+                schedule.cancel_at_ms.map(Time).map(|t| t.max(now)),
+                Next::Cancel,
             );
+        }
+        for (i, call) in calls.iter().enumerate() {
+            if call.outcome.is_some() {
+                continue;
+            }
+            consider(
+                call.in_flight.as_ref().and_then(|f| f.arrives_at),
+                Next::Answer(i),
+            );
+            consider(call.stream_fails_at, Next::StreamFails(i));
+            consider(call.machine.next_timeout(), Next::Timer(i));
+        }
+        if let Some(start) = starts.get(calls.len()) {
+            consider(Some(Time(*start)), Next::Start(calls.len()));
+        }
+        let Some((at, next)) = best else {
+            world_violations.push(Violation {
+                invariant: 6,
+                at_ms: now.0,
+                detail: "the machine waits for nothing and the world has nothing left to say"
+                    .into(),
+            });
             break;
         };
-        now = now.max(next);
-        let result = if stream_fails_at == Some(next) {
-            stream_fails_at = None;
-            machine.handle(
-                now,
-                Event::StreamFailed(Observation::Transport(relent::TransportError::Reset)),
-            )
-        } else if response_at == Some(next) {
-            let flight = in_flight.take().expect("a response time implies a flight");
-            delivered_stream = flight.reply == Reply::StreamThenFail;
-            deliver(&mut machine, now, &flight.reply)
-        } else if changes
-            .get(next_change)
-            .is_some_and(|c| Time(c.at_ms) == next)
-        {
-            let change = changes[next_change].change.clone();
-            next_change += 1;
-            checker.note_pool_change(&change);
-            marks.pool_change(&machine);
-            machine.handle(now, Event::PoolChanged(change))
-        } else if schedule.cancel_at_ms.map(Time) == Some(next) {
-            machine.cancel(now)
-        } else {
-            if matches!(machine.state(), State::AwaitingResponse { .. }) {
-                in_flight = None;
+        now = now.max(at);
+        match next {
+            Next::Start(i) => {
+                let seed = schedule
+                    .seed
+                    .wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                let mut machine =
+                    RetryMachine::with_pool(schedule.policy.clone(), client.clone(), seed)
+                        .record_trace(true)
+                        .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
+                let mut checker = Checker::new(&schedule.policy, &model);
+                if i > 0 {
+                    let running = calls.iter().any(|c| c.outcome.is_none());
+                    if running {
+                        marks.hit(Named::ConcurrentCalls);
+                    }
+                    if model.keys.iter().any(|k| k.revoked || k.free_by > now) {
+                        marks.hit(Named::LaterCallInheritedKeyState);
+                    }
+                }
+                let keys_before = Vec::new();
+                let result = machine.start(now);
+                if let Err(e) = &result {
+                    checker.violation(now, 0, format!("start refused: {e}"));
+                }
+                let mut call = Call {
+                    start: now,
+                    synced: client.clone(),
+                    machine,
+                    checker,
+                    in_flight: None,
+                    stream_fails_at: None,
+                    delivered_stream: false,
+                    outcome: None,
+                    message: None,
+                    ended_at: now,
+                    trace_seen: 0,
+                    keys_before,
+                    steps: 0,
+                };
+                step(&mut call, Input::Start, result);
+                calls.push(call);
             }
-            machine.handle_timeout(now)
-        };
-        if let Err(e) = result {
-            checker.violation(now, 0, &format!("the runner's event was refused: {e}"));
+            Next::Change(index) => {
+                let change = &changes[index].change;
+                next_change += 1;
+                if let Err(e) = client.apply(change) {
+                    world_violations.push(Violation {
+                        invariant: 0,
+                        at_ms: now.0,
+                        detail: format!("the client's pool refused a change: {e}"),
+                    });
+                }
+                model.pool_change(change);
+                for call in calls.iter_mut().filter(|c| c.outcome.is_none()) {
+                    if matches!(call.machine.state(), State::Sleeping { .. }) {
+                        marks.hit(Named::PoolChangeDuringSleep);
+                    }
+                    let result = call.machine.handle(now, Event::PoolChanged(change.clone()));
+                    // The client's pool has the change already; the call's own view moves on
+                    // with it, so the merge after this step carries only what the call did.
+                    if let Ok(()) = result {
+                        let _ = call.synced.apply(change);
+                    }
+                    step(call, Input::Pool(change), result);
+                }
+            }
+            Next::Cancel => {
+                cancelled = true;
+                for call in calls.iter_mut().filter(|c| c.outcome.is_none()) {
+                    let result = call.machine.cancel(now);
+                    step(call, Input::Cancel, result);
+                }
+            }
+            Next::Answer(i) => {
+                let call = &mut calls[i];
+                let flight = call
+                    .in_flight
+                    .take()
+                    .expect("an answer time implies a flight");
+                call.delivered_stream = flight.reply == Reply::StreamThenFail;
+                let result = flight
+                    .reply
+                    .observe(|seen| call.machine.handle_response(now, seen))
+                    .unwrap_or(Ok(()));
+                step(call, Input::Answer(flight.truth), result);
+            }
+            Next::StreamFails(i) => {
+                let call = &mut calls[i];
+                call.stream_fails_at = None;
+                if schedule.policy.restart_after_commit {
+                    marks.hit(Named::RestartAfterCommit);
+                }
+                let result = call.machine.handle(
+                    now,
+                    Event::StreamFailed(Observation::Transport(relent::TransportError::Reset)),
+                );
+                step(call, Input::StreamFailed, result);
+            }
+            Next::Timer(i) => {
+                let call = &mut calls[i];
+                let input = match call.machine.state() {
+                    State::AwaitingResponse { .. } => {
+                        // Whatever the server was going to say, the machine sees a timeout.
+                        call.in_flight = None;
+                        Input::Answer(Truth::of(relent::Reason::Timeout))
+                    }
+                    _ => Input::Wake,
+                };
+                let result = call.machine.handle_timeout(now);
+                step(call, input, result);
+            }
         }
     }
-    let trace = machine.trace().unwrap_or(&[]);
-    for entry in &trace[trace_seen..] {
-        checker.check_entry(entry, &machine, &mut marks);
+
+    let mut violations = world_violations;
+    let mut trace = Vec::new();
+    for call in &mut calls {
+        if options.deep_secret_scan {
+            let json =
+                serde_json::to_string(call.machine.trace().unwrap_or(&[])).unwrap_or_default();
+            call.checker.scan("the trace's JSON", &json);
+            let debug = format!("{:?}", call.machine);
+            call.checker.scan("the machine's Debug output", &debug);
+            if let Some(message) = &call.message {
+                let debug = format!("{message:?}");
+                call.checker
+                    .scan("the abort message's Debug output", &debug);
+            }
+        }
+        violations.extend(call.checker.violations().iter().cloned());
+        if options.keep_trace {
+            trace.extend(call.machine.take_trace());
+        }
     }
-    let virtual_elapsed_ms = now.0;
-    checker.finish(now, &outcome, &machine, &mut marks);
-    let violations = checker.into_violations();
+    let first = calls.first();
     RunReport {
-        outcome,
-        message,
-        attempts: machine.attempts(),
+        outcome: first
+            .and_then(|c| c.outcome.clone())
+            .unwrap_or(Outcome::Livelock),
+        message: first.and_then(|c| c.message.clone()),
+        later_outcomes: calls
+            .iter()
+            .skip(1)
+            .map(|c| c.outcome.clone().unwrap_or(Outcome::Livelock))
+            .collect(),
+        attempts: calls.iter().map(|c| c.machine.attempts()).sum(),
         sends_per_key: sends_per_key
             .into_iter()
-            .map(|(key, n)| (machine.pool().label(key).to_string(), n))
+            .map(|(key, n)| (client.label(key).to_string(), n))
             .collect(),
         wasted_sends: wasted,
-        virtual_elapsed_ms,
+        virtual_elapsed_ms: first.map_or(0, |c| c.ended_at.0),
         violations,
         marks,
-        trace: if options.keep_trace {
-            machine.take_trace()
-        } else {
-            Vec::new()
-        },
+        trace,
     }
+}
+
+/// Feeds the checker the step the machine just took (or records that it refused the input).
+fn step(call: &mut Call, input: Input<'_>, result: Result<(), relent::EventError>) {
+    call.steps += 1;
+    if let Err(e) = result {
+        let now = call
+            .machine
+            .trace()
+            .and_then(|t| t.last())
+            .map_or(call.start, |e| e.at);
+        call.checker
+            .violation(now, 0, format!("the runner's event was refused: {e}"));
+        return;
+    }
+    let trace = call.machine.trace().unwrap_or(&[]);
+    let Some(entry) = trace.get(call.trace_seen) else {
+        return;
+    };
+    call.trace_seen = trace.len();
+    call.checker.step(input, entry, &call.keys_before);
+    call.keys_before.clone_from(&entry.keys);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_call(
+    call: &mut Call,
+    index: usize,
+    outcome: Outcome,
+    now: Time,
+    heal: Option<Time>,
+    last_change: Option<Time>,
+    settle_ms: u64,
+    marks: &mut Marks,
+) {
+    if let Some(trace) = call.machine.trace() {
+        for entry in trace {
+            if let Some(seen) = &entry.seen {
+                marks.reason(seen.reason);
+            }
+        }
+    }
+    if outcome == Outcome::Livelock {
+        call.checker
+            .violation(now, 6, "the call did not end within the step bound");
+    }
+    let aborted = match &outcome {
+        Outcome::Aborted(reason) => Some(*reason),
+        _ => None,
+    };
+    let live_checked = call
+        .checker
+        .finish(now, aborted, heal, last_change, settle_ms);
+    if live_checked {
+        marks.hit(Named::LivenessChecked);
+    }
+    if index > 0 && outcome == Outcome::Succeeded {
+        marks.hit(Named::LaterCallSucceeded);
+    }
+    call.ended_at = now;
+    call.outcome = Some(outcome);
 }
 
 fn invalid(error: String) -> RunReport {
     RunReport {
         outcome: Outcome::Invalid(error),
         message: None,
+        later_outcomes: Vec::new(),
         attempts: 0,
         sends_per_key: BTreeMap::new(),
         wasted_sends: 0,
@@ -250,10 +515,4 @@ fn invalid(error: String) -> RunReport {
         marks: Marks::default(),
         trace: Vec::new(),
     }
-}
-
-fn deliver(machine: &mut RetryMachine, now: Time, reply: &Reply) -> Result<(), relent::EventError> {
-    reply
-        .observe(|seen| machine.handle_response(now, seen))
-        .unwrap_or(Ok(()))
 }

@@ -31,6 +31,7 @@ fn world(name: &str, targets: Vec<Target>, faults: Vec<Fault>) -> Schedule {
         cancel_at_ms: None,
         latency_ms: 150,
         heal_at_ms: None,
+        calls: Vec::new(),
     }
 }
 

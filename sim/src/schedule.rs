@@ -35,6 +35,10 @@ pub struct Schedule {
     /// From this time on, no fault applies (the liveness phase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heal_at_ms: Option<u64>,
+    /// When each call of the client starts, in ms; empty means one call at 0. Calls share
+    /// one pool the way the tokio driver's calls do, and may overlap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<u64>,
 }
 
 fn is_default_policy(p: &Policy) -> bool {
@@ -229,6 +233,32 @@ pub enum HintFormat {
 }
 
 impl FaultKind {
+    /// What a send hit by this fault *is*, whatever a classifier makes of its bytes: the
+    /// world's ground truth for the checker.
+    pub fn truth(self) -> relent::Reason {
+        use relent::Reason as R;
+        match self {
+            FaultKind::KeyRejected => R::KeyRejected,
+            FaultKind::PermissionDenied => R::PermissionDenied,
+            FaultKind::QuotaExhausted { .. } => R::QuotaExhausted,
+            FaultKind::RateLimited { .. } => R::RateLimited,
+            FaultKind::UpstreamRateLimited => R::UpstreamRateLimited,
+            FaultKind::Overloaded | FaultKind::ErrorIn200 => R::Overloaded,
+            FaultKind::ServerError | FaultKind::GarbageHeaders => R::ServerError,
+            FaultKind::Slow => R::Timeout,
+            FaultKind::Reset => R::ConnectionFailed,
+            FaultKind::StreamFailsMidway => R::Success,
+            FaultKind::ContextOverflow => R::ContextOverflow,
+            FaultKind::PayloadTooLarge => R::PayloadTooLarge,
+            FaultKind::ContentFilter => R::ContentFilter,
+            FaultKind::ModelNotFound => R::ModelNotFound,
+            FaultKind::MalformedRequest => R::MalformedRequest,
+            FaultKind::WafChallenge => R::BlockedByWaf,
+            FaultKind::TlsCertificate => R::TlsCertificate,
+            FaultKind::Unrecognised => R::Unknown,
+        }
+    }
+
     /// True when a send hit by this fault could not have succeeded however long it waited
     /// (a dead, unentitled, spent or rate-limited key, or a request the target refuses):
     /// such sends count as wasted. Transient faults (overload, server errors, timeouts,
@@ -250,6 +280,17 @@ impl FaultKind {
 }
 
 impl Schedule {
+    /// When each call starts, in order (one call at 0 when `calls` is empty).
+    pub fn call_starts(&self) -> Vec<u64> {
+        if self.calls.is_empty() {
+            vec![0]
+        } else {
+            let mut starts = self.calls.clone();
+            starts.sort_unstable();
+            starts
+        }
+    }
+
     /// Every key id in the world, including keys added later.
     pub fn all_keys(&self) -> Vec<KeyId> {
         let mut keys: Vec<KeyId> = self

@@ -18,6 +18,11 @@ pub struct Served {
     pub doomed: bool,
     /// The reset time the reply announces, when it announces one.
     pub reset_at: Option<Time>,
+    /// What the reply is (the world's ground truth, not a classification).
+    pub truth: relent::Reason,
+    /// How much later than `reset_at` an exact reader may hold the key back (the
+    /// resolution of the reply's clock, for resets given as dates).
+    pub reset_slack_ms: u64,
 }
 
 /// A schedule's server: its coin flips and per-fault hit counts.
@@ -91,6 +96,8 @@ impl<'a> Server<'a> {
                     doomed: fault.kind.is_doomed(),
                     reset_at: respond::hinted_reset_ms(fault.kind, provider, at.0, reset_after)
                         .map(Time),
+                    truth: fault.kind.truth(),
+                    reset_slack_ms: respond::reset_resolution_ms(fault.kind),
                 };
             }
         }
@@ -98,6 +105,8 @@ impl<'a> Server<'a> {
             reply: respond::success(provider),
             doomed: false,
             reset_at: None,
+            truth: relent::Reason::Success,
+            reset_slack_ms: 0,
         }
     }
 }

@@ -56,6 +56,7 @@ fn candidates(s: &Schedule) -> Vec<Schedule> {
     if s.heal_at_ms.is_some() {
         out.push(Schedule {
             heal_at_ms: None,
+            calls: Vec::new(),
             ..s.clone()
         });
     }

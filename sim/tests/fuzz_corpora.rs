@@ -41,7 +41,7 @@ fn replay(target: &str, entry: fn(&[u8])) -> usize {
 #[test]
 fn classify_corpus() {
     assert!(
-        replay("classify", relent_sim::fuzzing::fuzz_classify) > 0,
+        replay("classify", relent_sim::fuzz::fuzz_classify) > 0,
         "no classify corpus committed"
     );
 }
@@ -49,7 +49,7 @@ fn classify_corpus() {
 #[test]
 fn hints_corpus() {
     assert!(
-        replay("hints", relent_sim::fuzzing::fuzz_hints) > 0,
+        replay("hints", relent_sim::fuzz::fuzz_hints) > 0,
         "no hints corpus committed"
     );
 }
@@ -57,7 +57,7 @@ fn hints_corpus() {
 #[test]
 fn machine_corpus() {
     assert!(
-        replay("machine", relent_sim::fuzzing::fuzz_machine) > 0,
+        replay("machine", relent_sim::fuzz::fuzz_machine) > 0,
         "no machine corpus committed"
     );
 }
@@ -65,7 +65,7 @@ fn machine_corpus() {
 #[test]
 fn world_corpus() {
     assert!(
-        replay("world", relent_sim::fuzzing::fuzz_world) > 0,
+        replay("world", relent_sim::fuzz::fuzz_world) > 0,
         "no world corpus committed"
     );
 }

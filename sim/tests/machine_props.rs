@@ -2,11 +2,11 @@
 //! state, time that goes backwards, spurious timers and pool changes at odd moments. The
 //! machine must never panic, must leave itself unchanged when it refuses an event, and the
 //! actions it emits must respect the brief's invariants 2, 3, 4, 5, 6, 8, 9 and 10 (checked
-//! by `relent_sim::fuzzing::drive_machine`, which the `machine` fuzz target shares), and 7:
+//! by `relent_sim::fuzz::drive_machine`, which the `machine` fuzz target shares), and 7:
 //! the same seed and events give a byte-identical trace.
 
 use proptest::prelude::*;
-use relent_sim::fuzzing::{drive_machine, Op, RESPONSES};
+use relent_sim::fuzz::{drive_machine, Op, RESPONSES};
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![

@@ -11,7 +11,13 @@ use relent_sim::{run, scenarios, Outcome, RunOptions};
 
 fn outcome_of(name: &str) -> relent_sim::RunReport {
     let scenario = scenarios::find(name).unwrap_or_else(|| panic!("no scenario {name}"));
-    let report = run(&scenario.schedule, RunOptions { keep_trace: true });
+    let report = run(
+        &scenario.schedule,
+        RunOptions {
+            keep_trace: true,
+            deep_secret_scan: true,
+        },
+    );
     assert!(
         report.violations.is_empty(),
         "{name}: {:?}",

@@ -51,7 +51,13 @@ fn single_dead_key_aborts_within_two_attempts_in_every_such_world() {
             continue;
         }
         checked += 1;
-        let report = run(&world, RunOptions { keep_trace: true });
+        let report = run(
+            &world,
+            RunOptions {
+                keep_trace: true,
+                deep_secret_scan: true,
+            },
+        );
         assert_eq!(
             report.outcome,
             Outcome::Aborted(AbortReason::AuthPermanent),
@@ -80,8 +86,20 @@ fn single_dead_key_aborts_within_two_attempts_in_every_such_world() {
 fn the_same_seed_gives_the_same_trace() {
     for seed in [1, 77, 4242, 90_001] {
         let world = generate(seed);
-        let a = run(&world, RunOptions { keep_trace: true });
-        let b = run(&world, RunOptions { keep_trace: true });
+        let a = run(
+            &world,
+            RunOptions {
+                keep_trace: true,
+                deep_secret_scan: true,
+            },
+        );
+        let b = run(
+            &world,
+            RunOptions {
+                keep_trace: true,
+                deep_secret_scan: true,
+            },
+        );
         assert_eq!(fingerprint(&a.trace), fingerprint(&b.trace), "seed {seed}");
         assert_eq!(
             generate(seed),

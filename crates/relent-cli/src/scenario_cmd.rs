@@ -52,7 +52,13 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let mut violations = 0;
     let mut json = Vec::new();
     for s in &chosen {
-        let report = relent_sim::run(&s.schedule, RunOptions { keep_trace: true });
+        let report = relent_sim::run(
+            &s.schedule,
+            RunOptions {
+                keep_trace: true,
+                deep_secret_scan: true,
+            },
+        );
         violations += report.violations.len();
         if args.json {
             json.push(serde_json::json!({"scenario": s.name, "about": s.about, "report": report}));

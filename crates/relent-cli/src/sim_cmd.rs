@@ -84,7 +84,13 @@ pub fn run_cmd(args: Args) -> Result<ExitCode, String> {
 }
 
 fn show(world: &Schedule, json: bool) -> ExitCode {
-    let report = run(world, RunOptions { keep_trace: true });
+    let report = run(
+        world,
+        RunOptions {
+            keep_trace: true,
+            deep_secret_scan: true,
+        },
+    );
     if json {
         println!(
             "{}",

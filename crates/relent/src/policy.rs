@@ -28,10 +28,13 @@ pub struct Policy {
     /// "overloaded") or a rate limit that named no wait. Slower than `backoff`, because both
     /// last tens of seconds and every early retry adds to them or is wasted.
     pub congestion_backoff: Backoff,
-    /// The longest single wait the machine will sleep on a server's say-so, in milliseconds.
-    /// A longer server wait is not shortened (that would send before the server's reset):
-    /// the machine rotates, falls back, or aborts with the time a retry could succeed.
-    pub max_server_wait_ms: u64,
+    /// A cap of the caller's own on a single wait the machine sleeps on a server's say-so,
+    /// in milliseconds; unset by default, so any wait that ends inside the deadline is
+    /// honoured. A longer server wait is never shortened (that would send before the
+    /// server's reset): the machine rotates, falls back, or aborts with reason
+    /// `server_wait_too_long` and the time a retry could succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_server_wait_ms: Option<u64>,
     /// How long a key stays exhausted after a credit or quota error that names no reset.
     pub quota_cooldown_ms: u64,
     /// How to choose among ready keys.
@@ -57,7 +60,7 @@ impl Default for Policy {
                 base_ms: 5_000,
                 cap_ms: 30_000,
             },
-            max_server_wait_ms: 60_000,
+            max_server_wait_ms: None,
             quota_cooldown_ms: 3_600_000,
             selection: Selection::Priority,
             fallback_on_content_filter: false,
@@ -66,12 +69,19 @@ impl Default for Policy {
     }
 }
 
+/// The largest attempt or retry limit a policy may set: far beyond any sensible call, small
+/// enough that a call always ends in a bounded number of steps.
+pub const MAX_LIMIT: u64 = 1_000;
+
 /// A policy that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     /// A limit that must be positive is zero.
     #[error("policy field `{0}` must be greater than zero")]
     Zero(&'static str),
+    /// A limit is so large that it could not be meant (the machine would run for ever).
+    #[error("policy field `{0}` is {1}, above the most it may be ({2})")]
+    TooLarge(&'static str, u64, u64),
     /// The backoff cap is below its base.
     #[error("policy backoff.cap_ms ({cap}) is below backoff.base_ms ({base})")]
     CapBelowBase {
@@ -96,6 +106,21 @@ impl Policy {
         ] {
             if value == 0 {
                 return Err(PolicyError::Zero(name));
+            }
+        }
+        for (name, value) in [
+            ("max_attempts", u64::from(self.max_attempts)),
+            (
+                "max_attempts_per_target",
+                u64::from(self.max_attempts_per_target),
+            ),
+            (
+                "transient_retries_per_target",
+                u64::from(self.transient_retries_per_target),
+            ),
+        ] {
+            if value > MAX_LIMIT {
+                return Err(PolicyError::TooLarge(name, value, MAX_LIMIT));
             }
         }
         for b in [&self.backoff, &self.congestion_backoff] {
@@ -149,5 +174,13 @@ mod tests {
             Err(PolicyError::CapBelowBase { .. })
         ));
         assert_eq!(Policy::default().validate(), Ok(()));
+        let p = Policy {
+            max_attempts: u32::MAX,
+            ..Policy::default()
+        };
+        assert!(matches!(
+            p.validate(),
+            Err(PolicyError::TooLarge("max_attempts", ..))
+        ));
     }
 }

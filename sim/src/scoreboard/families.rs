@@ -105,6 +105,7 @@ fn world(seed: u64, targets: Vec<Target>, faults: Vec<Fault>) -> Schedule {
         cancel_at_ms: None,
         latency_ms: 300,
         heal_at_ms: None,
+        calls: Vec::new(),
     }
 }
 

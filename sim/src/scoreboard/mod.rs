@@ -192,6 +192,7 @@ fn many_clients() -> FamilyReport {
             cancel_at_ms: None,
             latency_ms: 300,
             heal_at_ms: None,
+            calls: Vec::new(),
         };
         let stats = many::run(&mut |i| caller(policy, &schedule, i, &aws));
         let mut times = stats.elapsed_ms.clone();

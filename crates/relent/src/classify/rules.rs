@@ -316,9 +316,12 @@ fn too_many_requests(
     if sig.has(Family::Overloaded) {
         return Reason::Overloaded;
     }
-    let wrapped_upstream = text.contains("provider returned error")
-        || fields.is_some_and(|f| f.upstream_raw.is_some());
-    if provider == Provider::Openrouter && wrapped_upstream {
+    // OpenRouter's envelope (`metadata.raw`) marks a wrapped upstream error whatever the
+    // caller named the provider: it is often reached as an OpenAI-compatible endpoint.
+    let enveloped = fields.is_some_and(|f| f.upstream_raw.is_some());
+    let wrapped_upstream =
+        enveloped || (provider == Provider::Openrouter && text.contains("provider returned error"));
+    if wrapped_upstream {
         return Reason::UpstreamRateLimited;
     }
     if sig.has(Family::Quota) && !gemini_short_window(provider, text, fields) {

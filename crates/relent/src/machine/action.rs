@@ -76,6 +76,7 @@ pub enum SleepReason {
 /// Why a call was given up.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AbortReason {
     /// Every usable key was rejected by the provider.
     AuthPermanent,
@@ -89,6 +90,9 @@ pub enum AbortReason {
     DeadlineExceeded,
     /// The attempt limits are spent.
     AttemptsExhausted,
+    /// The server asked for a wait longer than the caller's own cap
+    /// (`Policy::max_server_wait_ms`), though it would end inside the deadline.
+    ServerWaitTooLong,
     /// No key of any target can be used (all removed or revoked).
     NoUsableKey,
     /// The server said not to retry.
@@ -109,6 +113,7 @@ impl AbortReason {
             AbortReason::NotRetryable => "not_retryable",
             AbortReason::DeadlineExceeded => "deadline_exceeded",
             AbortReason::AttemptsExhausted => "attempts_exhausted",
+            AbortReason::ServerWaitTooLong => "server_wait_too_long",
             AbortReason::NoUsableKey => "no_usable_key",
             AbortReason::ServerSaidNoRetry => "server_said_no_retry",
             AbortReason::Cancelled => "cancelled",

@@ -5,7 +5,7 @@ use super::{
     Abort, AbortReason, Action, PoolChange, Resume, RetryMachine, SeenSummary, Send, SleepReason,
     State,
 };
-use crate::classify::{classify, Classification, Observation, Reason, WaitHint};
+use crate::classify::{classify, Classification, HintSource, Observation, Reason, WaitHint};
 use crate::pool::{KeyId, KeyRef, KeyState};
 use crate::time::{Millis, Time};
 
@@ -88,9 +88,13 @@ impl RetryMachine {
         match why {
             Reason::KeyRejected => self.on_key_rejected(now, at),
             Reason::QuotaExhausted => {
+                // Rate-limit hints (retry-after, reset headers, "try again in") describe a
+                // rate-limit window, not the quota: only a reset that states the quota's own
+                // (Gemini's RetryInfo) ends the exhaustion early.
+                let quota_reset = hint.filter(|h| h.source == HintSource::RetryInfo);
                 let until =
-                    now + Millis(hint.map_or(self.policy.quota_cooldown_ms, |h| h.after_ms));
-                self.pool.set_state(at.key, KeyState::Exhausted(until));
+                    now + Millis(quota_reset.map_or(self.policy.quota_cooldown_ms, |h| h.after_ms));
+                self.bench(at.key, KeyState::Exhausted(until));
                 self.rotate_wait_or_fallback(now, at, why, None, server_says_no);
             }
             Reason::PermissionDenied => {
@@ -99,8 +103,7 @@ impl RetryMachine {
             }
             Reason::RateLimited => {
                 let (wait_ms, own_wait) = self.wait_for(why, hint);
-                self.pool
-                    .set_state(at.key, KeyState::CoolingDown(now + Millis(wait_ms)));
+                self.bench(at.key, KeyState::CoolingDown(now + Millis(wait_ms)));
                 self.rotate_wait_or_fallback(now, at, why, Some(own_wait), server_says_no);
             }
             Reason::UpstreamRateLimited => {
@@ -140,7 +143,12 @@ impl RetryMachine {
             k.rejections = k.rejections.saturating_add(1);
             k.rejections
         });
-        if strikes >= 2 || self.has_alternative(at.key) {
+        // A retry the deadline, the limits or an outside mark on the key forbid now is no
+        // retry (the one retry is immediate or never): the key's rejection ends the call
+        // with its own reason (a limit is named only when it is the cause).
+        let can_retry =
+            now < self.deadline && self.can_send_more() && self.pool.state(at.key).usable_at(now);
+        if strikes >= 2 || !can_retry || self.has_alternative(at.key) {
             self.pool.set_state(at.key, KeyState::Revoked);
             self.rotate_wait_or_fallback(now, at, Reason::KeyRejected, None, false);
         } else {
@@ -180,10 +188,11 @@ impl RetryMachine {
             .pool
             .earliest_ready(at.target, &self.excluded)
             .filter(|t| *t > now);
+        let beyond_cap = ready_at.is_some_and(|t| self.beyond_user_cap(t.since(now).0));
         if let Some(ready_at) = ready_at {
             let within_limits = !server_says_no
                 && ready_at < self.deadline
-                && ready_at.since(now).0 <= self.policy.max_server_wait_ms
+                && !beyond_cap
                 && self.transient_retries < self.policy.transient_retries_per_target
                 && self.can_send_more();
             if within_limits {
@@ -229,6 +238,9 @@ impl RetryMachine {
             {
                 AbortReason::AttemptsExhausted
             }
+            _ if beyond_cap && ready_at.is_some_and(|t| t < self.deadline) => {
+                AbortReason::ServerWaitTooLong
+            }
             _ => AbortReason::DeadlineExceeded,
         };
         self.abort(now, reason, ready_at);
@@ -269,16 +281,14 @@ impl RetryMachine {
         }
         let (delay_ms, reason) = self.wait_for(why, hint);
         let until = now + Millis(delay_ms);
-        let too_long = hint.is_some() && delay_ms > self.policy.max_server_wait_ms;
+        let too_long = hint.is_some() && self.beyond_user_cap(delay_ms);
         if too_long || until >= self.deadline {
-            return self.fallback_or_abort_with(
-                now,
-                at,
-                why,
-                false,
-                AbortReason::DeadlineExceeded,
-                Some(until),
-            );
+            let reason = if until >= self.deadline {
+                AbortReason::DeadlineExceeded
+            } else {
+                AbortReason::ServerWaitTooLong
+            };
+            return self.fallback_or_abort_with(now, at, why, false, reason, Some(until));
         }
         self.transient_retries += 1;
         let resume = Resume {
@@ -304,6 +314,21 @@ impl RetryMachine {
             ),
             None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
         }
+    }
+
+    /// Holds a key back after a rate limit or a spent quota. What the key's state already
+    /// says may only get stricter: a revocation or an outside mark that arrived while the
+    /// request was in flight stays (only a restore lifts it).
+    fn bench(&mut self, key: KeyId, state: KeyState) {
+        let now_state = self.pool.state(key);
+        self.pool.set_state(key, now_state.worse(state));
+    }
+
+    /// Whether a server's wait of `wait_ms` is longer than the caller's own cap.
+    fn beyond_user_cap(&self, wait_ms: u64) -> bool {
+        self.policy
+            .max_server_wait_ms
+            .is_some_and(|cap| wait_ms > cap)
     }
 
     /// Whether the attempt limits allow another send on the current target.

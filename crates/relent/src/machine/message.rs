@@ -77,6 +77,14 @@ impl RetryMachine {
                         None => write!(m, ". Raise the deadline, or add keys or a fallback target."),
                     })
             }
+            AbortReason::ServerWaitTooLong => {
+                let cap = self.policy.max_server_wait_ms.unwrap_or_default();
+                write!(m, "{provider} {model} asked to wait longer than this policy's max_server_wait_ms ({cap} ms) ({detail})")
+                    .and_then(|_| match retry_at {
+                        Some(t) => write!(m, "; a retry could succeed at {t}. Raise max_server_wait_ms, or add keys or a fallback target."),
+                        None => write!(m, ". Raise max_server_wait_ms, or add keys or a fallback target."),
+                    })
+            }
             AbortReason::AttemptsExhausted => {
                 let waits = match self.transient_retries {
                     0 => String::new(),
