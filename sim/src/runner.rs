@@ -75,6 +75,11 @@ pub struct RunReport {
     /// The machines' traces (when requested).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<TraceEntry>,
+    /// A hash of every action every call emitted, with its time, in order: two runs of one
+    /// world agree on it exactly when they took the same steps (invariant 7, across
+    /// processes too).
+    #[serde(default)]
+    pub digest: u64,
 }
 
 /// Options for a run.
@@ -152,6 +157,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
     let mut wasted = 0u32;
     let mut sends_per_key: Vec<(relent::KeyId, u32)> = Vec::new();
     let mut world_violations = Vec::new();
+    let mut digest = FNV_OFFSET;
     let heal = schedule.heal_at_ms.map(Time);
     let last_change = schedule.pool_changes.iter().map(|c| Time(c.at_ms)).max();
     let settle_ms = schedule.policy.attempt_timeout_ms + schedule.latency_ms;
@@ -164,6 +170,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
             }
             while let Some(action) = call.machine.poll_action() {
                 marks.action(&action);
+                digest = digest_action(digest, i, now, &action);
                 match action {
                     Action::Send(send) => {
                         match sends_per_key.iter_mut().find(|(k, _)| *k == send.key) {
@@ -438,6 +445,68 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         violations,
         marks,
         trace,
+        digest,
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fold(h: u64, word: u64) -> u64 {
+    (h ^ word).wrapping_mul(0x0100_0000_01b3)
+}
+
+/// Folds one action of call `call` at `now` into the run's digest.
+fn digest_action(h: u64, call: usize, now: Time, action: &Action) -> u64 {
+    let h = fold(fold(h, call as u64), now.0);
+    match action {
+        Action::Send(s) => [
+            1,
+            s.target as u64,
+            u64::from(s.key.0),
+            u64::from(s.attempt),
+            u64::from(s.fresh_connection),
+            s.timeout_at.0,
+            s.idempotency_key.0 as u64,
+        ]
+        .into_iter()
+        .fold(h, fold),
+        Action::Sleep { until, reason } => {
+            let why = match reason {
+                relent::SleepReason::Backoff { after } => *after as u64,
+                relent::SleepReason::ServerHint { after, .. } => 100 + *after as u64,
+                relent::SleepReason::AllKeysCooling => 200,
+            };
+            [2, until.0, why].into_iter().fold(h, fold)
+        }
+        Action::Rotate { from, to, why } => [
+            3,
+            from.target as u64,
+            u64::from(from.key.0),
+            to.target as u64,
+            u64::from(to.key.0),
+            *why as u64,
+        ]
+        .into_iter()
+        .fold(h, fold),
+        Action::Succeeded { via, attempts } => [
+            4,
+            via.target as u64,
+            u64::from(via.key.0),
+            u64::from(*attempts),
+        ]
+        .into_iter()
+        .fold(h, fold),
+        Action::Abort(abort) => abort
+            .message
+            .bytes()
+            .map(u64::from)
+            .chain([
+                5,
+                u64::from(abort.attempts),
+                abort.retry_at.map_or(u64::MAX, |t| t.0),
+            ])
+            .chain(abort.reason.name().bytes().map(u64::from))
+            .fold(h, fold),
     }
 }
 
@@ -514,5 +583,6 @@ fn invalid(error: String) -> RunReport {
         violations: Vec::new(),
         marks: Marks::default(),
         trace: Vec::new(),
+        digest: 0,
     }
 }

@@ -216,8 +216,8 @@ fn print_summary(s: &Summary, jobs: usize, shrunk: Option<&str>) {
         println!("  shrunk schedule written to {path}; replay it with: relent sim run {path}");
     }
     println!(
-        "single-dead-key worlds checked: {}; determinism checked on {} seeds",
-        s.single_dead_key_worlds, s.determinism_checked
+        "single-dead-key worlds checked: {}; determinism checked on {} seeds; digest {:016x}",
+        s.single_dead_key_worlds, s.determinism_checked, s.digest
     );
     println!(
         "marks reached: {}/{}",

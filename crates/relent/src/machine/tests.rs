@@ -172,3 +172,159 @@ fn time_going_backwards_is_clamped() {
     };
     assert!(until >= Time(1_000));
 }
+
+// ----- decisions v2: each test fails on the machine before these rules -----
+
+const QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+const RATE_LIMITED: &str = r#"{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}"#;
+
+/// A spent quota is not a rate limit: a `retry-after` beside `insufficient_quota` describes
+/// no quota, so the lone key is not sent again after it; the call ends `quota_exhausted`.
+#[test]
+fn quota_ignores_rate_limit_hints() {
+    for headers in [
+        &[("retry-after", "5")][..],
+        &[
+            ("x-ratelimit-remaining-requests", "3"),
+            ("x-ratelimit-reset-requests", "120ms"),
+        ][..],
+    ] {
+        let mut m = machine(1);
+        m.start(Time(0)).unwrap();
+        drain(&mut m);
+        m.handle_response(Time(100), http(429, headers, QUOTA))
+            .unwrap();
+        let actions = drain(&mut m);
+        assert!(
+            matches!(&actions[..], [Action::Abort(a)] if a.reason == AbortReason::QuotaExhausted),
+            "{headers:?}: {actions:?}"
+        );
+        assert_eq!(
+            m.pool().state(KeyId(1)),
+            KeyState::Exhausted(Time(100 + Policy::default().quota_cooldown_ms))
+        );
+    }
+}
+
+/// A server wait that ends inside the deadline is honoured, however long: one key, a 429
+/// with `retry-after: 90`, a 120 s deadline: sleep 90 s and send again.
+#[test]
+fn a_long_server_wait_inside_the_deadline_is_honoured() {
+    let mut m = machine(1);
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_response(Time(100), http(429, &[("retry-after", "90")], RATE_LIMITED))
+        .unwrap();
+    let actions = drain(&mut m);
+    assert!(
+        matches!(
+            actions[..],
+            [Action::Sleep {
+                until: Time(90_100),
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+    m.handle_timeout(Time(90_100)).unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send { attempt: 2, .. })]
+    ));
+}
+
+/// With the caller's own cap set, a longer wait ends the call with a reason and a message
+/// that name the cap, not the deadline.
+#[test]
+fn a_wait_beyond_the_callers_cap_names_the_cap() {
+    let policy = Policy {
+        max_server_wait_ms: Some(60_000),
+        ..Policy::default()
+    };
+    let keys = vec![KeySpec::new(1, "only")];
+    let mut m = RetryMachine::new(
+        policy,
+        vec![Target::new(Provider::Openai, "gpt-4o", keys)],
+        1,
+    )
+    .unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_response(Time(100), http(429, &[("retry-after", "90")], RATE_LIMITED))
+        .unwrap();
+    let actions = drain(&mut m);
+    let [Action::Abort(abort)] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(abort.reason, AbortReason::ServerWaitTooLong);
+    assert_eq!(abort.retry_at, Some(Time(90_100)));
+    assert!(
+        abort.message.contains("max_server_wait_ms (60000 ms)"),
+        "{}",
+        abort.message
+    );
+    assert!(!abort.message.contains("deadline"), "{}", abort.message);
+}
+
+/// Reason precedence: a lone key rejected when its one retry is no longer allowed (here the
+/// attempt limit is spent) ends `auth_permanent`, not `attempts_exhausted`.
+#[test]
+fn a_rejection_at_the_attempt_limit_is_still_auth_permanent() {
+    let policy = Policy {
+        max_attempts: 2,
+        ..Policy::default()
+    };
+    let keys = vec![KeySpec::new(1, "only")];
+    let mut m = RetryMachine::new(
+        policy,
+        vec![Target::new(Provider::Openai, "gpt-4o", keys)],
+        1,
+    )
+    .unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    let overloaded =
+        r#"{"error":{"message":"The engine is currently overloaded","type":"server_error"}}"#;
+    m.handle_response(Time(100), http(503, &[], overloaded))
+        .unwrap();
+    drain(&mut m);
+    let wake = m.next_timeout().unwrap();
+    m.handle_timeout(wake).unwrap();
+    drain(&mut m);
+    m.handle_response(wake + Millis(100), http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    let actions = drain(&mut m);
+    assert!(
+        matches!(&actions[..], [Action::Abort(a)] if a.reason == AbortReason::AuthPermanent),
+        "{actions:?}"
+    );
+    assert_eq!(m.pool().state(KeyId(1)), KeyState::Revoked);
+}
+
+/// A revocation that arrives while a request is in flight survives that request's 429: the
+/// key is never sent again.
+#[test]
+fn a_rate_limit_does_not_undo_an_outside_revocation() {
+    let mut m = machine(2);
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_pool_change(
+        Time(50),
+        PoolChange::MarkedBad {
+            key: KeyId(1),
+            until: None,
+        },
+    )
+    .unwrap();
+    m.handle_response(Time(100), http(429, &[("retry-after", "1")], RATE_LIMITED))
+        .unwrap();
+    assert_eq!(m.pool().state(KeyId(1)), KeyState::Revoked);
+    let sent: Vec<KeyId> = drain(&mut m)
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(s) => Some(s.key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![KeyId(2)]);
+}
