@@ -120,9 +120,9 @@ impl RetryMachine {
             Reason::TlsCertificate | Reason::BlockedByWaf | Reason::ModelNotFound => {
                 self.fallback_or_abort(now, at, why, false)
             }
-            Reason::ContextOverflow | Reason::PayloadTooLarge => {
-                self.fallback_or_abort(now, at, why, true)
-            }
+            Reason::ContextOverflow => self.fallback_or_abort(now, at, why, true),
+            // Too many bytes, not too many tokens: any other target may take them.
+            Reason::PayloadTooLarge => self.fallback_or_abort(now, at, why, false),
             Reason::ContentFilter if self.policy.fallback_on_content_filter => {
                 self.fallback_or_abort(now, at, why, false)
             }
@@ -304,7 +304,10 @@ impl RetryMachine {
     /// How long to wait after `why`, and why: the server's hint if it gave one, else the
     /// next backoff delay.
     fn wait_for(&mut self, why: Reason, hint: Option<WaitHint>) -> (u64, SleepReason) {
-        match hint {
+        // A wait of zero (or a reset at or before the response's `Date`) says nothing
+        // useful: resending at once loops against a server that keeps refusing, so it gets
+        // the computed backoff, as the OpenAI and Anthropic SDKs do.
+        match hint.filter(|h| h.after_ms > 0) {
             Some(h) => (
                 h.after_ms,
                 SleepReason::ServerHint {

@@ -328,3 +328,32 @@ fn a_rate_limit_does_not_undo_an_outside_revocation() {
         .collect();
     assert_eq!(sent, vec![KeyId(2)]);
 }
+
+/// A zero wait is no wait: a 429 with `retry-after: 0` on the only key sleeps one backoff
+/// delay before the same key is sent again, and that resend counts as a transient retry,
+/// so a server that keeps answering so cannot make the machine loop.
+#[test]
+fn a_zero_server_wait_backs_off_and_is_bounded() {
+    let mut m = machine(1);
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    let mut now = Time(100);
+    let mut sends = 1;
+    loop {
+        m.handle_response(now, http(429, &[("retry-after", "0")], RATE_LIMITED))
+            .unwrap();
+        let actions = drain(&mut m);
+        match &actions[..] {
+            [Action::Sleep { until, .. }] => {
+                assert!(until.since(now).0 >= 1_000, "slept only until {until} at {now}");
+                m.handle_timeout(*until).unwrap();
+                assert!(matches!(drain(&mut m)[..], [Action::Send(_)]));
+                sends += 1;
+                now = *until + Millis(100);
+            }
+            [Action::Abort(_)] => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sends, 1 + Policy::default().transient_retries_per_target);
+}
