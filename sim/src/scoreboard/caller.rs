@@ -31,7 +31,7 @@ pub trait Caller {
     fn on_wake(&mut self, now: Time) -> Step;
     /// How long an attempt may take.
     fn attempt_timeout_ms(&self) -> u64 {
-        60_000
+        super::play::BASELINE_TIMEOUT_MS
     }
 }
 
@@ -42,9 +42,9 @@ pub struct Relent {
 }
 
 impl Relent {
-    /// A machine over `targets` with the default policy.
-    pub fn new(targets: Vec<Target>, seed: u64) -> Self {
-        let machine = RetryMachine::new(Policy::default(), targets, seed)
+    /// A machine over `targets` with `policy` (the world's own, the one the oracle holds).
+    pub fn new(policy: Policy, targets: Vec<Target>, seed: u64) -> Self {
+        let machine = RetryMachine::new(policy, targets, seed)
             .expect("valid targets")
             .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
         Relent {
