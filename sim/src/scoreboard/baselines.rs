@@ -713,10 +713,16 @@ pub struct Hermes {
     has_retried_429: bool,
     cycles_used: u32,
     cooldown_until: BTreeMap<KeyId, Time>,
+    bench_ttl: BTreeMap<KeyId, u64>,
     rng: ChaCha8Rng,
 }
 
 impl Hermes {
+    /// The cooldown the pool gave `key` when it last benched it, in ms.
+    pub fn bench_ttl_ms(&self, key: KeyId) -> Option<u64> {
+        self.bench_ttl.get(&key).copied()
+    }
+
     /// The agent.
     pub fn new(targets: &[Target], seed: u64) -> Self {
         let groups: Vec<Vec<KeyId>> = targets
@@ -733,6 +739,7 @@ impl Hermes {
             has_retried_429: false,
             cycles_used: 0,
             cooldown_until: BTreeMap::new(),
+            bench_ttl: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
     }
@@ -774,6 +781,7 @@ impl Hermes {
             None => base,
         };
         self.cooldown_until.insert(self.key, Time(now.0 + ttl));
+        self.bench_ttl.insert(self.key, ttl);
         let next = pool
             .iter()
             .copied()
