@@ -147,17 +147,27 @@ fn python_sdk_obeys_x_should_retry() {
     assert_eq!(t.sends.len(), 1, "false: a 500 is not retried");
     let yes = http(400, &[("x-should-retry", "true")], "{}");
     let t = run(&mut PythonSdk::new(&openai(1), 1), fails(1, yes));
-    assert_eq!((t.sends.len(), t.success), (2, true), "true: a 400 is retried");
+    assert_eq!(
+        (t.sends.len(), t.success),
+        (2, true),
+        "true: a 400 is retried"
+    );
 }
 
 #[test]
 fn python_sdk_retries_408_409_429_and_5xx_only() {
     for status in [408, 409, 429, 500, 503, 529] {
-        let t = run(&mut PythonSdk::new(&openai(1), 1), fails(1, http(status, &[], "{}")));
+        let t = run(
+            &mut PythonSdk::new(&openai(1), 1),
+            fails(1, http(status, &[], "{}")),
+        );
         assert_eq!(t.sends.len(), 2, "{status} is retried");
     }
     for status in [400, 401, 402, 403, 404, 422] {
-        let t = run(&mut PythonSdk::new(&openai(1), 1), fails(1, http(status, &[], "{}")));
+        let t = run(
+            &mut PythonSdk::new(&openai(1), 1),
+            fails(1, http(status, &[], "{}")),
+        );
         assert_eq!(t.sends.len(), 1, "{status} is not retried");
     }
 }
@@ -173,7 +183,10 @@ fn python_sdk_retries_timeouts_and_connection_errors() {
 #[test]
 fn python_sdk_honours_a_server_wait_up_to_60_s() {
     for secs in ["20", "60"] {
-        let t = run(&mut PythonSdk::new(&openai(1), 1), fails(1, limited(&[("retry-after", secs)])));
+        let t = run(
+            &mut PythonSdk::new(&openai(1), 1),
+            fails(1, limited(&[("retry-after", secs)])),
+        );
         assert_eq!(t.waits, vec![secs.parse::<u64>().unwrap() * 1000]);
     }
 }
@@ -181,7 +194,10 @@ fn python_sdk_honours_a_server_wait_up_to_60_s() {
 #[test]
 fn python_sdk_replaces_a_longer_server_wait_with_its_backoff_and_still_retries() {
     for secs in ["61", "90", "300"] {
-        let t = run(&mut PythonSdk::new(&openai(1), 1), fails(1, limited(&[("retry-after", secs)])));
+        let t = run(
+            &mut PythonSdk::new(&openai(1), 1),
+            fails(1, limited(&[("retry-after", secs)])),
+        );
         assert!(t.success);
         assert!((375..=500).contains(&t.waits[0]), "{secs}: {:?}", t.waits);
     }
@@ -235,22 +251,41 @@ fn vercel_retries_a_failed_fetch() {
 #[test]
 fn vercel_retries_408_409_429_and_5xx_only() {
     for status in [408, 409, 429, 500, 529] {
-        let t = run(&mut Vercel::new(&openai(1)), fails(1, http(status, &[], "{}")));
+        let t = run(
+            &mut Vercel::new(&openai(1)),
+            fails(1, http(status, &[], "{}")),
+        );
         assert_eq!(t.sends.len(), 2, "{status}");
     }
     for status in [400, 401, 402, 404] {
-        let t = run(&mut Vercel::new(&openai(1)), fails(1, http(status, &[], "{}")));
+        let t = run(
+            &mut Vercel::new(&openai(1)),
+            fails(1, http(status, &[], "{}")),
+        );
         assert_eq!(t.sends.len(), 1, "{status}");
     }
 }
 
 #[test]
 fn vercel_uses_a_server_wait_under_60_s_or_under_its_own_delay() {
-    let t = run(&mut Vercel::new(&openai(1)), fails(1, limited(&[("retry-after", "30")])));
+    let t = run(
+        &mut Vercel::new(&openai(1)),
+        fails(1, limited(&[("retry-after", "30")])),
+    );
     assert_eq!(t.waits, vec![30_000]);
-    let t = run(&mut Vercel::new(&openai(1)), fails(1, limited(&[("retry-after", "90")])));
-    assert_eq!(t.waits, vec![2_000], "90 s is neither under 60 s nor under 2 s");
-    let t = run(&mut Vercel::new(&openai(1)), fails(1, limited(&[("retry-after-ms", "700")])));
+    let t = run(
+        &mut Vercel::new(&openai(1)),
+        fails(1, limited(&[("retry-after", "90")])),
+    );
+    assert_eq!(
+        t.waits,
+        vec![2_000],
+        "90 s is neither under 60 s nor under 2 s"
+    );
+    let t = run(
+        &mut Vercel::new(&openai(1)),
+        fails(1, limited(&[("retry-after-ms", "700")])),
+    );
     assert_eq!(t.waits, vec![700]);
 }
 
@@ -260,7 +295,10 @@ fn vercel_uses_a_server_wait_under_60_s_or_under_its_own_delay() {
 fn backon_retries_every_error_three_times_doubling_from_1_s() {
     let dead = fault(Provider::Openai, FaultKind::KeyRejected);
     let t = run(&mut Backon::new(&openai(1)), always(dead));
-    assert_eq!((t.sends.len(), t.waits.clone()), (4, vec![1_000, 2_000, 4_000]));
+    assert_eq!(
+        (t.sends.len(), t.waits.clone()),
+        (4, vec![1_000, 2_000, 4_000])
+    );
 }
 
 // ---------------------------------------------------------------- async-openai
@@ -274,17 +312,26 @@ fn async_openai_never_retries_insufficient_quota() {
 
 #[test]
 fn async_openai_uses_an_integer_retry_after_uncapped() {
-    let t = run(&mut AsyncOpenai::new(&openai(1)), fails(1, limited(&[("retry-after", "300")])));
+    let t = run(
+        &mut AsyncOpenai::new(&openai(1)),
+        fails(1, limited(&[("retry-after", "300")])),
+    );
     assert_eq!((t.waits.clone(), t.success), (vec![300_000], true));
 }
 
 #[test]
 fn async_openai_ignores_a_retry_after_that_is_not_whole_seconds() {
     for value in ["1.5", "Wed, 21 Oct 2026 07:28:00 GMT"] {
-        let t = run(&mut AsyncOpenai::new(&openai(1)), fails(1, limited(&[("retry-after", value)])));
+        let t = run(
+            &mut AsyncOpenai::new(&openai(1)),
+            fails(1, limited(&[("retry-after", value)])),
+        );
         assert_eq!(t.waits, vec![100], "{value}");
     }
-    let t = run(&mut AsyncOpenai::new(&openai(1)), fails(1, limited(&[("retry-after-ms", "5000")])));
+    let t = run(
+        &mut AsyncOpenai::new(&openai(1)),
+        fails(1, limited(&[("retry-after-ms", "5000")])),
+    );
     assert_eq!(t.waits, vec![100], "retry-after-ms is not read");
 }
 
@@ -344,7 +391,10 @@ fn async_openai_gives_up_on_a_429_it_cannot_parse() {
 
 #[test]
 fn aws_decides_throttling_by_error_code_not_by_429() {
-    let t = run(&mut AwsStandard::new(&openai(1), 1, aws_bucket()), fails(1, limited(&[])));
+    let t = run(
+        &mut AwsStandard::new(&openai(1), 1, aws_bucket()),
+        fails(1, limited(&[])),
+    );
     assert_eq!(t.sends.len(), 1, "an OpenAI 429 has no throttling code");
     let bedrock = targets(Provider::Bedrock, 1, false);
     let throttled = fault(
@@ -353,10 +403,20 @@ fn aws_decides_throttling_by_error_code_not_by_429() {
             hint: HintFormat::None,
         },
     );
-    let t = run(&mut AwsStandard::new(&bedrock, 1, aws_bucket()), fails(1, throttled));
+    let t = run(
+        &mut AwsStandard::new(&bedrock, 1, aws_bucket()),
+        fails(1, throttled),
+    );
     assert_eq!((t.sends.len(), t.success), (2, true), "ThrottlingException");
-    let body = http(400, &[], r#"{"__type":"com.amazon#SlowDown","message":"x"}"#);
-    let t = run(&mut AwsStandard::new(&openai(1), 1, aws_bucket()), fails(1, body));
+    let body = http(
+        400,
+        &[],
+        r#"{"__type":"com.amazon#SlowDown","message":"x"}"#,
+    );
+    let t = run(
+        &mut AwsStandard::new(&openai(1), 1, aws_bucket()),
+        fails(1, body),
+    );
     assert_eq!(t.sends.len(), 2, "a throttling code in the body's __type");
 }
 
@@ -370,7 +430,10 @@ fn aws_retries_500_502_503_504_and_transport_errors_but_not_529() {
         Reply::Hang,
         Reply::Transport(TransportError::Reset),
     ] {
-        let t = run(&mut AwsStandard::new(&openai(1), 1, aws_bucket()), fails(1, r.clone()));
+        let t = run(
+            &mut AwsStandard::new(&openai(1), 1, aws_bucket()),
+            fails(1, r.clone()),
+        );
         assert_eq!(t.sends.len(), 2, "{r:?}");
     }
     let t = run(
@@ -382,7 +445,10 @@ fn aws_retries_500_502_503_504_and_transport_errors_but_not_529() {
 
 #[test]
 fn aws_makes_three_attempts_with_full_jitter() {
-    let t = run(&mut AwsStandard::new(&openai(1), 3, aws_bucket()), always(server_error()));
+    let t = run(
+        &mut AwsStandard::new(&openai(1), 3, aws_bucket()),
+        always(server_error()),
+    );
     assert_eq!(t.sends.len(), 3);
     assert!(t.waits[0] < 1_000 && t.waits[1] < 2_000, "{:?}", t.waits);
 }
@@ -401,12 +467,22 @@ fn aws_retry_quota_is_spent_and_refunded() {
         }
     });
     assert!(t.success);
-    assert_eq!(*bucket.borrow(), 495 - 10 + 10, "5 + 10 spent, the last cost refunded");
-    let t = run(&mut AwsStandard::new(&openai(1), 4, bucket.clone()), always(ok()));
+    assert_eq!(
+        *bucket.borrow(),
+        495 - 10 + 10,
+        "5 + 10 spent, the last cost refunded"
+    );
+    let t = run(
+        &mut AwsStandard::new(&openai(1), 4, bucket.clone()),
+        always(ok()),
+    );
     assert!(t.success);
     assert_eq!(*bucket.borrow(), 496, "a first-try success adds a token");
     *bucket.borrow_mut() = 4;
-    let t = run(&mut AwsStandard::new(&openai(1), 5, bucket.clone()), fails(1, server_error()));
+    let t = run(
+        &mut AwsStandard::new(&openai(1), 5, bucket.clone()),
+        fails(1, server_error()),
+    );
     assert_eq!(t.sends.len(), 1, "an empty quota means no retry");
 }
 
@@ -414,45 +490,81 @@ fn aws_retry_quota_is_spent_and_refunded() {
 
 #[test]
 fn litellm_retries_at_once_on_another_healthy_deployment_after_a_429() {
-    let t = run(&mut Litellm::new(&openai(2), 5), fails(1, limited(&[("retry-after", "30")])));
+    let t = run(
+        &mut Litellm::new(&openai(2), 5),
+        fails(1, limited(&[("retry-after", "30")])),
+    );
     assert_eq!(t.waits, vec![0]);
-    assert_ne!(t.keys()[0], t.keys()[1], "the 429 cooled the first deployment");
+    assert_ne!(
+        t.keys()[0],
+        t.keys()[1],
+        "the 429 cooled the first deployment"
+    );
     assert!(t.success);
 }
 
 #[test]
 fn litellm_sleeps_the_original_retry_after_up_to_60_s_for_a_single_deployment() {
-    let t = run(&mut Litellm::new(&openai(1), 5), fails(1, limited(&[("retry-after", "30")])));
+    let t = run(
+        &mut Litellm::new(&openai(1), 5),
+        fails(1, limited(&[("retry-after", "30")])),
+    );
     assert_eq!(t.waits, vec![30_000]);
-    let t = run(&mut Litellm::new(&openai(1), 5), fails(1, limited(&[("retry-after", "90")])));
-    assert!((375..=500).contains(&t.waits[0]), "over 60 s: backoff, {:?}", t.waits);
+    let t = run(
+        &mut Litellm::new(&openai(1), 5),
+        fails(1, limited(&[("retry-after", "90")])),
+    );
+    assert!(
+        (375..=500).contains(&t.waits[0]),
+        "over 60 s: backoff, {:?}",
+        t.waits
+    );
 }
 
 #[test]
 fn litellm_uses_the_header_or_the_backoff_not_the_larger() {
-    let t = run(&mut Litellm::new(&openai(1), 5), fails(1, limited(&[("retry-after", "1")])));
+    let t = run(
+        &mut Litellm::new(&openai(1), 5),
+        fails(1, limited(&[("retry-after", "1")])),
+    );
     assert_eq!(t.waits, vec![1_000]);
-    let t = run(&mut Litellm::new(&openai(1), 5), always(limited(&[("retry-after", "1")])));
-    assert_eq!(t.waits, vec![1_000; 3], "every sleep reads the original error's header");
+    let t = run(
+        &mut Litellm::new(&openai(1), 5),
+        always(limited(&[("retry-after", "1")])),
+    );
+    assert_eq!(
+        t.waits,
+        vec![1_000; 3],
+        "every sleep reads the original error's header"
+    );
 }
 
 #[test]
 fn litellm_does_not_read_retry_after_ms() {
-    let t = run(&mut Litellm::new(&openai(1), 5), fails(1, limited(&[("retry-after-ms", "20000")])));
+    let t = run(
+        &mut Litellm::new(&openai(1), 5),
+        fails(1, limited(&[("retry-after-ms", "20000")])),
+    );
     assert!(t.waits[0] <= 500, "{:?}", t.waits);
 }
 
 #[test]
 fn litellm_checks_should_retry_once_and_retries_a_400_and_a_402() {
     for status in [400, 402] {
-        let t = run(&mut Litellm::new(&openai(1), 5), always(http(status, &[], "{}")));
+        let t = run(
+            &mut Litellm::new(&openai(1), 5),
+            always(http(status, &[], "{}")),
+        );
         assert_eq!(t.sends.len(), 3, "{status}: num_retries = 2");
     }
 }
 
 #[test]
 fn litellm_never_retries_not_found() {
-    let t = run(&mut Litellm::new(&openai(2), 5), always(http(404, &[], "{}")));
+    let t = run(
+        &mut Litellm::new(&openai(2), 5),
+        always(http(404, &[], "{}")),
+    );
     assert_eq!(t.sends.len(), 1);
 }
 
@@ -542,15 +654,27 @@ fn hermes_rotates_at_once_on_a_401_in_a_pool() {
 
 #[test]
 fn hermes_does_not_retry_a_single_keys_402() {
-    let broke = fault(Provider::Deepseek, FaultKind::QuotaExhausted { reset: false });
-    let t = run(&mut Hermes::new(&targets(Provider::Deepseek, 1, false), 1), always(broke));
+    let broke = fault(
+        Provider::Deepseek,
+        FaultKind::QuotaExhausted { reset: false },
+    );
+    let t = run(
+        &mut Hermes::new(&targets(Provider::Deepseek, 1, false), 1),
+        always(broke),
+    );
     assert_eq!(t.sends.len(), 1);
 }
 
 #[test]
 fn hermes_reads_a_400_credit_balance_as_billing_and_rotates() {
-    let broke = fault(Provider::Anthropic, FaultKind::QuotaExhausted { reset: false });
-    let t = run(&mut Hermes::new(&anthropic(2, false), 1), fails(1, broke.clone()));
+    let broke = fault(
+        Provider::Anthropic,
+        FaultKind::QuotaExhausted { reset: false },
+    );
+    let t = run(
+        &mut Hermes::new(&anthropic(2, false), 1),
+        fails(1, broke.clone()),
+    );
     assert_eq!((t.keys(), t.waits.len(), t.success), (vec![1, 2], 0, true));
     let t = run(&mut Hermes::new(&anthropic(1, false), 1), always(broke));
     assert_eq!(t.sends.len(), 1, "billing is not retried");
@@ -559,7 +683,11 @@ fn hermes_reads_a_400_credit_balance_as_billing_and_rotates() {
 #[test]
 fn hermes_makes_three_attempts() {
     let t = run(&mut Hermes::new(&openai(1), 1), always(limited(&[])));
-    assert_eq!((t.sends.len(), t.success), (3, false), "a rate limit gets no recovery ladder");
+    assert_eq!(
+        (t.sends.len(), t.success),
+        (3, false),
+        "a rate limit gets no recovery ladder"
+    );
 }
 
 #[test]
@@ -572,7 +700,11 @@ fn hermes_retries_the_same_key_on_the_first_429_and_rotates_on_the_second() {
         }
     });
     assert_eq!(t.keys(), vec![1, 1, 2]);
-    assert_eq!(t.waits.len(), 1, "a wait before the same-key retry, none before the rotation");
+    assert_eq!(
+        t.waits.len(),
+        1,
+        "a wait before the same-key retry, none before the rotation"
+    );
 }
 
 #[test]
@@ -591,29 +723,50 @@ fn hermes_benches_keys_by_reason_and_cuts_only_a_sole_keys_throttle() {
     run(&mut h, twice);
     assert_eq!(ttl(&h), Some(3_600_000));
     let mut h = Hermes::new(&openai(2), 1);
-    run(&mut h, fails(1, fault(Provider::Openai, FaultKind::KeyRejected)));
+    run(
+        &mut h,
+        fails(1, fault(Provider::Openai, FaultKind::KeyRejected)),
+    );
     assert_eq!(ttl(&h), Some(300_000));
     // A sole key: its 429 cools 60 s; its 401 keeps 300 s and billing the hour.
     let mut h = Hermes::new(&openai(1), 1);
     run(&mut h, twice);
     assert_eq!(ttl(&h), Some(60_000));
     let mut h = Hermes::new(&openai(1), 1);
-    run(&mut h, always(fault(Provider::Openai, FaultKind::KeyRejected)));
+    run(
+        &mut h,
+        always(fault(Provider::Openai, FaultKind::KeyRejected)),
+    );
     assert_eq!(ttl(&h), Some(300_000));
     let deepseek = targets(Provider::Deepseek, 1, false);
     let mut h = Hermes::new(&deepseek, 1);
-    run(&mut h, always(fault(Provider::Deepseek, FaultKind::QuotaExhausted { reset: false })));
+    run(
+        &mut h,
+        always(fault(
+            Provider::Deepseek,
+            FaultKind::QuotaExhausted { reset: false },
+        )),
+    );
     assert_eq!(ttl(&h), Some(3_600_000));
     // A server's reset overrides the table.
     let mut h = Hermes::new(&openai(2), 1);
-    run(&mut h, |i, _, _| if i < 2 { limited(&[("retry-after", "7")]) } else { ok() });
+    run(&mut h, |i, _, _| {
+        if i < 2 {
+            limited(&[("retry-after", "7")])
+        } else {
+            ok()
+        }
+    });
     assert_eq!(ttl(&h), Some(7_000));
 }
 
 #[test]
 fn hermes_climbs_the_recovery_ladder_after_its_retries() {
     let overloaded = fault(Provider::Anthropic, FaultKind::Overloaded);
-    let t = run(&mut Hermes::new(&anthropic(1, false), 2), always(overloaded));
+    let t = run(
+        &mut Hermes::new(&anthropic(1, false), 2),
+        always(overloaded),
+    );
     // 3 attempts, then 5 cycles of a ladder wait and 3 attempts.
     assert_eq!(t.sends.len(), 18);
     let ladder: Vec<u64> = [2, 5, 8, 11, 14].iter().map(|i| t.waits[*i]).collect();
@@ -626,7 +779,13 @@ fn hermes_climbs_the_recovery_ladder_after_its_retries() {
 fn hermes_ladder_honours_a_retry_after_up_to_120_s() {
     let mut busy = fault(Provider::Openai, FaultKind::Overloaded);
     respond::add_headers(&mut busy, vec![("retry-after", "300".into())]);
-    let t = run(&mut Hermes::new(&openai(1), 2), |i, _, _| if i < 3 { busy.clone() } else { ok() });
+    let t = run(&mut Hermes::new(&openai(1), 2), |i, _, _| {
+        if i < 3 {
+            busy.clone()
+        } else {
+            ok()
+        }
+    });
     assert_eq!(t.waits[2], 120_000, "{:?}", t.waits);
 }
 

@@ -20,12 +20,18 @@ fn no_policy_beats_the_oracle() {
                     continue;
                 }
                 checked += 1;
-                let at = format!("{} seed {seed}: {policy} {got:?}, oracle {bound:?}", family.name);
+                let at = format!(
+                    "{} seed {seed}: {policy} {got:?}, oracle {bound:?}",
+                    family.name
+                );
                 assert!(bound.success, "success: {at}");
                 assert!(bound.calls <= got.calls, "sends: {at}");
                 assert!(bound.elapsed_ms <= got.elapsed_ms, "time: {at}");
             }
         }
     }
-    assert!(checked > 1_000, "only {checked} successful calls were compared");
+    assert!(
+        checked > 1_000,
+        "only {checked} successful calls were compared"
+    );
 }

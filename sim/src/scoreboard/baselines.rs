@@ -480,7 +480,9 @@ impl Litellm {
         }
         // The exception mapping turns Gemini's and xAI's 400 "API key not valid" /
         // "Incorrect API key" into an AuthenticationError.
-        if seen.status == 401 || body.contains("api key not valid") || body.contains("incorrect api key")
+        if seen.status == 401
+            || body.contains("api key not valid")
+            || body.contains("incorrect api key")
         {
             return LitellmError::Auth;
         }
@@ -664,7 +666,8 @@ pub fn hermes_reason(seen: &Seen<'_>) -> HermesReason {
     if seen.status == 402 {
         return HermesReason::Billing;
     }
-    if matches!(seen.status, 400 | 403 | 429) && HERMES_BILLING_PATTERNS.iter().any(|p| body.contains(p))
+    if matches!(seen.status, 400 | 403 | 429)
+        && HERMES_BILLING_PATTERNS.iter().any(|p| body.contains(p))
     {
         return HermesReason::Billing;
     }
@@ -879,12 +882,7 @@ impl Caller for Hermes {
 
     fn on_wake(&mut self, now: Time) -> Step {
         // The pool's current entry stays selected unless it is benched.
-        if self.target == 0
-            && self
-                .cooldown_until
-                .get(&self.key)
-                .is_some_and(|t| *t > now)
-        {
+        if self.target == 0 && self.cooldown_until.get(&self.key).is_some_and(|t| *t > now) {
             if let Some(k) = self.targets[0]
                 .iter()
                 .copied()

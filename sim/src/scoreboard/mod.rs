@@ -345,7 +345,8 @@ pub fn verdict(rows: &[Row], many: bool) -> (bool, Vec<String>) {
         }
     }
     if let Some(oracle) = rows.iter().find(|r| r.policy == "oracle") {
-        if oracle.wasted_per_call >= 0.5 && relent.wasted_per_call > 1.2 * oracle.wasted_per_call + 1e-9
+        if oracle.wasted_per_call >= 0.5
+            && relent.wasted_per_call > 1.2 * oracle.wasted_per_call + 1e-9
         {
             notes.push(format!(
                 "{:.2} wasted sends per call, more than 1.2× the oracle's {:.2}",
