@@ -27,7 +27,7 @@ fn family(name: &str) -> &'static relent_sim::scoreboard::FamilyReport {
 }
 
 /// Known misses, each with its reason and the issue that changes relent's policy.
-const KNOWN_MISSES: [(&str, &str); 6] = [
+const KNOWN_MISSES: [(&str, &str); 7] = [
     (
         "single-dead-key",
         "one fresh-connection retry of a lone rejected key, by design (docs/POLICY.md); #13 revisits the rule",
@@ -47,6 +47,10 @@ const KNOWN_MISSES: [(&str, &str); 6] = [
     (
         "flaky-401-30pct",
         "revokes a key on one 401 where LiteLLM cools it 5 s: #13 (revocation re-probe)",
+    ),
+    (
+        "sequence-20-calls",
+        "rotates from a rate-limited key into an untried (here dead) one where hermes-agent waits out the same key's Retry-After: #13 (server waits)",
     ),
     (
         "many-clients-overload",
@@ -91,6 +95,14 @@ fn the_known_misses_are_the_documented_ones() {
     assert_eq!(
         family("overload-529-90s").row("oracle").unwrap().successes,
         SEEDS
+    );
+    let seq = relent("sequence-20-calls");
+    let hermes_seq = family("sequence-20-calls").row("hermes-agent").unwrap();
+    assert_eq!(seq.successes, hermes_seq.successes);
+    assert!(hermes_seq.wasted_per_call < seq.wasted_per_call);
+    assert!(
+        hermes_seq.p99_ms > 10 * seq.p99_ms,
+        "hermes-agent pays in time"
     );
     let many = relent("many-clients-overload");
     let hermes = family("many-clients-overload").row("hermes-agent").unwrap();

@@ -606,6 +606,14 @@ impl Caller for Litellm {
         }
     }
 
+    fn next_call(&mut self) -> bool {
+        // The router's cooldowns outlive a call; the retry loop does not.
+        self.group = 0;
+        self.retrying = None;
+        self.last = None;
+        true
+    }
+
     fn on_wake(&mut self, now: Time) -> Step {
         if self
             .retrying
@@ -811,8 +819,26 @@ impl Hermes {
 }
 
 impl Caller for Hermes {
-    fn start(&mut self, _now: Time) -> Step {
+    fn start(&mut self, now: Time) -> Step {
+        // A turn starts on the primary model with the pool's first available entry.
+        if let Some(k) = self.targets[0]
+            .iter()
+            .copied()
+            .find(|k| self.cooldown_until.get(k).is_none_or(|t| *t <= now))
+        {
+            self.key = k;
+        }
         self.send()
+    }
+
+    fn next_call(&mut self) -> bool {
+        // The credential pool's benches outlive a turn; the turn's counters do not.
+        self.target = 0;
+        self.key = self.targets[0][0];
+        self.retry_count = 0;
+        self.has_retried_429 = false;
+        self.cycles_used = 0;
+        true
     }
 
     fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {

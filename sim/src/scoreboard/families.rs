@@ -132,6 +132,57 @@ pub fn all() -> Vec<Family> {
     v
 }
 
+/// A family of call sequences: each world is played as `calls` calls in a row over one
+/// client, whose state (relent's pool, hermes-agent's credential pool, LiteLLM's cooldowns)
+/// carries from call to call.
+#[derive(Clone, Debug)]
+pub struct Sequence {
+    /// Its name.
+    pub name: &'static str,
+    /// What it is.
+    pub about: &'static str,
+    /// Calls per world.
+    pub calls: u32,
+    /// Time between call starts, ms.
+    pub gap_ms: u64,
+    /// The world for a seed.
+    pub build: fn(u64) -> Schedule,
+}
+
+/// Every sequence family.
+pub fn sequences() -> Vec<Sequence> {
+    vec![Sequence {
+        name: "sequence-20-calls",
+        about: "one client, 20 calls 3 s apart; of its three keys one (any) is dead and another rate limited for 10-40 s with retry-after",
+        calls: 20,
+        gap_ms: 3_000,
+        build: sequence_world,
+    }]
+}
+
+fn sequence_world(seed: u64) -> Schedule {
+    let mut rng = dice(seed);
+    let p = pick(&mut rng, &[Provider::Openai, Provider::Anthropic]);
+    let dead = 1 + (rng.next_u64() % 3) as u32;
+    let limited = 1 + (dead + rng.next_u64() as u32 % 2) % 3;
+    world(
+        seed,
+        vec![Target::new(p, "model", keys(3))],
+        vec![
+            fault(FaultScope::Key(KeyId(dead)), FaultKind::KeyRejected),
+            Fault {
+                until_ms: Some(10_000 + rng.next_u64() % 30_000),
+                ..fault(
+                    FaultScope::Key(KeyId(limited)),
+                    FaultKind::RateLimited {
+                        hint: HintFormat::RetryAfterSeconds,
+                    },
+                )
+            },
+        ],
+    )
+}
+
 fn dice(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed ^ 0x5c0e_b0a2_d000_0000)
 }

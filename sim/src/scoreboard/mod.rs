@@ -17,7 +17,7 @@ use crate::schedule::Schedule;
 use caller::{Caller, Relent};
 use families::Family;
 use many::Load;
-use play::{oracle, play, CallStats, GIVE_UP_MS};
+use play::{oracle, play, play_sequence, CallStats, GIVE_UP_MS};
 use relent::Policy;
 use serde::Serialize;
 
@@ -234,6 +234,11 @@ pub fn run_with(families: &[Family], seeds: u64, relent_policy: Option<&Policy>)
         .iter()
         .map(|f| run_family(f, seeds, relent_policy))
         .collect();
+    reports.extend(
+        families::sequences()
+            .iter()
+            .map(|q| run_sequence(q, seeds, relent_policy)),
+    );
     reports.extend(Load::all().iter().map(|l| run_load(l, relent_policy)));
     Scoreboard {
         seeds,
@@ -244,6 +249,50 @@ pub fn run_with(families: &[Family], seeds: u64, relent_policy: Option<&Policy>)
 /// Runs every built-in family over `seeds` seeds (and the multi-client loads once).
 pub fn run(seeds: u64) -> Scoreboard {
     run_with(&families::all(), seeds, None)
+}
+
+/// Runs a sequence family over `seeds` worlds (each `calls` calls over one client) for every
+/// contender. There is no oracle row: the oracle bounds one call, not a client's run.
+pub fn run_sequence(
+    seq: &families::Sequence,
+    seeds: u64,
+    relent_policy: Option<&Policy>,
+) -> FamilyReport {
+    let worlds: Vec<Schedule> = (0..seeds).map(|s| (seq.build)(s)).collect();
+    let mut rows = Vec::new();
+    for policy in POLICIES.iter().filter(|p| **p != "oracle") {
+        let aws = baselines::aws_bucket();
+        let results: Vec<CallStats> = worlds
+            .iter()
+            .flat_map(|w| {
+                play_sequence(
+                    &mut |i| {
+                        caller(
+                            policy,
+                            w,
+                            w.seed.wrapping_mul(1_000) + i,
+                            &aws,
+                            relent_policy,
+                        )
+                    },
+                    w,
+                    seq.calls,
+                    seq.gap_ms,
+                )
+            })
+            .collect();
+        let no_deadline: Vec<bool> = results.iter().map(|r| r.success).collect();
+        let impossible = vec![false; results.len()];
+        rows.push(row(policy, &results, &no_deadline, &impossible));
+    }
+    let (ok, notes) = verdict(&rows, false);
+    FamilyReport {
+        family: seq.name.to_string(),
+        about: seq.about.to_string(),
+        rows,
+        relent_meets_bar: ok,
+        notes,
+    }
 }
 
 /// Runs one multi-client load for every contender.

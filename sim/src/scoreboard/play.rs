@@ -37,9 +37,45 @@ pub const GIVE_UP_MS: u64 = 3_600_000;
 
 /// Plays `caller` through one call against a fresh server for `schedule`.
 pub fn play(caller: &mut dyn Caller, schedule: &Schedule) -> CallStats {
+    play_on(caller, &mut Server::new(schedule), schedule, Time::ZERO)
+}
+
+/// Plays `calls` calls in a row over one client, its state carried from call to call (see
+/// [`Caller::next_call`]); call `i` starts at `i · gap_ms` or when call `i − 1` ends,
+/// whichever is later, against one server whose clock runs on. `make(i)` makes a fresh
+/// client for a policy that keeps nothing between calls.
+pub fn play_sequence(
+    make: &mut dyn FnMut(u64) -> Box<dyn Caller>,
+    schedule: &Schedule,
+    calls: u32,
+    gap_ms: u64,
+) -> Vec<CallStats> {
     let mut server = Server::new(schedule);
+    let mut client = make(0);
+    let mut now = 0;
+    let mut out = Vec::with_capacity(calls as usize);
+    for i in 0..calls {
+        if i > 0 && !client.next_call() {
+            client = make(u64::from(i));
+        }
+        let start = now.max(u64::from(i) * gap_ms);
+        let stats = play_on(client.as_mut(), &mut server, schedule, Time(start));
+        now = start + stats.elapsed_ms;
+        out.push(stats);
+    }
+    out
+}
+
+/// Plays one call starting at `start` against `server`; times in the result are relative
+/// to `start`.
+fn play_on(
+    caller: &mut dyn Caller,
+    server: &mut Server<'_>,
+    schedule: &Schedule,
+    start: Time,
+) -> CallStats {
     let mut stats = CallStats::default();
-    let mut now = Time::ZERO;
+    let mut now = start;
     let mut step = caller.start(now);
     for _ in 0..1_000 {
         match step {
@@ -66,12 +102,12 @@ pub fn play(caller: &mut dyn Caller, schedule: &Schedule) -> CallStats {
                 step = caller.on_reply(now, &served.reply);
             }
         }
-        if now.0 > GIVE_UP_MS {
+        if now.0 - start.0 > GIVE_UP_MS {
             break;
         }
     }
     // A call still waiting at the simulator's horizon is reported at the horizon.
-    stats.elapsed_ms = now.0.min(GIVE_UP_MS);
+    stats.elapsed_ms = (now.0 - start.0).min(GIVE_UP_MS);
     stats
 }
 
