@@ -715,6 +715,24 @@ fn hermes_backs_off_2_s_doubling_with_half_jitter() {
 }
 
 #[test]
+fn hermes_reads_retry_after_but_not_retry_after_ms() {
+    let t = run(
+        &mut Hermes::new(&openai(1), 4),
+        fails(1, limited(&[("retry-after", "7")])),
+    );
+    assert_eq!(t.waits, vec![7_000]);
+    let t = run(
+        &mut Hermes::new(&openai(1), 4),
+        fails(1, limited(&[("retry-after-ms", "7000")])),
+    );
+    assert!(
+        (2_000..=3_000).contains(&t.waits[0]),
+        "its own backoff: {:?}",
+        t.waits
+    );
+}
+
+#[test]
 fn hermes_benches_keys_by_reason_and_cuts_only_a_sole_keys_throttle() {
     let ttl = |h: &Hermes| h.bench_ttl_ms(KeyId(1));
     let twice = |i: usize, _: usize, _: KeyId| if i < 2 { limited(&[]) } else { ok() };

@@ -211,4 +211,9 @@ fn example_family_files_load() {
         r#"{"name":"x","template":{"targets":[]},"params":[{"path":"/nope","range":[1,2]}]}"#
     )
     .is_err());
+    let bad_choice = r#"{"name":"x","template":{"targets":[],"faults":[{"scope":{"target":0},"kind":{"type":"overloaded"}}]},"params":[{"path":"/faults/0/kind","choices":[{"type":"overloaded"},{"type":"no_such_fault"}]}]}"#;
+    assert!(
+        FamilyFile::parse(bad_choice).is_err(),
+        "every choice is checked when loaded"
+    );
 }

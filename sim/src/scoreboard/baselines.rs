@@ -665,6 +665,15 @@ const HERMES_BILLING_PATTERNS: [&str; 8] = [
     "exceeded your current quota",
 ];
 
+/// `retry_utils.parse_retry_after_seconds`: the `Retry-After` header as seconds (a float)
+/// or an HTTP-date; `retry-after-ms` is not read.
+fn hermes_retry_after_ms(seen: &Seen<'_>, now: Time) -> Option<u64> {
+    let value = seen.header("retry-after")?;
+    hints::retry_after_seconds(value).or_else(|| {
+        hints::http_date_unix_ms(value).map(|at| at.saturating_sub(WALL_EPOCH_UNIX_MS + now.0))
+    })
+}
+
 /// hermes-agent's reading of a reply.
 pub fn hermes_reason(seen: &Seen<'_>) -> HermesReason {
     if seen.transport.is_some() {
@@ -786,7 +795,7 @@ impl Hermes {
         // `_exhausted_ttl`: a 401 keeps its 300 s and billing its hour; anything else is cut
         // to 60 s for a sole credential. A provider-supplied reset overrides all of them.
         let capped = sole && reason != HermesReason::Billing && seen.status != 401;
-        let ttl = match seen.sdk_retry_after_ms(now) {
+        let ttl = match hermes_retry_after_ms(seen, now) {
             Some(ms) => ms,
             None if capped => base.min(60_000),
             None => base,
@@ -893,13 +902,13 @@ impl Caller for Hermes {
             }
             self.cycles_used += 1;
             self.retry_count = 0;
-            let wait = match seen.sdk_retry_after_ms(now) {
+            let wait = match hermes_retry_after_ms(&seen, now) {
                 Some(ms) => ms.min(120_000),
                 None => self.backoff(self.cycles_used, 15.0, 60.0, 0.2),
             };
             return Step::Wait(Time(now.0 + wait));
         }
-        let wait = match seen.sdk_retry_after_ms(now) {
+        let wait = match hermes_retry_after_ms(&seen, now) {
             Some(ms) if ms > 0 => ms.min(600_000),
             _ => self.backoff(self.retry_count, 2.0, 60.0, 0.5),
         };

@@ -86,9 +86,29 @@ impl FamilyFile {
                 }
             }
         }
-        // Every world must build: try seed 0 of every sweep point now.
-        for family in file.families()? {
-            let _ = family.world(0);
+        // Every world must build: every sweep point with every choice of every parameter
+        // (ranges are integers and always fit where one does).
+        let points: Vec<Value> = match &file.sweep {
+            None => vec![file.template.clone()],
+            Some(sweep) => sweep
+                .values
+                .iter()
+                .map(|v| {
+                    let mut doc = file.template.clone();
+                    set(&mut doc, &sweep.path, v.clone()).map(|()| doc)
+                })
+                .collect::<Result<_, String>>()?,
+        };
+        for point in &points {
+            Self::world(point, &file.params, 0)?;
+            for p in &file.params {
+                for choice in p.choices.iter().flatten() {
+                    let mut doc = point.clone();
+                    set(&mut doc, &p.path, choice.clone())?;
+                    serde_json::from_value::<Schedule>(doc)
+                        .map_err(|e| format!("{} = {choice}: {e}", p.path))?;
+                }
+            }
         }
         Ok(file)
     }
