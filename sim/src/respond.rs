@@ -364,6 +364,13 @@ fn rate_limit_headers(
             ("x-ratelimit-remaining-tokens", "5000".into()),
             ("x-ratelimit-reset-tokens", "120ms".into()),
         ],
+        HintFormat::ResetHeadersAndRetryAfter => vec![
+            ("x-ratelimit-remaining-requests", "0".into()),
+            ("x-ratelimit-reset-requests", fraction()),
+            ("x-ratelimit-remaining-tokens", "5000".into()),
+            ("x-ratelimit-reset-tokens", "120ms".into()),
+            ("retry-after", secs.to_string()),
+        ],
         HintFormat::AnthropicReset => vec![
             ("date", http_date(date_secs)),
             ("anthropic-ratelimit-requests-remaining", "0".into()),
@@ -410,7 +417,9 @@ pub fn hinted_reset_ms(
         FaultKind::RateLimited { hint } => match hint {
             HintFormat::None => None,
             HintFormat::Absurd => Some(now_ms + 99_999_999_000),
-            HintFormat::RetryAfterSeconds => Some(now_ms + reset_after_ms.div_ceil(1000) * 1000),
+            HintFormat::RetryAfterSeconds | HintFormat::ResetHeadersAndRetryAfter => {
+                Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)
+            }
             HintFormat::RetryInfo if !matches!(provider, Provider::Gemini | Provider::Vertex) => {
                 Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)
             }

@@ -230,6 +230,9 @@ pub enum HintFormat {
     /// An absurd `retry-after: 99999999` (three years), whatever the window: relent clamps
     /// it and must not sleep on it.
     Absurd,
+    /// The `x-ratelimit-*` reset headers of [`HintFormat::ResetHeaders`] *and* the
+    /// `retry-after` (whole seconds) real providers send beside them.
+    ResetHeadersAndRetryAfter,
 }
 
 impl FaultKind {

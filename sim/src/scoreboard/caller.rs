@@ -29,9 +29,15 @@ pub trait Caller {
     fn on_reply(&mut self, now: Time, reply: &Reply) -> Step;
     /// A wait ended.
     fn on_wake(&mut self, now: Time) -> Step;
+    /// Begins another call on the same client, keeping what the client keeps between calls
+    /// (a key pool, cooldowns). `false` when it keeps nothing: the caller then makes a fresh
+    /// client.
+    fn next_call(&mut self) -> bool {
+        false
+    }
     /// How long an attempt may take.
     fn attempt_timeout_ms(&self) -> u64 {
-        60_000
+        super::play::BASELINE_TIMEOUT_MS
     }
 }
 
@@ -39,17 +45,21 @@ pub trait Caller {
 pub struct Relent {
     machine: RetryMachine,
     timeout_at: Time,
+    seed: u64,
+    calls: u64,
 }
 
 impl Relent {
-    /// A machine over `targets` with the default policy.
-    pub fn new(targets: Vec<Target>, seed: u64) -> Self {
-        let machine = RetryMachine::new(Policy::default(), targets, seed)
+    /// A machine over `targets` with `policy` (the world's own, the one the oracle holds).
+    pub fn new(policy: Policy, targets: Vec<Target>, seed: u64) -> Self {
+        let machine = RetryMachine::new(policy, targets, seed)
             .expect("valid targets")
             .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
         Relent {
             machine,
             timeout_at: Time::ZERO,
+            seed,
+            calls: 0,
         }
     }
 
@@ -101,6 +111,18 @@ impl Caller for Relent {
 
     fn attempt_timeout_ms(&self) -> u64 {
         self.machine.policy().attempt_timeout_ms
+    }
+
+    fn next_call(&mut self) -> bool {
+        // The pool (revoked, exhausted and cooling keys) carries over, as a driver keeps it.
+        self.calls += 1;
+        self.machine = RetryMachine::with_pool(
+            self.machine.policy().clone(),
+            self.machine.pool().clone(),
+            self.seed.wrapping_add(self.calls),
+        )
+        .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
+        true
     }
 }
 

@@ -5,79 +5,182 @@ use crate::schedule::{Fault, FaultKind, FaultScope, HintFormat, Schedule};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use relent::{KeyId, KeySpec, Policy, Provider, Target};
+use std::rc::Rc;
 
-/// A family of worlds.
-#[derive(Copy, Clone, Debug)]
+/// A family of worlds: a name, a description, and the world for each seed.
+#[derive(Clone)]
 pub struct Family {
-    /// Its name.
-    pub name: &'static str,
+    /// Its name (a sweep point's name carries its parameter, as in `overload-529-90s`).
+    pub name: String,
     /// What it is.
-    pub about: &'static str,
-    build: fn(u64) -> Schedule,
+    pub about: String,
+    build: Rc<dyn Fn(u64) -> Schedule>,
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family").field("name", &self.name).finish()
+    }
 }
 
 impl Family {
+    /// A family built by `build`.
+    pub fn new(
+        name: impl Into<String>,
+        about: impl Into<String>,
+        build: impl Fn(u64) -> Schedule + 'static,
+    ) -> Self {
+        Family {
+            name: name.into(),
+            about: about.into(),
+            build: Rc::new(build),
+        }
+    }
+
     /// The world for `seed`.
     pub fn world(&self, seed: u64) -> Schedule {
         (self.build)(seed)
     }
 }
 
-/// Every single-call family, in report order.
+/// The overload lengths swept, in seconds.
+pub const OVERLOAD_SECONDS: [u64; 4] = [5, 30, 90, 180];
+/// The Retry-After values swept for a single key's 429, in seconds.
+pub const RETRY_AFTER_SECONDS: [u64; 5] = [5, 30, 60, 90, 300];
+
+/// Every single-call family and sweep point, in report order.
 pub fn all() -> Vec<Family> {
-    vec![
-        Family {
-            name: "single-dead-key",
-            about: "one key, rejected (401 / 400 API_KEY_INVALID) from the start",
-            build: single_dead_key,
-        },
-        Family {
-            name: "dead-key-in-pool-of-3",
-            about: "three keys, one of them (any) rejected",
-            build: dead_key_in_pool,
-        },
-        Family {
-            name: "credit-exhausted-1-of-2",
-            about:
-                "two keys, one (either) out of credit (429 insufficient_quota, 402, credit balance)",
-            build: credit_exhausted,
-        },
-        Family {
-            name: "rate-limit-retry-after",
-            about: "two keys rate limited for 2-20 s, with retry-after",
-            build: |s| rate_limited(s, HintFormat::RetryAfterSeconds),
-        },
-        Family {
-            name: "rate-limit-reset-headers",
-            about: "two keys rate limited for 2-20 s, only x-ratelimit-reset headers",
-            build: |s| rate_limited(s, HintFormat::ResetHeaders),
-        },
-        Family {
-            name: "overload-529-30s",
-            about: "Anthropic 529 for 30 s, two keys",
-            build: overload,
-        },
-        Family {
-            name: "flaky-5xx-20pct",
-            about: "20 % of sends get a 500",
-            build: flaky,
-        },
-        Family {
-            name: "slow-timeouts",
-            about: "30 % of sends hang past the 60 s attempt timeout",
-            build: slow,
-        },
-        Family {
-            name: "context-overflow-fallback",
-            about: "the first target's context is too small; a larger one follows",
-            build: context_overflow,
-        },
-        Family {
-            name: "mixed",
-            about: "the simulator's swarm worlds (no pool changes, cancels or broken streams)",
-            build: mixed,
-        },
-    ]
+    let mut v = vec![
+        Family::new(
+            "single-dead-key",
+            "one key, rejected (401 / 400 API_KEY_INVALID) from the start",
+            single_dead_key,
+        ),
+        Family::new(
+            "dead-key-in-pool-of-3",
+            "three keys, one of them (any) rejected",
+            dead_key_in_pool,
+        ),
+        Family::new(
+            "credit-exhausted-1-of-2",
+            "two keys, one (either) out of credit (429 insufficient_quota, 402, credit balance)",
+            credit_exhausted,
+        ),
+        Family::new(
+            "rate-limit-retry-after",
+            "two keys, one (either) or both rate limited for 2-20 s, with retry-after",
+            |s| rate_limited(s, HintFormat::RetryAfterSeconds),
+        ),
+        Family::new(
+            "rate-limit-reset-and-retry-after",
+            "as rate-limit-retry-after, with x-ratelimit-reset-* headers beside retry-after",
+            |s| rate_limited(s, HintFormat::ResetHeadersAndRetryAfter),
+        ),
+        Family::new(
+            "shared-limit",
+            "one rate limit shared by every key (an organisation's), 2-20 s, with retry-after",
+            shared_limit,
+        ),
+    ];
+    for secs in RETRY_AFTER_SECONDS {
+        v.push(Family::new(
+            format!("one-key-429-retry-after-{secs}s"),
+            format!("one key rate limited for {secs} s, saying so with retry-after"),
+            move |s| one_key_retry_after(s, secs),
+        ));
+    }
+    for secs in OVERLOAD_SECONDS {
+        v.push(Family::new(
+            format!("overload-529-{secs}s"),
+            format!("Anthropic 529 on every send for {secs} s, two keys"),
+            move |s| overload(s, secs),
+        ));
+    }
+    v.extend([
+        Family::new(
+            "overload-50pct-60s",
+            "Anthropic 529 on half the sends for 60 s, two keys",
+            overload_half,
+        ),
+        Family::new(
+            "one-off-401",
+            "two keys; one (either) answers a single 401, then works",
+            one_off_401,
+        ),
+        Family::new(
+            "flaky-401-30pct",
+            "two keys; one (either) answers 401 on 30 % of its sends",
+            flaky_401,
+        ),
+        Family::new("flaky-5xx-20pct", "20 % of sends get a 500", flaky),
+        Family::new(
+            "slow-timeouts",
+            "30 % of sends hang past the 60 s attempt timeout",
+            slow,
+        ),
+        Family::new(
+            "context-overflow-fallback",
+            "the first target's context is too small; a larger one follows",
+            context_overflow,
+        ),
+        Family::new(
+            "mixed",
+            "the simulator's swarm worlds (no pool changes, cancels or broken streams)",
+            mixed,
+        ),
+    ]);
+    v
+}
+
+/// A family of call sequences: each world is played as `calls` calls in a row over one
+/// client, whose state (relent's pool, hermes-agent's credential pool, LiteLLM's cooldowns)
+/// carries from call to call.
+#[derive(Clone, Debug)]
+pub struct Sequence {
+    /// Its name.
+    pub name: &'static str,
+    /// What it is.
+    pub about: &'static str,
+    /// Calls per world.
+    pub calls: u32,
+    /// Time between call starts, ms.
+    pub gap_ms: u64,
+    /// The world for a seed.
+    pub build: fn(u64) -> Schedule,
+}
+
+/// Every sequence family.
+pub fn sequences() -> Vec<Sequence> {
+    vec![Sequence {
+        name: "sequence-20-calls",
+        about: "one client, 20 calls 3 s apart; of its three keys one (any) is dead and another rate limited for 10-40 s with retry-after",
+        calls: 20,
+        gap_ms: 3_000,
+        build: sequence_world,
+    }]
+}
+
+fn sequence_world(seed: u64) -> Schedule {
+    let mut rng = dice(seed);
+    let p = pick(&mut rng, &[Provider::Openai, Provider::Anthropic]);
+    let dead = 1 + (rng.next_u64() % 3) as u32;
+    let limited = 1 + (dead + rng.next_u64() as u32 % 2) % 3;
+    world(
+        seed,
+        vec![Target::new(p, "model", keys(3))],
+        vec![
+            fault(FaultScope::Key(KeyId(dead)), FaultKind::KeyRejected),
+            Fault {
+                until_ms: Some(10_000 + rng.next_u64() % 30_000),
+                ..fault(
+                    FaultScope::Key(KeyId(limited)),
+                    FaultKind::RateLimited {
+                        hint: HintFormat::RetryAfterSeconds,
+                    },
+                )
+            },
+        ],
+    )
 }
 
 fn dice(seed: u64) -> ChaCha8Rng {
@@ -173,7 +276,7 @@ fn credit_exhausted(seed: u64) -> Schedule {
 
 fn rate_limited(seed: u64, hint: HintFormat) -> Schedule {
     let mut rng = dice(seed);
-    let p = if hint == HintFormat::ResetHeaders {
+    let p = if hint == HintFormat::ResetHeadersAndRetryAfter {
         pick(&mut rng, &[Provider::Openai, Provider::Groq])
     } else {
         pick(
@@ -181,25 +284,109 @@ fn rate_limited(seed: u64, hint: HintFormat) -> Schedule {
             &[Provider::Openai, Provider::Anthropic, Provider::Groq],
         )
     };
-    let mut faults = vec![Fault {
-        until_ms: Some(2_000 + rng.next_u64() % 18_000),
-        ..fault(FaultScope::Key(KeyId(1)), FaultKind::RateLimited { hint })
-    }];
+    let first = 1 + (rng.next_u64() % 2) as u32;
+    let mut limited = vec![first];
     if rng.next_u64() % 2 == 0 {
-        faults.push(Fault {
-            until_ms: Some(2_000 + rng.next_u64() % 18_000),
-            ..fault(FaultScope::Key(KeyId(2)), FaultKind::RateLimited { hint })
-        });
+        limited.push(3 - first);
     }
+    let faults = limited
+        .into_iter()
+        .map(|k| Fault {
+            until_ms: Some(2_000 + rng.next_u64() % 18_000),
+            ..fault(FaultScope::Key(KeyId(k)), FaultKind::RateLimited { hint })
+        })
+        .collect();
     world(seed, vec![Target::new(p, "model", keys(2))], faults)
 }
 
-fn overload(seed: u64) -> Schedule {
+fn shared_limit(seed: u64) -> Schedule {
+    let mut rng = dice(seed);
+    let p = pick(
+        &mut rng,
+        &[Provider::Openai, Provider::Anthropic, Provider::Groq],
+    );
+    let n = 2 + (rng.next_u64() % 2) as u32;
+    world(
+        seed,
+        vec![Target::new(p, "model", keys(n))],
+        vec![Fault {
+            until_ms: Some(2_000 + rng.next_u64() % 18_000),
+            ..fault(
+                FaultScope::Target(0),
+                FaultKind::RateLimited {
+                    hint: HintFormat::RetryAfterSeconds,
+                },
+            )
+        }],
+    )
+}
+
+fn one_key_retry_after(seed: u64, secs: u64) -> Schedule {
+    let p = pick(
+        &mut dice(seed),
+        &[Provider::Openai, Provider::Anthropic, Provider::Groq],
+    );
+    world(
+        seed,
+        vec![Target::new(p, "model", keys(1))],
+        vec![Fault {
+            until_ms: Some(secs * 1000),
+            ..fault(
+                FaultScope::Key(KeyId(1)),
+                FaultKind::RateLimited {
+                    hint: HintFormat::RetryAfterSeconds,
+                },
+            )
+        }],
+    )
+}
+
+fn overload_half(seed: u64) -> Schedule {
     world(
         seed,
         vec![Target::new(Provider::Anthropic, "claude", keys(2))],
         vec![Fault {
-            until_ms: Some(30_000),
+            until_ms: Some(60_000),
+            probability: 0.5,
+            ..fault(FaultScope::Target(0), FaultKind::Overloaded)
+        }],
+    )
+}
+
+fn one_off_401(seed: u64) -> Schedule {
+    let mut rng = dice(seed);
+    let p = pick(&mut rng, &KEY_PROVIDERS);
+    let key = KeyId(1 + (rng.next_u64() % 2) as u32);
+    world(
+        seed,
+        vec![Target::new(p, "model", keys(2))],
+        vec![Fault {
+            first_sends: Some(1),
+            ..fault(FaultScope::Key(key), FaultKind::KeyRejected)
+        }],
+    )
+}
+
+fn flaky_401(seed: u64) -> Schedule {
+    let mut rng = dice(seed);
+    let p = pick(&mut rng, &KEY_PROVIDERS);
+    let key = KeyId(1 + (rng.next_u64() % 2) as u32);
+    world(
+        seed,
+        vec![Target::new(p, "model", keys(2))],
+        vec![Fault {
+            probability: 0.3,
+            ..fault(FaultScope::Key(key), FaultKind::KeyRejected)
+        }],
+    )
+}
+
+fn overload(seed: u64, secs: u64) -> Schedule {
+    world(
+        seed,
+        vec![Target::new(Provider::Anthropic, "claude", keys(2))],
+        vec![Fault {
+            until_ms: Some(secs * 1000),
             ..fault(FaultScope::Target(0), FaultKind::Overloaded)
         }],
     )

@@ -6,31 +6,76 @@ use crate::respond::Reply;
 use crate::schedule::Schedule;
 use crate::server::Server;
 use relent::{classify, KeyId, Reason, Time};
-use std::collections::BTreeMap;
 
 /// What one call cost and how it ended.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct CallStats {
-    /// Whether it succeeded.
+    /// Whether it succeeded (at any time before the simulator gives up, [`GIVE_UP_MS`]).
     pub success: bool,
     /// Upstream sends.
     pub calls: u32,
-    /// Sends that could not succeed: a dead, unentitled, spent or rate-limited key, a request
-    /// the target refuses, or a send before the reset the server announced for that key.
+    /// Sends that could not succeed given the ground truth: every send whose reply was not a
+    /// real success (a dead, spent or rate-limited key, a refused request, and also a send
+    /// into an overload, a server error, a reset or a hang).
     pub wasted: u32,
     /// Virtual time from start to the outcome.
     pub elapsed_ms: u64,
 }
 
+impl CallStats {
+    /// Whether the call succeeded within `deadline_ms` of its start.
+    pub fn success_within(&self, deadline_ms: u64) -> bool {
+        self.success && self.elapsed_ms <= deadline_ms
+    }
+}
+
+/// The attempt timeout every baseline gets (relent's default).
+pub const BASELINE_TIMEOUT_MS: u64 = 60_000;
+
 /// A call still running after this much virtual time is counted as failed.
-const GIVE_UP_MS: u64 = 3_600_000;
+pub const GIVE_UP_MS: u64 = 3_600_000;
 
 /// Plays `caller` through one call against a fresh server for `schedule`.
 pub fn play(caller: &mut dyn Caller, schedule: &Schedule) -> CallStats {
+    play_on(caller, &mut Server::new(schedule), schedule, Time::ZERO)
+}
+
+/// Plays `calls` calls in a row over one client, its state carried from call to call (see
+/// [`Caller::next_call`]); call `i` starts at `i · gap_ms` or when call `i − 1` ends,
+/// whichever is later, against one server whose clock runs on. `make(i)` makes a fresh
+/// client for a policy that keeps nothing between calls.
+pub fn play_sequence(
+    make: &mut dyn FnMut(u64) -> Box<dyn Caller>,
+    schedule: &Schedule,
+    calls: u32,
+    gap_ms: u64,
+) -> Vec<CallStats> {
     let mut server = Server::new(schedule);
-    let mut resets: BTreeMap<KeyId, Time> = BTreeMap::new();
+    let mut client = make(0);
+    let mut now = 0;
+    let mut out = Vec::with_capacity(calls as usize);
+    for i in 0..calls {
+        if i > 0 && !client.next_call() {
+            client = make(u64::from(i));
+        }
+        let start = now.max(u64::from(i) * gap_ms);
+        let stats = play_on(client.as_mut(), &mut server, schedule, Time(start));
+        now = start + stats.elapsed_ms;
+        out.push(stats);
+    }
+    out
+}
+
+/// Plays one call starting at `start` against `server`; times in the result are relative
+/// to `start`.
+fn play_on(
+    caller: &mut dyn Caller,
+    server: &mut Server<'_>,
+    schedule: &Schedule,
+    start: Time,
+) -> CallStats {
     let mut stats = CallStats::default();
-    let mut now = Time::ZERO;
+    let mut now = start;
     let mut step = caller.start(now);
     for _ in 0..1_000 {
         match step {
@@ -46,12 +91,8 @@ pub fn play(caller: &mut dyn Caller, schedule: &Schedule) -> CallStats {
                 stats.calls += 1;
                 let arrival = Time(now.0 + schedule.latency_ms);
                 let served = server.serve(key, target, arrival);
-                let early = resets.get(&key).is_some_and(|reset| arrival < *reset);
-                if served.doomed || early {
+                if !is_success(&served.reply) {
                     stats.wasted += 1;
-                }
-                if let Some(reset) = served.reset_at {
-                    resets.insert(key, reset);
                 }
                 now = if served.reply == Reply::Hang {
                     Time(now.0 + caller.attempt_timeout_ms())
@@ -61,11 +102,12 @@ pub fn play(caller: &mut dyn Caller, schedule: &Schedule) -> CallStats {
                 step = caller.on_reply(now, &served.reply);
             }
         }
-        if now.0 > GIVE_UP_MS {
+        if now.0 - start.0 > GIVE_UP_MS {
             break;
         }
     }
-    stats.elapsed_ms = now.0;
+    // A call still waiting at the simulator's horizon is reported at the horizon.
+    stats.elapsed_ms = (now.0 - start.0).min(GIVE_UP_MS);
     stats
 }
 
@@ -84,93 +126,120 @@ fn reason_of(reply: &Reply) -> Reason {
     }
 }
 
-/// The oracle: it knows when every transient fault ends and how every coin falls, so it
-/// never sends into an overload, a flaky failure or a slow response, and it sends at the
-/// first moment a send succeeds. What no policy can know without trying is whether a key is
-/// dead, spent or rate limited, or whether a target refuses the request: each costs the oracle
-/// one send too. Keys are tried in configured order, targets in chain order, within relent's
-/// deadline.
-pub fn oracle(schedule: &Schedule) -> CallStats {
-    let deadline = schedule.policy.deadline_ms;
+/// The oracle: a per-call lower bound that knows the ground truth (every fault's window,
+/// every coin the server will flip and every count it keeps) and holds the world's limits:
+/// the deadline it is given (a success must arrive by it), `max_attempts` and
+/// `max_attempts_per_target` of the world's policy (the one relent plays with), and a hang
+/// costs it the shorter of that policy's attempt timeout and the baselines' 60 s.
+///
+/// A *schedule* is a sequence of sends (target, key, send time). Over every schedule that
+/// ends in a success within `deadline_ms`, the oracle reports the fewest sends
+/// ([`CallStats::calls`], so `wasted` = that − 1) and, separately, the earliest success
+/// ([`CallStats::elapsed_ms`]); each is a bound no policy can beat, though the two may come
+/// from different schedules. When no schedule succeeds, it makes no send and fails at time 0
+/// (it knows). Nothing else is capped.
+///
+/// It is exact because the server is a function of its state (coin stream and per-fault
+/// counts) and the arrival time, and is constant in time between fault boundaries; waiting is
+/// free, so for each reachable server state only the earliest time matters; and a send that
+/// neither succeeds nor changes the state can be dropped from any schedule. The search is
+/// breadth-first in the number of sends, over sends at the current time or at a fault
+/// boundary, deduplicating states.
+pub fn oracle(schedule: &Schedule, deadline_ms: u64) -> CallStats {
+    let policy = &schedule.policy;
     let latency = schedule.latency_ms;
-    let mut server = Server::new(schedule);
-    let mut stats = CallStats::default();
-    let mut now = 0u64;
-    for (t, target) in schedule.targets.iter().enumerate() {
-        let keys: Vec<KeyId> = target.keys.iter().map(|k| k.id).collect();
-        // Discover the keys that fail for good reasons of their own, in order. A refusal that
-        // is about the request or the target (not the key) rules out the whole target.
-        let mut target_refuses = false;
-        for key in &keys {
-            let mut probe = server.clone();
-            let served = probe.serve(*key, t, Time(now + latency));
-            if is_success(&served.reply) {
-                stats.calls += 1;
-                stats.success = true;
-                stats.elapsed_ms = now + latency;
-                return stats;
-            }
-            if served.doomed {
-                server.serve(*key, t, Time(now + latency));
-                stats.calls += 1;
-                stats.wasted += 1;
-                now += latency;
-                if reason_of(&served.reply).scope() != relent::classify::Scope::Key {
-                    target_refuses = true;
-                    break;
+    let mut boundaries: Vec<u64> = schedule
+        .faults
+        .iter()
+        .flat_map(|f| [Some(f.from_ms), f.until_ms])
+        .chain([schedule.heal_at_ms])
+        .flatten()
+        .collect();
+    boundaries.sort_unstable();
+    boundaries.dedup();
+    let sends: Vec<(usize, KeyId)> = schedule
+        .targets
+        .iter()
+        .enumerate()
+        .flat_map(|(t, target)| target.keys.iter().map(move |k| (t, k.id)))
+        .collect();
+    struct Node<'a> {
+        server: Server<'a>,
+        at: u64,
+        per_target: Vec<u32>,
+    }
+    let mut frontier = vec![Node {
+        server: Server::new(schedule),
+        at: 0,
+        per_target: vec![0; schedule.targets.len()],
+    }];
+    let mut fewest: Option<u32> = None;
+    let mut earliest: Option<u64> = None;
+    for depth in 1..=policy.max_attempts {
+        // Every later success arrives at least one latency after the earliest node.
+        let floor = frontier.iter().map(|n| n.at).min();
+        match (floor, earliest) {
+            (None, _) => break,
+            (Some(f), Some(e)) if f + latency >= e => break,
+            _ => {}
+        }
+        let mut next: Vec<Node> = Vec::new();
+        for node in &frontier {
+            for &(t, key) in &sends {
+                if node.per_target[t] >= policy.max_attempts_per_target {
+                    continue;
                 }
-            }
-        }
-        if target_refuses {
-            continue;
-        }
-        // Then send at the first moment any key of this target succeeds. A fault decided by a
-        // coin (or by a count of sends) only moves on when a send spends it, so when waiting
-        // alone cannot help, the oracle spends one and looks again.
-        for _ in 0..4 {
-            let mut at = now;
-            while at + latency < deadline {
-                for key in &keys {
-                    let mut probe = server.clone();
-                    if is_success(&probe.serve(*key, t, Time(at + latency)).reply) {
-                        server.serve(*key, t, Time(at + latency));
-                        stats.calls += 1;
-                        stats.success = true;
-                        stats.elapsed_ms = at + latency;
-                        return stats;
+                let arrivals = std::iter::once(node.at + latency).chain(
+                    boundaries
+                        .iter()
+                        .copied()
+                        .filter(|b| *b > node.at + latency),
+                );
+                for arrival in arrivals {
+                    if arrival > deadline_ms {
+                        break;
+                    }
+                    let mut probe = node.server.clone();
+                    let served = probe.serve(key, t, Time(arrival));
+                    if is_success(&served.reply) {
+                        fewest.get_or_insert(depth);
+                        earliest = Some(earliest.map_or(arrival, |e| e.min(arrival)));
+                        break; // a later arrival with the same key is no better
+                    }
+                    if probe.same_state(&node.server) {
+                        continue;
+                    }
+                    let done = if served.reply == Reply::Hang {
+                        // The shortest attempt timeout any contender has.
+                        arrival - latency + policy.attempt_timeout_ms.min(BASELINE_TIMEOUT_MS)
+                    } else {
+                        arrival
+                    };
+                    let mut per_target = node.per_target.clone();
+                    per_target[t] += 1;
+                    match next
+                        .iter_mut()
+                        .find(|n| n.per_target == per_target && n.server.same_state(&probe))
+                    {
+                        Some(n) => n.at = n.at.min(done),
+                        None => next.push(Node {
+                            server: probe,
+                            at: done,
+                            per_target,
+                        }),
                     }
                 }
-                at += 100;
             }
-            // Spend a send on the key whose coin or count it moves, a failing one that is not
-            // doomed if there is such a key.
-            let movable: Vec<(KeyId, bool)> = keys
-                .iter()
-                .filter_map(|k| {
-                    let mut probe = server.clone();
-                    let doomed = probe.serve(*k, t, Time(now + latency)).doomed;
-                    (!probe.same_state(&server)).then_some((*k, doomed))
-                })
-                .collect();
-            let Some((key, _)) = movable
-                .iter()
-                .find(|(_, doomed)| !doomed)
-                .or(movable.first())
-                .copied()
-            else {
-                break; // nothing a send could change: this target cannot succeed in time
-            };
-            let key = &key;
-            let served = server.serve(*key, t, Time(now + latency));
-            stats.calls += 1;
-            stats.wasted += u32::from(served.doomed);
-            now += if served.reply == Reply::Hang {
-                schedule.policy.attempt_timeout_ms
-            } else {
-                latency
-            };
         }
+        frontier = next;
     }
-    stats.elapsed_ms = now;
-    stats
+    match (fewest, earliest) {
+        (Some(calls), Some(at)) => CallStats {
+            success: true,
+            calls,
+            wasted: calls - 1,
+            elapsed_ms: at,
+        },
+        _ => CallStats::default(),
+    }
 }

@@ -28,8 +28,14 @@ pub fn render_table(board: &Scoreboard) -> String {
         );
         let mut columns: Vec<Column> = vec![
             (
-                "success",
+                "success ≤120s",
                 Box::new(|r: &Row| Some(r.success_rate())),
+                true,
+                |v| format!("{:.1}%", 100.0 * v),
+            ),
+            (
+                "success, no deadline",
+                Box::new(|r: &Row| Some(r.success_rate_no_deadline())),
                 true,
                 |v| format!("{:.1}%", 100.0 * v),
             ),
@@ -39,27 +45,25 @@ pub fn render_table(board: &Scoreboard) -> String {
                 false,
                 |v| format!("{v:.2}"),
             ),
-        ];
-        if !many {
-            columns.push((
+            (
                 "wasted/call",
                 Box::new(|r: &Row| Some(r.wasted_per_call)),
                 false,
                 |v| format!("{v:.2}"),
-            ));
-        }
-        columns.push((
-            "p50",
-            Box::new(|r: &Row| Some(r.p50_ms as f64)),
-            false,
-            |v| Millis(v as u64).to_string(),
-        ));
-        columns.push((
-            "p99",
-            Box::new(|r: &Row| Some(r.p99_ms as f64)),
-            false,
-            |v| Millis(v as u64).to_string(),
-        ));
+            ),
+            (
+                "p50",
+                Box::new(|r: &Row| Some(r.p50_ms as f64)),
+                false,
+                |v| Millis(v as u64).to_string(),
+            ),
+            (
+                "p99",
+                Box::new(|r: &Row| Some(r.p99_ms as f64)),
+                false,
+                |v| Millis(v as u64).to_string(),
+            ),
+        ];
         if many {
             columns.push((
                 "peak amplification",
@@ -67,6 +71,20 @@ pub fn render_table(board: &Scoreboard) -> String {
                 false,
                 |v| format!("{v:.2}x"),
             ));
+            columns.push((
+                "steady amplification",
+                Box::new(|r: &Row| r.steady_amplification),
+                false,
+                |v| format!("{v:.2}x"),
+            ));
+            if f.rows.iter().any(|r| r.recovery_ms.is_some()) || f.family == "metastable" {
+                columns.push((
+                    "recovery to 95 %",
+                    Box::new(|r: &Row| r.recovery_ms.map(|v| v as f64)),
+                    false,
+                    |v| Millis(v as u64).to_string(),
+                ));
+            }
         } else {
             columns.push((
                 "time to error",
@@ -90,12 +108,13 @@ pub fn render_table(board: &Scoreboard) -> String {
         out.push('\n');
         for r in &f.rows {
             let _ = write!(out, "| {} |", r.policy);
-            for ((_, key, _, fmt), b) in columns.iter().zip(&bests) {
+            for ((name, key, _, fmt), b) in columns.iter().zip(&bests) {
                 let cell = match key(r) {
                     Some(v) => {
                         let mark = r.policy != "oracle" && b.is_some_and(|b| (b - v).abs() < 1e-9);
                         format!("{}{}", fmt(v), if mark { " *" } else { "" })
                     }
+                    None if many && name.starts_with("recovery") => "never".to_string(),
                     None => "–".to_string(),
                 };
                 let _ = write!(out, " {cell} |");
@@ -111,12 +130,12 @@ pub fn render_table(board: &Scoreboard) -> String {
     out
 }
 
-const COLORS: [&str; 9] = [
-    "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22",
+const COLORS: [&str; 10] = [
+    "#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#7f7f7f", "#bcbd22",
 ];
 
-/// Two panels of grouped bars per family: success rate, and upstream calls per logical call.
+/// Two panels of grouped bars per family: success rate at 120 s, and wasted sends per call.
 pub fn render_svg(board: &Scoreboard) -> String {
     let families: Vec<&FamilyReport> = board.families.iter().collect();
     let policies: Vec<&str> = families
@@ -133,19 +152,23 @@ pub fn render_svg(board: &Scoreboard) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let max_calls = families
+    let max_wasted = families
         .iter()
         .flat_map(|f| &f.rows)
-        .map(|r| r.upstream_per_call)
+        .map(|r| r.wasted_per_call)
         .fold(1.0, f64::max)
         .ceil();
     type Panel<'a> = (&'a str, f64, Box<dyn Fn(&Row) -> f64>);
     let panels: [Panel; 2] = [
-        ("success rate", 1.0, Box::new(|r: &Row| r.success_rate())),
         (
-            "upstream calls per logical call",
-            max_calls,
-            Box::new(|r: &Row| r.upstream_per_call),
+            "success within 120 s",
+            1.0,
+            Box::new(|r: &Row| r.success_rate()),
+        ),
+        (
+            "wasted sends per logical call",
+            max_wasted,
+            Box::new(|r: &Row| r.wasted_per_call),
         ),
     ];
     for (p, (title, max, value)) in panels.iter().enumerate() {
@@ -204,7 +227,7 @@ pub fn render_svg(board: &Scoreboard) -> String {
     }
     let legend_y = height - 24.0;
     for (j, name) in policies.iter().enumerate() {
-        let x = 20.0 + 125.0 * j as f64;
+        let x = 20.0 + 115.0 * j as f64;
         let _ = writeln!(
             s,
             r#"<rect x="{x:.0}" y="{:.0}" width="12" height="12" fill="{}"/><text x="{:.0}" y="{:.0}">{name}</text>"#,
