@@ -69,7 +69,12 @@ fn windows() -> &'static AhoCorasick {
             .collect();
         patterns.sort_unstable();
         patterns.dedup();
-        AhoCorasick::new(patterns).expect("canary windows build an automaton")
+        // A full DFA: a few hundred short patterns make a small one, and the search runs
+        // on every abort message and recorded code of every world.
+        AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(patterns)
+            .expect("canary windows build an automaton")
     })
 }
 

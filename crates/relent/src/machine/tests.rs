@@ -345,7 +345,10 @@ fn a_zero_server_wait_backs_off_and_is_bounded() {
         let actions = drain(&mut m);
         match &actions[..] {
             [Action::Sleep { until, .. }] => {
-                assert!(until.since(now).0 >= 1_000, "slept only until {until} at {now}");
+                assert!(
+                    until.since(now).0 >= 1_000,
+                    "slept only until {until} at {now}"
+                );
                 m.handle_timeout(*until).unwrap();
                 assert!(matches!(drain(&mut m)[..], [Action::Send(_)]));
                 sends += 1;
