@@ -3,8 +3,9 @@
 //! Shapes handled: OpenAI/DeepSeek/Groq/Azure `{"error":{"message","type","code"}}`, Anthropic
 //! `{"type":"error","error":{"type","message"}}`, Gemini `{"error":{"code","status","details"}}`
 //! (also wrapped in an array), Bedrock `{"message"}` / `{"__type"}` with `x-amzn-errortype`,
-//! Mistral `{"object":"error",…}`, xAI `{"code","error":"…"}`, OpenRouter `metadata`, and
-//! errors carried inside a 200 response as JSON or as SSE `data:` events.
+//! Mistral `{"object":"error",…}`, xAI `{"code","error":"…"}`, OpenRouter `metadata`, Baidu
+//! Qianfan `{"error_code","error_msg"}`, and errors carried inside a 200 response as JSON or as
+//! SSE `data:` events.
 //!
 //! The body is read in one pass by serde visitors that keep only the members named above and
 //! skip everything else; strings are borrowed from the body unless they hold escapes. The
@@ -102,6 +103,30 @@ pub(crate) fn aws_error_type(raw: &str) -> &str {
         .trim()
 }
 
+/// The string value of the last `"name": "value"` member in `text`, found without parsing:
+/// for the end of a body cut by the scan bound, which is not valid JSON. A value holding an
+/// escape, or cut off, gives `None`.
+pub(crate) fn tail_member<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    let mut end = text.len();
+    while let Some(at) = text.get(..end)?.rfind(name) {
+        end = at;
+        let quoted = at > 0 && text.as_bytes()[at - 1] == b'"';
+        let rest = text.get(at + name.len()..)?;
+        let Some(rest) = rest.strip_prefix('"').filter(|_| quoted) else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix(':') else {
+            continue;
+        };
+        let Some(value) = rest.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let close = value.find(['"', '\\'])?;
+        return (value.as_bytes()[close] == b'"' && close > 0).then(|| &value[..close]);
+    }
+    None
+}
+
 // ----- what is kept of a body -----
 
 /// A JSON value where only scalars matter; objects and arrays are skipped.
@@ -166,6 +191,10 @@ struct Members<'a> {
     details: Option<Details<'a>>,
     /// `metadata`, when it is an object (OpenRouter).
     metadata: Option<Metadata<'a>>,
+    /// `error_msg` (Baidu Qianfan, which answers errors inside a 200).
+    error_msg: Option<Scalar<'a>>,
+    /// `error_code` (Baidu Qianfan).
+    error_code: Option<Scalar<'a>>,
 }
 
 /// The `error` member.
@@ -231,7 +260,8 @@ impl<'a> Object<'a> {
             }
             Some(ErrorMember::Null) | None => {
                 let explicit = this.kind.as_ref().and_then(Scalar::as_str) == Some("error")
-                    || this.object.as_ref().and_then(Scalar::as_str) == Some("error");
+                    || this.object.as_ref().and_then(Scalar::as_str) == Some("error")
+                    || this.error_msg.as_ref().is_some_and(Scalar::is_str);
                 let loose = this.aws_type.is_some()
                     || this.message.as_ref().is_some_and(Scalar::is_str)
                     || this.upper_message.as_ref().is_some_and(Scalar::is_str)
@@ -292,6 +322,12 @@ impl<'a> Members<'a> {
         if let Some(metadata) = self.metadata {
             fields.upstream_raw = metadata.raw;
             fields.openrouter_reset_unix_ms = metadata.reset;
+        }
+        if fields.message.is_none() {
+            fields.message = self.error_msg.and_then(Scalar::text);
+        }
+        if fields.code.is_none() {
+            fields.code = self.error_code.and_then(Scalar::text);
         }
     }
 }
@@ -796,6 +832,8 @@ impl<'de> Members<'de> {
             "innererror" => self.inner_code = map.next_value::<InnerError<'de>>()?.0,
             "details" => self.details = Some(map.next_value()?),
             "metadata" => self.metadata = map.next_value::<MetadataMember<'de>>()?.0,
+            "error_msg" => self.error_msg = Some(map.next_value()?),
+            "error_code" => self.error_code = Some(map.next_value()?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -849,7 +887,8 @@ mod tests {
                 }
                 Some(Value::Null) | None => {
                     let explicit = obj.get("type").and_then(Value::as_str) == Some("error")
-                        || obj.get("object").and_then(Value::as_str) == Some("error");
+                        || obj.get("object").and_then(Value::as_str) == Some("error")
+                        || obj.get("error_msg").is_some_and(Value::is_string);
                     let loose = obj.contains_key("__type")
                         || obj.get("message").is_some_and(Value::is_string)
                         || obj.get("Message").is_some_and(Value::is_string)
@@ -943,6 +982,12 @@ mod tests {
                     });
                 }
             }
+            if fields.message.is_none() {
+                fields.message = error.get("error_msg").and_then(as_text);
+            }
+            if fields.code.is_none() {
+                fields.code = error.get("error_code").and_then(as_text);
+            }
         }
 
         fn as_text(value: &Value) -> Option<String> {
@@ -1016,6 +1061,9 @@ mod tests {
             r#"{"error":{"message":"m""#,
             r#"{"error":{"code":18446744073709551615}}"#,
             r#"{"error":{"code":1e3}}"#,
+            r#"{"error_code":17,"error_msg":"Open api daily request limit reached"}"#,
+            r#"{"error_msg":null,"error_code":"x","message":"m"}"#,
+            r#"{"error":{"error_msg":"nested","error_code":18,"code":"kept"}}"#,
         ] {
             agree(body);
         }
@@ -1053,6 +1101,7 @@ mod tests {
             "violations",
             "quotaId",
             "error_code",
+            "error_msg",
             "other",
         ]);
         let leaf = prop_oneof![

@@ -11,14 +11,21 @@ mod rules;
 mod types;
 mod wait;
 
+pub use wait::CLOCK_SKEW_TOLERANCE_MS;
+
 pub use types::{
     Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Scope,
     TransportError, UnknownProvider, WaitHint,
 };
 
-/// The most body bytes the classifier looks at. Error bodies are small; a huge body is
-/// almost certainly a success or an HTML page, and a bounded scan keeps the cost bounded.
+/// The most body bytes the classifier looks at from the start of a body. Error bodies are
+/// small; a huge body is almost certainly a success or an HTML page, and a bounded scan keeps
+/// the cost bounded.
 pub const BODY_SCAN_LIMIT: usize = 64 * 1024;
+
+/// How many bytes at the end of a body longer than [`BODY_SCAN_LIMIT`] are also read, so that
+/// an error code written after a huge message (an echoed prompt) survives the bound.
+pub const BODY_TAIL_SCAN: usize = 4 * 1024;
 
 /// Classifies one observation.
 ///
@@ -91,12 +98,38 @@ fn classify_http(
         return Classification::of(Reason::Success);
     }
 
-    let aws_type = header(response.headers, "x-amzn-errortype").map(body::aws_error_type);
+    // AWS names the error in a header (`x-amzn-errortype`; `:exception-type` in an event
+    // stream) or in the body's `__type`.
+    let aws_header = header(response.headers, "x-amzn-errortype")
+        .or_else(|| header(response.headers, ":exception-type"))
+        .map(body::aws_error_type);
+    // A body cut by the scan bound is not valid JSON; its end may still name the error.
+    let tail = (fields.is_none() && response.body.len() > BODY_SCAN_LIMIT).then(|| {
+        let start = BODY_SCAN_LIMIT.max(response.body.len() - BODY_TAIL_SCAN);
+        String::from_utf8_lossy(&response.body[start..])
+    });
+    let tail_code = tail.as_deref().and_then(|t| {
+        body::tail_member(t, "code")
+            .filter(|code| code.parse::<u16>().is_err())
+            .or_else(|| body::tail_member(t, "__type").map(body::aws_error_type))
+            .or_else(|| body::tail_member(t, "type"))
+    });
+    let aws_type = aws_header.or_else(|| {
+        fields
+            .as_ref()
+            .and_then(|f| f.kind.as_deref())
+            .or(tail_code)
+            .filter(|kind| rules::aws_reason(kind).is_some())
+    });
     let html = !success && fields.is_none() && looks_like_html(response.headers, &text);
     let mut search = match &fields {
         Some(f) => f.search_text(),
         None => text.to_ascii_lowercase(),
     };
+    if let Some(t) = &tail {
+        search.push(' ');
+        search.push_str(&t.to_ascii_lowercase());
+    }
     if let Some(t) = aws_type {
         search.push(' ');
         search.push_str(&t.to_ascii_lowercase());
@@ -114,7 +147,14 @@ fn classify_http(
             .unwrap_or(0),
         _ => status,
     };
-    let reason = rules::decide(provider, effective_status, &search, html, fields.as_ref());
+    let reason = rules::decide(
+        provider,
+        effective_status,
+        &search,
+        html,
+        fields.as_ref(),
+        aws_type,
+    );
     let mut c = Classification::of(reason);
     c.code = fields
         .as_ref()
@@ -126,6 +166,7 @@ fn classify_http(
                 .or(f.status_text.as_deref())
         })
         .or(aws_type)
+        .or(tail_code)
         .map(redact::redact);
     c.message = message_for(&fields, html, &text, status).into();
     let (wait, server_retry) = wait::hint(response.headers, fields.as_ref(), now_unix_ms);

@@ -1,8 +1,11 @@
-//! The rules: status codes refined by what the provider wrote.
+//! The rules: the status class first, then what the provider wrote.
 //!
-//! Text signals come first because status codes lie in well-known ways: OpenAI sends credit
-//! exhaustion as 429, Gemini and xAI send a bad key as 400, Anthropic and Groq send overload
-//! as 429 or 498, and aggregators wrap upstream errors in their own status.
+//! Text refines a status where status codes lie in well-known ways (OpenAI sends credit
+//! exhaustion as 429, Gemini and xAI send a bad key as 400, Anthropic and Groq send overload as
+//! 429 or 498, aggregators wrap upstream errors in their own status), but it never turns a
+//! server error (5xx) into a verdict about the key: a 5xx body that mentions authentication,
+//! billing or permission is still the server's problem. AWS-style error codes decide whatever
+//! the status. See `docs/CLASSIFIER.md` for the order and its sources.
 
 use super::body::ErrorFields;
 use super::{Provider, Reason};
@@ -38,11 +41,15 @@ const KEY_REJECTED: &[&str] = &[
 const QUOTA: &[&str] = &[
     "insufficient_quota",
     "exceeded your current quota",
+    "exceeded current quota",
+    "exceeded_current_quota",
     "insufficient balance",
     "insufficient_balance",
+    "insufficient account balance",
     "insufficient credits",
     "insufficient_credits",
     "credit balance is too low",
+    "can only afford",
     "billing_error",
     "billing details",
     "billing account",
@@ -52,15 +59,40 @@ const QUOTA: &[&str] = &[
     "spend_limit",
     "credit_balance_exhausted",
     "spending limit",
-    "usage limits",
+    "usage limit",
     "payment required",
     "servicequotaexceededexception",
     "key limit exceeded",
+    "monthly limit",
     "requires more credits",
     "used all available credits",
     "out of credits",
     "token quota",
+    "free quota",
+    "free_quota",
     "perday",
+    "daily request",
+    "no resource package",
+    "arrearage",
+    "overdue-payment",
+    "account is in good standing",
+    // Chinese: "insufficient balance", "please recharge", "in arrears".
+    "余额不足",
+    "请充值",
+    "欠费",
+];
+
+/// A short usage window: quota words next to one of these describe a limit that lifts within
+/// hours (a plan's five-hour window), so waiting or another key helps, as for a rate limit.
+const SHORT_WINDOW: &[&str] = &[
+    "5-hour",
+    "5 hour",
+    "/ 5h",
+    "per hour",
+    "hourly",
+    "rolling window",
+    // Chinese: "5 hours".
+    "5 小时",
 ];
 
 const OVERLOADED: &[&str] = &[
@@ -68,31 +100,68 @@ const OVERLOADED: &[&str] = &[
     "capacity_exceeded",
     "capacity exceeded",
     "over capacity",
+    "out of capacity",
     "modelnotreadyexception",
     "serviceunavailableexception",
     "temporarily unavailable",
     "no available capacity",
+    "high demand",
+    "server busy",
+    "server is busy",
+    "no slots available",
+    "maximum pending requests",
+    "more system memory",
+    "out of memory",
+    "not enough memory",
+    "insufficient memory",
+    "utilization is high",
+    "is currently loading",
+    // Chinese: "traffic too high", "busy", "overloaded".
+    "访问量过大",
+    "繁忙",
+    "过载",
 ];
 
 const RATE_LIMITED: &[&str] = &[
     "rate_limit_exceeded",
     "rate_limit_error",
+    "rate_limit_reached",
     "rate limit",
     "ratelimit",
     "throttlingexception",
     "too many requests",
     "resource_exhausted",
     "too many tokens",
+    "qps",
+    "request rate is too high",
+    "max organization concurrency",
+    // Chinese: "rate limit", "request frequency".
+    "速率限制",
+    "请求频率",
+];
+
+/// Context overflow said plainly enough to trust on any status: some local servers answer it
+/// with a 500 (llama.cpp before PR 16486, proxies in front of Anthropic).
+const CONTEXT_STRONG: &[&str] = &[
+    "context_length_exceeded",
+    "maximum context length",
+    "exceeds the available context size",
+    "context size has been exceeded",
+    "exceed_context_size",
+    "prompt is too long",
 ];
 
 const CONTEXT_OVERFLOW: &[&str] = &[
-    "context_length_exceeded",
-    "maximum context length",
     "context length",
     "context window",
     "context_window",
-    "prompt is too long",
+    "context limit",
+    "context size",
     "input is too long",
+    "prompt too long",
+    "prompt exceeds",
+    "tokens too long",
+    "tokens_too_long",
     "exceeds the maximum number of tokens",
     "maximum number of tokens allowed",
     "reduce the length of the messages",
@@ -101,8 +170,13 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "exceeds the model's maximum",
     "input token count",
     "too many input tokens",
+    "input length",
+    "maximum allowed length",
+    "n_keep",
+    "cannot truncate prompt",
+    "`inputs` tokens",
+    "`inputs` must have less than",
 ];
-
 const CONTENT_FILTER: &[&str] = &[
     "content_filter",
     "content filtering",
@@ -126,6 +200,9 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "resourcenotfoundexception",
     "is not found for api version",
     "no endpoints found",
+    "no endpoints available",
+    "try pulling it first",
+    "deploymentnotfound",
     "does not exist",
     "unknown model",
     "invalid model",
@@ -144,6 +221,7 @@ const PERMISSION: &[&str] = &[
     "don't have access",
     "does not have access",
     "not allowed to",
+    "no permission to use",
 ];
 
 /// Markers of a challenge page, whatever the status.
@@ -179,8 +257,10 @@ const PAYLOAD: &[&str] = &[
 enum Family {
     KeyRejected,
     Quota,
+    ShortWindow,
     Overloaded,
     RateLimited,
+    ContextStrong,
     ContextOverflow,
     ContentFilter,
     ModelNotFound,
@@ -190,11 +270,13 @@ enum Family {
     Payload,
 }
 
-const FAMILIES: [(Family, &[&str]); 11] = [
+const FAMILIES: [(Family, &[&str]); 13] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
+    (Family::ShortWindow, SHORT_WINDOW),
     (Family::Overloaded, OVERLOADED),
     (Family::RateLimited, RATE_LIMITED),
+    (Family::ContextStrong, CONTEXT_STRONG),
     (Family::ContextOverflow, CONTEXT_OVERFLOW),
     (Family::ContentFilter, CONTENT_FILTER),
     (Family::ModelNotFound, MODEL_NOT_FOUND),
@@ -242,41 +324,70 @@ impl Signals {
 }
 
 /// Decides the reason. `text` is the lowercase search text (error fields, or the body when it
-/// is not JSON); `status` is 0 for an in-band error that carried no status of its own.
+/// is not JSON); `status` is 0 for an in-band error that carried no status of its own;
+/// `aws_code` is an AWS-style error code (`x-amzn-errortype`, an event-stream
+/// `:exception-type`, or a body's `__type`), already stripped of its namespace.
 pub(crate) fn decide(
     provider: Provider,
     status: u16,
     text: &str,
     html: bool,
     fields: Option<&ErrorFields>,
+    aws_code: Option<&str>,
 ) -> Reason {
     let sig = Signals::scan(text);
     if html {
         return html_page(status, sig);
     }
-    if sig.has(Family::KeyRejected) {
+    // Redirects and proxy authentication come from the path to the API, not from the API.
+    if matches!(status, 300..=399 | 407) {
+        return by_status(status);
+    }
+    let server = matches!(status, 500..=599);
+    if let Some(reason) = aws_code.and_then(aws_reason) {
+        return match reason {
+            // Status first: a 5xx never changes key state.
+            Reason::KeyRejected | Reason::PermissionDenied | Reason::QuotaExhausted if server => {
+                by_status(status)
+            }
+            Reason::ServerError if sig.has(Family::Overloaded) => Reason::Overloaded,
+            other => other,
+        };
+    }
+    if sig.has(Family::KeyRejected) && !server {
+        // An aggregator's wrapped upstream auth failure is the upstream's problem: the
+        // aggregator's own key is fine, and another route or target can succeed.
+        if wrapped_upstream(provider, text, fields) {
+            return Reason::ServerError;
+        }
         return Reason::KeyRejected;
     }
-    if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
-        return too_many_requests(provider, text, sig, fields);
+    let quota = (sig.has(Family::Quota) || google_daily_quota(provider, text))
+        && !server
+        && !gemini_short_window(provider, text, fields);
+    if quota && sig.has(Family::ShortWindow) {
+        return Reason::RateLimited;
     }
-    if sig.has(Family::Quota) && !gemini_short_window(provider, text, fields) {
+    if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
+        return too_many_requests(provider, text, sig, quota, fields);
+    }
+    if quota {
         return Reason::QuotaExhausted;
     }
     if sig.has(Family::Overloaded) || status == 529 || status == 498 {
         return Reason::Overloaded;
     }
-    if sig.has(Family::ContextOverflow) && !matches!(status, 500..=599) {
+    if sig.has(Family::ContextStrong) || (sig.has(Family::ContextOverflow) && !server) {
         return Reason::ContextOverflow;
     }
-    if sig.has(Family::ContentFilter) && !matches!(status, 500..=599) {
+    if sig.has(Family::ContentFilter) && !server {
         return Reason::ContentFilter;
     }
     if sig.has(Family::RateLimited) && matches!(status, 400 | 403 | 0) {
         // Bedrock has sent ThrottlingException with a 400; some proxies do the same.
         return Reason::RateLimited;
     }
-    if sig.has(Family::Permission) && matches!(status, 400 | 403 | 0) {
+    if sig.has(Family::Permission) && matches!(status, 400 | 401 | 403 | 0) {
         return Reason::PermissionDenied;
     }
     if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 0) {
@@ -288,6 +399,55 @@ pub(crate) fn decide(
     by_status(status)
 }
 
+/// The reason an AWS-style error code names, whatever the status it came with (SageMaker
+/// throttles with a 400; Bedrock's event stream reports `serviceUnavailableException` as a
+/// 400). Codes that say nothing decisive (`ValidationException`) give `None`, and the text
+/// decides. The throttling codes are the AWS SDKs' list (smithy-rs `AwsErrorRetryPolicy`).
+pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
+    const TABLE: &[(&str, Reason)] = &[
+        ("Throttling", Reason::RateLimited),
+        ("ThrottlingException", Reason::RateLimited),
+        ("ThrottledException", Reason::RateLimited),
+        ("RequestThrottledException", Reason::RateLimited),
+        ("TooManyRequestsException", Reason::RateLimited),
+        (
+            "ProvisionedThroughputExceededException",
+            Reason::RateLimited,
+        ),
+        ("RequestLimitExceeded", Reason::RateLimited),
+        ("BandwidthLimitExceeded", Reason::RateLimited),
+        ("LimitExceededException", Reason::RateLimited),
+        ("RequestThrottled", Reason::RateLimited),
+        ("SlowDown", Reason::RateLimited),
+        ("EC2ThrottledException", Reason::RateLimited),
+        ("ServiceQuotaExceededException", Reason::QuotaExhausted),
+        ("ServiceUnavailableException", Reason::Overloaded),
+        ("ServiceUnavailable", Reason::Overloaded),
+        ("ModelNotReadyException", Reason::Overloaded),
+        ("ModelTimeoutException", Reason::Timeout),
+        ("RequestTimeout", Reason::Timeout),
+        ("RequestTimeoutException", Reason::Timeout),
+        ("InternalServerException", Reason::ServerError),
+        ("InternalFailure", Reason::ServerError),
+        ("ModelErrorException", Reason::ServerError),
+        ("ModelStreamErrorException", Reason::ServerError),
+        ("ModelError", Reason::ServerError),
+        ("UnrecognizedClientException", Reason::KeyRejected),
+        ("InvalidSignatureException", Reason::KeyRejected),
+        ("ExpiredTokenException", Reason::KeyRejected),
+        ("IncompleteSignature", Reason::KeyRejected),
+        ("MissingAuthenticationToken", Reason::KeyRejected),
+        ("InvalidClientTokenId", Reason::KeyRejected),
+        ("AccessDeniedException", Reason::PermissionDenied),
+        ("ResourceNotFoundException", Reason::ModelNotFound),
+    ];
+    let code = code.trim();
+    TABLE
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(code))
+        .map(|(_, reason)| *reason)
+}
+
 fn by_status(status: u16) -> Reason {
     match status {
         0 => Reason::Unknown,
@@ -297,6 +457,8 @@ fn by_status(status: u16) -> Reason {
         402 => Reason::QuotaExhausted,
         403 => Reason::PermissionDenied,
         404 => Reason::ModelNotFound,
+        // A proxy between relent and the API wants credentials: the path failed, not the key.
+        407 => Reason::ConnectionFailed,
         408 => Reason::Timeout,
         413 => Reason::PayloadTooLarge,
         424 => Reason::ServerError,
@@ -307,35 +469,57 @@ fn by_status(status: u16) -> Reason {
     }
 }
 
+/// OpenRouter's "Provider returned error", with the upstream's body in `metadata.raw`.
+fn wrapped_upstream(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> bool {
+    let wrapped = text.contains("provider returned error")
+        || fields.is_some_and(|f| f.upstream_raw.is_some());
+    provider == Provider::Openrouter && wrapped
+}
+
 fn too_many_requests(
     provider: Provider,
     text: &str,
     sig: Signals,
+    quota: bool,
     fields: Option<&ErrorFields>,
 ) -> Reason {
     if sig.has(Family::Overloaded) {
         return Reason::Overloaded;
     }
-    let wrapped_upstream = text.contains("provider returned error")
-        || fields.is_some_and(|f| f.upstream_raw.is_some());
-    if provider == Provider::Openrouter && wrapped_upstream {
+    if wrapped_upstream(provider, text, fields) {
         return Reason::UpstreamRateLimited;
     }
-    if sig.has(Family::Quota) && !gemini_short_window(provider, text, fields) {
+    if quota {
         return Reason::QuotaExhausted;
+    }
+    // Vertex's shared capacity: "Resource exhausted. Please try again later." names no quota
+    // of the caller's, so no key of theirs is at fault.
+    if text.contains("resource exhausted") && !text.contains("quota") {
+        return Reason::Overloaded;
     }
     Reason::RateLimited
 }
 
+/// Google words a spent daily quota as "Quota exceeded … per day": it lifts tomorrow, not in a
+/// minute (other providers' "tokens per day" rate limits name a wait of minutes instead).
+fn google_daily_quota(provider: Provider, text: &str) -> bool {
+    let google = matches!(provider, Provider::Gemini | Provider::Vertex)
+        || text.contains("resource_exhausted");
+    google && text.contains("quota") && (text.contains("per day") || text.contains("perday"))
+}
+
 /// Gemini words a per-minute limit as "You exceeded your current quota"; it is a rate limit
-/// unless the quota that ran out is a daily one.
+/// unless the quota that ran out is a daily one, the key has none at all for the model
+/// ("limit: 0", "doesn't have a free quota tier"), or billing is the problem.
 fn gemini_short_window(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> bool {
     let google = matches!(provider, Provider::Gemini | Provider::Vertex)
         || text.contains("resource_exhausted");
     let daily = text.contains("perday") || text.contains("per day");
+    let none_at_all = text.contains("limit: 0") || text.contains("free quota tier");
     let billing = text.contains("billing") && !text.contains("check your plan and billing details");
     google
         && !daily
+        && !none_at_all
         && !billing
         && (fields.is_some_and(|f| f.retry_delay_ms.is_some())
             || text.contains("perminute")

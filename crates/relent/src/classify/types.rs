@@ -330,7 +330,7 @@ pub struct Recovery {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HintSource {
-    /// `retry-after-ms` or `x-ms-retry-after-ms`.
+    /// `retry-after-ms`, `x-ms-retry-after-ms` or `x-amz-retry-after` (AWS, milliseconds).
     RetryAfterMs,
     /// `retry-after` in seconds.
     RetryAfterSeconds,

@@ -27,23 +27,34 @@ pub(crate) fn hint(
     if let Some(Err(())) = pushback {
         server_retry = Some(false);
     }
-    // The wall clock for absolute times: the response's own Date header first (RFC 9110 says
-    // an HTTP-date Retry-After is relative to it), else the caller's clock.
+    // The wall clock for absolute times: the response's own Date header (RFC 9110 says an
+    // HTTP-date Retry-After is relative to it), else the caller's clock. When both are known
+    // and disagree by more than CLOCK_SKEW_TOLERANCE_MS, one of them is wrong and nothing says
+    // which: the wait is read against both and the shorter kept, so a bad clock on either side
+    // can shorten a wait (the server answers an early retry again) but never lengthen one.
     // Read once, and only if a source needs it.
     let reference = std::cell::OnceCell::new();
     let until = |unix_ms: u64| {
-        reference
-            .get_or_init(|| {
-                header(headers, "date")
-                    .and_then(hints::http_date_unix_ms)
-                    .or(now_unix_ms)
-            })
-            .map(|now| unix_ms.saturating_sub(now))
+        let (date, now) = *reference.get_or_init(|| {
+            let date = header(headers, "date").and_then(hints::http_date_unix_ms);
+            (date, now_unix_ms)
+        });
+        match (date, now) {
+            (Some(date), Some(now)) if date.abs_diff(now) > CLOCK_SKEW_TOLERANCE_MS => Some(
+                unix_ms
+                    .saturating_sub(date)
+                    .min(unix_ms.saturating_sub(now)),
+            ),
+            (Some(reference), _) | (None, Some(reference)) => {
+                Some(unix_ms.saturating_sub(reference))
+            }
+            (None, None) => None,
+        }
     };
     let from = |source: HintSource| move |ms: u64| (ms, source);
 
     // Sources in order of authority; each is read only when none before it gave a wait.
-    let found = ["retry-after-ms", "x-ms-retry-after-ms"]
+    let found = ["retry-after-ms", "x-ms-retry-after-ms", "x-amz-retry-after"]
         .into_iter()
         .find_map(|name| headers_named(headers, name).find_map(hints::retry_after_ms))
         .map(from(HintSource::RetryAfterMs))
@@ -98,6 +109,11 @@ pub(crate) fn hint(
     });
     (wait, server_retry)
 }
+
+/// How far the response's `Date` may be from the caller's clock before the two are treated as
+/// disagreeing (see [`hint`]): five minutes. Within it the response's own `Date` is the
+/// reference, as RFC 9110 section 10.2.3 says.
+pub const CLOCK_SKEW_TOLERANCE_MS: u64 = 5 * 60 * 1000;
 
 /// Rate-limit windows as (reset header, remaining header) pairs.
 type Windows = &'static [(&'static str, &'static str)];
