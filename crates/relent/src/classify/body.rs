@@ -4,7 +4,8 @@
 //! `{"type":"error","error":{"type","message"}}`, Gemini `{"error":{"code","status","details"}}`
 //! (also wrapped in an array), Bedrock `{"message"}` / `{"__type"}` with `x-amzn-errortype`,
 //! Mistral `{"object":"error",…}`, xAI `{"code","error":"…"}`, OpenRouter `metadata`, Baidu
-//! Qianfan `{"error_code","error_msg"}`, and errors carried inside a 200 response as JSON or as
+//! Qianfan `{"error_code","error_msg"}`, Cloudflare's `{"success":false,"errors":[{"code",
+//! "message"}]}`, and errors carried inside a 200 response as JSON or as
 //! SSE `data:` events.
 //!
 //! The body is read in one pass by serde visitors that keep only the members named above and
@@ -195,6 +196,15 @@ struct Members<'a> {
     error_msg: Option<Scalar<'a>>,
     /// `error_code` (Baidu Qianfan).
     error_code: Option<Scalar<'a>>,
+    /// The first item of `errors`, when it is a list of objects (Cloudflare).
+    errors: Option<FirstError<'a>>,
+}
+
+/// The `message` and `code` of the first item of an `errors` list.
+#[derive(Default)]
+struct FirstError<'a> {
+    message: Option<Scalar<'a>>,
+    code: Option<Scalar<'a>>,
 }
 
 /// The `error` member.
@@ -263,6 +273,7 @@ impl<'a> Object<'a> {
                     || this.object.as_ref().and_then(Scalar::as_str) == Some("error")
                     || this.error_msg.as_ref().is_some_and(Scalar::is_str);
                 let loose = this.aws_type.is_some()
+                    || this.errors.is_some()
                     || this.message.as_ref().is_some_and(Scalar::is_str)
                     || this.upper_message.as_ref().is_some_and(Scalar::is_str)
                     || this.detail.is_some();
@@ -328,6 +339,14 @@ impl<'a> Members<'a> {
         }
         if fields.code.is_none() {
             fields.code = self.error_code.and_then(Scalar::text);
+        }
+        if let Some(first) = self.errors {
+            if fields.message.is_none() {
+                fields.message = first.message.and_then(Scalar::text);
+            }
+            if fields.code.is_none() {
+                fields.code = first.code.and_then(Scalar::text);
+            }
         }
     }
 }
@@ -664,6 +683,50 @@ any_json!(QuotaId<'de>, QuotaIdVisitor, QuotaId(None), "a quota violation", obje
     }
 });
 
+/// `errors`: its first item's `message` and `code`, when it is a list whose first item is an
+/// object.
+struct ErrorsMember<'a>(Option<FirstError<'a>>);
+
+any_json!(
+    ErrorsMember<'de>,
+    ErrorsVisitor,
+    ErrorsMember(None),
+    "a list of errors",
+    {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ErrorsMember<'de>, A::Error> {
+            let first = seq
+                .next_element::<FirstErrorItem<'de>>()?
+                .and_then(|item| item.0);
+            skip_rest(seq)?;
+            Ok(ErrorsMember(first))
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ErrorsMember<'de>, A::Error> {
+            skip_members(map)?;
+            Ok(ErrorsMember(None))
+        }
+    }
+);
+
+/// One item of `errors`: its `message` and `code` when it is an object.
+struct FirstErrorItem<'a>(Option<FirstError<'a>>);
+
+any_json!(FirstErrorItem<'de>, FirstErrorItemVisitor, FirstErrorItem(None), "an error", objects {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FirstErrorItem<'de>, A::Error> {
+        let mut first = FirstError::default();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "message" => first.message = Some(map.next_value()?),
+                "code" => first.code = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(FirstErrorItem(Some(first)))
+    }
+});
+
 /// `innererror`: its `code`, when it is an object.
 struct InnerError<'a>(Option<Scalar<'a>>);
 
@@ -834,6 +897,7 @@ impl<'de> Members<'de> {
             "metadata" => self.metadata = map.next_value::<MetadataMember<'de>>()?.0,
             "error_msg" => self.error_msg = Some(map.next_value()?),
             "error_code" => self.error_code = Some(map.next_value()?),
+            "errors" => self.errors = map.next_value::<ErrorsMember<'de>>()?.0,
             _ => return Ok(false),
         }
         Ok(true)
@@ -890,6 +954,11 @@ mod tests {
                         || obj.get("object").and_then(Value::as_str) == Some("error")
                         || obj.get("error_msg").is_some_and(Value::is_string);
                     let loose = obj.contains_key("__type")
+                        || obj
+                            .get("errors")
+                            .and_then(Value::as_array)
+                            .and_then(|items| items.first())
+                            .is_some_and(Value::is_object)
                         || obj.get("message").is_some_and(Value::is_string)
                         || obj.get("Message").is_some_and(Value::is_string)
                         || obj.contains_key("detail");
@@ -988,6 +1057,19 @@ mod tests {
             if fields.code.is_none() {
                 fields.code = error.get("error_code").and_then(as_text);
             }
+            if let Some(first) = error
+                .get("errors")
+                .and_then(Value::as_array)
+                .and_then(|items| items.first())
+                .filter(|first| first.is_object())
+            {
+                if fields.message.is_none() {
+                    fields.message = first.get("message").and_then(as_text);
+                }
+                if fields.code.is_none() {
+                    fields.code = first.get("code").and_then(as_text);
+                }
+            }
         }
 
         fn as_text(value: &Value) -> Option<String> {
@@ -1064,6 +1146,10 @@ mod tests {
             r#"{"error_code":17,"error_msg":"Open api daily request limit reached"}"#,
             r#"{"error_msg":null,"error_code":"x","message":"m"}"#,
             r#"{"error":{"error_msg":"nested","error_code":18,"code":"kept"}}"#,
+            r#"{"success":false,"errors":[{"code":3040,"message":"No more data centers"}],"messages":[]}"#,
+            r#"{"errors":[5,{"message":"second"}],"message":"m"}"#,
+            r#"{"errors":{"message":"not a list"},"detail":"d"}"#,
+            r#"{"errors":[],"message":"empty"}"#,
         ] {
             agree(body);
         }
@@ -1102,6 +1188,7 @@ mod tests {
             "quotaId",
             "error_code",
             "error_msg",
+            "errors",
             "other",
         ]);
         let leaf = prop_oneof![

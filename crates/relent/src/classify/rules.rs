@@ -67,12 +67,14 @@ const QUOTA: &[&str] = &[
     "requires more credits",
     "used all available credits",
     "out of credits",
+    "have any credits",
     "token quota",
     "free quota",
     "free_quota",
     "perday",
     "daily request",
     "no resource package",
+    "daily free allocation",
     "arrearage",
     "overdue-payment",
     "account is in good standing",
@@ -116,6 +118,7 @@ const OVERLOADED: &[&str] = &[
     "insufficient memory",
     "utilization is high",
     "is currently loading",
+    "no more data centers",
     // Chinese: "traffic too high", "busy", "overloaded".
     "访问量过大",
     "繁忙",
@@ -149,6 +152,8 @@ const CONTEXT_STRONG: &[&str] = &[
     "context size has been exceeded",
     "exceed_context_size",
     "prompt is too long",
+    // Chinese: "the input is over-long".
+    "输入内容超长",
 ];
 
 const CONTEXT_OVERFLOW: &[&str] = &[
@@ -176,7 +181,10 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "cannot truncate prompt",
     "`inputs` tokens",
     "`inputs` must have less than",
+    // Chinese: "over-long".
+    "超长",
 ];
+
 const CONTENT_FILTER: &[&str] = &[
     "content_filter",
     "content filtering",
@@ -192,6 +200,11 @@ const CONTENT_FILTER: &[&str] = &[
     "blocked due to safety",
     "safety settings",
     "moderation",
+    "inappropriate content",
+    "data_inspection_failed",
+    "new_sensitive",
+    // Chinese: "sensitive content".
+    "敏感内容",
 ];
 
 const MODEL_NOT_FOUND: &[&str] = &[
@@ -250,6 +263,7 @@ const PAYLOAD: &[&str] = &[
     "payload too large",
     "request entity too large",
     "body too large",
+    "request too large",
 ];
 
 /// A family of phrases; each phrase list above is one family.
@@ -469,11 +483,13 @@ fn by_status(status: u16) -> Reason {
     }
 }
 
-/// OpenRouter's "Provider returned error", with the upstream's body in `metadata.raw`.
+/// An aggregator passing on its upstream's answer: OpenRouter's "Provider returned error" with
+/// the upstream's body in `metadata.raw`, or a gateway's "Error from provider (Name): …".
 fn wrapped_upstream(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> bool {
-    let wrapped = text.contains("provider returned error")
-        || fields.is_some_and(|f| f.upstream_raw.is_some());
-    provider == Provider::Openrouter && wrapped
+    let openrouter = provider == Provider::Openrouter
+        && (text.contains("provider returned error")
+            || fields.is_some_and(|f| f.upstream_raw.is_some()));
+    openrouter || text.contains("error from provider (")
 }
 
 fn too_many_requests(
@@ -491,6 +507,11 @@ fn too_many_requests(
     }
     if quota {
         return Reason::QuotaExhausted;
+    }
+    // "Request too large … Limit 30000, Requested 30601": the request alone exceeds the
+    // window, so no wait can help; a smaller request or another target can.
+    if sig.has(Family::Payload) {
+        return Reason::PayloadTooLarge;
     }
     // Vertex's shared capacity: "Resource exhausted. Please try again later." names no quota
     // of the caller's, so no key of theirs is at fault.
