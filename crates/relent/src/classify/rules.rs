@@ -68,6 +68,8 @@ const QUOTA: &[&str] = &[
     "used all available credits",
     "out of credits",
     "have any credits",
+    "credit limit",
+    "credit_limit",
     "token quota",
     "free quota",
     "free_quota",
@@ -185,6 +187,15 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "超长",
 ];
 
+/// A complaint about the `max_tokens` parameter: a malformed request even when it names the
+/// context window ("max_tokens must be less than or equal to 16384, … the context_window").
+const MAX_TOKENS_PARAM: &[&str] = &[
+    "max_tokens must be",
+    "valid range of max_tokens",
+    "maximum tokens you requested exceeds the model limit",
+    "maximum allowed number of output tokens",
+];
+
 const CONTENT_FILTER: &[&str] = &[
     "content_filter",
     "content filtering",
@@ -276,6 +287,7 @@ enum Family {
     RateLimited,
     ContextStrong,
     ContextOverflow,
+    MaxTokensParam,
     ContentFilter,
     ModelNotFound,
     Permission,
@@ -284,7 +296,7 @@ enum Family {
     Payload,
 }
 
-const FAMILIES: [(Family, &[&str]); 13] = [
+const FAMILIES: [(Family, &[&str]); 14] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -292,6 +304,7 @@ const FAMILIES: [(Family, &[&str]); 13] = [
     (Family::RateLimited, RATE_LIMITED),
     (Family::ContextStrong, CONTEXT_STRONG),
     (Family::ContextOverflow, CONTEXT_OVERFLOW),
+    (Family::MaxTokensParam, MAX_TOKENS_PARAM),
     (Family::ContentFilter, CONTENT_FILTER),
     (Family::ModelNotFound, MODEL_NOT_FOUND),
     (Family::Permission, PERMISSION),
@@ -391,7 +404,9 @@ pub(crate) fn decide(
     if sig.has(Family::Overloaded) || status == 529 || status == 498 {
         return Reason::Overloaded;
     }
-    if sig.has(Family::ContextStrong) || (sig.has(Family::ContextOverflow) && !server) {
+    let weak_context =
+        sig.has(Family::ContextOverflow) && !server && !sig.has(Family::MaxTokensParam);
+    if sig.has(Family::ContextStrong) || weak_context {
         return Reason::ContextOverflow;
     }
     if sig.has(Family::ContentFilter) && !server {
