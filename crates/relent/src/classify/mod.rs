@@ -82,9 +82,14 @@ fn classify_http(
     let scanned = &response.body[..response.body.len().min(BODY_SCAN_LIMIT)];
     let success = (200..300).contains(&status);
 
+    // AWS names the error in a header (`x-amzn-errortype`; `:exception-type` in an event
+    // stream, whose exception frames arrive after a 200) or in the body's `__type`.
+    let aws_header = header(response.headers, "x-amzn-errortype")
+        .or_else(|| header(response.headers, ":exception-type"))
+        .map(body::aws_error_type);
     // A success is a success unless the body carries an error; checking for the word "error"
     // first keeps the common path free of JSON parsing and allocation.
-    if success && !contains_ascii_ci(scanned, b"error") {
+    if success && aws_header.is_none() && !contains_ascii_ci(scanned, b"error") {
         return Classification::of(Reason::Success);
     }
     // Validating is much cheaper than the lossy conversion's char-by-char walk, and error
@@ -94,15 +99,10 @@ fn classify_http(
         Err(_) => String::from_utf8_lossy(scanned),
     };
     let fields = body::extract(&text, success);
-    if success && fields.is_none() {
+    if success && fields.is_none() && aws_header.is_none() {
         return Classification::of(Reason::Success);
     }
 
-    // AWS names the error in a header (`x-amzn-errortype`; `:exception-type` in an event
-    // stream) or in the body's `__type`.
-    let aws_header = header(response.headers, "x-amzn-errortype")
-        .or_else(|| header(response.headers, ":exception-type"))
-        .map(body::aws_error_type);
     // A body cut by the scan bound is not valid JSON; its end may still name the error.
     let tail = (fields.is_none() && response.body.len() > BODY_SCAN_LIMIT).then(|| {
         let start = BODY_SCAN_LIMIT.max(response.body.len() - BODY_TAIL_SCAN);
@@ -145,6 +145,8 @@ fn classify_http(
             .numeric_code
             .filter(|c| (400..600).contains(c))
             .unwrap_or(0),
+        // An AWS exception frame inside a 200 event stream carries no status of its own.
+        (None, true) => 0,
         _ => status,
     };
     let reason = rules::decide(

@@ -104,6 +104,7 @@ const OVERLOADED: &[&str] = &[
     "capacity_exceeded",
     "capacity exceeded",
     "over capacity",
+    "capacity temporarily exceeded",
     "out of capacity",
     "modelnotreadyexception",
     "serviceunavailableexception",
@@ -160,6 +161,8 @@ const CONTEXT_STRONG: &[&str] = &[
 
 const CONTEXT_OVERFLOW: &[&str] = &[
     "context length",
+    "context overflow",
+    "context the overflows",
     "context window",
     "context_window",
     "context limit",
@@ -389,7 +392,7 @@ pub(crate) fn decide(
         }
         return Reason::KeyRejected;
     }
-    let quota = (sig.has(Family::Quota) || google_daily_quota(provider, text))
+    let quota = (sig.has(Family::Quota) || google_quota_wall(provider, text))
         && !server
         && !gemini_short_window(provider, text, fields);
     if quota && sig.has(Family::ShortWindow) {
@@ -536,12 +539,17 @@ fn too_many_requests(
     Reason::RateLimited
 }
 
-/// Google words a spent daily quota as "Quota exceeded … per day": it lifts tomorrow, not in a
-/// minute (other providers' "tokens per day" rate limits name a wait of minutes instead).
-fn google_daily_quota(provider: Provider, text: &str) -> bool {
+/// Google words a spent daily quota as "Quota exceeded … per day" (it lifts tomorrow, not in a
+/// minute; other providers' "tokens per day" rate limits name a wait of minutes instead), and a
+/// key with no quota at all for a model as "limit: 0".
+fn google_quota_wall(provider: Provider, text: &str) -> bool {
     let google = matches!(provider, Provider::Gemini | Provider::Vertex)
         || text.contains("resource_exhausted");
-    google && text.contains("quota") && (text.contains("per day") || text.contains("perday"))
+    let wall = text.contains("per day")
+        || text.contains("perday")
+        || text.contains("limit: 0")
+        || text.contains("free quota tier");
+    google && text.contains("quota") && wall
 }
 
 /// Gemini words a per-minute limit as "You exceeded your current quota"; it is a rate limit
@@ -576,5 +584,437 @@ fn html_page(status: u16, sig: Signals) -> Reason {
         | Reason::MalformedRequest
         | Reason::PermissionDenied => Reason::Unknown,
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Neighbouring wordings of the corpus's real answers: each rule must hold for phrasings
+    //! the corpus does not contain.
+
+    use crate::classify::{
+        classify, HintSource, HttpResponse, Observation, Provider, Reason, BODY_SCAN_LIMIT,
+    };
+
+    fn reason_of(provider: Provider, status: u16, headers: &[(&str, &str)], body: &str) -> Reason {
+        let seen = Observation::Http(HttpResponse {
+            status,
+            headers,
+            body: body.as_bytes(),
+        });
+        classify(provider, &seen, None).reason
+    }
+
+    fn openai_shape(message: &str) -> String {
+        serde_json::json!({"error": {"message": message, "type": "error"}}).to_string()
+    }
+
+    #[test]
+    fn a_server_error_never_turns_into_a_verdict_on_the_key() {
+        for (status, message, want) in [
+            (
+                500,
+                "Authentication failed: invalid API key",
+                Reason::ServerError,
+            ),
+            (
+                502,
+                "upstream said: Incorrect API key provided",
+                Reason::ServerError,
+            ),
+            (503, "invalid x-api-key", Reason::Overloaded),
+            (500, "insufficient balance (1008)", Reason::ServerError),
+            (504, "Your credit balance is too low", Reason::ServerError),
+            (
+                500,
+                "permission_denied: not allowed to use this model",
+                Reason::ServerError,
+            ),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+        // The same words on a 4xx still speak about the key.
+        let body = openai_shape("Authentication failed: invalid API key");
+        assert_eq!(
+            reason_of(Provider::Generic, 401, &[], &body),
+            Reason::KeyRejected
+        );
+        assert_eq!(
+            reason_of(Provider::Generic, 400, &[], &body),
+            Reason::KeyRejected
+        );
+    }
+
+    #[test]
+    fn documented_key_rejections_on_other_4xx_statuses_are_kept() {
+        let gemini = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 400, &[], gemini),
+            Reason::KeyRejected
+        );
+        let xai = r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."}"#;
+        assert_eq!(reason_of(Provider::Xai, 400, &[], xai), Reason::KeyRejected);
+        let headers = [("x-amzn-ErrorType", "UnrecognizedClientException")];
+        let aws = r#"{"message":"The security token included in the request is invalid."}"#;
+        assert_eq!(
+            reason_of(Provider::Bedrock, 403, &headers, aws),
+            Reason::KeyRejected
+        );
+        // … but not when a 5xx carries the same code.
+        assert_eq!(
+            reason_of(Provider::Bedrock, 500, &headers, aws),
+            Reason::ServerError
+        );
+    }
+
+    #[test]
+    fn a_wrapped_upstream_auth_failure_is_the_upstreams_problem() {
+        let raw = r#"{"error":{"message":"Provider returned error","code":401,"metadata":{"raw":"{\"error\":{\"message\":\"Invalid API key\"}}","provider_name":"SomeUpstream"}}}"#;
+        assert_eq!(
+            reason_of(Provider::Openrouter, 401, &[], raw),
+            Reason::ServerError
+        );
+        assert_eq!(
+            reason_of(Provider::Openrouter, 403, &[], raw),
+            Reason::ServerError
+        );
+        let gateway = openai_shape("Error from provider (Acme): Incorrect API key provided");
+        assert_eq!(
+            reason_of(Provider::Generic, 401, &[], &gateway),
+            Reason::ServerError
+        );
+        // OpenRouter's own key check is about the OpenRouter key.
+        let own = r#"{"error":{"message":"No auth credentials found","code":401}}"#;
+        assert_eq!(
+            reason_of(Provider::Openrouter, 401, &[], own),
+            Reason::KeyRejected
+        );
+        // An upstream 429 through a gateway is an upstream rate limit.
+        let busy = openai_shape("Error from provider (Acme): rate limit exceeded");
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], &busy),
+            Reason::UpstreamRateLimited
+        );
+    }
+
+    #[test]
+    fn aws_error_codes_decide_whatever_the_status() {
+        let body = r#"{"message":"whatever the text says"}"#;
+        for (code, status, want) in [
+            ("ThrottlingException", 400, Reason::RateLimited),
+            ("Throttling", 503, Reason::RateLimited),
+            ("TooManyRequestsException", 500, Reason::RateLimited),
+            (
+                "ProvisionedThroughputExceededException",
+                400,
+                Reason::RateLimited,
+            ),
+            ("serviceUnavailableException", 400, Reason::Overloaded),
+            ("ModelNotReadyException", 429, Reason::Overloaded),
+            ("ModelTimeoutException", 424, Reason::Timeout),
+            ("ModelStreamErrorException", 200, Reason::ServerError),
+            ("ServiceQuotaExceededException", 400, Reason::QuotaExhausted),
+            ("AccessDeniedException", 400, Reason::PermissionDenied),
+            ("ResourceNotFoundException", 400, Reason::ModelNotFound),
+        ] {
+            let header = format!("{code}:http://internal.amazon.com/coral/com.amazon.bedrock/");
+            let headers = [("x-amzn-errortype", header.as_str())];
+            assert_eq!(
+                reason_of(Provider::Bedrock, status, &headers, body),
+                want,
+                "{code} with {status}"
+            );
+        }
+        // The code can sit in the body's __type, and an event stream names it ":exception-type".
+        let typed = r#"{"__type":"com.amazonaws.sagemaker#ThrottlingException","message":null}"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 400, &[], typed),
+            Reason::RateLimited
+        );
+        let stream = [(":exception-type", "throttlingException")];
+        assert_eq!(
+            reason_of(Provider::Bedrock, 400, &stream, body),
+            Reason::RateLimited
+        );
+        // ValidationException decides nothing: the text does.
+        let headers = [("x-amzn-errortype", "ValidationException")];
+        let long = r#"{"message":"Input is too long for requested model."}"#;
+        assert_eq!(
+            reason_of(Provider::Bedrock, 400, &headers, long),
+            Reason::ContextOverflow
+        );
+        let bad = r#"{"message":"1 validation error detected: Value at 'temperature' failed"}"#;
+        assert_eq!(
+            reason_of(Provider::Bedrock, 400, &headers, bad),
+            Reason::MalformedRequest
+        );
+    }
+
+    #[test]
+    fn x_amz_retry_after_is_a_wait_in_milliseconds() {
+        let headers = [
+            ("x-amzn-errortype", "ThrottlingException"),
+            ("x-amz-retry-after", "1500"),
+        ];
+        let seen = Observation::Http(HttpResponse {
+            status: 400,
+            headers: &headers,
+            body: br#"{"message":"Rate exceeded"}"#,
+        });
+        let c = classify(Provider::Bedrock, &seen, None);
+        assert_eq!(c.reason, Reason::RateLimited);
+        let wait = c.wait.expect("a wait hint");
+        assert_eq!(
+            (wait.after_ms, wait.source),
+            (1500, HintSource::RetryAfterMs)
+        );
+    }
+
+    #[test]
+    fn context_overflow_in_local_servers_wordings() {
+        for (status, message) in [
+            (
+                400,
+                "the request exceeds the available context size, try increasing it",
+            ),
+            (
+                500,
+                "The request exceeds the available context size (8192 tokens)",
+            ),
+            (500, "context size has been exceeded by 312 tokens"),
+            (
+                400,
+                "Trying to keep the first 9000 tokens when context the overflows",
+            ),
+            (
+                400,
+                "Input length (9000 tokens) exceeds the maximum allowed length (8192 tokens)",
+            ),
+            (
+                422,
+                "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000",
+            ),
+            (
+                400,
+                "prompt too long: 5000 tokens exceeds max context window of 4096 tokens",
+            ),
+            (400, "n_keep (5000) >= n_ctx (4096)"),
+            (400, "输入内容超长，请缩短后重试"),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::ContextOverflow,
+                "{status} {message}"
+            );
+        }
+        // A weak wording on a 5xx is not enough to blame the request.
+        let weak = openai_shape("worker crashed while computing the context window");
+        assert_eq!(
+            reason_of(Provider::Generic, 500, &[], &weak),
+            Reason::ServerError
+        );
+        // A complaint about max_tokens is a malformed request even when it names the window.
+        for message in [
+            "max_tokens must be at most 8192, which is below the context window of this model",
+            "Invalid max_tokens value, the valid range of max_tokens is [1, 4096]",
+            "max_tokens: 90000 > 64000, which is the maximum allowed number of output tokens for this model (context length 200000)",
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, 400, &[], &body),
+                Reason::MalformedRequest,
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn capacity_and_memory_guards_are_overloads_not_malformed_requests() {
+        for (status, message) in [
+            (
+                500,
+                "model requires more system memory (12 GiB) than is available (8 GiB)",
+            ),
+            (503, "server busy, please try again later"),
+            (500, "no slots available for this request"),
+            (400, "CUDA out of memory while allocating the KV cache"),
+            (429, "The system is experiencing high demand right now"),
+            (429, "No more data centers to forward the request to"),
+            (503, "Model org/name is currently loading"),
+            (429, "该模型当前访问量过大"),
+            (429, "服务器繁忙，请稍后再试"),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::Overloaded,
+                "{status} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_usage_windows_are_rate_limits_and_walls_are_quota() {
+        for (status, message, want) in [
+            (
+                429,
+                "usage limit reached for the 5-hour window",
+                Reason::RateLimited,
+            ),
+            (
+                402,
+                "Free quota used (100 requests / 5h). Resets soon.",
+                Reason::RateLimited,
+            ),
+            (429, "已达到 5 小时的使用上限", Reason::RateLimited),
+            (
+                429,
+                "monthly usage limit reached; resets on the 1st",
+                Reason::QuotaExhausted,
+            ),
+            (
+                402,
+                "Your account has insufficient balance",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "Your team has no credits left: it doesn't have any credits yet",
+                Reason::QuotaExhausted,
+            ),
+            (400, "余额不足，请充值", Reason::QuotaExhausted),
+            (
+                400,
+                "Access denied, please make sure your account is in good standing.",
+                Reason::QuotaExhausted,
+            ),
+            (
+                429,
+                "Credit limit exceeded for this organisation",
+                Reason::QuotaExhausted,
+            ),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_larger_than_the_window_is_a_payload_problem() {
+        let body = openai_shape(
+            "Request too large for model on tokens per minute (TPM): Limit 1000, Requested 2000",
+        );
+        assert_eq!(
+            reason_of(Provider::Openai, 429, &[], &body),
+            Reason::PayloadTooLarge
+        );
+        assert_eq!(
+            reason_of(Provider::Groq, 413, &[], &body),
+            Reason::PayloadTooLarge
+        );
+        // An ordinary TPM rate limit names a wait and stays a rate limit.
+        let tpm = openai_shape(
+            "Rate limit reached on tokens per minute (TPM): Limit 1000, Used 990, Requested 20. Please try again in 2s.",
+        );
+        assert_eq!(
+            reason_of(Provider::Openai, 429, &[], &tpm),
+            Reason::RateLimited
+        );
+    }
+
+    #[test]
+    fn google_capacity_is_an_overload_and_google_quota_is_not() {
+        let capacity = r#"{"error":{"code":429,"message":"Resource exhausted, please try again later.","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Vertex, 429, &[], capacity),
+            Reason::Overloaded
+        );
+        let quota = r#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 429, &[], quota),
+            Reason::RateLimited
+        );
+        let daily = r#"{"error":{"code":429,"message":"Quota exceeded for quota metric 'Requests' and limit 'Requests per day per project'","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Vertex, 429, &[], daily),
+            Reason::QuotaExhausted
+        );
+        let zero = r#"{"error":{"code":429,"message":"Quota exceeded for metric: x, limit: 0, model: y. Please retry in 3s.","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 429, &[], zero),
+            Reason::QuotaExhausted
+        );
+    }
+
+    #[test]
+    fn redirects_and_proxy_authentication_never_touch_the_key() {
+        let body = openai_shape("Invalid API key");
+        assert_eq!(
+            reason_of(Provider::Openai, 301, &[], &body),
+            Reason::Unknown
+        );
+        assert_eq!(reason_of(Provider::Openai, 308, &[], ""), Reason::Unknown);
+        assert_eq!(
+            reason_of(Provider::Openai, 407, &[], &body),
+            Reason::ConnectionFailed
+        );
+        let html = [("content-type", "text/html")];
+        assert_eq!(
+            reason_of(
+                Provider::Anthropic,
+                407,
+                &html,
+                "<html>Proxy Authentication Required</html>"
+            ),
+            Reason::ConnectionFailed
+        );
+    }
+
+    #[test]
+    fn an_error_code_after_the_scan_bound_survives() {
+        let body = format!(
+            r#"{{"error":{{"message":"{}","type":"invalid_request_error","code":"rate_limit_exceeded"}}}}"#,
+            "y".repeat(BODY_SCAN_LIMIT + 100)
+        );
+        let seen = Observation::Http(HttpResponse {
+            status: 400,
+            headers: &[],
+            body: body.as_bytes(),
+        });
+        let c = classify(Provider::Openai, &seen, None);
+        assert_eq!(c.reason, Reason::RateLimited);
+        assert_eq!(c.code.as_deref(), Some("rate_limit_exceeded"));
+    }
+
+    #[test]
+    fn in_band_errors_of_baidu_and_cloudflare_are_read() {
+        let baidu = r#"{"error_code":336103,"error_msg":"the max input characters is 20000"}"#;
+        let seen = Observation::Http(HttpResponse {
+            status: 200,
+            headers: &[],
+            body: baidu.as_bytes(),
+        });
+        let c = classify(Provider::Generic, &seen, None);
+        assert_ne!(
+            c.reason,
+            Reason::Success,
+            "an error_msg inside a 200 is an error"
+        );
+        assert_eq!(c.message, "the max input characters is 20000");
+        let cloudflare = r#"{"success":false,"errors":[{"code":3040,"message":"Capacity temporarily exceeded, please try again."}],"messages":[]}"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], cloudflare),
+            Reason::Overloaded
+        );
     }
 }

@@ -168,3 +168,42 @@ fn window_reset(
     }
     exhausted.or(any)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_795_968_000_000; // 2026-11-29T16:00:00Z
+
+    fn wait_with_date(date: &str, now: Option<u64>) -> Option<u64> {
+        // Retry-After is 30 s after the 16:00:00 date that the header would carry on time.
+        let headers = [
+            ("date", date),
+            ("retry-after", "Sun, 29 Nov 2026 16:00:30 GMT"),
+        ];
+        hint(&headers, None, now).0.map(|w| w.after_ms)
+    }
+
+    #[test]
+    fn the_response_date_is_the_reference_within_the_tolerance() {
+        // The server is 4 minutes behind the caller: its own Date still rules.
+        let date = "Sun, 29 Nov 2026 16:00:00 GMT";
+        assert_eq!(wait_with_date(date, Some(NOW + 4 * 60_000)), Some(30_000));
+        assert_eq!(wait_with_date(date, None), Some(30_000));
+    }
+
+    #[test]
+    fn past_the_tolerance_the_shorter_reading_wins() {
+        let date = "Sun, 29 Nov 2026 16:00:00 GMT";
+        // The caller is 6 minutes ahead: against its clock the wait is already over.
+        assert_eq!(
+            wait_with_date(date, Some(NOW + CLOCK_SKEW_TOLERANCE_MS + 60_000)),
+            Some(0)
+        );
+        // The caller is a day behind: a day is never waited for 30 s.
+        assert_eq!(wait_with_date(date, Some(NOW - 86_400_000)), Some(30_000));
+        // A broken Date (1970) does not turn 30 s into a day either.
+        let epoch = "Thu, 01 Jan 1970 00:00:00 GMT";
+        assert_eq!(wait_with_date(epoch, Some(NOW)), Some(30_000));
+    }
+}
