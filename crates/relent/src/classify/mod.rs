@@ -27,6 +27,10 @@ pub const BODY_SCAN_LIMIT: usize = 64 * 1024;
 /// an error code written after a huge message (an echoed prompt) survives the bound.
 pub const BODY_TAIL_SCAN: usize = 4 * 1024;
 
+/// How much of the start of a body longer than [`BODY_SCAN_LIMIT`] that is neither JSON nor an
+/// HTML page is searched for phrases (its end is searched too, see [`BODY_TAIL_SCAN`]).
+pub const BODY_HEAD_SEARCH: usize = 4 * 1024;
+
 /// Classifies one observation.
 ///
 /// `now_unix_ms` is the caller's wall clock, used only to turn absolute reset times
@@ -98,13 +102,20 @@ fn classify_http(
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(scanned),
     };
-    let fields = body::extract(&text, success);
+    // A JSON body cut by the scan bound cannot parse: do not try.
+    let cut = response.body.len() > BODY_SCAN_LIMIT;
+    let cut_json = cut && text.trim_start().starts_with(['{', '[']);
+    let fields = if cut_json {
+        None
+    } else {
+        body::extract(&text, success)
+    };
     if success && fields.is_none() && aws_header.is_none() {
         return Classification::of(Reason::Success);
     }
 
     // A body cut by the scan bound is not valid JSON; its end may still name the error.
-    let tail = (fields.is_none() && response.body.len() > BODY_SCAN_LIMIT).then(|| {
+    let tail = (fields.is_none() && cut).then(|| {
         let start = BODY_SCAN_LIMIT.max(response.body.len() - BODY_TAIL_SCAN);
         String::from_utf8_lossy(&response.body[start..])
     });
@@ -124,6 +135,9 @@ fn classify_http(
     let html = !success && fields.is_none() && looks_like_html(response.headers, &text);
     let mut search = match &fields {
         Some(f) => f.search_text(),
+        // A cut body that is not a page names its error near its start or in its end (an
+        // echoed prompt fills the middle): its head and tail are searched, not all of it.
+        None if tail.is_some() && !html => head(&text, BODY_HEAD_SEARCH).to_ascii_lowercase(),
         None => text.to_ascii_lowercase(),
     };
     if let Some(t) = &tail {
@@ -149,10 +163,11 @@ fn classify_http(
         (None, true) => 0,
         _ => status,
     };
+    let sig = rules::Signals::scan(&search);
     let reason = rules::decide(
         provider,
         effective_status,
-        &search,
+        sig,
         html,
         fields.as_ref(),
         aws_type,
@@ -171,7 +186,12 @@ fn classify_http(
         .or(tail_code)
         .map(redact::redact);
     c.message = message_for(&fields, html, &text, status).into();
-    let (wait, server_retry) = wait::hint(response.headers, fields.as_ref(), now_unix_ms);
+    let (wait, server_retry) = wait::hint(
+        response.headers,
+        fields.as_ref(),
+        sig.names_a_wait(),
+        now_unix_ms,
+    );
     c.wait = wait;
     c.server_retry = server_retry;
     c
@@ -194,6 +214,15 @@ fn message_for(fields: &Option<body::ErrorFields>, html: bool, text: &str, statu
     } else {
         message
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn html_title(text: &str) -> Option<&str> {

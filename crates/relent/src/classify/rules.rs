@@ -251,6 +251,16 @@ const PERMISSION: &[&str] = &[
     "no permission to use",
 ];
 
+/// The markers `hints::message_wait_ms` looks for: when none occurs, the message names no
+/// wait and is not read again.
+const WAIT_PHRASE: &[&str] = &[
+    "try again in ",
+    "try again after ",
+    "retry after ",
+    "retry in ",
+    "wait ",
+];
+
 /// Markers of a challenge page, whatever the status.
 const WAF_CHALLENGE: &[&str] = &[
     "cdn-cgi/challenge-platform",
@@ -297,9 +307,20 @@ enum Family {
     WafChallenge,
     WafBlock,
     Payload,
+    WaitPhrase,
+    // Markers the rules look at, found in the same pass instead of one search each.
+    OpenrouterWrapped,
+    GatewayWrapped,
+    GoogleExhausted,
+    ResourceExhaustedText,
+    QuotaWord,
+    GoogleWall,
+    PerMinute,
+    Billing,
+    CheckPlan,
 }
 
-const FAMILIES: [(Family, &[&str]); 14] = [
+const FAMILIES: [(Family, &[&str]); 24] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -314,23 +335,44 @@ const FAMILIES: [(Family, &[&str]); 14] = [
     (Family::WafChallenge, WAF_CHALLENGE),
     (Family::WafBlock, WAF_BLOCK),
     (Family::Payload, PAYLOAD),
+    (Family::WaitPhrase, WAIT_PHRASE),
+    (Family::OpenrouterWrapped, &["provider returned error"]),
+    (Family::GatewayWrapped, &["error from provider ("]),
+    (Family::GoogleExhausted, &["resource_exhausted"]),
+    (Family::ResourceExhaustedText, &["resource exhausted"]),
+    (Family::QuotaWord, &["quota"]),
+    (
+        Family::GoogleWall,
+        &["per day", "perday", "limit: 0", "free quota tier"],
+    ),
+    (Family::PerMinute, &["perminute"]),
+    (Family::Billing, &["billing"]),
+    (Family::CheckPlan, &["check your plan and billing details"]),
 ];
 
 /// Which families of phrases occur in a text: found in one pass over it.
 #[derive(Copy, Clone, Default)]
-pub(crate) struct Signals(u16);
+pub(crate) struct Signals(u32);
 
 impl Signals {
     /// Scans lowercase `text` once for every phrase of every family.
     pub(crate) fn scan(text: &str) -> Signals {
-        static MATCHER: OnceLock<(AhoCorasick, Vec<Family>)> = OnceLock::new();
-        let (matcher, family_of) = MATCHER.get_or_init(|| {
-            let mut phrases = Vec::new();
-            let mut families = Vec::new();
+        static MATCHER: OnceLock<(AhoCorasick, Vec<u32>)> = OnceLock::new();
+        let (matcher, bits_of) = MATCHER.get_or_init(|| {
+            // A phrase in several families (or listed twice) is one pattern with the bits of
+            // all of them.
+            let mut phrases: Vec<&str> = Vec::new();
+            let mut bits: Vec<u32> = Vec::new();
             for (family, list) in FAMILIES {
                 for phrase in list {
-                    phrases.push(*phrase);
-                    families.push(family);
+                    let bit = 1u32 << family as u32;
+                    match phrases.iter().position(|p| p == phrase) {
+                        Some(i) => bits[i] |= bit,
+                        None => {
+                            phrases.push(phrase);
+                            bits.push(bit);
+                        }
+                    }
                 }
             }
             // A full DFA: a few hundred phrases make a table of well under a megabyte, and
@@ -339,33 +381,38 @@ impl Signals {
                 .kind(Some(AhoCorasickKind::DFA))
                 .build(&phrases)
                 .expect("the phrase lists are valid patterns");
-            (matcher, families)
+            (matcher, bits)
         });
-        let mut bits = 0u16;
+        let mut bits = 0u32;
         for m in matcher.find_overlapping_iter(text) {
-            bits |= 1 << family_of[m.pattern().as_usize()] as u16;
+            bits |= bits_of[m.pattern().as_usize()];
         }
         Signals(bits)
     }
 
     fn has(self, family: Family) -> bool {
-        self.0 & (1 << family as u16) != 0
+        self.0 & (1 << family as u32) != 0
+    }
+
+    /// True when the text holds a phrase that can introduce a wait ("try again in …").
+    pub(crate) fn names_a_wait(self) -> bool {
+        self.has(Family::WaitPhrase)
     }
 }
 
-/// Decides the reason. `text` is the lowercase search text (error fields, or the body when it
-/// is not JSON); `status` is 0 for an in-band error that carried no status of its own;
+/// Decides the reason. `sig` holds the phrase families found in the lowercase search text
+/// (error fields, or the body when it is not JSON); `status` is 0 for an in-band error that
+/// carried no status of its own;
 /// `aws_code` is an AWS-style error code (`x-amzn-errortype`, an event-stream
 /// `:exception-type`, or a body's `__type`), already stripped of its namespace.
 pub(crate) fn decide(
     provider: Provider,
     status: u16,
-    text: &str,
+    sig: Signals,
     html: bool,
     fields: Option<&ErrorFields>,
     aws_code: Option<&str>,
 ) -> Reason {
-    let sig = Signals::scan(text);
     if html {
         return html_page(status, sig);
     }
@@ -387,19 +434,19 @@ pub(crate) fn decide(
     if sig.has(Family::KeyRejected) && !server {
         // An aggregator's wrapped upstream auth failure is the upstream's problem: the
         // aggregator's own key is fine, and another route or target can succeed.
-        if wrapped_upstream(provider, text, fields) {
+        if wrapped_upstream(provider, sig, fields) {
             return Reason::ServerError;
         }
         return Reason::KeyRejected;
     }
-    let quota = (sig.has(Family::Quota) || google_quota_wall(provider, text))
+    let quota = (sig.has(Family::Quota) || google_quota_wall(provider, sig))
         && !server
-        && !gemini_short_window(provider, text, fields);
+        && !gemini_short_window(provider, sig, fields);
     if quota && sig.has(Family::ShortWindow) {
         return Reason::RateLimited;
     }
     if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
-        return too_many_requests(provider, text, sig, quota, fields);
+        return too_many_requests(provider, sig, quota, fields);
     }
     if quota {
         return Reason::QuotaExhausted;
@@ -503,16 +550,14 @@ fn by_status(status: u16) -> Reason {
 
 /// An aggregator passing on its upstream's answer: OpenRouter's "Provider returned error" with
 /// the upstream's body in `metadata.raw`, or a gateway's "Error from provider (Name): …".
-fn wrapped_upstream(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> bool {
+fn wrapped_upstream(provider: Provider, sig: Signals, fields: Option<&ErrorFields>) -> bool {
     let openrouter = provider == Provider::Openrouter
-        && (text.contains("provider returned error")
-            || fields.is_some_and(|f| f.upstream_raw.is_some()));
-    openrouter || text.contains("error from provider (")
+        && (sig.has(Family::OpenrouterWrapped) || fields.is_some_and(|f| f.upstream_raw.is_some()));
+    openrouter || sig.has(Family::GatewayWrapped)
 }
 
 fn too_many_requests(
     provider: Provider,
-    text: &str,
     sig: Signals,
     quota: bool,
     fields: Option<&ErrorFields>,
@@ -520,7 +565,7 @@ fn too_many_requests(
     if sig.has(Family::Overloaded) {
         return Reason::Overloaded;
     }
-    if wrapped_upstream(provider, text, fields) {
+    if wrapped_upstream(provider, sig, fields) {
         return Reason::UpstreamRateLimited;
     }
     if quota {
@@ -533,41 +578,34 @@ fn too_many_requests(
     }
     // Vertex's shared capacity: "Resource exhausted. Please try again later." names no quota
     // of the caller's, so no key of theirs is at fault.
-    if text.contains("resource exhausted") && !text.contains("quota") {
+    if sig.has(Family::ResourceExhaustedText) && !sig.has(Family::QuotaWord) {
         return Reason::Overloaded;
     }
     Reason::RateLimited
 }
 
+fn google(provider: Provider, sig: Signals) -> bool {
+    matches!(provider, Provider::Gemini | Provider::Vertex) || sig.has(Family::GoogleExhausted)
+}
+
 /// Google words a spent daily quota as "Quota exceeded … per day" (it lifts tomorrow, not in a
 /// minute; other providers' "tokens per day" rate limits name a wait of minutes instead), and a
 /// key with no quota at all for a model as "limit: 0".
-fn google_quota_wall(provider: Provider, text: &str) -> bool {
-    let google = matches!(provider, Provider::Gemini | Provider::Vertex)
-        || text.contains("resource_exhausted");
-    let wall = text.contains("per day")
-        || text.contains("perday")
-        || text.contains("limit: 0")
-        || text.contains("free quota tier");
-    google && text.contains("quota") && wall
+fn google_quota_wall(provider: Provider, sig: Signals) -> bool {
+    google(provider, sig) && sig.has(Family::QuotaWord) && sig.has(Family::GoogleWall)
 }
 
 /// Gemini words a per-minute limit as "You exceeded your current quota"; it is a rate limit
 /// unless the quota that ran out is a daily one, the key has none at all for the model
 /// ("limit: 0", "doesn't have a free quota tier"), or billing is the problem.
-fn gemini_short_window(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> bool {
-    let google = matches!(provider, Provider::Gemini | Provider::Vertex)
-        || text.contains("resource_exhausted");
-    let daily = text.contains("perday") || text.contains("per day");
-    let none_at_all = text.contains("limit: 0") || text.contains("free quota tier");
-    let billing = text.contains("billing") && !text.contains("check your plan and billing details");
-    google
-        && !daily
-        && !none_at_all
+fn gemini_short_window(provider: Provider, sig: Signals, fields: Option<&ErrorFields>) -> bool {
+    let billing = sig.has(Family::Billing) && !sig.has(Family::CheckPlan);
+    google(provider, sig)
+        && !sig.has(Family::GoogleWall)
         && !billing
         && (fields.is_some_and(|f| f.retry_delay_ms.is_some())
-            || text.contains("perminute")
-            || text.contains("resource_exhausted"))
+            || sig.has(Family::PerMinute)
+            || sig.has(Family::GoogleExhausted))
 }
 
 fn html_page(status: u16, sig: Signals) -> Reason {

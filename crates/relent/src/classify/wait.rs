@@ -7,10 +7,12 @@ use super::body::ErrorFields;
 use super::hints::{self, MAX_HINT_MS};
 use super::{header, headers_named, HintSource, WaitHint};
 
-/// Returns the wait hint and the server's explicit retry word, if any.
+/// Returns the wait hint and the server's explicit retry word, if any. The message is read for
+/// a wait only when `message_may_name_a_wait` (the phrase scan found a marker in it).
 pub(crate) fn hint(
     headers: &[(&str, &str)],
     fields: Option<&ErrorFields>,
+    message_may_name_a_wait: bool,
     now_unix_ms: Option<u64>,
 ) -> (Option<WaitHint>, Option<bool>) {
     let mut server_retry = header(headers, "x-should-retry").and_then(|v| {
@@ -97,6 +99,7 @@ pub(crate) fn hint(
         })
         .or_else(|| {
             fields
+                .filter(|_| message_may_name_a_wait)
                 .and_then(|f| f.message.as_deref())
                 .and_then(hints::message_wait_ms)
                 .map(from(HintSource::Message))
@@ -181,7 +184,7 @@ mod tests {
             ("date", date),
             ("retry-after", "Sun, 29 Nov 2026 16:00:30 GMT"),
         ];
-        hint(&headers, None, now).0.map(|w| w.after_ms)
+        hint(&headers, None, false, now).0.map(|w| w.after_ms)
     }
 
     #[test]
