@@ -68,6 +68,10 @@ const QUOTA: &[&str] = &[
     "used all available credits",
     "out of credits",
     "have any credits",
+    "no credits remaining",
+    "purchase credits",
+    "paid_account_required",
+    "paid account required",
     "credit limit",
     "credit_limit",
     "token quota",
@@ -935,6 +939,22 @@ mod tests {
             (
                 429,
                 "Credit limit exceeded for this organisation",
+                Reason::QuotaExhausted,
+            ),
+            (403, "paid_account_required", Reason::QuotaExhausted),
+            (
+                404,
+                "a paid account required for this model",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "Purchase credits to unlock all models",
+                Reason::QuotaExhausted,
+            ),
+            (
+                402,
+                "You have no credits remaining on your account",
                 Reason::QuotaExhausted,
             ),
         ] {
