@@ -6,6 +6,7 @@
 
 mod body;
 pub mod hints;
+pub mod providers;
 pub mod redact;
 mod rules;
 mod types;

@@ -555,7 +555,7 @@ fn by_status(status: u16) -> Reason {
 /// An aggregator passing on its upstream's answer: OpenRouter's "Provider returned error" with
 /// the upstream's body in `metadata.raw`, or a gateway's "Error from provider (Name): …".
 fn wrapped_upstream(provider: Provider, sig: Signals, fields: Option<&ErrorFields>) -> bool {
-    let openrouter = provider == Provider::Openrouter
+    let openrouter = provider.spec().wraps_upstreams
         && (sig.has(Family::OpenrouterWrapped) || fields.is_some_and(|f| f.upstream_raw.is_some()));
     openrouter || sig.has(Family::GatewayWrapped)
 }
@@ -589,7 +589,7 @@ fn too_many_requests(
 }
 
 fn google(provider: Provider, sig: Signals) -> bool {
-    matches!(provider, Provider::Gemini | Provider::Vertex) || sig.has(Family::GoogleExhausted)
+    provider.spec().google_quota_wording || sig.has(Family::GoogleExhausted)
 }
 
 /// Google words a spent daily quota as "Quota exceeded … per day" (it lifts tomorrow, not in a
