@@ -1,5 +1,6 @@
-//! Classifier cost over the whole corpus: the median time per classification, and per KiB
-//! on a large body (to show the scan bound at work).
+//! Classifier cost over the whole corpus: the median time per classification, the floor (one
+//! `serde_json::Value` parse of the same bodies), and per KiB on a large body (to show the scan
+//! bound at work).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use relent::classify::{classify, HttpResponse, Observation, Provider};
@@ -69,6 +70,15 @@ fn bench(c: &mut Criterion) {
         .collect();
     let mut group = c.benchmark_group("classify");
     group.throughput(Throughput::Elements(prepared.len() as u64));
+    // The floor: one `serde_json::Value` parse of each body, the least a JSON-reading
+    // classifier could do. `docs/BENCHMARKS.md` reports the corpus time against it.
+    group.bench_function("floor_value_parse", |b| {
+        b.iter(|| {
+            for (_, _, _, body) in &prepared {
+                black_box(serde_json::from_slice::<serde_json::Value>(black_box(body)).ok());
+            }
+        })
+    });
     group.bench_function("corpus", |b| {
         b.iter(|| {
             for (provider, status, headers, body) in &prepared {

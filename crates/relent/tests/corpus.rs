@@ -1,6 +1,7 @@
 //! The classifier corpus: real provider error shapes, one per line of
-//! `tests/corpus/cases.jsonl`, each with the classification it must get and the public source
-//! it comes from. Every case is classified and compared; all mismatches are reported at once.
+//! `tests/corpus/cases.jsonl`, each with the classification it must get, the public source it
+//! comes from, the family of answers it belongs to and the server that produced it. Every case
+//! is classified and compared; all mismatches are reported at once.
 
 use relent::classify::redact::contains_secret;
 use relent::classify::{
@@ -26,7 +27,77 @@ struct Case {
     now_unix_ms: Option<u64>,
     expect: Expect,
     source: String,
+    family: CaseFamily,
+    /// The server or service that produced the answer (`vllm`, `openrouter`, `zhipu`, …).
+    origin: String,
 }
+
+/// The families of answers the corpus must cover (issue #16).
+#[derive(Deserialize, Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[serde(rename_all = "snake_case")]
+enum CaseFamily {
+    /// Shapes written from the providers' documentation.
+    Documented,
+    /// Answers straight from a provider's own API, collected from public reports.
+    Direct,
+    /// Local and self-hosted servers.
+    Local,
+    /// Gateways and aggregators.
+    Gateway,
+    /// Quota, usage and spend limits.
+    Quota,
+    /// Overload phrasings.
+    Overload,
+    /// Providers that answer in other languages or with numeric codes.
+    NonEnglish,
+    /// AWS-style errors decided by their code.
+    Aws,
+    /// Odd answers: redirects, proxies, clock skew, huge bodies, errors inside a 200.
+    Odd,
+}
+
+impl CaseFamily {
+    const ALL: [CaseFamily; 9] = [
+        CaseFamily::Documented,
+        CaseFamily::Direct,
+        CaseFamily::Local,
+        CaseFamily::Gateway,
+        CaseFamily::Quota,
+        CaseFamily::Overload,
+        CaseFamily::NonEnglish,
+        CaseFamily::Aws,
+        CaseFamily::Odd,
+    ];
+}
+
+/// Every server or service issue #16 names, as it appears in a case's `origin`.
+const ORIGINS: &[&str] = &[
+    // local and self-hosted servers
+    "vllm",
+    "llamacpp",
+    "ollama",
+    "lmstudio",
+    "tgi",
+    "sglang",
+    "localai",
+    "mlx",
+    // gateways and clouds
+    "openrouter",
+    "litellm",
+    "portkey",
+    "cloudflare",
+    "azure",
+    "bedrock",
+    "sagemaker",
+    "vertex",
+    // providers answering in other languages or with numeric codes
+    "zhipu",
+    "deepseek",
+    "moonshot",
+    "dashscope",
+    "minimax",
+    "baidu",
+];
 
 #[derive(Deserialize, Default)]
 #[serde(untagged)]
@@ -147,8 +218,8 @@ fn every_case_classifies_as_expected() {
 fn corpus_covers_every_provider_reason_and_hint_format() {
     let cases = load();
     assert!(
-        cases.len() >= 150,
-        "the corpus has {} cases; keep at least 150",
+        cases.len() >= 400,
+        "the corpus has {} cases; keep at least 400",
         cases.len()
     );
     let ids: BTreeSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
@@ -182,8 +253,50 @@ fn corpus_covers_every_provider_reason_and_hint_format() {
             "no case for hint source {s:?}"
         );
     }
-    assert!(
-        cases.iter().all(|c| !c.source.trim().is_empty()),
-        "every case names its source"
-    );
+    for case in &cases {
+        assert!(
+            !case.source.trim().is_empty(),
+            "{}: every case names its source",
+            case.id
+        );
+        assert!(
+            !case.origin.trim().is_empty(),
+            "{}: every case names the server it came from",
+            case.id
+        );
+    }
+}
+
+#[test]
+fn corpus_covers_every_family_and_named_server() {
+    let cases = load();
+    let families: BTreeSet<CaseFamily> = cases.iter().map(|c| c.family).collect();
+    for family in CaseFamily::ALL {
+        assert!(families.contains(&family), "no case of family {family:?}");
+    }
+    let origins: BTreeSet<&str> = cases.iter().map(|c| c.origin.as_str()).collect();
+    for origin in ORIGINS {
+        assert!(origins.contains(origin), "no case from {origin}");
+    }
+    // Each family beyond the documented shapes is large enough to mean something, and
+    // every reason has a case that is not written from documentation alone.
+    for family in &CaseFamily::ALL[2..] {
+        let n = cases.iter().filter(|c| c.family == *family).count();
+        assert!(n >= 8, "family {family:?} has {n} cases; keep at least 8");
+    }
+    let real: BTreeSet<Reason> = cases
+        .iter()
+        .filter(|c| c.family != CaseFamily::Documented)
+        .map(|c| c.expect.reason)
+        .collect();
+    for r in Reason::ALL {
+        if matches!(r, Reason::TlsCertificate | Reason::Success) {
+            // No HTTP answer carries a certificate failure; successes are documented shapes.
+            continue;
+        }
+        assert!(
+            real.contains(&r),
+            "no collected (non-documented) case for reason {r}"
+        );
+    }
 }

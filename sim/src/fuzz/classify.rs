@@ -3,7 +3,9 @@
 use arbitrary::Unstructured;
 use relent::classify::hints::MAX_HINT_MS;
 use relent::classify::redact::MAX_MESSAGE_CHARS;
-use relent::classify::{classify, HttpResponse, Observation, Provider, BODY_SCAN_LIMIT};
+use relent::classify::{
+    classify, HttpResponse, Observation, Provider, BODY_SCAN_LIMIT, BODY_TAIL_SCAN,
+};
 
 /// Arbitrary provider hint, status, headers and body into the classifier.
 pub fn fuzz_classify(data: &[u8]) {
@@ -38,20 +40,23 @@ pub fn fuzz_classify(data: &[u8]) {
         "message too long"
     );
     assert_eq!(c.scope, c.reason.scope());
-    // The body-scan bound: what lies past it cannot matter.
-    if body.len() > BODY_SCAN_LIMIT {
-        let bounded = classify(
+    // The body-scan bound: past the first `BODY_SCAN_LIMIT` bytes only the last
+    // `BODY_TAIL_SCAN` are read, so the bytes between cannot matter.
+    if body.len() > BODY_SCAN_LIMIT + BODY_TAIL_SCAN {
+        let mut bounded = body[..BODY_SCAN_LIMIT].to_vec();
+        bounded.extend_from_slice(&body[body.len() - BODY_TAIL_SCAN..]);
+        let again = classify(
             provider,
             &Observation::Http(HttpResponse {
                 status,
                 headers: &pairs,
-                body: &body[..BODY_SCAN_LIMIT],
+                body: &bounded,
             }),
             now,
         );
         assert_eq!(
-            c, bounded,
-            "bytes past the scan bound changed the classification"
+            c, again,
+            "bytes between the scanned head and tail changed the classification"
         );
     }
 }

@@ -92,7 +92,13 @@ pub fn message_wait_ms(message: &str) -> Option<u64> {
         return None;
     }
     let lower = message.to_ascii_lowercase();
-    for marker in ["try again in ", "retry after ", "retry in ", "wait "] {
+    for marker in [
+        "try again in ",
+        "try again after ",
+        "retry after ",
+        "retry in ",
+        "wait ",
+    ] {
         let mut from = 0;
         while let Some(pos) = lower.get(from..).and_then(|rest| rest.find(marker)) {
             let start = from + pos + marker.len();

@@ -6,19 +6,31 @@
 
 mod body;
 pub mod hints;
+pub mod providers;
 pub mod redact;
 mod rules;
 mod types;
 mod wait;
+
+pub use wait::CLOCK_SKEW_TOLERANCE_MS;
 
 pub use types::{
     Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Scope,
     TransportError, UnknownProvider, WaitHint,
 };
 
-/// The most body bytes the classifier looks at. Error bodies are small; a huge body is
-/// almost certainly a success or an HTML page, and a bounded scan keeps the cost bounded.
+/// The most body bytes the classifier looks at from the start of a body. Error bodies are
+/// small; a huge body is almost certainly a success or an HTML page, and a bounded scan keeps
+/// the cost bounded.
 pub const BODY_SCAN_LIMIT: usize = 64 * 1024;
+
+/// How many bytes at the end of a body longer than [`BODY_SCAN_LIMIT`] are also read, so that
+/// an error code written after a huge message (an echoed prompt) survives the bound.
+pub const BODY_TAIL_SCAN: usize = 4 * 1024;
+
+/// How much of the start of a body longer than [`BODY_SCAN_LIMIT`] that is neither JSON nor an
+/// HTML page is searched for phrases (its end is searched too, see [`BODY_TAIL_SCAN`]).
+pub const BODY_HEAD_SEARCH: usize = 4 * 1024;
 
 /// Classifies one observation.
 ///
@@ -75,9 +87,14 @@ fn classify_http(
     let scanned = &response.body[..response.body.len().min(BODY_SCAN_LIMIT)];
     let success = (200..300).contains(&status);
 
+    // AWS names the error in a header (`x-amzn-errortype`; `:exception-type` in an event
+    // stream, whose exception frames arrive after a 200) or in the body's `__type`.
+    let aws_header = header(response.headers, "x-amzn-errortype")
+        .or_else(|| header(response.headers, ":exception-type"))
+        .map(body::aws_error_type);
     // A success is a success unless the body carries an error; checking for the word "error"
     // first keeps the common path free of JSON parsing and allocation.
-    if success && !contains_ascii_ci(scanned, b"error") {
+    if success && aws_header.is_none() && !contains_ascii_ci(scanned, b"error") {
         return Classification::of(Reason::Success);
     }
     // Validating is much cheaper than the lossy conversion's char-by-char walk, and error
@@ -86,17 +103,48 @@ fn classify_http(
         Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(scanned),
     };
-    let fields = body::extract(&text, success);
-    if success && fields.is_none() {
+    // A JSON body cut by the scan bound cannot parse: do not try.
+    let cut = response.body.len() > BODY_SCAN_LIMIT;
+    let cut_json = cut && text.trim_start().starts_with(['{', '[']);
+    let fields = if cut_json {
+        None
+    } else {
+        body::extract(&text, success)
+    };
+    if success && fields.is_none() && aws_header.is_none() {
         return Classification::of(Reason::Success);
     }
 
-    let aws_type = header(response.headers, "x-amzn-errortype").map(body::aws_error_type);
+    // A body cut by the scan bound is not valid JSON; its end may still name the error.
+    let tail = (fields.is_none() && cut).then(|| {
+        let start = BODY_SCAN_LIMIT.max(response.body.len() - BODY_TAIL_SCAN);
+        String::from_utf8_lossy(&response.body[start..])
+    });
+    let tail_code = tail.as_deref().and_then(|t| {
+        body::tail_member(t, "code")
+            .filter(|code| code.parse::<u16>().is_err())
+            .or_else(|| body::tail_member(t, "__type").map(body::aws_error_type))
+            .or_else(|| body::tail_member(t, "type"))
+    });
+    let aws_type = aws_header.or_else(|| {
+        fields
+            .as_ref()
+            .and_then(|f| f.kind.as_deref())
+            .or(tail_code)
+            .filter(|kind| rules::aws_reason(kind).is_some())
+    });
     let html = !success && fields.is_none() && looks_like_html(response.headers, &text);
     let mut search = match &fields {
         Some(f) => f.search_text(),
+        // A cut body that is not a page names its error near its start or in its end (an
+        // echoed prompt fills the middle): its head and tail are searched, not all of it.
+        None if tail.is_some() && !html => head(&text, BODY_HEAD_SEARCH).to_ascii_lowercase(),
         None => text.to_ascii_lowercase(),
     };
+    if let Some(t) = &tail {
+        search.push(' ');
+        search.push_str(&t.to_ascii_lowercase());
+    }
     if let Some(t) = aws_type {
         search.push(' ');
         search.push_str(&t.to_ascii_lowercase());
@@ -112,9 +160,19 @@ fn classify_http(
             .numeric_code
             .filter(|c| (400..600).contains(c))
             .unwrap_or(0),
+        // An AWS exception frame inside a 200 event stream carries no status of its own.
+        (None, true) => 0,
         _ => status,
     };
-    let reason = rules::decide(provider, effective_status, &search, html, fields.as_ref());
+    let sig = rules::Signals::scan(&search);
+    let reason = rules::decide(
+        provider,
+        effective_status,
+        sig,
+        html,
+        fields.as_ref(),
+        aws_type,
+    );
     let mut c = Classification::of(reason);
     c.code = fields
         .as_ref()
@@ -126,9 +184,15 @@ fn classify_http(
                 .or(f.status_text.as_deref())
         })
         .or(aws_type)
+        .or(tail_code)
         .map(redact::redact);
     c.message = message_for(&fields, html, &text, status).into();
-    let (wait, server_retry) = wait::hint(response.headers, fields.as_ref(), now_unix_ms);
+    let (wait, server_retry) = wait::hint(
+        response.headers,
+        fields.as_ref(),
+        sig.names_a_wait(),
+        now_unix_ms,
+    );
     c.wait = wait;
     c.server_retry = server_retry;
     c
@@ -151,6 +215,15 @@ fn message_for(fields: &Option<body::ErrorFields>, html: bool, text: &str, statu
     } else {
         message
     }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn html_title(text: &str) -> Option<&str> {

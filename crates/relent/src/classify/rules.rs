@@ -1,8 +1,11 @@
-//! The rules: status codes refined by what the provider wrote.
+//! The rules: the status class first, then what the provider wrote.
 //!
-//! Text signals come first because status codes lie in well-known ways: OpenAI sends credit
-//! exhaustion as 429, Gemini and xAI send a bad key as 400, Anthropic and Groq send overload
-//! as 429 or 498, and aggregators wrap upstream errors in their own status.
+//! Text refines a status where status codes lie in well-known ways (OpenAI sends credit
+//! exhaustion as 429, Gemini and xAI send a bad key as 400, Anthropic and Groq send overload as
+//! 429 or 498, aggregators wrap upstream errors in their own status), but it never turns a
+//! server error (5xx) into a verdict about the key: a 5xx body that mentions authentication,
+//! billing or permission is still the server's problem. AWS-style error codes decide whatever
+//! the status. See `docs/CLASSIFIER.md` for the order and its sources.
 
 use super::body::ErrorFields;
 use super::{Provider, Reason};
@@ -38,11 +41,15 @@ const KEY_REJECTED: &[&str] = &[
 const QUOTA: &[&str] = &[
     "insufficient_quota",
     "exceeded your current quota",
+    "exceeded current quota",
+    "exceeded_current_quota",
     "insufficient balance",
     "insufficient_balance",
+    "insufficient account balance",
     "insufficient credits",
     "insufficient_credits",
     "credit balance is too low",
+    "can only afford",
     "billing_error",
     "billing details",
     "billing account",
@@ -52,15 +59,48 @@ const QUOTA: &[&str] = &[
     "spend_limit",
     "credit_balance_exhausted",
     "spending limit",
-    "usage limits",
+    "usage limit",
     "payment required",
     "servicequotaexceededexception",
     "key limit exceeded",
+    "monthly limit",
     "requires more credits",
     "used all available credits",
     "out of credits",
+    "have any credits",
+    "no credits remaining",
+    "purchase credits",
+    "paid_account_required",
+    "paid account required",
+    "credit limit",
+    "credit_limit",
     "token quota",
+    "free quota",
+    "free_quota",
     "perday",
+    "daily request",
+    "no resource package",
+    "daily free allocation",
+    "arrearage",
+    "overdue-payment",
+    "account is in good standing",
+    // Chinese: "insufficient balance", "please recharge", "in arrears".
+    "余额不足",
+    "请充值",
+    "欠费",
+];
+
+/// A short usage window: quota words next to one of these describe a limit that lifts within
+/// hours (a plan's five-hour window), so waiting or another key helps, as for a rate limit.
+const SHORT_WINDOW: &[&str] = &[
+    "5-hour",
+    "5 hour",
+    "/ 5h",
+    "per hour",
+    "hourly",
+    "rolling window",
+    // Chinese: "5 hours".
+    "5 小时",
 ];
 
 const OVERLOADED: &[&str] = &[
@@ -68,31 +108,74 @@ const OVERLOADED: &[&str] = &[
     "capacity_exceeded",
     "capacity exceeded",
     "over capacity",
+    "capacity temporarily exceeded",
+    "out of capacity",
     "modelnotreadyexception",
     "serviceunavailableexception",
     "temporarily unavailable",
     "no available capacity",
+    "high demand",
+    "server busy",
+    "server is busy",
+    "no slots available",
+    "maximum pending requests",
+    "more system memory",
+    "out of memory",
+    "not enough memory",
+    "insufficient memory",
+    "utilization is high",
+    "is currently loading",
+    "no more data centers",
+    // Chinese: "traffic too high", "busy", "overloaded".
+    "访问量过大",
+    "繁忙",
+    "过载",
 ];
 
 const RATE_LIMITED: &[&str] = &[
     "rate_limit_exceeded",
     "rate_limit_error",
+    "rate_limit_reached",
     "rate limit",
     "ratelimit",
     "throttlingexception",
     "too many requests",
     "resource_exhausted",
     "too many tokens",
+    "qps",
+    "request rate is too high",
+    "max organization concurrency",
+    // Chinese: "rate limit", "request frequency".
+    "速率限制",
+    "请求频率",
+];
+
+/// Context overflow said plainly enough to trust on any status: some local servers answer it
+/// with a 500 (llama.cpp before PR 16486, proxies in front of Anthropic).
+const CONTEXT_STRONG: &[&str] = &[
+    "context_length_exceeded",
+    "maximum context length",
+    "exceeds the available context size",
+    "context size has been exceeded",
+    "exceed_context_size",
+    "prompt is too long",
+    // Chinese: "the input is over-long".
+    "输入内容超长",
 ];
 
 const CONTEXT_OVERFLOW: &[&str] = &[
-    "context_length_exceeded",
-    "maximum context length",
     "context length",
+    "context overflow",
+    "context the overflows",
     "context window",
     "context_window",
-    "prompt is too long",
+    "context limit",
+    "context size",
     "input is too long",
+    "prompt too long",
+    "prompt exceeds",
+    "tokens too long",
+    "tokens_too_long",
     "exceeds the maximum number of tokens",
     "maximum number of tokens allowed",
     "reduce the length of the messages",
@@ -101,6 +184,23 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "exceeds the model's maximum",
     "input token count",
     "too many input tokens",
+    "input length",
+    "maximum allowed length",
+    "n_keep",
+    "cannot truncate prompt",
+    "`inputs` tokens",
+    "`inputs` must have less than",
+    // Chinese: "over-long".
+    "超长",
+];
+
+/// A complaint about the `max_tokens` parameter: a malformed request even when it names the
+/// context window ("max_tokens must be less than or equal to 16384, … the context_window").
+const MAX_TOKENS_PARAM: &[&str] = &[
+    "max_tokens must be",
+    "valid range of max_tokens",
+    "maximum tokens you requested exceeds the model limit",
+    "maximum allowed number of output tokens",
 ];
 
 const CONTENT_FILTER: &[&str] = &[
@@ -118,6 +218,11 @@ const CONTENT_FILTER: &[&str] = &[
     "blocked due to safety",
     "safety settings",
     "moderation",
+    "inappropriate content",
+    "data_inspection_failed",
+    "new_sensitive",
+    // Chinese: "sensitive content".
+    "敏感内容",
 ];
 
 const MODEL_NOT_FOUND: &[&str] = &[
@@ -126,6 +231,9 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "resourcenotfoundexception",
     "is not found for api version",
     "no endpoints found",
+    "no endpoints available",
+    "try pulling it first",
+    "deploymentnotfound",
     "does not exist",
     "unknown model",
     "invalid model",
@@ -144,6 +252,17 @@ const PERMISSION: &[&str] = &[
     "don't have access",
     "does not have access",
     "not allowed to",
+    "no permission to use",
+];
+
+/// The markers `hints::message_wait_ms` looks for: when none occurs, the message names no
+/// wait and is not read again.
+const WAIT_PHRASE: &[&str] = &[
+    "try again in ",
+    "try again after ",
+    "retry after ",
+    "retry in ",
+    "wait ",
 ];
 
 /// Markers of a challenge page, whatever the status.
@@ -172,6 +291,7 @@ const PAYLOAD: &[&str] = &[
     "payload too large",
     "request entity too large",
     "body too large",
+    "request too large",
 ];
 
 /// A family of phrases; each phrase list above is one family.
@@ -179,46 +299,84 @@ const PAYLOAD: &[&str] = &[
 enum Family {
     KeyRejected,
     Quota,
+    ShortWindow,
     Overloaded,
     RateLimited,
+    ContextStrong,
     ContextOverflow,
+    MaxTokensParam,
     ContentFilter,
     ModelNotFound,
     Permission,
     WafChallenge,
     WafBlock,
     Payload,
+    WaitPhrase,
+    // Markers the rules look at, found in the same pass instead of one search each.
+    OpenrouterWrapped,
+    GatewayWrapped,
+    GoogleExhausted,
+    ResourceExhaustedText,
+    QuotaWord,
+    GoogleWall,
+    PerMinute,
+    Billing,
+    CheckPlan,
 }
 
-const FAMILIES: [(Family, &[&str]); 11] = [
+const FAMILIES: [(Family, &[&str]); 24] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
+    (Family::ShortWindow, SHORT_WINDOW),
     (Family::Overloaded, OVERLOADED),
     (Family::RateLimited, RATE_LIMITED),
+    (Family::ContextStrong, CONTEXT_STRONG),
     (Family::ContextOverflow, CONTEXT_OVERFLOW),
+    (Family::MaxTokensParam, MAX_TOKENS_PARAM),
     (Family::ContentFilter, CONTENT_FILTER),
     (Family::ModelNotFound, MODEL_NOT_FOUND),
     (Family::Permission, PERMISSION),
     (Family::WafChallenge, WAF_CHALLENGE),
     (Family::WafBlock, WAF_BLOCK),
     (Family::Payload, PAYLOAD),
+    (Family::WaitPhrase, WAIT_PHRASE),
+    (Family::OpenrouterWrapped, &["provider returned error"]),
+    (Family::GatewayWrapped, &["error from provider ("]),
+    (Family::GoogleExhausted, &["resource_exhausted"]),
+    (Family::ResourceExhaustedText, &["resource exhausted"]),
+    (Family::QuotaWord, &["quota"]),
+    (
+        Family::GoogleWall,
+        &["per day", "perday", "limit: 0", "free quota tier"],
+    ),
+    (Family::PerMinute, &["perminute"]),
+    (Family::Billing, &["billing"]),
+    (Family::CheckPlan, &["check your plan and billing details"]),
 ];
 
 /// Which families of phrases occur in a text: found in one pass over it.
 #[derive(Copy, Clone, Default)]
-pub(crate) struct Signals(u16);
+pub(crate) struct Signals(u32);
 
 impl Signals {
     /// Scans lowercase `text` once for every phrase of every family.
     pub(crate) fn scan(text: &str) -> Signals {
-        static MATCHER: OnceLock<(AhoCorasick, Vec<Family>)> = OnceLock::new();
-        let (matcher, family_of) = MATCHER.get_or_init(|| {
-            let mut phrases = Vec::new();
-            let mut families = Vec::new();
+        static MATCHER: OnceLock<(AhoCorasick, Vec<u32>)> = OnceLock::new();
+        let (matcher, bits_of) = MATCHER.get_or_init(|| {
+            // A phrase in several families (or listed twice) is one pattern with the bits of
+            // all of them.
+            let mut phrases: Vec<&str> = Vec::new();
+            let mut bits: Vec<u32> = Vec::new();
             for (family, list) in FAMILIES {
                 for phrase in list {
-                    phrases.push(*phrase);
-                    families.push(family);
+                    let bit = 1u32 << family as u32;
+                    match phrases.iter().position(|p| p == phrase) {
+                        Some(i) => bits[i] |= bit,
+                        None => {
+                            phrases.push(phrase);
+                            bits.push(bit);
+                        }
+                    }
                 }
             }
             // A full DFA: a few hundred phrases make a table of well under a megabyte, and
@@ -227,56 +385,92 @@ impl Signals {
                 .kind(Some(AhoCorasickKind::DFA))
                 .build(&phrases)
                 .expect("the phrase lists are valid patterns");
-            (matcher, families)
+            (matcher, bits)
         });
-        let mut bits = 0u16;
+        let mut bits = 0u32;
         for m in matcher.find_overlapping_iter(text) {
-            bits |= 1 << family_of[m.pattern().as_usize()] as u16;
+            bits |= bits_of[m.pattern().as_usize()];
         }
         Signals(bits)
     }
 
     fn has(self, family: Family) -> bool {
-        self.0 & (1 << family as u16) != 0
+        self.0 & (1 << family as u32) != 0
+    }
+
+    /// True when the text holds a phrase that can introduce a wait ("try again in …").
+    pub(crate) fn names_a_wait(self) -> bool {
+        self.has(Family::WaitPhrase)
     }
 }
 
-/// Decides the reason. `text` is the lowercase search text (error fields, or the body when it
-/// is not JSON); `status` is 0 for an in-band error that carried no status of its own.
+/// Decides the reason. `sig` holds the phrase families found in the lowercase search text
+/// (error fields, or the body when it is not JSON); `status` is 0 for an in-band error that
+/// carried no status of its own;
+/// `aws_code` is an AWS-style error code (`x-amzn-errortype`, an event-stream
+/// `:exception-type`, or a body's `__type`), already stripped of its namespace.
 pub(crate) fn decide(
     provider: Provider,
     status: u16,
-    text: &str,
+    sig: Signals,
     html: bool,
     fields: Option<&ErrorFields>,
+    aws_code: Option<&str>,
 ) -> Reason {
-    let sig = Signals::scan(text);
     if html {
         return html_page(status, sig);
     }
-    if sig.has(Family::KeyRejected) {
+    // Redirects and proxy authentication come from the path to the API, not from the API.
+    if matches!(status, 300..=399 | 407) {
+        return by_status(status);
+    }
+    let server = matches!(status, 500..=599);
+    if let Some(reason) = aws_code.and_then(aws_reason) {
+        return match reason {
+            // Status first: a 5xx never changes key state.
+            Reason::KeyRejected | Reason::PermissionDenied | Reason::QuotaExhausted if server => {
+                by_status(status)
+            }
+            Reason::ServerError if sig.has(Family::Overloaded) => Reason::Overloaded,
+            other => other,
+        };
+    }
+    if sig.has(Family::KeyRejected) && !server {
+        // An aggregator's wrapped upstream auth failure is the upstream's problem: the
+        // aggregator's own key is fine, and another route or target can succeed.
+        if wrapped_upstream(provider, sig, fields) {
+            return Reason::ServerError;
+        }
         return Reason::KeyRejected;
     }
-    if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
-        return too_many_requests(provider, text, sig, fields);
+    let quota = (sig.has(Family::Quota) || google_quota_wall(provider, sig))
+        && !server
+        && !gemini_short_window(provider, sig, fields);
+    if quota && sig.has(Family::ShortWindow) {
+        return Reason::RateLimited;
     }
-    if sig.has(Family::Quota) && !gemini_short_window(provider, text, fields) {
+    if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
+        return too_many_requests(provider, sig, quota, fields);
+    }
+    if quota {
         return Reason::QuotaExhausted;
     }
     if sig.has(Family::Overloaded) || status == 529 || status == 498 {
         return Reason::Overloaded;
     }
-    if sig.has(Family::ContextOverflow) && !matches!(status, 500..=599) {
+    let weak_context =
+        sig.has(Family::ContextOverflow) && !server && !sig.has(Family::MaxTokensParam);
+    if sig.has(Family::ContextStrong) || weak_context {
         return Reason::ContextOverflow;
     }
-    if sig.has(Family::ContentFilter) && !matches!(status, 500..=599) {
+    if sig.has(Family::ContentFilter) && !server {
         return Reason::ContentFilter;
     }
     if sig.has(Family::RateLimited) && matches!(status, 400 | 403 | 0) {
         // Bedrock has sent ThrottlingException with a 400; some proxies do the same.
         return Reason::RateLimited;
     }
-    if sig.has(Family::Permission) && matches!(status, 400 | 403 | 0) {
+    if sig.has(Family::Permission) && matches!(status, 400 | 401 | 403 | 0) {
         return Reason::PermissionDenied;
     }
     if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 0) {
@@ -288,6 +482,55 @@ pub(crate) fn decide(
     by_status(status)
 }
 
+/// The reason an AWS-style error code names, whatever the status it came with (SageMaker
+/// throttles with a 400; Bedrock's event stream reports `serviceUnavailableException` as a
+/// 400). Codes that say nothing decisive (`ValidationException`) give `None`, and the text
+/// decides. The throttling codes are the AWS SDKs' list (smithy-rs `AwsErrorRetryPolicy`).
+pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
+    const TABLE: &[(&str, Reason)] = &[
+        ("Throttling", Reason::RateLimited),
+        ("ThrottlingException", Reason::RateLimited),
+        ("ThrottledException", Reason::RateLimited),
+        ("RequestThrottledException", Reason::RateLimited),
+        ("TooManyRequestsException", Reason::RateLimited),
+        (
+            "ProvisionedThroughputExceededException",
+            Reason::RateLimited,
+        ),
+        ("RequestLimitExceeded", Reason::RateLimited),
+        ("BandwidthLimitExceeded", Reason::RateLimited),
+        ("LimitExceededException", Reason::RateLimited),
+        ("RequestThrottled", Reason::RateLimited),
+        ("SlowDown", Reason::RateLimited),
+        ("EC2ThrottledException", Reason::RateLimited),
+        ("ServiceQuotaExceededException", Reason::QuotaExhausted),
+        ("ServiceUnavailableException", Reason::Overloaded),
+        ("ServiceUnavailable", Reason::Overloaded),
+        ("ModelNotReadyException", Reason::Overloaded),
+        ("ModelTimeoutException", Reason::Timeout),
+        ("RequestTimeout", Reason::Timeout),
+        ("RequestTimeoutException", Reason::Timeout),
+        ("InternalServerException", Reason::ServerError),
+        ("InternalFailure", Reason::ServerError),
+        ("ModelErrorException", Reason::ServerError),
+        ("ModelStreamErrorException", Reason::ServerError),
+        ("ModelError", Reason::ServerError),
+        ("UnrecognizedClientException", Reason::KeyRejected),
+        ("InvalidSignatureException", Reason::KeyRejected),
+        ("ExpiredTokenException", Reason::KeyRejected),
+        ("IncompleteSignature", Reason::KeyRejected),
+        ("MissingAuthenticationToken", Reason::KeyRejected),
+        ("InvalidClientTokenId", Reason::KeyRejected),
+        ("AccessDeniedException", Reason::PermissionDenied),
+        ("ResourceNotFoundException", Reason::ModelNotFound),
+    ];
+    let code = code.trim();
+    TABLE
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(code))
+        .map(|(_, reason)| *reason)
+}
+
 fn by_status(status: u16) -> Reason {
     match status {
         0 => Reason::Unknown,
@@ -297,6 +540,8 @@ fn by_status(status: u16) -> Reason {
         402 => Reason::QuotaExhausted,
         403 => Reason::PermissionDenied,
         404 => Reason::ModelNotFound,
+        // A proxy between relent and the API wants credentials: the path failed, not the key.
+        407 => Reason::ConnectionFailed,
         408 => Reason::Timeout,
         413 => Reason::PayloadTooLarge,
         424 => Reason::ServerError,
@@ -307,42 +552,68 @@ fn by_status(status: u16) -> Reason {
     }
 }
 
+/// An aggregator passing on its upstream's answer: OpenRouter's "Provider returned error" with
+/// the upstream's body in `metadata.raw`, or a gateway's "Error from provider (Name): …".
+fn wrapped_upstream(provider: Provider, sig: Signals, fields: Option<&ErrorFields>) -> bool {
+    // OpenRouter's envelope (`metadata.raw`) marks a wrapped upstream error whatever the
+    // caller named the provider: OpenRouter is often reached as an OpenAI-compatible
+    // endpoint (the simulator's reference checker found the envelope read as the key's own
+    // rate limit there).
+    let enveloped = fields.is_some_and(|f| f.upstream_raw.is_some());
+    let openrouter = provider.spec().wraps_upstreams && sig.has(Family::OpenrouterWrapped);
+    enveloped || openrouter || sig.has(Family::GatewayWrapped)
+}
+
 fn too_many_requests(
     provider: Provider,
-    text: &str,
     sig: Signals,
+    quota: bool,
     fields: Option<&ErrorFields>,
 ) -> Reason {
     if sig.has(Family::Overloaded) {
         return Reason::Overloaded;
     }
-    // OpenRouter's envelope (`metadata.raw`) marks a wrapped upstream error whatever the
-    // caller named the provider: it is often reached as an OpenAI-compatible endpoint.
-    let enveloped = fields.is_some_and(|f| f.upstream_raw.is_some());
-    let wrapped_upstream =
-        enveloped || (provider == Provider::Openrouter && text.contains("provider returned error"));
-    if wrapped_upstream {
+    if wrapped_upstream(provider, sig, fields) {
         return Reason::UpstreamRateLimited;
     }
-    if sig.has(Family::Quota) && !gemini_short_window(provider, text, fields) {
+    if quota {
         return Reason::QuotaExhausted;
+    }
+    // "Request too large … Limit 30000, Requested 30601": the request alone exceeds the
+    // window, so no wait can help; a smaller request or another target can.
+    if sig.has(Family::Payload) {
+        return Reason::PayloadTooLarge;
+    }
+    // Vertex's shared capacity: "Resource exhausted. Please try again later." names no quota
+    // of the caller's, so no key of theirs is at fault.
+    if sig.has(Family::ResourceExhaustedText) && !sig.has(Family::QuotaWord) {
+        return Reason::Overloaded;
     }
     Reason::RateLimited
 }
 
+fn google(provider: Provider, sig: Signals) -> bool {
+    provider.spec().google_quota_wording || sig.has(Family::GoogleExhausted)
+}
+
+/// Google words a spent daily quota as "Quota exceeded … per day" (it lifts tomorrow, not in a
+/// minute; other providers' "tokens per day" rate limits name a wait of minutes instead), and a
+/// key with no quota at all for a model as "limit: 0".
+fn google_quota_wall(provider: Provider, sig: Signals) -> bool {
+    google(provider, sig) && sig.has(Family::QuotaWord) && sig.has(Family::GoogleWall)
+}
+
 /// Gemini words a per-minute limit as "You exceeded your current quota"; it is a rate limit
-/// unless the quota that ran out is a daily one.
-fn gemini_short_window(provider: Provider, text: &str, fields: Option<&ErrorFields>) -> bool {
-    let google = matches!(provider, Provider::Gemini | Provider::Vertex)
-        || text.contains("resource_exhausted");
-    let daily = text.contains("perday") || text.contains("per day");
-    let billing = text.contains("billing") && !text.contains("check your plan and billing details");
-    google
-        && !daily
+/// unless the quota that ran out is a daily one, the key has none at all for the model
+/// ("limit: 0", "doesn't have a free quota tier"), or billing is the problem.
+fn gemini_short_window(provider: Provider, sig: Signals, fields: Option<&ErrorFields>) -> bool {
+    let billing = sig.has(Family::Billing) && !sig.has(Family::CheckPlan);
+    google(provider, sig)
+        && !sig.has(Family::GoogleWall)
         && !billing
         && (fields.is_some_and(|f| f.retry_delay_ms.is_some())
-            || text.contains("perminute")
-            || text.contains("resource_exhausted"))
+            || sig.has(Family::PerMinute)
+            || sig.has(Family::GoogleExhausted))
 }
 
 fn html_page(status: u16, sig: Signals) -> Reason {
@@ -359,5 +630,453 @@ fn html_page(status: u16, sig: Signals) -> Reason {
         | Reason::MalformedRequest
         | Reason::PermissionDenied => Reason::Unknown,
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Neighbouring wordings of the corpus's real answers: each rule must hold for phrasings
+    //! the corpus does not contain.
+
+    use crate::classify::{
+        classify, HintSource, HttpResponse, Observation, Provider, Reason, BODY_SCAN_LIMIT,
+    };
+
+    fn reason_of(provider: Provider, status: u16, headers: &[(&str, &str)], body: &str) -> Reason {
+        let seen = Observation::Http(HttpResponse {
+            status,
+            headers,
+            body: body.as_bytes(),
+        });
+        classify(provider, &seen, None).reason
+    }
+
+    fn openai_shape(message: &str) -> String {
+        serde_json::json!({"error": {"message": message, "type": "error"}}).to_string()
+    }
+
+    #[test]
+    fn a_server_error_never_turns_into_a_verdict_on_the_key() {
+        for (status, message, want) in [
+            (
+                500,
+                "Authentication failed: invalid API key",
+                Reason::ServerError,
+            ),
+            (
+                502,
+                "upstream said: Incorrect API key provided",
+                Reason::ServerError,
+            ),
+            (503, "invalid x-api-key", Reason::Overloaded),
+            (500, "insufficient balance (1008)", Reason::ServerError),
+            (504, "Your credit balance is too low", Reason::ServerError),
+            (
+                500,
+                "permission_denied: not allowed to use this model",
+                Reason::ServerError,
+            ),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+        // The same words on a 4xx still speak about the key.
+        let body = openai_shape("Authentication failed: invalid API key");
+        assert_eq!(
+            reason_of(Provider::Generic, 401, &[], &body),
+            Reason::KeyRejected
+        );
+        assert_eq!(
+            reason_of(Provider::Generic, 400, &[], &body),
+            Reason::KeyRejected
+        );
+    }
+
+    #[test]
+    fn documented_key_rejections_on_other_4xx_statuses_are_kept() {
+        let gemini = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID"}]}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 400, &[], gemini),
+            Reason::KeyRejected
+        );
+        let xai = r#"{"code":"Client specified an invalid argument","error":"Incorrect API key provided: xa***. You can obtain an API key from https://console.x.ai."}"#;
+        assert_eq!(reason_of(Provider::Xai, 400, &[], xai), Reason::KeyRejected);
+        let headers = [("x-amzn-ErrorType", "UnrecognizedClientException")];
+        let aws = r#"{"message":"The security token included in the request is invalid."}"#;
+        assert_eq!(
+            reason_of(Provider::Bedrock, 403, &headers, aws),
+            Reason::KeyRejected
+        );
+        // … but not when a 5xx carries the same code.
+        assert_eq!(
+            reason_of(Provider::Bedrock, 500, &headers, aws),
+            Reason::ServerError
+        );
+    }
+
+    #[test]
+    fn a_wrapped_upstream_auth_failure_is_the_upstreams_problem() {
+        let raw = r#"{"error":{"message":"Provider returned error","code":401,"metadata":{"raw":"{\"error\":{\"message\":\"Invalid API key\"}}","provider_name":"SomeUpstream"}}}"#;
+        assert_eq!(
+            reason_of(Provider::Openrouter, 401, &[], raw),
+            Reason::ServerError
+        );
+        assert_eq!(
+            reason_of(Provider::Openrouter, 403, &[], raw),
+            Reason::ServerError
+        );
+        let gateway = openai_shape("Error from provider (Acme): Incorrect API key provided");
+        assert_eq!(
+            reason_of(Provider::Generic, 401, &[], &gateway),
+            Reason::ServerError
+        );
+        // OpenRouter's own key check is about the OpenRouter key.
+        let own = r#"{"error":{"message":"No auth credentials found","code":401}}"#;
+        assert_eq!(
+            reason_of(Provider::Openrouter, 401, &[], own),
+            Reason::KeyRejected
+        );
+        // An upstream 429 through a gateway is an upstream rate limit.
+        let busy = openai_shape("Error from provider (Acme): rate limit exceeded");
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], &busy),
+            Reason::UpstreamRateLimited
+        );
+    }
+
+    #[test]
+    fn aws_error_codes_decide_whatever_the_status() {
+        let body = r#"{"message":"whatever the text says"}"#;
+        for (code, status, want) in [
+            ("ThrottlingException", 400, Reason::RateLimited),
+            ("Throttling", 503, Reason::RateLimited),
+            ("TooManyRequestsException", 500, Reason::RateLimited),
+            (
+                "ProvisionedThroughputExceededException",
+                400,
+                Reason::RateLimited,
+            ),
+            ("serviceUnavailableException", 400, Reason::Overloaded),
+            ("ModelNotReadyException", 429, Reason::Overloaded),
+            ("ModelTimeoutException", 424, Reason::Timeout),
+            ("ModelStreamErrorException", 200, Reason::ServerError),
+            ("ServiceQuotaExceededException", 400, Reason::QuotaExhausted),
+            ("AccessDeniedException", 400, Reason::PermissionDenied),
+            ("ResourceNotFoundException", 400, Reason::ModelNotFound),
+        ] {
+            let header = format!("{code}:http://internal.amazon.com/coral/com.amazon.bedrock/");
+            let headers = [("x-amzn-errortype", header.as_str())];
+            assert_eq!(
+                reason_of(Provider::Bedrock, status, &headers, body),
+                want,
+                "{code} with {status}"
+            );
+        }
+        // The code can sit in the body's __type, and an event stream names it ":exception-type".
+        let typed = r#"{"__type":"com.amazonaws.sagemaker#ThrottlingException","message":null}"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 400, &[], typed),
+            Reason::RateLimited
+        );
+        let stream = [(":exception-type", "throttlingException")];
+        assert_eq!(
+            reason_of(Provider::Bedrock, 400, &stream, body),
+            Reason::RateLimited
+        );
+        // ValidationException decides nothing: the text does.
+        let headers = [("x-amzn-errortype", "ValidationException")];
+        let long = r#"{"message":"Input is too long for requested model."}"#;
+        assert_eq!(
+            reason_of(Provider::Bedrock, 400, &headers, long),
+            Reason::ContextOverflow
+        );
+        let bad = r#"{"message":"1 validation error detected: Value at 'temperature' failed"}"#;
+        assert_eq!(
+            reason_of(Provider::Bedrock, 400, &headers, bad),
+            Reason::MalformedRequest
+        );
+    }
+
+    #[test]
+    fn x_amz_retry_after_is_a_wait_in_milliseconds() {
+        let headers = [
+            ("x-amzn-errortype", "ThrottlingException"),
+            ("x-amz-retry-after", "1500"),
+        ];
+        let seen = Observation::Http(HttpResponse {
+            status: 400,
+            headers: &headers,
+            body: br#"{"message":"Rate exceeded"}"#,
+        });
+        let c = classify(Provider::Bedrock, &seen, None);
+        assert_eq!(c.reason, Reason::RateLimited);
+        let wait = c.wait.expect("a wait hint");
+        assert_eq!(
+            (wait.after_ms, wait.source),
+            (1500, HintSource::RetryAfterMs)
+        );
+    }
+
+    #[test]
+    fn context_overflow_in_local_servers_wordings() {
+        for (status, message) in [
+            (
+                400,
+                "the request exceeds the available context size, try increasing it",
+            ),
+            (
+                500,
+                "The request exceeds the available context size (8192 tokens)",
+            ),
+            (500, "context size has been exceeded by 312 tokens"),
+            (
+                400,
+                "Trying to keep the first 9000 tokens when context the overflows",
+            ),
+            (
+                400,
+                "Input length (9000 tokens) exceeds the maximum allowed length (8192 tokens)",
+            ),
+            (
+                422,
+                "Input validation error: `inputs` must have less than 4096 tokens. Given: 5000",
+            ),
+            (
+                400,
+                "prompt too long: 5000 tokens exceeds max context window of 4096 tokens",
+            ),
+            (400, "n_keep (5000) >= n_ctx (4096)"),
+            (400, "输入内容超长，请缩短后重试"),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::ContextOverflow,
+                "{status} {message}"
+            );
+        }
+        // A weak wording on a 5xx is not enough to blame the request.
+        let weak = openai_shape("worker crashed while computing the context window");
+        assert_eq!(
+            reason_of(Provider::Generic, 500, &[], &weak),
+            Reason::ServerError
+        );
+        // A complaint about max_tokens is a malformed request even when it names the window.
+        for message in [
+            "max_tokens must be at most 8192, which is below the context window of this model",
+            "Invalid max_tokens value, the valid range of max_tokens is [1, 4096]",
+            "max_tokens: 90000 > 64000, which is the maximum allowed number of output tokens for this model (context length 200000)",
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, 400, &[], &body),
+                Reason::MalformedRequest,
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn capacity_and_memory_guards_are_overloads_not_malformed_requests() {
+        for (status, message) in [
+            (
+                500,
+                "model requires more system memory (12 GiB) than is available (8 GiB)",
+            ),
+            (503, "server busy, please try again later"),
+            (500, "no slots available for this request"),
+            (400, "CUDA out of memory while allocating the KV cache"),
+            (429, "The system is experiencing high demand right now"),
+            (429, "No more data centers to forward the request to"),
+            (503, "Model org/name is currently loading"),
+            (429, "该模型当前访问量过大"),
+            (429, "服务器繁忙，请稍后再试"),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::Overloaded,
+                "{status} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_usage_windows_are_rate_limits_and_walls_are_quota() {
+        for (status, message, want) in [
+            (
+                429,
+                "usage limit reached for the 5-hour window",
+                Reason::RateLimited,
+            ),
+            (
+                402,
+                "Free quota used (100 requests / 5h). Resets soon.",
+                Reason::RateLimited,
+            ),
+            (429, "已达到 5 小时的使用上限", Reason::RateLimited),
+            (
+                429,
+                "monthly usage limit reached; resets on the 1st",
+                Reason::QuotaExhausted,
+            ),
+            (
+                402,
+                "Your account has insufficient balance",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "Your team has no credits left: it doesn't have any credits yet",
+                Reason::QuotaExhausted,
+            ),
+            (400, "余额不足，请充值", Reason::QuotaExhausted),
+            (
+                400,
+                "Access denied, please make sure your account is in good standing.",
+                Reason::QuotaExhausted,
+            ),
+            (
+                429,
+                "Credit limit exceeded for this organisation",
+                Reason::QuotaExhausted,
+            ),
+            (403, "paid_account_required", Reason::QuotaExhausted),
+            (
+                404,
+                "a paid account required for this model",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "Purchase credits to unlock all models",
+                Reason::QuotaExhausted,
+            ),
+            (
+                402,
+                "You have no credits remaining on your account",
+                Reason::QuotaExhausted,
+            ),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_larger_than_the_window_is_a_payload_problem() {
+        let body = openai_shape(
+            "Request too large for model on tokens per minute (TPM): Limit 1000, Requested 2000",
+        );
+        assert_eq!(
+            reason_of(Provider::Openai, 429, &[], &body),
+            Reason::PayloadTooLarge
+        );
+        assert_eq!(
+            reason_of(Provider::Groq, 413, &[], &body),
+            Reason::PayloadTooLarge
+        );
+        // An ordinary TPM rate limit names a wait and stays a rate limit.
+        let tpm = openai_shape(
+            "Rate limit reached on tokens per minute (TPM): Limit 1000, Used 990, Requested 20. Please try again in 2s.",
+        );
+        assert_eq!(
+            reason_of(Provider::Openai, 429, &[], &tpm),
+            Reason::RateLimited
+        );
+    }
+
+    #[test]
+    fn google_capacity_is_an_overload_and_google_quota_is_not() {
+        let capacity = r#"{"error":{"code":429,"message":"Resource exhausted, please try again later.","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Vertex, 429, &[], capacity),
+            Reason::Overloaded
+        );
+        let quota = r#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota).","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 429, &[], quota),
+            Reason::RateLimited
+        );
+        let daily = r#"{"error":{"code":429,"message":"Quota exceeded for quota metric 'Requests' and limit 'Requests per day per project'","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Vertex, 429, &[], daily),
+            Reason::QuotaExhausted
+        );
+        let zero = r#"{"error":{"code":429,"message":"Quota exceeded for metric: x, limit: 0, model: y. Please retry in 3s.","status":"RESOURCE_EXHAUSTED"}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 429, &[], zero),
+            Reason::QuotaExhausted
+        );
+    }
+
+    #[test]
+    fn redirects_and_proxy_authentication_never_touch_the_key() {
+        let body = openai_shape("Invalid API key");
+        assert_eq!(
+            reason_of(Provider::Openai, 301, &[], &body),
+            Reason::Unknown
+        );
+        assert_eq!(reason_of(Provider::Openai, 308, &[], ""), Reason::Unknown);
+        assert_eq!(
+            reason_of(Provider::Openai, 407, &[], &body),
+            Reason::ConnectionFailed
+        );
+        let html = [("content-type", "text/html")];
+        assert_eq!(
+            reason_of(
+                Provider::Anthropic,
+                407,
+                &html,
+                "<html>Proxy Authentication Required</html>"
+            ),
+            Reason::ConnectionFailed
+        );
+    }
+
+    #[test]
+    fn an_error_code_after_the_scan_bound_survives() {
+        let body = format!(
+            r#"{{"error":{{"message":"{}","type":"invalid_request_error","code":"rate_limit_exceeded"}}}}"#,
+            "y".repeat(BODY_SCAN_LIMIT + 100)
+        );
+        let seen = Observation::Http(HttpResponse {
+            status: 400,
+            headers: &[],
+            body: body.as_bytes(),
+        });
+        let c = classify(Provider::Openai, &seen, None);
+        assert_eq!(c.reason, Reason::RateLimited);
+        assert_eq!(c.code.as_deref(), Some("rate_limit_exceeded"));
+    }
+
+    #[test]
+    fn in_band_errors_of_baidu_and_cloudflare_are_read() {
+        let baidu = r#"{"error_code":336103,"error_msg":"the max input characters is 20000"}"#;
+        let seen = Observation::Http(HttpResponse {
+            status: 200,
+            headers: &[],
+            body: baidu.as_bytes(),
+        });
+        let c = classify(Provider::Generic, &seen, None);
+        assert_ne!(
+            c.reason,
+            Reason::Success,
+            "an error_msg inside a 200 is an error"
+        );
+        assert_eq!(c.message, "the max input characters is 20000");
+        let cloudflare = r#"{"success":false,"errors":[{"code":3040,"message":"Capacity temporarily exceeded, please try again."}],"messages":[]}"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], cloudflare),
+            Reason::Overloaded
+        );
     }
 }

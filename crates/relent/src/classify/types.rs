@@ -58,20 +58,7 @@ impl Provider {
 
     /// The lowercase name used in configs and on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            Provider::Openai => "openai",
-            Provider::Azure => "azure",
-            Provider::Anthropic => "anthropic",
-            Provider::Gemini => "gemini",
-            Provider::Vertex => "vertex",
-            Provider::Bedrock => "bedrock",
-            Provider::Deepseek => "deepseek",
-            Provider::Mistral => "mistral",
-            Provider::Groq => "groq",
-            Provider::Xai => "xai",
-            Provider::Openrouter => "openrouter",
-            Provider::Generic => "generic",
-        }
+        self.spec().name
     }
 }
 
@@ -82,23 +69,33 @@ impl fmt::Display for Provider {
 }
 
 /// A provider name that relent does not know.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown provider {0:?}; expected one of openai, azure, anthropic, gemini, vertex, bedrock, deepseek, mistral, groq, xai, openrouter, generic")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownProvider(pub String);
+
+impl fmt::Display for UnknownProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown provider {:?}; expected one of ", self.0)?;
+        for (i, spec) in super::providers::SPECS.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(spec.name)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownProvider {}
 
 impl FromStr for Provider {
     type Err = UnknownProvider;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
-        if let Some(p) = Provider::ALL.into_iter().find(|p| p.name() == lower) {
-            return Ok(p);
-        }
-        match lower.as_str() {
-            "open_ai" => Ok(Provider::Openai),
-            "azure_openai" => Ok(Provider::Azure),
-            "openai_compatible" | "openai-compatible" | "compatible" => Ok(Provider::Generic),
-            _ => Err(UnknownProvider(s.to_string())),
-        }
+        super::providers::SPECS
+            .iter()
+            .find(|spec| spec.name == lower || spec.aliases.contains(&lower.as_str()))
+            .map(|spec| spec.provider)
+            .ok_or_else(|| UnknownProvider(s.to_string()))
     }
 }
 
@@ -330,7 +327,7 @@ pub struct Recovery {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HintSource {
-    /// `retry-after-ms` or `x-ms-retry-after-ms`.
+    /// `retry-after-ms`, `x-ms-retry-after-ms` or `x-amz-retry-after` (AWS, milliseconds).
     RetryAfterMs,
     /// `retry-after` in seconds.
     RetryAfterSeconds,

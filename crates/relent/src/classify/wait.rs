@@ -7,10 +7,12 @@ use super::body::ErrorFields;
 use super::hints::{self, MAX_HINT_MS};
 use super::{header, headers_named, HintSource, WaitHint};
 
-/// Returns the wait hint and the server's explicit retry word, if any.
+/// Returns the wait hint and the server's explicit retry word, if any. The message is read for
+/// a wait only when `message_may_name_a_wait` (the phrase scan found a marker in it).
 pub(crate) fn hint(
     headers: &[(&str, &str)],
     fields: Option<&ErrorFields>,
+    message_may_name_a_wait: bool,
     now_unix_ms: Option<u64>,
 ) -> (Option<WaitHint>, Option<bool>) {
     let mut server_retry = header(headers, "x-should-retry").and_then(|v| {
@@ -27,23 +29,34 @@ pub(crate) fn hint(
     if let Some(Err(())) = pushback {
         server_retry = Some(false);
     }
-    // The wall clock for absolute times: the response's own Date header first (RFC 9110 says
-    // an HTTP-date Retry-After is relative to it), else the caller's clock.
+    // The wall clock for absolute times: the response's own Date header (RFC 9110 says an
+    // HTTP-date Retry-After is relative to it), else the caller's clock. When both are known
+    // and disagree by more than CLOCK_SKEW_TOLERANCE_MS, one of them is wrong and nothing says
+    // which: the wait is read against both and the shorter kept, so a bad clock on either side
+    // can shorten a wait (the server answers an early retry again) but never lengthen one.
     // Read once, and only if a source needs it.
     let reference = std::cell::OnceCell::new();
     let until = |unix_ms: u64| {
-        reference
-            .get_or_init(|| {
-                header(headers, "date")
-                    .and_then(hints::http_date_unix_ms)
-                    .or(now_unix_ms)
-            })
-            .map(|now| unix_ms.saturating_sub(now))
+        let (date, now) = *reference.get_or_init(|| {
+            let date = header(headers, "date").and_then(hints::http_date_unix_ms);
+            (date, now_unix_ms)
+        });
+        match (date, now) {
+            (Some(date), Some(now)) if date.abs_diff(now) > CLOCK_SKEW_TOLERANCE_MS => Some(
+                unix_ms
+                    .saturating_sub(date)
+                    .min(unix_ms.saturating_sub(now)),
+            ),
+            (Some(reference), _) | (None, Some(reference)) => {
+                Some(unix_ms.saturating_sub(reference))
+            }
+            (None, None) => None,
+        }
     };
     let from = |source: HintSource| move |ms: u64| (ms, source);
 
     // Sources in order of authority; each is read only when none before it gave a wait.
-    let found = ["retry-after-ms", "x-ms-retry-after-ms"]
+    let found = ["retry-after-ms", "x-ms-retry-after-ms", "x-amz-retry-after"]
         .into_iter()
         .find_map(|name| headers_named(headers, name).find_map(hints::retry_after_ms))
         .map(from(HintSource::RetryAfterMs))
@@ -86,6 +99,7 @@ pub(crate) fn hint(
         })
         .or_else(|| {
             fields
+                .filter(|_| message_may_name_a_wait)
                 .and_then(|f| f.message.as_deref())
                 .and_then(hints::message_wait_ms)
                 .map(from(HintSource::Message))
@@ -98,6 +112,11 @@ pub(crate) fn hint(
     });
     (wait, server_retry)
 }
+
+/// How far the response's `Date` may be from the caller's clock before the two are treated as
+/// disagreeing (see [`hint`]): five minutes. Within it the response's own `Date` is the
+/// reference, as RFC 9110 section 10.2.3 says.
+pub const CLOCK_SKEW_TOLERANCE_MS: u64 = 5 * 60 * 1000;
 
 /// Rate-limit windows as (reset header, remaining header) pairs.
 type Windows = &'static [(&'static str, &'static str)];
@@ -151,4 +170,43 @@ fn window_reset(
         }
     }
     exhausted.or(any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_795_968_000_000; // 2026-11-29T16:00:00Z
+
+    fn wait_with_date(date: &str, now: Option<u64>) -> Option<u64> {
+        // Retry-After is 30 s after the 16:00:00 date that the header would carry on time.
+        let headers = [
+            ("date", date),
+            ("retry-after", "Sun, 29 Nov 2026 16:00:30 GMT"),
+        ];
+        hint(&headers, None, false, now).0.map(|w| w.after_ms)
+    }
+
+    #[test]
+    fn the_response_date_is_the_reference_within_the_tolerance() {
+        // The server is 4 minutes behind the caller: its own Date still rules.
+        let date = "Sun, 29 Nov 2026 16:00:00 GMT";
+        assert_eq!(wait_with_date(date, Some(NOW + 4 * 60_000)), Some(30_000));
+        assert_eq!(wait_with_date(date, None), Some(30_000));
+    }
+
+    #[test]
+    fn past_the_tolerance_the_shorter_reading_wins() {
+        let date = "Sun, 29 Nov 2026 16:00:00 GMT";
+        // The caller is 6 minutes ahead: against its clock the wait is already over.
+        assert_eq!(
+            wait_with_date(date, Some(NOW + CLOCK_SKEW_TOLERANCE_MS + 60_000)),
+            Some(0)
+        );
+        // The caller is a day behind: a day is never waited for 30 s.
+        assert_eq!(wait_with_date(date, Some(NOW - 86_400_000)), Some(30_000));
+        // A broken Date (1970) does not turn 30 s into a day either.
+        let epoch = "Thu, 01 Jan 1970 00:00:00 GMT";
+        assert_eq!(wait_with_date(epoch, Some(NOW)), Some(30_000));
+    }
 }

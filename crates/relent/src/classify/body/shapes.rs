@@ -1,0 +1,246 @@
+//! What is kept of a body, and how it maps onto [`ErrorFields`].
+
+use super::{aws_error_type, hints, ErrorFields};
+use serde_json::Number;
+use std::borrow::Cow;
+
+/// A JSON value where only scalars matter; objects and arrays are skipped.
+#[derive(Debug)]
+pub(super) enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Num(Number),
+    Other,
+}
+
+impl<'a> Scalar<'a> {
+    /// A non-empty string, or a number as text.
+    pub(super) fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            Scalar::Str(s) if !s.is_empty() => Some(s),
+            Scalar::Num(n) => Some(n.to_string().into()),
+            _ => None,
+        }
+    }
+
+    pub(super) fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(super) fn is_str(&self) -> bool {
+        matches!(self, Scalar::Str(_))
+    }
+}
+
+/// The body's top level: an object, or an array whose first item is read.
+pub(super) enum Top<'a> {
+    Object(Box<Object<'a>>),
+    Array(Option<Box<Top<'a>>>),
+    Other,
+}
+
+/// A top-level object: an `error` member, or the members of an error itself.
+pub(super) struct Object<'a> {
+    pub(super) error: Option<ErrorMember<'a>>,
+    pub(super) members: Members<'a>,
+}
+
+/// The members of an error object other than a nested `error` (no rule looks at one).
+#[derive(Default)]
+pub(super) struct Members<'a> {
+    pub(super) message: Option<Scalar<'a>>,
+    /// `Message` (AWS).
+    pub(super) upper_message: Option<Scalar<'a>>,
+    pub(super) detail: Option<Scalar<'a>>,
+    /// `type`.
+    pub(super) kind: Option<Scalar<'a>>,
+    pub(super) object: Option<Scalar<'a>>,
+    /// `__type` (AWS).
+    pub(super) aws_type: Option<Scalar<'a>>,
+    pub(super) status: Option<Scalar<'a>>,
+    pub(super) code: Option<Scalar<'a>>,
+    /// `innererror.code` (Azure).
+    pub(super) inner_code: Option<Scalar<'a>>,
+    pub(super) details: Option<Details<'a>>,
+    /// `metadata`, when it is an object (OpenRouter).
+    pub(super) metadata: Option<Metadata<'a>>,
+    /// `error_msg` (Baidu Qianfan, which answers errors inside a 200).
+    pub(super) error_msg: Option<Scalar<'a>>,
+    /// `error_code` (Baidu Qianfan).
+    pub(super) error_code: Option<Scalar<'a>>,
+    /// The first item of `errors`, when it is a list of objects (Cloudflare).
+    pub(super) errors: Option<FirstError<'a>>,
+}
+
+/// The `message` and `code` of the first item of an `errors` list.
+#[derive(Default)]
+pub(super) struct FirstError<'a> {
+    pub(super) message: Option<Scalar<'a>>,
+    pub(super) code: Option<Scalar<'a>>,
+}
+
+/// The `error` member.
+pub(super) enum ErrorMember<'a> {
+    Object(Box<Members<'a>>),
+    Text(Cow<'a, str>),
+    Null,
+    Other,
+}
+
+/// The `details` member: Google's list of typed details, or Anthropic's object.
+pub(super) enum Details<'a> {
+    List(Vec<Detail<'a>>),
+    ErrorCode(Option<Scalar<'a>>),
+    Other,
+}
+
+/// One of Google's typed details (`RetryInfo`, `ErrorInfo`, `QuotaFailure`).
+#[derive(Default)]
+pub(super) struct Detail<'a> {
+    pub(super) at_type: Option<Scalar<'a>>,
+    pub(super) retry_delay: Option<Scalar<'a>>,
+    pub(super) reason: Option<Scalar<'a>>,
+    /// `violations[].quotaId`, when `violations` is a list.
+    pub(super) quota_ids: Option<Vec<Option<Scalar<'a>>>>,
+}
+
+#[derive(Default)]
+pub(super) struct Metadata<'a> {
+    pub(super) raw: Option<Cow<'a, str>>,
+    /// The first `x-ratelimit-reset` of `headers`, when `headers` is an object and its
+    /// value is a time.
+    pub(super) reset: Option<u64>,
+}
+
+/// How many of Google's details are read, and how many quota violations per detail.
+pub(super) const MAX_DETAILS: usize = 16;
+pub(super) const MAX_VIOLATIONS: usize = 8;
+
+impl<'a> Top<'a> {
+    pub(super) fn into_fields(self, in_band: bool) -> Option<ErrorFields<'a>> {
+        match self {
+            Top::Array(first) => first.and_then(|top| top.into_fields(in_band)),
+            Top::Object(object) => object.into_fields(in_band),
+            Top::Other => None,
+        }
+    }
+}
+
+impl<'a> Object<'a> {
+    pub(super) fn into_fields(self: Box<Self>, in_band: bool) -> Option<ErrorFields<'a>> {
+        let mut fields = ErrorFields::default();
+        let Object {
+            error,
+            members: mut this,
+        } = *self;
+        match error {
+            Some(ErrorMember::Object(inner)) => inner.read_into(&mut fields),
+            Some(ErrorMember::Text(message)) => {
+                // xAI: {"code": "...", "error": "Incorrect API key provided: ..."}
+                fields.message = Some(message);
+                fields.code = this.code.and_then(Scalar::text);
+            }
+            Some(ErrorMember::Null) | None => {
+                let explicit = this.kind.as_ref().and_then(Scalar::as_str) == Some("error")
+                    || this.object.as_ref().and_then(Scalar::as_str) == Some("error")
+                    || this.error_msg.as_ref().is_some_and(Scalar::is_str);
+                let loose = this.aws_type.is_some()
+                    || this.errors.is_some()
+                    || this.message.as_ref().is_some_and(Scalar::is_str)
+                    || this.upper_message.as_ref().is_some_and(Scalar::is_str)
+                    || this.detail.is_some();
+                if !(explicit || (!in_band && loose)) {
+                    return None;
+                }
+                let fallback = this.upper_message.take().or_else(|| this.detail.take());
+                let aws_type = this.aws_type.take();
+                this.read_into(&mut fields);
+                if fields.message.is_none() {
+                    fields.message = fallback.and_then(Scalar::text);
+                }
+                if let Some(Scalar::Str(kind)) = aws_type {
+                    fields.kind = Some(match kind {
+                        Cow::Borrowed(kind) => Cow::Borrowed(aws_error_type(kind)),
+                        Cow::Owned(kind) => Cow::Owned(aws_error_type(&kind).to_string()),
+                    });
+                }
+            }
+            Some(ErrorMember::Other) => return None,
+        }
+        Some(fields)
+    }
+}
+
+impl<'a> Members<'a> {
+    /// Reads these members as the error object into fresh `fields`.
+    pub(super) fn read_into(self, fields: &mut ErrorFields<'a>) {
+        fields.message = self.message.and_then(Scalar::text);
+        fields.kind = self.kind.and_then(Scalar::text);
+        fields.status_text = self.status.and_then(Scalar::text);
+        match self.code {
+            Some(Scalar::Num(n)) => {
+                fields.numeric_code = n.as_u64().and_then(|c| u16::try_from(c).ok());
+                fields.code = Some(n.to_string().into());
+            }
+            Some(other) => fields.code = other.text(),
+            None => {}
+        }
+        if let Some(inner) = self.inner_code.and_then(Scalar::text) {
+            fields.details.push(inner);
+        }
+        match self.details {
+            Some(Details::List(details)) => {
+                for detail in details {
+                    detail.read_into(fields);
+                }
+            }
+            // Anthropic: {"details": {"error_code": "enforced_spend_limit_reached"}}.
+            Some(Details::ErrorCode(code)) => {
+                if let Some(code) = code.and_then(Scalar::text) {
+                    fields.details.push(code);
+                }
+            }
+            Some(Details::Other) | None => {}
+        }
+        if let Some(metadata) = self.metadata {
+            fields.upstream_raw = metadata.raw;
+            fields.openrouter_reset_unix_ms = metadata.reset;
+        }
+        if fields.message.is_none() {
+            fields.message = self.error_msg.and_then(Scalar::text);
+        }
+        if fields.code.is_none() {
+            fields.code = self.error_code.and_then(Scalar::text);
+        }
+        if let Some(first) = self.errors {
+            if fields.message.is_none() {
+                fields.message = first.message.and_then(Scalar::text);
+            }
+            if fields.code.is_none() {
+                fields.code = first.code.and_then(Scalar::text);
+            }
+        }
+    }
+}
+
+impl<'a> Detail<'a> {
+    pub(super) fn read_into(self, fields: &mut ErrorFields<'a>) {
+        let kind = self.at_type.as_ref().and_then(Scalar::as_str).unwrap_or("");
+        if kind.ends_with("RetryInfo") {
+            fields.retry_delay_ms = self
+                .retry_delay
+                .as_ref()
+                .and_then(Scalar::as_str)
+                .and_then(hints::proto_duration_ms);
+        } else if kind.ends_with("ErrorInfo") {
+            if let Some(reason) = self.reason.and_then(Scalar::text) {
+                fields.details.push(reason);
+            }
+        } else if kind.ends_with("QuotaFailure") {
+            let ids = self.quota_ids.into_iter().flatten().flatten();
+            fields.details.extend(ids.filter_map(Scalar::text));
+        }
+    }
+}
