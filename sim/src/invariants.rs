@@ -67,7 +67,9 @@
 //!     when the model shows that cause;
 //! 17. across calls of one client: what one call learned (a revocation, a cooldown, an
 //!     exhausted quota) binds every call that starts later (the model a call starts from is
-//!     the client's, so invariant 2 checks it);
+//!     the client's, so invariant 2 checks it); every send of a call carries the call's one
+//!     idempotency key, and no two calls share one (a deduplicating gateway would hand one
+//!     call the other's response; checked by the runner);
 //! 18. the classifier reads every simulated reply as the fault the world scripted, and a
 //!    `Succeeded` follows only a real success.
 
@@ -343,6 +345,8 @@ pub struct Checker {
     rejected_here: Vec<KeyId>,
     /// The key models as this call last shared them with the client.
     synced: Vec<KeyModel>,
+    /// The idempotency key of the call's first send.
+    idempotency: Option<relent::machine::IdempotencyKey>,
     sleeping: Option<SleepReason>,
     committed: bool,
     restart_granted: bool,
@@ -369,6 +373,7 @@ impl Checker {
             retry_allowed: None,
             rejected_here: Vec::new(),
             synced: client.keys.clone(),
+            idempotency: None,
             sleeping: None,
             committed: false,
             restart_granted: false,
@@ -394,6 +399,11 @@ impl Checker {
             at_ms: now.0,
             detail: detail.into(),
         });
+    }
+
+    /// The idempotency key the call's sends carry (after its first send).
+    pub fn idempotency_key(&self) -> Option<relent::machine::IdempotencyKey> {
+        self.idempotency
     }
 
     /// The violations found.
@@ -778,6 +788,15 @@ impl Checker {
                     self.deadline
                 ),
             );
+        }
+        match self.idempotency {
+            None => self.idempotency = Some(send.idempotency_key),
+            Some(first) if first != send.idempotency_key => self.violation(
+                now,
+                17,
+                "the sends of one call carry different idempotency keys",
+            ),
+            Some(_) => {}
         }
         let timeout = relent::Millis(self.policy.attempt_timeout_ms);
         if send.timeout_at > now + timeout || send.timeout_at <= now {

@@ -405,6 +405,19 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
     }
 
     let mut violations = world_violations;
+    // Invariant 17: no two calls of the client share an idempotency key.
+    let mut keys: Vec<relent::machine::IdempotencyKey> = calls
+        .iter()
+        .filter_map(|c| c.checker.idempotency_key())
+        .collect();
+    keys.sort_unstable_by_key(|k| k.0);
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        violations.push(Violation {
+            invariant: 17,
+            at_ms: now.0,
+            detail: "two calls of one client sent the same idempotency key".into(),
+        });
+    }
     let mut trace = Vec::new();
     for call in &mut calls {
         if options.deep_secret_scan {
