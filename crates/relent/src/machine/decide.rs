@@ -534,12 +534,32 @@ impl RetryMachine {
         change: PoolChange,
     ) -> Result<(), super::EventError> {
         let touched = self.pool.apply(&change)?;
-        match change {
+        match &change {
             PoolChange::Removed { key } | PoolChange::MarkedBad { key, .. } => {
-                self.forget_preference(key)
+                self.forget_preference(*key)
             }
-            PoolChange::Restored { key } => self.excluded.retain(|k| *k != key),
+            PoolChange::Restored { key } => self.excluded.retain(|k| k != key),
             PoolChange::Added { .. } => {}
+        }
+        // A sleep that waited for keys to cool down, whose keys are now all gone or benched
+        // past its end, waits for nothing: decide again at once (another key, a fallback,
+        // a longer sleep, or an abort).
+        if let (
+            PoolChange::Removed { .. } | PoolChange::MarkedBad { .. },
+            State::Sleeping { until, reason },
+            Some(resume),
+        ) = (&change, self.state, self.resume)
+        {
+            let waiting_for_keys =
+                matches!(reason, SleepReason::AllKeysCooling) || resume.why == Reason::RateLimited;
+            let still_due = self
+                .pool
+                .earliest_ready(resume.target, &self.excluded)
+                .is_some_and(|t| t <= until);
+            if waiting_for_keys && !still_due {
+                self.wake(now);
+                return Ok(());
+            }
         }
         // A key that is usable now ends a sleep that was waiting for keys to cool down.
         if let (Some(key), State::Sleeping { reason, .. }, Some(resume)) =

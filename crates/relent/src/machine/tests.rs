@@ -360,3 +360,23 @@ fn a_zero_server_wait_backs_off_and_is_bounded() {
     }
     assert_eq!(sends, 1 + Policy::default().transient_retries_per_target);
 }
+
+/// Pool changes act at once: a sleep that waits only for a key that is then removed ends in
+/// the same step (here the call has nothing left and ends `no_usable_key`), instead of
+/// sleeping to its end first.
+#[test]
+fn a_sleep_for_a_removed_key_ends_at_once() {
+    let mut m = machine(1);
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_response(Time(100), http(429, &[("retry-after", "30")], RATE_LIMITED))
+        .unwrap();
+    assert!(matches!(drain(&mut m)[..], [Action::Sleep { .. }]));
+    m.handle_pool_change(Time(5_000), PoolChange::Removed { key: KeyId(1) })
+        .unwrap();
+    let actions = drain(&mut m);
+    assert!(
+        matches!(&actions[..], [Action::Abort(a)] if a.reason == AbortReason::NoUsableKey),
+        "{actions:?}"
+    );
+}
