@@ -128,7 +128,7 @@ impl Marks {
         self.set(REASONS + kind);
         match action {
             Action::Rotate { from, to, why } => {
-                if from.target != to.target {
+                if from.is_some_and(|f| f.target != to.target) {
                     self.hit(Named::FallbackToAnotherTarget);
                 } else {
                     match why {

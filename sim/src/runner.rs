@@ -493,8 +493,8 @@ fn digest_action(h: u64, call: usize, now: Time, action: &Action) -> u64 {
         }
         Action::Rotate { from, to, why } => [
             3,
-            from.target as u64,
-            u64::from(from.key.0),
+            from.map_or(u64::MAX, |f| f.target as u64),
+            from.map_or(u64::MAX, |f| u64::from(f.key.0)),
             to.target as u64,
             u64::from(to.key.0),
             *why as u64,

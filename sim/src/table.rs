@@ -119,10 +119,13 @@ pub fn describe(a: &Action) -> String {
             };
             format!("sleep until {until} ({why})")
         }
-        Action::Rotate { from, to, why } => format!(
-            "rotate t{}/{} -> t{}/{} ({why})",
-            from.target, from.key, to.target, to.key
-        ),
+        Action::Rotate { from, to, why } => match from {
+            Some(from) => format!(
+                "rotate t{}/{} -> t{}/{} ({why})",
+                from.target, from.key, to.target, to.key
+            ),
+            None => format!("rotate (no key) -> t{}/{} ({why})", to.target, to.key),
+        },
         Action::Succeeded { via, attempts } => {
             format!("succeeded via t{}/{} after {attempts}", via.target, via.key)
         }

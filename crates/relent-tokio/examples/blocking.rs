@@ -69,7 +69,8 @@ fn main() {
             }
             Action::Sleep { until, reason } => println!("sleep until {until} ({reason:?})"),
             Action::Rotate { from, to, why } => {
-                println!("rotate {} -> {} ({why})", from.key, to.key)
+                let from = from.map_or_else(|| "none".to_string(), |f| f.key.to_string());
+                println!("rotate {from} -> {} ({why})", to.key)
             }
             Action::Succeeded { via, attempts } => {
                 println!("succeeded via {} after {attempts} attempt(s)", via.key);

@@ -378,7 +378,8 @@ impl<T: Transport> Client<T> {
                 info!(wait_ms, why = %why, "relent: waiting");
             }
             Action::Rotate { from, to, why } => {
-                info!(from = %from.key, to = label, to_target = to.target, why = %why, "relent: rotating")
+                let from = from.map_or_else(|| "none".to_string(), |f| f.key.to_string());
+                info!(from = %from, to = label, to_target = to.target, why = %why, "relent: rotating")
             }
             Action::Succeeded { attempts, .. } => debug!(attempts, key = label, "relent: success"),
             Action::Abort(abort) => {

@@ -163,8 +163,9 @@ pub enum Action {
     /// Informational: the machine moves from one key (or target) to another. A `Send`
     /// follows.
     Rotate {
-        /// The key given up.
-        from: KeyRef,
+        /// The key given up; `None` when no key was in use (the call waited from its start
+        /// for a key to become ready).
+        from: Option<KeyRef>,
         /// The key to use next.
         to: KeyRef,
         /// The fault that caused the move.

@@ -9,6 +9,10 @@ use crate::classify::{classify, Classification, HintSource, Observation, Reason,
 use crate::pool::{KeyId, KeyRef, KeyState};
 use crate::time::{Millis, Time};
 
+/// Inside the machine, the key of a call that has not used one yet. It never leaves the
+/// machine: a `Rotate` from it says `from: None`.
+const NO_KEY: KeyId = KeyId(u32::MAX);
+
 impl RetryMachine {
     pub(super) fn on_response(
         &mut self,
@@ -441,6 +445,8 @@ impl RetryMachine {
             return self.rotate_wait_or_fallback(now, at, why, None, false);
         }
         if let Some(from) = from.filter(|f| *f != to) {
+            // The placeholder for "no key was in use" is never shown to the caller.
+            let from = (from.key != NO_KEY).then_some(from);
             self.push(Action::Rotate { from, to, why });
         }
         self.attempts += 1;
@@ -495,7 +501,7 @@ impl RetryMachine {
             None => {
                 let at = resume.from.unwrap_or(KeyRef {
                     target: resume.target,
-                    key: resume.prefer.unwrap_or(KeyId(u32::MAX)),
+                    key: resume.prefer.unwrap_or(NO_KEY),
                 });
                 self.no_key_ready(now, Some(at), resume.why);
             }
@@ -505,11 +511,11 @@ impl RetryMachine {
     /// No key of the current target is ready now (at the start, or when a sleep ends and the
     /// keys it waited for are gone): wait for one, fall back, or abort.
     pub(super) fn no_key_ready(&mut self, now: Time, at: Option<KeyRef>, why: Reason) {
-        // `KeyId(u32::MAX)` stands for "no key" in a Rotate's `from`; it never names a real key
-        // because it is only used when no key was in use.
+        // `NO_KEY` stands for "no key was in use" inside the machine; a Rotate shows it
+        // as `from: None`.
         let at = at.unwrap_or(KeyRef {
             target: self.target,
-            key: KeyId(u32::MAX),
+            key: NO_KEY,
         });
         self.rotate_wait_or_fallback(now, at, why, None, false);
     }
