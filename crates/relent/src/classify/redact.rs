@@ -112,16 +112,23 @@ fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
     }
     let mut current = text.to_string();
     let mut spans = find_secrets(&current);
-    // Dropping invisible characters and decoding alternate, each a stage of its own, so that
-    // neither can hide from the search what the other revealed.
-    let mut stages = std::iter::once(Step::DropInvisible)
-        .chain([Step::Decode, Step::DropInvisible].into_iter().cycle().take(2 * DECODE_PASSES));
+    // Dropping invisible characters, percent-decoding and unescaping take turns, each a
+    // stage of its own searched in turn, so that none of them can hide what another revealed
+    // (`\\` before `%62asic` reads as an escape only once the percent is decoded).
+    let cycle = [
+        Step::Percent,
+        Step::DropInvisible,
+        Step::Unescape,
+        Step::DropInvisible,
+    ];
+    let stages = std::iter::once(Step::DropInvisible)
+        .chain(cycle.into_iter().cycle().take(cycle.len() * DECODE_PASSES));
     let mut unchanged_in_a_row = 0;
-    for step in stages.by_ref() {
+    for step in stages {
         let (next, origin) = decode_step(&current, step);
         if next == current {
             unchanged_in_a_row += 1;
-            if unchanged_in_a_row == 2 {
+            if unchanged_in_a_row == cycle.len() {
                 break;
             }
             continue;
@@ -138,8 +145,10 @@ fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
 /// One stage of normalisation.
 #[derive(Clone, Copy, PartialEq)]
 enum Step {
-    /// Decode escapes and percent-encoding, one level.
-    Decode,
+    /// Decode `%XX`, one level.
+    Percent,
+    /// Decode `\\uXXXX`, `\\xXX` and the one-letter escapes, one level.
+    Unescape,
     /// Drop invisible characters.
     DropInvisible,
 }
@@ -283,10 +292,34 @@ fn hex_at(bytes: &[u8], n: usize) -> Option<u32> {
         .try_fold(0u32, |acc, b| Some(acc * 16 + hex_value(*b)?))
 }
 
-/// One stage of normalisation: either one round of decoding (`%XX`, `\uXXXX` with
-/// surrogate pairs joined, `\xXX` and the one-letter escapes) or dropping invisible
-/// characters. Undecodable sequences are kept as
-/// they are; bytes that do not form UTF-8 become U+FFFD. Also returns, for each byte of the
+/// The character that the `%XX` sequences at the start of `bytes` encode, and how many
+/// bytes they take. `None` unless they form one whole UTF-8 character: a stray byte is
+/// left encoded, so that it cannot swallow the character after it (`%aA` before `KIA…`).
+fn percent_char(bytes: &[u8]) -> Option<(char, usize)> {
+    let lead = hex_at(bytes.get(1..)?, 2)? as u8;
+    let len = match lead {
+        0x00..=0x7f => 1,
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    let mut encoded = [0u8; 4];
+    for (n, slot) in encoded.iter_mut().enumerate().take(len) {
+        let at = 3 * n;
+        if bytes.get(at) != Some(&b'%') {
+            return None;
+        }
+        *slot = hex_at(bytes.get(at + 1..)?, 2)? as u8;
+    }
+    let c = std::str::from_utf8(&encoded[..len]).ok()?.chars().next()?;
+    Some((c, 3 * len))
+}
+
+/// One stage of normalisation: one round of percent-decoding, or of unescaping
+/// (`\uXXXX` with surrogate pairs joined, `\xXX` and the one-letter escapes), or dropping
+/// invisible characters. Undecodable sequences, and encoded bytes that do not form UTF-8, are kept as
+/// they are. Also returns, for each byte of the
 /// result, the byte of `text` it came from.
 fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
     let bytes = text.as_bytes();
@@ -297,11 +330,9 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
         let b = bytes[i];
         let mut decoded: Option<(char, usize)> = None;
         let mut raw_byte: Option<(u8, usize)> = None;
-        if step == Step::DropInvisible {
-            // Copy as is.
-        } else if b == b'%' {
-            raw_byte = hex_at(&bytes[i + 1..], 2).map(|v| (v as u8, 3));
-        } else if b == b'\\' && i + 1 < bytes.len() {
+        if b == b'%' && step == Step::Percent {
+            decoded = percent_char(&bytes[i..]);
+        } else if b == b'\\' && step == Step::Unescape && i + 1 < bytes.len() {
             let next = bytes[i + 1];
             match next {
                 b'u' | b'U' => {
@@ -325,7 +356,11 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
                         }
                     });
                 }
-                b'x' | b'X' => raw_byte = hex_at(&bytes[i + 2..], 2).map(|v| (v as u8, 4)),
+                b'x' | b'X' => {
+                    raw_byte = hex_at(&bytes[i + 2..], 2)
+                        .filter(|v| *v < 0x80)
+                        .map(|v| (v as u8, 4));
+                }
                 b'n' | b'r' | b't' | b'f' | b'b' => raw_byte = Some((b' ', 2)),
                 b'"' | b'\'' | b'/' | b'\\' => raw_byte = Some((next, 2)),
                 _ => {}
@@ -357,7 +392,7 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
     let mut at = 0;
     for chunk in out.utf8_chunks() {
         for (n, c) in chunk.valid().char_indices() {
-            if step == Step::Decode || !is_invisible(c) {
+            if step != Step::DropInvisible || !is_invisible(c) {
                 text_out.push(c);
                 origin.extend(std::iter::repeat_n(from[at + n], c.len_utf8()));
             }
