@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 //! relent-sim: deterministic simulation testing for relent's `RetryMachine`.
 
+pub mod fuzz_redact;
 pub mod fuzzing;
 pub mod generate;
 pub mod invariants;
