@@ -106,9 +106,18 @@ fn key(u: &mut Unstructured<'_>) -> String {
                 draw(u, URLSAFE, s, true)
             )
         }
+        // A key of no known shape: relent takes 20 or more letters and digits in a row, both
+        // mixed in, for a secret (a run of letters alone reads as a word or an identifier).
         _ => {
             let n = length(u, 20, 60);
-            draw(u, ALNUM, n, true)
+            let mut token = draw(u, ALNUM, n, true).into_bytes();
+            if !token.iter().any(u8::is_ascii_digit) {
+                token[n / 2] = b'4';
+            }
+            if !token.iter().any(u8::is_ascii_alphabetic) {
+                token[0] = b'q';
+            }
+            String::from_utf8(token).unwrap_or_default()
         }
     }
 }
