@@ -277,7 +277,9 @@ mod tests {
     fn a_line_that_is_not_utf8_gets_an_error_and_the_rest_are_classified() {
         let mut input = Vec::new();
         input.extend_from_slice(br#"{"provider":"openai","status":429,"body":"slow down"}"#);
-        input.extend_from_slice(b"\n{\"provider\":\"openai\",\"status\":500,\"body\":\"\xff\xfe\"}\n");
+        input.extend_from_slice(
+            b"\n{\"provider\":\"openai\",\"status\":500,\"body\":\"\xff\xfe\"}\n",
+        );
         input.extend_from_slice(b"\n");
         input.extend_from_slice(br#"{"provider":"anthropic","status":529}"#);
         let (lines, failures) = jsonl(&input);
@@ -316,7 +318,11 @@ mod tests {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
             let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
             for i in 0..4 {
                 if i <= chunk.len() {

@@ -539,10 +539,8 @@ impl<T: Transport> Client<T> {
                     let endpoint = &self.endpoints[send.target];
                     let mut headers = self.extra_headers.clone();
                     match endpoint.api {
-                        Api::OpenAiCompatible => headers.push_sensitive(
-                            "authorization",
-                            format!("Bearer {}", secret.expose()),
-                        ),
+                        Api::OpenAiCompatible => headers
+                            .push_sensitive("authorization", format!("Bearer {}", secret.expose())),
                         Api::AnthropicMessages => {
                             headers.push_sensitive("x-api-key", secret.expose());
                             headers.push("anthropic-version", "2023-06-01");

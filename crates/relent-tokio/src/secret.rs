@@ -229,7 +229,9 @@ impl Headers {
 
     /// Every header as `(name, value)`, values in clear, in the order they were added.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v, _)| (n.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|(n, v, _)| (n.as_str(), v.as_str()))
     }
 
     /// Every header as `(name, value, sensitive)`, values in clear: what a transport needs

@@ -5,8 +5,8 @@
 
 use relent::{KeyId, KeySpec, Policy, Provider, Target};
 use relent_tokio::{
-    Api, AttemptRequest, AttemptResult, BodyReader, Client, Endpoint, Headers,
-    KeyStore, NextChunk, ReqwestTransport, Secret, Transport,
+    Api, AttemptRequest, AttemptResult, BodyReader, Client, Endpoint, Headers, KeyStore, NextChunk,
+    ReqwestTransport, Secret, Transport,
 };
 use std::sync::{Arc, Mutex};
 
@@ -68,10 +68,10 @@ impl Transport for Recorder {
         assert_eq!(auth, format!("Bearer {KEY}"));
         assert_eq!(request.url, url());
         // ... and hidden from anything that formats the request.
-        self.seen
-            .lock()
-            .unwrap()
-            .push(format!("{request:?}\n{}\n{:?}", request.headers, request.headers));
+        self.seen.lock().unwrap().push(format!(
+            "{request:?}\n{}\n{:?}",
+            request.headers, request.headers
+        ));
         async move {
             AttemptResult::Response {
                 status: 200,
@@ -171,7 +171,10 @@ fn the_client_and_what_it_builds_hide_secrets() {
         assert_hidden("Client {:#?}", &format!("{client:#?}"));
 
         let done = client.call(b"{}").await.unwrap();
-        assert_eq!(done.headers[1].1, COOKIE, "the response headers stay usable");
+        assert_eq!(
+            done.headers[1].1, COOKIE,
+            "the response headers stay usable"
+        );
         assert_hidden("Completion", &format!("{done:?}"));
 
         let streaming = client

@@ -253,7 +253,11 @@ fn neighbours() -> impl Strategy<Value = String> {
 /// generated text to one reading; every other neighbour is left as generated.
 fn finished(before: String) -> String {
     let tail_start = before.len().saturating_sub(5);
-    if before.bytes().skip(tail_start).any(|b| b == b'%' || b == b'\\') {
+    if before
+        .bytes()
+        .skip(tail_start)
+        .any(|b| b == b'%' || b == b'\\')
+    {
         before + " "
     } else {
         before
@@ -281,29 +285,105 @@ fn json_str(text: &str, escape_all: bool) -> String {
 /// The provider body shapes and, in each, every member relent reads. `{}` marks where the
 /// text goes; the shape is filled with ordinary values elsewhere.
 const SHAPES: &[(Provider, u16, &str)] = &[
-    (Provider::Openai, 401, r#"{"error":{"message":"{}","type":"invalid_request_error","code":"invalid_api_key","param":null}}"#),
-    (Provider::Openai, 400, r#"{"error":{"message":"bad","type":"{}","code":null,"param":null}}"#),
-    (Provider::Openai, 400, r#"{"error":{"message":"bad","type":"invalid_request_error","code":"{}","param":null}}"#),
-    (Provider::Openai, 400, r#"{"error":{"message":"bad","type":"invalid_request_error","code":null,"param":"{}"}}"#),
-    (Provider::Anthropic, 401, r#"{"type":"error","error":{"type":"authentication_error","message":"{}"}}"#),
-    (Provider::Anthropic, 400, r#"{"type":"error","error":{"type":"{}","message":"bad"}}"#),
-    (Provider::Gemini, 400, r#"{"error":{"code":400,"message":"{}","status":"INVALID_ARGUMENT","details":[]}}"#),
-    (Provider::Gemini, 400, r#"{"error":{"code":400,"message":"bad","status":"{}","details":[]}}"#),
-    (Provider::Gemini, 400, r#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"{}","metadata":{"service":"{}"}}]}}"#),
-    (Provider::Gemini, 400, r#"[{"error":{"code":400,"message":"{}","status":"INVALID_ARGUMENT"}}]"#),
+    (
+        Provider::Openai,
+        401,
+        r#"{"error":{"message":"{}","type":"invalid_request_error","code":"invalid_api_key","param":null}}"#,
+    ),
+    (
+        Provider::Openai,
+        400,
+        r#"{"error":{"message":"bad","type":"{}","code":null,"param":null}}"#,
+    ),
+    (
+        Provider::Openai,
+        400,
+        r#"{"error":{"message":"bad","type":"invalid_request_error","code":"{}","param":null}}"#,
+    ),
+    (
+        Provider::Openai,
+        400,
+        r#"{"error":{"message":"bad","type":"invalid_request_error","code":null,"param":"{}"}}"#,
+    ),
+    (
+        Provider::Anthropic,
+        401,
+        r#"{"type":"error","error":{"type":"authentication_error","message":"{}"}}"#,
+    ),
+    (
+        Provider::Anthropic,
+        400,
+        r#"{"type":"error","error":{"type":"{}","message":"bad"}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"{"error":{"code":400,"message":"{}","status":"INVALID_ARGUMENT","details":[]}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"{"error":{"code":400,"message":"bad","status":"{}","details":[]}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"{}","metadata":{"service":"{}"}}]}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"[{"error":{"code":400,"message":"{}","status":"INVALID_ARGUMENT"}}]"#,
+    ),
     (Provider::Bedrock, 403, r#"{"message":"{}"}"#),
     (Provider::Bedrock, 400, r#"{"__type":"{}","message":"bad"}"#),
-    (Provider::Bedrock, 400, r#"{"__type":"com.amazonaws#ValidationException","Message":"{}"}"#),
-    (Provider::Mistral, 401, r#"{"object":"error","message":"{}","type":"invalid_request_error","code":"1000"}"#),
-    (Provider::Mistral, 400, r#"{"object":"error","message":"bad","type":"{}","code":null}"#),
-    (Provider::Mistral, 400, r#"{"object":"error","message":"bad","type":"invalid_request_error","code":"{}"}"#),
+    (
+        Provider::Bedrock,
+        400,
+        r#"{"__type":"com.amazonaws#ValidationException","Message":"{}"}"#,
+    ),
+    (
+        Provider::Mistral,
+        401,
+        r#"{"object":"error","message":"{}","type":"invalid_request_error","code":"1000"}"#,
+    ),
+    (
+        Provider::Mistral,
+        400,
+        r#"{"object":"error","message":"bad","type":"{}","code":null}"#,
+    ),
+    (
+        Provider::Mistral,
+        400,
+        r#"{"object":"error","message":"bad","type":"invalid_request_error","code":"{}"}"#,
+    ),
     (Provider::Xai, 400, r#"{"code":"{}","error":"bad"}"#),
-    (Provider::Xai, 400, r#"{"code":"Client specified an invalid argument","error":"{}"}"#),
-    (Provider::Openrouter, 502, r#"{"error":{"message":"Provider returned error","code":502,"metadata":{"provider_name":"x","raw":"{}"}}}"#),
-    (Provider::Openrouter, 200, r#"{"error":{"message":"{}","code":429,"metadata":{"raw":{"error":"{}"}}}}"#),
-    (Provider::Openrouter, 400, r#"{"error":{"message":"bad","code":400,"metadata":{"raw":"{\"error\":{\"message\":\"{}\"}}"}}}"#),
+    (
+        Provider::Xai,
+        400,
+        r#"{"code":"Client specified an invalid argument","error":"{}"}"#,
+    ),
+    (
+        Provider::Openrouter,
+        502,
+        r#"{"error":{"message":"Provider returned error","code":502,"metadata":{"provider_name":"x","raw":"{}"}}}"#,
+    ),
+    (
+        Provider::Openrouter,
+        200,
+        r#"{"error":{"message":"{}","code":429,"metadata":{"raw":{"error":"{}"}}}}"#,
+    ),
+    (
+        Provider::Openrouter,
+        400,
+        r#"{"error":{"message":"bad","code":400,"metadata":{"raw":"{\"error\":{\"message\":\"{}\"}}"}}}"#,
+    ),
     (Provider::Generic, 502, r#"{}"#),
-    (Provider::Generic, 500, r#"<html><head><title>{}</title></head><body>{}</body></html>"#),
+    (
+        Provider::Generic,
+        500,
+        r#"<html><head><title>{}</title></head><body>{}</body></html>"#,
+    ),
 ];
 
 /// Whether `haystack` holds `secret` or any `WINDOW`-character piece of it.
@@ -334,7 +414,12 @@ fn check(c: &Classification, secret: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn classify_body(provider: Provider, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Classification {
+fn classify_body(
+    provider: Provider,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Classification {
     classify(
         provider,
         &Observation::Http(HttpResponse {

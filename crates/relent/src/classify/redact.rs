@@ -338,7 +338,10 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
                 b'u' | b'U' => {
                     decoded = hex_at(&bytes[i + 2..], 4).map(|unit| {
                         if !(0xd800..0xdc00).contains(&unit) {
-                            return (char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER), 6);
+                            return (
+                                char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER),
+                                6,
+                            );
                         }
                         // A high surrogate: join it with the low one after it.
                         let low = bytes
@@ -509,7 +512,10 @@ fn scan_key_run(
     if end - start < 20.min(3 + MIN_TAIL) {
         return;
     }
-    let run_last_varied = bytes[start..end].iter().rposition(is_varied).map(|p| start + p);
+    let run_last_varied = bytes[start..end]
+        .iter()
+        .rposition(is_varied)
+        .map(|p| start + p);
     let mut piece = start;
     while piece < end {
         if bytes[piece] == b'.' {
@@ -595,29 +601,57 @@ fn key_at(bytes: &[u8], at: usize, tails: &Tails, aws_id_seen: &mut bool) -> Opt
                 return Some(tails.piece_end);
             }
         }
+        b'g' if here.get(1) == Some(&b'h') || here.get(1) == Some(&b'i') => {
+            let prefix = github_prefix(here)?;
+            return plausible(at + prefix, tails.piece_end, tails.piece_last_varied)
+                .then_some(tails.piece_end);
+        }
         // A JWT: its dots are part of it.
         b'e' if here.starts_with(b"eyJ") => {
             return plausible(at + 3, tails.run_end, tails.run_last_varied)
                 .then_some(tails.run_end);
         }
-        b's' | b'A' | b'g' | b'x' | b'h' | b'p' | b'c' | b'n' | b'r' => {}
-        _ => return None,
+        _ => {}
     }
-    KEY_PREFIXES
+    prefixes_starting_with(here[0])
         .iter()
         .find(|prefix| here.starts_with(prefix.as_bytes()))
-        .filter(|prefix| {
-            plausible(
-                at + prefix.len(),
-                tails.piece_end,
-                tails.piece_last_varied,
-            )
-        })
+        .filter(|prefix| plausible(at + prefix.len(), tails.piece_end, tails.piece_last_varied))
         .map(|_| tails.piece_end)
 }
 
+/// The entries of [`KEY_PREFIXES`] that start with `first`, so that a position is checked
+/// against two prefixes at most instead of all of them.
+fn prefixes_starting_with(first: u8) -> &'static [&'static str] {
+    match first {
+        b's' => &KEY_PREFIXES[..2],
+        b'A' => &KEY_PREFIXES[2..3],
+        b'g' => &KEY_PREFIXES[3..4],
+        b'x' => &KEY_PREFIXES[4..5],
+        b'h' => &KEY_PREFIXES[11..12],
+        b'p' => &KEY_PREFIXES[12..13],
+        b'c' => &KEY_PREFIXES[13..14],
+        b'n' => &KEY_PREFIXES[14..15],
+        b'r' => &KEY_PREFIXES[15..16],
+        _ => &[],
+    }
+}
+
+/// GitHub's token prefixes, checked only where `gh` starts.
+fn github_prefix(here: &[u8]) -> Option<usize> {
+    if here.starts_with(b"github_pat_") {
+        return Some(11);
+    }
+    (here.len() >= 4
+        && here.starts_with(b"gh")
+        && matches!(here[2], b'p' | b'o' | b'u' | b's' | b'r')
+        && here[3] == b'_')
+        .then_some(4)
+}
+
 /// Lead words: credentials after `Bearer` and `Basic`, parameter values, and whatever
-/// follows `key provided:`.
+/// follows `key provided:`. Parameters are found from their `=` or `:` (looking back for
+/// the name), schemes from their `b`: most bytes are passed over with one comparison.
 fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
     // The end of the last value found. A lead word inside a value is looked at too (the
@@ -627,29 +661,20 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
     let mut covered = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i].to_ascii_lowercase();
-        // Every lead word starts with one of these letters.
-        if !matches!(b, b'b' | b'k' | b't' | b's' | b'p' | b'c') {
-            i += 1;
-            continue;
-        }
-        let here = &bytes[i..];
-        let mut found = None;
-        if starts_with_ci(here, b"bearer") {
-            found = credential_after(text, i + 6, Credential::Any, covered);
-        } else if starts_with_ci(here, b"basic") {
-            found = credential_after(text, i + 5, Credential::Base64, covered);
-        } else if starts_with_ci(here, b"provided")
-            && i >= 4
-            && starts_with_ci(&bytes[i - 4..], b"key ")
-        {
-            found = value_after(text, i + 8, covered);
-        } else if let Some(name) = SECRET_PARAMS
-            .iter()
-            .find(|name| starts_with_ci(here, name.as_bytes()))
-        {
-            found = value_after(text, i + name.len(), covered);
-        }
+        let found = match bytes[i] {
+            b'=' | b':' if param_name_before(bytes, i) => value_after(text, i, covered),
+            b'b' | b'B' => {
+                let here = &bytes[i..];
+                if starts_with_ci(here, b"bearer") {
+                    credential_after(text, i + 6, Credential::Any, covered)
+                } else if starts_with_ci(here, b"basic") {
+                    credential_after(text, i + 5, Credential::Base64, covered)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
         match found {
             Some(span) => {
                 i = span.start;
@@ -659,6 +684,25 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
             None => i += 1,
         }
     }
+}
+
+/// Whether a secret parameter's name (or `key provided`) ends just before the `=` or `:` at
+/// `sep`, give or take a closing quote and spaces.
+fn param_name_before(bytes: &[u8], sep: usize) -> bool {
+    let mut end = sep;
+    let mut skipped = 0;
+    while end > 0 && matches!(bytes[end - 1], b' ' | b'\t' | b'"' | b'\'') && skipped < 4 {
+        end -= 1;
+        skipped += 1;
+    }
+    let before = &bytes[..end];
+    let ends_with_ci = |word: &[u8]| {
+        before.len() >= word.len() && before[before.len() - word.len()..].eq_ignore_ascii_case(word)
+    };
+    ends_with_ci(b"key provided")
+        || SECRET_PARAMS
+            .iter()
+            .any(|name| ends_with_ci(name.as_bytes()))
 }
 
 fn starts_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
@@ -682,7 +726,10 @@ fn credential_after(
     let bytes = text.as_bytes();
     let mut start = from;
     while start < bytes.len()
-        && matches!(bytes[start], b' ' | b'\t' | b'=' | b':' | b'"' | b'\'' | b'(' | b'[' | b'<' | b'{')
+        && matches!(
+            bytes[start],
+            b' ' | b'\t' | b'=' | b':' | b'"' | b'\'' | b'(' | b'[' | b'<' | b'{'
+        )
     {
         start += 1;
     }
@@ -699,7 +746,9 @@ fn credential_after(
         let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
         let len = probe.iter().position(|b| !is_b64(b)).unwrap_or(probe.len());
         let varied = probe[..len].iter().enumerate().any(|(n, b)| {
-            b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'=') || (n > 0 && b.is_ascii_uppercase())
+            b.is_ascii_digit()
+                || matches!(b, b'+' | b'/' | b'=')
+                || (n > 0 && b.is_ascii_uppercase())
         });
         if !(varied && len >= 8) {
             return None;
@@ -789,7 +838,9 @@ mod tests {
     fn glued_and_encoded_keys_are_redacted() {
         let google = "AIzaSyA1234567890abcdefghijKLMNOPQRS";
         for text in [
-            format!("GET https://generativelanguage.googleapis.com/v1beta/models?key={google}&alt=sse"),
+            format!(
+                "GET https://generativelanguage.googleapis.com/v1beta/models?key={google}&alt=sse"
+            ),
             format!("api_key={google}"),
             format!("key:{google}"),
             format!("x{google}y"),
