@@ -345,16 +345,20 @@ fn json_str(text: &str, all: bool) -> String {
     out
 }
 
-/// `haystack`'s first piece of `secret` (the whole, or any [`WINDOW`] characters).
+/// `haystack`'s first piece of `secret` (the whole, or any [`WINDOW`] characters). One pass
+/// over `haystack`, looking each of its windows up among the secret's (the secrets are
+/// ASCII, so a byte window of the haystack equal to one of theirs is the same text).
 pub fn leaked_piece(haystack: &str, secret: &str) -> Option<String> {
     if haystack.contains(secret) {
         return Some(secret.to_string());
     }
-    let chars: Vec<char> = secret.chars().collect();
-    chars
-        .windows(WINDOW.min(chars.len().max(1)))
-        .map(|w| w.iter().collect::<String>())
-        .find(|w| haystack.contains(w.as_str()))
+    let width = WINDOW.min(secret.len().max(1));
+    let pieces: std::collections::HashSet<&[u8]> = secret.as_bytes().windows(width).collect();
+    haystack
+        .as_bytes()
+        .windows(width)
+        .find(|w| pieces.contains(w))
+        .map(|w| String::from_utf8_lossy(w).into_owned())
 }
 
 /// Panics when the classification shows any piece of `secret`.

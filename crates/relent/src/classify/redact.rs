@@ -105,7 +105,7 @@ pub fn contains_secret(text: &str) -> bool {
 /// decoding step can also *break* a key (`%2` before `AIza…` decodes to `*Iza…`), so spans
 /// found at one stage are carried through each later step.
 fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
-    let needs_work = text.bytes().any(|b| b == b'%' || b == b'\\')
+    let needs_work = memchr::memchr2(b'%', b'\\', text.as_bytes()).is_some()
         || (!text.is_ascii() && text.chars().any(is_invisible));
     if !needs_work {
         return (Cow::Borrowed(text), find_secrets(text));
@@ -244,15 +244,44 @@ fn is_tidy(text: &str) -> bool {
     if bytes.len() > MAX_MESSAGE_CHARS || text.starts_with(' ') || text.ends_with(' ') {
         return false;
     }
-    let mut previous = 0u8;
+    // Single spaces only: no double space, no other whitespace.
+    let mut previous_space = false;
     for &b in bytes {
-        if (b == b' ' && previous == b' ') || (b != b' ' && is_space_byte(b)) {
-            return false;
+        if BYTE_CLASS[b as usize] & SPACE != 0 {
+            if b != b' ' || previous_space {
+                return false;
+            }
+            previous_space = true;
+        } else {
+            previous_space = false;
         }
-        previous = b;
     }
     text.is_ascii() || !text.chars().any(|c| c.is_whitespace() && c != ' ')
 }
+
+/// Byte classes, one table load per byte: key characters, key characters and dots (the
+/// runs searched for keys), and ASCII whitespace.
+const KEY: u8 = 1;
+const RUN: u8 = 2;
+const SPACE: u8 = 4;
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'*') {
+            table[b] |= KEY | RUN;
+        }
+        if byte == b'.' {
+            table[b] |= RUN;
+        }
+        if is_space_byte(byte) {
+            table[b] |= SPACE;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// `char::is_whitespace` for an ASCII byte.
 const fn is_space_byte(b: u8) -> bool {
@@ -415,8 +444,8 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
 // ---------------------------------------------------------------------------------------
 
 /// A key character: what API keys are made of (`*` included for masked keys).
-const fn is_key_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'*')
+fn is_key_byte(b: u8) -> bool {
+    BYTE_CLASS[b as usize] & KEY != 0
 }
 
 /// A character of standard base64 (AWS secret access keys).
@@ -462,7 +491,7 @@ fn find_secrets(text: &str) -> Vec<Range<usize>> {
             continue;
         }
         let start = i;
-        while i < bytes.len() && (is_key_byte(bytes[i]) || bytes[i] == b'.') {
+        while i < bytes.len() && BYTE_CLASS[bytes[i] as usize] & RUN != 0 {
             i += 1;
         }
         scan_key_run(bytes, start, i, &mut spans, &mut aws_id_seen);
@@ -651,37 +680,35 @@ fn github_prefix(here: &[u8]) -> Option<usize> {
 
 /// Lead words: credentials after `Bearer` and `Basic`, parameter values, and whatever
 /// follows `key provided:`. Parameters are found from their `=` or `:` (looking back for
-/// the name), schemes from their `b`: most bytes are passed over with one comparison.
+/// the name), schemes from their `b` or `B`, both located with `memchr`.
 fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
-    // The end of the last value found. A lead word inside a value is looked at too (the
-    // value after `key provided:` may be `Basic`, whose credential follows), but a value
-    // that would start inside the one already found ends where it ends: skipping it keeps
-    // the scan linear.
+    // In each pass, `covered` is the end of the last value found: a value that would start
+    // inside it ends where it ends, so it is not scanned again, which keeps both passes
+    // linear. A lead word inside a value is still looked at (the value after
+    // `key provided:` may be `Basic`, whose credential the other pass finds).
     let mut covered = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let found = match bytes[i] {
-            b'=' | b':' if param_name_before(bytes, i) => value_after(text, i, covered),
-            b'b' | b'B' => {
-                let here = &bytes[i..];
-                if starts_with_ci(here, b"bearer") {
-                    credential_after(text, i + 6, Credential::Any, covered)
-                } else if starts_with_ci(here, b"basic") {
-                    credential_after(text, i + 5, Credential::Base64, covered)
-                } else {
-                    None
-                }
-            }
-            _ => None,
-        };
-        match found {
-            Some(span) => {
-                i = span.start;
+    for sep in memchr::memchr2_iter(b'=', b':', bytes) {
+        if param_name_before(bytes, sep) {
+            if let Some(span) = value_after(text, sep, covered) {
                 covered = span.end;
                 spans.push(span);
             }
-            None => i += 1,
+        }
+    }
+    let mut covered = 0;
+    for at in memchr::memchr2_iter(b'b', b'B', bytes) {
+        let here = &bytes[at..];
+        let span = if starts_with_ci(here, b"bearer") {
+            credential_after(text, at + 6, Credential::Any, covered)
+        } else if starts_with_ci(here, b"basic") {
+            credential_after(text, at + 5, Credential::Base64, covered)
+        } else {
+            None
+        };
+        if let Some(span) = span {
+            covered = span.end;
+            spans.push(span);
         }
     }
 }
