@@ -871,10 +871,10 @@ mod tests {
             format!("api_key={google}"),
             format!("key:{google}"),
             format!("x{google}y"),
-            format!("AIza%53yA1234567890abcdefghijKLMNOPQRS"),
+            "AIza%53yA1234567890abcdefghijKLMNOPQRS".to_string(),
             format!("AI\u{200b}za{}", &google[4..]),
-            format!("AIza\\u0053yA1234567890abcdefghijKLMNOPQRS"),
-            format!("AIza%5Cu0053yA1234567890abcdefghijKLMNOPQRS"),
+            "AIza\\u0053yA1234567890abcdefghijKLMNOPQRS".to_string(),
+            "AIza%5Cu0053yA1234567890abcdefghijKLMNOPQRS".to_string(),
         ] {
             let out = redact(&text);
             assert!(!out.contains(&google[8..20]), "{text} -> {out}");
