@@ -8,11 +8,12 @@
 //!
 //! # How a secret is found
 //!
-//! The text is first *normalised*: percent-encoding (`%2D`) and JSON or C escapes (`\u002d`,
-//! `\x2d`, `\n`, `\"`) are decoded, up to [`DECODE_PASSES`] times so a doubly encoded key is
-//! seen too, and zero-width and other invisible format characters (U+00AD, U+200B–U+200F,
-//! U+202A–U+202E, U+2060–U+206F, U+FEFF) are dropped. Then, anywhere in the text (not only
-//! at the start of a word):
+//! The text is searched as it is and again after each step of *normalisation*:
+//! percent-encoding (`%2D`) and JSON or C escapes (`\u002d`, `\x2d`, `\n`, `\"`) are decoded,
+//! each up to [`DECODE_PASSES`] times so a doubly encoded key is seen too, and zero-width and
+//! other invisible format characters (U+00AD, U+200B–U+200F, U+202A–U+202E, U+2060–U+206F,
+//! U+FEFF) are dropped; what is found at any stage is redacted in the final, decoded text.
+//! At every stage, anywhere in the text (not only at the start of a word):
 //!
 //! * a known key prefix (`sk-`, which covers `sk-proj-`, `sk-svcacct-`, `sk-ant-` and
 //!   `sk-or-`; `AIza`, `gsk_`, `xai-`, GitHub's `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` and
@@ -31,7 +32,8 @@
 //! * a long opaque token: 20 or more letters and digits in a row, mixing both.
 //!
 //! The whole run of key characters around a match is replaced by `[redacted]`. Every step
-//! is a single left-to-right pass, so redaction is linear in the length of the text.
+//! is a single left-to-right pass, so redaction is linear in the length of the text. The
+//! rules and their known limits are listed in `docs/CLASSIFIER.md`.
 
 use std::borrow::Cow;
 use std::ops::Range;
