@@ -69,3 +69,11 @@ fn world_corpus() {
         "no world corpus committed"
     );
 }
+
+#[test]
+fn redact_corpus() {
+    assert!(
+        replay("redact", relent_sim::fuzz::fuzz_redact) > 0,
+        "no redact corpus committed"
+    );
+}

@@ -33,8 +33,8 @@ pub struct Args {
     now_unix_ms: Option<u64>,
 }
 
-/// One input object: `{"provider", "status", "headers", "body"}` or
-/// `{"provider", "transport_error"}`. Headers are an object or a list of pairs.
+/// One input object: `{"provider", "status", "headers", "body"}` (or `"body_base64"` for raw
+/// bytes) or `{"provider", "transport_error"}`. Headers are an object or a list of pairs.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Input {
@@ -46,6 +46,10 @@ struct Input {
     headers: Headers,
     #[serde(default)]
     body: Body,
+    /// The body as base64 (standard or URL-safe alphabet, padding optional), for bytes that
+    /// are not UTF-8 text.
+    #[serde(default)]
+    body_base64: Option<String>,
     #[serde(default)]
     transport_error: Option<TransportError>,
 }
@@ -78,24 +82,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     if args.jsonl {
         let stdin = std::io::stdin();
         let mut out = std::io::stdout().lock();
-        let mut failures = 0;
-        for (n, line) in stdin.lock().lines().enumerate() {
-            let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let result = serde_json::from_str::<Input>(&line)
-                .map_err(|e| format!("line {}: {e}", n + 1))
-                .and_then(|input| classify_input(input, provider_flag, args.now_unix_ms));
-            let text = match result {
-                Ok(value) => value.to_string(),
-                Err(error) => {
-                    failures += 1;
-                    serde_json::json!({ "error": error }).to_string()
-                }
-            };
-            writeln!(out, "{text}").map_err(|e| e.to_string())?;
-        }
+        let failures = run_jsonl(stdin.lock(), &mut out, provider_flag, args.now_unix_ms)?;
         return Ok(if failures == 0 {
             ExitCode::SUCCESS
         } else {
@@ -125,6 +112,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             status: args.status,
             headers: Headers::Pairs(headers),
             body: Body::Text(args.body.clone()),
+            body_base64: None,
             transport_error,
         }
     } else {
@@ -141,6 +129,89 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Classifies one JSON object per line of `input`, writing one result per line to `out`.
+/// A line that is not UTF-8, not JSON or not a valid response gets an `{"error": …}` line
+/// of its own, and the lines after it are still classified. Returns how many lines failed.
+fn run_jsonl(
+    mut input: impl BufRead,
+    out: &mut impl Write,
+    provider_flag: Option<Provider>,
+    now_unix_ms: Option<u64>,
+) -> Result<usize, String> {
+    let mut failures = 0;
+    let mut raw = Vec::new();
+    for n in 1.. {
+        raw.clear();
+        let read = input
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| format!("reading stdin: {e}"))?;
+        if read == 0 {
+            break;
+        }
+        let result = match std::str::from_utf8(&raw) {
+            Err(e) => Err(format!(
+                "line {n}: not valid UTF-8 (at byte {}); give raw bytes as `body_base64`",
+                e.valid_up_to()
+            )),
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => serde_json::from_str::<Input>(line)
+                .map_err(|e| format!("line {n}: {e}"))
+                .and_then(|input| {
+                    classify_input(input, provider_flag, now_unix_ms)
+                        .map_err(|e| format!("line {n}: {e}"))
+                }),
+        };
+        let text = match result {
+            Ok(value) => value.to_string(),
+            Err(error) => {
+                failures += 1;
+                serde_json::json!({ "error": error }).to_string()
+            }
+        };
+        writeln!(out, "{text}").map_err(|e| e.to_string())?;
+    }
+    Ok(failures)
+}
+
+/// Decodes base64 in the standard or the URL-safe alphabet; padding is optional and ASCII
+/// whitespace is ignored.
+fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 3);
+    let mut buffer = 0u32;
+    let mut bits = 0u32;
+    let mut padding = 0usize;
+    for (at, c) in text.bytes().enumerate() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => {
+                padding += 1;
+                continue;
+            }
+            c if c.is_ascii_whitespace() => continue,
+            _ => return Err(format!("body_base64: not base64 at byte {at}")),
+        };
+        if padding > 0 {
+            return Err(format!("body_base64: data after padding at byte {at}"));
+        }
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // What is left must be the zero bits of a partial group: 2 or 4 of them.
+    if bits >= 6 || buffer != 0 || padding > 2 {
+        return Err("body_base64: truncated or badly padded".into());
+    }
+    Ok(out)
 }
 
 fn classify_input(
@@ -160,10 +231,12 @@ fn classify_input(
         Headers::Map(map) => map.into_iter().collect(),
         Headers::Pairs(pairs) => pairs,
     };
-    let body = match input.body {
-        Body::None => String::new(),
-        Body::Text(text) => text,
-        Body::Json(value) => value.to_string(),
+    let body: Vec<u8> = match (input.body, input.body_base64) {
+        (Body::None, Some(encoded)) => decode_base64(&encoded)?,
+        (_, Some(_)) => return Err("give either `body` or `body_base64`, not both".into()),
+        (Body::None, None) => Vec::new(),
+        (Body::Text(text), None) => text.into_bytes(),
+        (Body::Json(value), None) => value.to_string().into_bytes(),
     };
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -174,7 +247,7 @@ fn classify_input(
         (None, Some(status)) => Observation::Http(HttpResponse {
             status,
             headers: &pairs,
-            body: body.as_bytes(),
+            body: &body,
         }),
         (Some(_), Some(_)) => {
             return Err("give either `status` or `transport_error`, not both".into())
@@ -183,4 +256,99 @@ fn classify_input(
     };
     let c = classify(provider, &observation, now_unix_ms);
     serde_json::to_value(c).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jsonl(input: &[u8]) -> (Vec<serde_json::Value>, usize) {
+        let mut out = Vec::new();
+        let failures = run_jsonl(input, &mut out, None, None).unwrap();
+        let lines = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (lines, failures)
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_gets_an_error_and_the_rest_are_classified() {
+        let mut input = Vec::new();
+        input.extend_from_slice(br#"{"provider":"openai","status":429,"body":"slow down"}"#);
+        input.extend_from_slice(
+            b"\n{\"provider\":\"openai\",\"status\":500,\"body\":\"\xff\xfe\"}\n",
+        );
+        input.extend_from_slice(b"\n");
+        input.extend_from_slice(br#"{"provider":"anthropic","status":529}"#);
+        let (lines, failures) = jsonl(&input);
+        assert_eq!(failures, 1);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0]["reason"], "rate_limited");
+        let error = lines[1]["error"].as_str().unwrap();
+        assert!(error.starts_with("line 2: not valid UTF-8"), "{error}");
+        assert_eq!(lines[2]["reason"], "overloaded");
+    }
+
+    #[test]
+    fn raw_bytes_are_classified_from_base64() {
+        // A Gemini 429 whose message holds a byte that is not UTF-8: no JSON string can
+        // carry it, base64 can.
+        let body = b"{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted \xff\",\"status\":\"RESOURCE_EXHAUSTED\"}}";
+        let encoded = encode(body);
+        let line = format!(r#"{{"provider":"gemini","status":429,"body_base64":"{encoded}"}}"#);
+        let (lines, failures) = jsonl(line.as_bytes());
+        assert_eq!(failures, 0, "{lines:?}");
+        assert_eq!(lines[0]["code"], "RESOURCE_EXHAUSTED", "{lines:?}");
+        assert_eq!(
+            lines[0]["message"], "Resource has been exhausted \u{fffd}",
+            "{lines:?}"
+        );
+
+        let both = r#"{"status":500,"body":"x","body_base64":"eA=="}"#;
+        let (lines, failures) = jsonl(both.as_bytes());
+        assert_eq!(failures, 1);
+        assert!(lines[0]["error"].as_str().unwrap().contains("not both"));
+    }
+
+    /// A plain encoder for the tests, written the obvious way (three bytes to four
+    /// characters), to check the decoder against.
+    fn encode(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn base64_decodes_both_alphabets_with_or_without_padding() {
+        for len in 0..40usize {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8 ^ 0xa5).collect();
+            let encoded = encode(&bytes);
+            assert_eq!(decode_base64(&encoded).unwrap(), bytes, "{encoded}");
+            let unpadded = encoded.trim_end_matches('=');
+            assert_eq!(decode_base64(unpadded).unwrap(), bytes);
+            let url_safe = encoded.replace('+', "-").replace('/', "_");
+            assert_eq!(decode_base64(&url_safe).unwrap(), bytes);
+        }
+        assert_eq!(decode_base64("aGVs\nbG8=").unwrap(), b"hello");
+        for bad in ["a", "aGVsbG8=x", "aGV*", "aGVsbG9===", "aGVsbG9"] {
+            assert!(decode_base64(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The driver: carries out the machine's actions with tokio time and a [`Transport`].
 
-use crate::secret::KeyStore;
+use crate::secret::{redact_url, Headers, KeyStore};
 use crate::transport::{AttemptRequest, AttemptResult, BodyReader, Transport};
 use relent::machine::SleepReason;
 use relent::{
@@ -27,13 +27,23 @@ pub enum Api {
     AnthropicMessages,
 }
 
-/// Where a target is reached.
-#[derive(Clone, Debug)]
+/// Where a target is reached. Its `Debug` redacts keys in the URL (`?key=…`, a password in
+/// the user part).
+#[derive(Clone)]
 pub struct Endpoint {
     /// The full URL requests are posted to.
     pub url: String,
     /// The request shape.
     pub api: Api,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &redact_url(&self.url))
+            .field("api", &self.api)
+            .finish()
+    }
 }
 
 /// What the driver reports as a call progresses (also sent as `tracing` events).
@@ -79,8 +89,9 @@ impl CallError {
     }
 }
 
-/// A successful, fully read response.
-#[derive(Debug, Clone)]
+/// A successful, fully read response. Its `Debug` shows header values through
+/// [`Headers`]' redaction and the body's length, not the body.
+#[derive(Clone)]
 pub struct Completion {
     /// Its status.
     pub status: u16,
@@ -92,6 +103,19 @@ pub struct Completion {
     pub via: KeyRef,
     /// Sends made.
     pub attempts: u32,
+}
+
+impl std::fmt::Debug for Completion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Headers = self.headers.iter().cloned().collect();
+        f.debug_struct("Completion")
+            .field("status", &self.status)
+            .field("headers", &headers)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("via", &self.via)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// A successful response whose body is still streaming. Once handed over it is committed: a
@@ -179,7 +203,7 @@ pub struct Client<T: Transport> {
     pool: Mutex<Pool>,
     changes: broadcast::Sender<PoolChange>,
     header_names: HeaderNames,
-    extra_headers: Vec<(String, String)>,
+    extra_headers: Headers,
     progress: Option<ProgressFn>,
     next_seed: AtomicU64,
     /// Time zero of every call's clock. Key states carry times (a cooldown's end, a last
@@ -194,6 +218,7 @@ impl<T: Transport> std::fmt::Debug for Client<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("endpoints", &self.endpoints)
+            .field("extra_headers", &self.extra_headers)
             .field("keys", &self.keys)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
@@ -243,7 +268,7 @@ impl<T: Transport> Client<T> {
             pool: Mutex::new(pool),
             changes,
             header_names: HeaderNames::default(),
-            extra_headers: Vec::new(),
+            extra_headers: Headers::new(),
             progress: None,
             next_seed: AtomicU64::new(0x5eed),
             epoch: Instant::now(),
@@ -260,9 +285,10 @@ impl<T: Transport> Client<T> {
         self
     }
 
-    /// Sends these headers with every attempt (for example `content-type`).
+    /// Sends these headers with every attempt (for example `content-type`). Those whose
+    /// names mark a credential ([`crate::is_sensitive_header`]) are treated as secrets.
     pub fn extra_headers(mut self, headers: Vec<(String, String)>) -> Self {
-        self.extra_headers = headers;
+        self.extra_headers = headers.into();
         self
     }
 
@@ -514,20 +540,18 @@ impl<T: Transport> Client<T> {
                     let endpoint = &self.endpoints[send.target];
                     let mut headers = self.extra_headers.clone();
                     match endpoint.api {
-                        Api::OpenAiCompatible => headers.push((
-                            "authorization".into(),
-                            format!("Bearer {}", secret.expose()),
-                        )),
+                        Api::OpenAiCompatible => headers
+                            .push_sensitive("authorization", format!("Bearer {}", secret.expose())),
                         Api::AnthropicMessages => {
-                            headers.push(("x-api-key".into(), secret.expose().to_string()));
-                            headers.push(("anthropic-version".into(), "2023-06-01".into()));
+                            headers.push_sensitive("x-api-key", secret.expose());
+                            headers.push("anthropic-version", "2023-06-01");
                         }
                     }
-                    headers.push((
+                    headers.push(
                         self.header_names.idempotency.clone(),
                         send.idempotency_key.to_string(),
-                    ));
-                    headers.push((self.header_names.attempt.clone(), send.attempt.to_string()));
+                    );
+                    headers.push(self.header_names.attempt.clone(), send.attempt.to_string());
                     let request = AttemptRequest {
                         url: &endpoint.url,
                         headers,

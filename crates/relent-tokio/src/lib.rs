@@ -46,7 +46,7 @@ mod secret;
 mod transport;
 
 pub use client::{Api, CallError, Client, Completion, Endpoint, HeaderNames, Progress, Streaming};
-pub use secret::{KeyStore, MissingVar, Secret};
+pub use secret::{is_sensitive_header, redact_url, Headers, KeyStore, MissingVar, Secret};
 pub use tokio_util::sync::CancellationToken;
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

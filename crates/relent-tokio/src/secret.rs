@@ -123,6 +123,196 @@ impl KeyStore {
     }
 }
 
+/// Whether a header with this name carries a credential: `authorization`,
+/// `proxy-authorization`, `cookie`, `set-cookie`, and any name that mentions a key, token,
+/// secret, password, signature or credential (`x-api-key`, `api-key`, `x-goog-api-key`,
+/// `x-auth-token`), in any case. An idempotency key is not a credential.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    if name.contains("idempotency") {
+        return false;
+    }
+    matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || [
+        "key",
+        "token",
+        "secret",
+        "password",
+        "signature",
+        "credential",
+        "auth",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// A URL fit to print: the password of its user part, the values of parameters whose names
+/// mention a key, token, secret, password, signature or credential (`?key=AIza…`,
+/// `&access_token=…`, in the query or the fragment), and any secret relent's redactor finds
+/// elsewhere in it are replaced by `[redacted]`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    // The user part: `scheme://user:password@host`.
+    let (head, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    out.push_str(head);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = &rest[..at];
+            match user.split_once(':') {
+                Some((name, _)) => {
+                    out.push_str(name);
+                    out.push_str(":[redacted]");
+                }
+                None => out.push_str("[redacted]"),
+            }
+            &rest[at..]
+        }
+        None => rest,
+    };
+    // Parameters: after `?`, `&`, `;` or `#`, `name=value`.
+    let mut in_params = false;
+    let mut pending = rest;
+    while !pending.is_empty() {
+        let cut = pending.find(['?', '&', ';', '#']).unwrap_or(pending.len());
+        let (piece, next) = pending.split_at(cut);
+        match piece.split_once('=') {
+            Some((name, _)) if in_params && is_sensitive_header(name) => {
+                out.push_str(name);
+                out.push_str("=[redacted]");
+            }
+            _ => out.push_str(piece),
+        }
+        if let Some(sep) = next.chars().next() {
+            out.push(sep);
+            in_params = true;
+            pending = &next[sep.len_utf8()..];
+        } else {
+            pending = next;
+        }
+    }
+    relent::classify::redact::redact(&out)
+}
+
+/// The headers of one attempt. Each is marked sensitive or not, by its name
+/// ([`is_sensitive_header`]) or explicitly; `Debug` and `Display` show a sensitive header's
+/// value as `[redacted]` and every other value through relent's redactor, so a request can
+/// be logged (`#[tracing::instrument]` on [`crate::Transport::send`], `{:?}`) without
+/// showing a key. [`Headers::iter`] gives the real values, for sending.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers {
+    entries: Vec<(String, String, bool)>,
+}
+
+impl Headers {
+    /// No headers.
+    pub fn new() -> Self {
+        Headers::default()
+    }
+
+    /// Adds a header, sensitive when its name says so.
+    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        let sensitive = is_sensitive_header(&name);
+        self.entries.push((name, value.into(), sensitive));
+    }
+
+    /// Adds a header that is sensitive whatever its name.
+    pub fn push_sensitive(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.entries.push((name.into(), value.into(), true));
+    }
+
+    /// Every header as `(name, value)`, values in clear, in the order they were added.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|(n, v, _)| (n.as_str(), v.as_str()))
+    }
+
+    /// Every header as `(name, value, sensitive)`, values in clear: what a transport needs
+    /// to mark credentials for its own logging (reqwest's `HeaderValue::set_sensitive`).
+    pub fn iter_marked(&self) -> impl Iterator<Item = (&str, &str, bool)> {
+        self.entries
+            .iter()
+            .map(|(n, v, s)| (n.as_str(), v.as_str(), *s))
+    }
+
+    /// The first value of a header, matched case-insensitively, in clear.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// How many headers there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The value to print for one header.
+    fn shown(value: &str, sensitive: bool) -> String {
+        if sensitive {
+            "[redacted]".to_string()
+        } else {
+            relent::classify::redact::redact(value)
+        }
+    }
+}
+
+impl From<Vec<(String, String)>> for Headers {
+    fn from(pairs: Vec<(String, String)>) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in pairs {
+            headers.push(name, value);
+        }
+        headers
+    }
+}
+
+impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in iter {
+            headers.push(name, value);
+        }
+        headers
+    }
+}
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(
+                self.entries
+                    .iter()
+                    .map(|(n, v, s)| (n.as_str(), Headers::shown(v, *s))),
+            )
+            .finish()
+    }
+}
+
+impl fmt::Display for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, (name, value, sensitive)) in self.entries.iter().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{name}: {}", Headers::shown(value, *sensitive))?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

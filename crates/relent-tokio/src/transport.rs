@@ -2,21 +2,33 @@
 //! another HTTP client; [`ReqwestTransport`] is provided behind the `reqwest` feature. A
 //! transport makes exactly one attempt: it never retries on its own, so retries never stack.
 
+use crate::secret::{redact_url, Headers};
 use relent::TransportError;
 use std::future::Future;
 use std::pin::Pin;
 
-/// One attempt to send.
-#[derive(Debug)]
+/// One attempt to send. Its `Debug` shows neither the credential (see [`Headers`]) nor a
+/// key in the URL, nor the body (only its length).
 pub struct AttemptRequest<'a> {
     /// The full URL.
     pub url: &'a str,
     /// Headers, the credential and relent's idempotency and attempt headers included.
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     /// The request body.
     pub body: &'a [u8],
     /// Open a new connection instead of reusing a pooled one.
     pub fresh_connection: bool,
+}
+
+impl std::fmt::Debug for AttemptRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttemptRequest")
+            .field("url", &redact_url(self.url))
+            .field("headers", &self.headers)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("fresh_connection", &self.fresh_connection)
+            .finish()
+    }
 }
 
 /// A boxed future for the next chunk of a body.
@@ -226,8 +238,17 @@ mod reqwest_transport {
                 self.pooled.clone()
             };
             let mut builder = client.post(request.url).body(request.body.to_vec());
-            for (name, value) in &request.headers {
-                builder = builder.header(name, value);
+            for (name, value, sensitive) in request.headers.iter_marked() {
+                // A credential is marked sensitive, so reqwest and hyper keep it out of
+                // their own logs and `Debug` output. A value reqwest cannot take goes in as
+                // given, for reqwest to report as the attempt's error.
+                match reqwest::header::HeaderValue::from_str(value) {
+                    Ok(mut value) => {
+                        value.set_sensitive(sensitive);
+                        builder = builder.header(name, value);
+                    }
+                    Err(_) => builder = builder.header(name, value),
+                }
             }
             async move {
                 match builder.send().await {

@@ -20,7 +20,7 @@ async fn failure(transport: &ReqwestTransport, url: &str) -> TransportError {
     let result = transport
         .send(AttemptRequest {
             url,
-            headers: vec![("content-type".into(), "application/json".into())],
+            headers: vec![("content-type".to_string(), "application/json".to_string())].into(),
             body: b"{}",
             fresh_connection: true,
         })

@@ -1,0 +1,565 @@
+//! Secrets never survive classification, checked without trusting the redactor.
+//!
+//! Nothing here calls `relent::classify::redact`: the secrets are generated from the
+//! providers' published key formats (written out below, independently of the redactor's
+//! own pattern list), planted in bodies of every provider's error shape, in every member
+//! that relent copies, disguised with percent-encoding, JSON escapes and zero-width
+//! characters, glued to punctuation; then the real `classify` runs and the output is
+//! searched for the secret itself and for every 12-character window of it.
+
+use proptest::prelude::*;
+use relent::classify::{classify, Classification, HttpResponse, Observation, Provider};
+
+/// The length of the windows searched for: any 12 characters of a secret in the output
+/// count as a leak.
+const WINDOW: usize = 12;
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const URLSAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const HEX: &[u8] = b"0123456789abcdef";
+const UPPER_DIGIT: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// `len` characters drawn from `alphabet`.
+fn chars(alphabet: &'static [u8], len: std::ops::RangeInclusive<usize>) -> BoxedStrategy<String> {
+    proptest::collection::vec(proptest::sample::select(alphabet), len)
+        .prop_map(|v| String::from_utf8(v).expect("ASCII alphabet"))
+        .boxed()
+}
+
+/// A secret as the provider issues it, with what must not leak (`secret`) and the text
+/// that carries it (`carrier`: the secret itself, or the secret behind a scheme or a
+/// parameter name, exactly as a provider or proxy would echo it).
+#[derive(Clone, Debug)]
+struct Planted {
+    secret: String,
+    carrier: String,
+}
+
+fn bare(secret: String) -> Planted {
+    Planted {
+        carrier: secret.clone(),
+        secret,
+    }
+}
+
+/// Every key shape relent knows, from the providers' documented formats.
+fn key() -> BoxedStrategy<String> {
+    prop_oneof![
+        // OpenAI: legacy, project, service-account keys.
+        chars(ALNUM, 48..=48).prop_map(|t| format!("sk-{t}")),
+        (chars(URLSAFE, 40..=120)).prop_map(|t| format!("sk-proj-{t}")),
+        (chars(URLSAFE, 40..=100)).prop_map(|t| format!("sk-svcacct-{t}")),
+        // Anthropic.
+        chars(URLSAFE, 93..=93).prop_map(|t| format!("sk-ant-api03-{t}AA")),
+        // Google AI Studio / Gemini.
+        chars(URLSAFE, 35..=35).prop_map(|t| format!("AIza{t}")),
+        // Groq, xAI, OpenRouter.
+        chars(ALNUM, 52..=52).prop_map(|t| format!("gsk_{t}")),
+        chars(ALNUM, 80..=80).prop_map(|t| format!("xai-{t}")),
+        chars(HEX, 64..=64).prop_map(|t| format!("sk-or-v1-{t}")),
+        // GitHub classic and fine-grained tokens.
+        (
+            proptest::sample::select(vec!["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]),
+            chars(ALNUM, 36..=36)
+        )
+            .prop_map(|(p, t)| format!("{p}{t}")),
+        (chars(ALNUM, 22..=22), chars(ALNUM, 59..=59))
+            .prop_map(|(a, b)| format!("github_pat_{a}_{b}")),
+        // A JWT: header, payload, signature.
+        (
+            chars(URLSAFE, 12..=40),
+            chars(URLSAFE, 20..=120),
+            chars(URLSAFE, 43..=86)
+        )
+            .prop_map(|(h, p, s)| format!("eyJ{h}.eyJ{p}.{s}")),
+    ]
+    .boxed()
+}
+
+/// A secret and how it appears in a provider's text.
+fn planted() -> BoxedStrategy<Planted> {
+    prop_oneof![
+        4 => key().prop_map(bare),
+        1 => // An AWS access key id with its secret access key beside it: both are secret.
+        (
+            proptest::sample::select(vec!["AKIA", "ASIA"]),
+            chars(UPPER_DIGIT, 16..=16),
+            chars(BASE64, 40..=40),
+            proptest::sample::select(vec![" ", ":", "/", "=", "\n", ", secret="])
+        )
+            .prop_flat_map(|(p, id, secret, sep)| {
+                let id = format!("{p}{id}");
+                let carrier = format!("{id}{sep}{secret}");
+                prop_oneof![
+                    Just(Planted { secret: id, carrier: carrier.clone() }),
+                    Just(Planted { secret, carrier }),
+                ]
+            }),
+        // A bearer or basic credential, any separator, any opaque credential.
+        1 => (
+            proptest::sample::select(vec!["Bearer", "bearer", "BEARER", "Authorization:Bearer"]),
+            proptest::sample::select(vec![" ", "=", ":", ": ", "  ", "=\""]),
+            prop_oneof![key(), chars(ALNUM, 20..=60)]
+        )
+            .prop_map(|(scheme, sep, secret)| Planted {
+                carrier: format!("{scheme}{sep}{secret}"),
+                secret,
+            }),
+        1 => (
+            proptest::sample::select(vec!["Basic", "basic"]),
+            proptest::sample::select(vec![" ", "=", ":"]),
+            chars(BASE64, 20..=60)
+        )
+            .prop_map(|(scheme, sep, secret)| Planted {
+                carrier: format!("{scheme}{sep}{secret}=="),
+                secret,
+            }),
+        // A parameter holding a key or an opaque value.
+        1 => (
+            proptest::sample::select(vec![
+                "key", "api_key", "apikey", "apiKey", "x-api-key", "token", "access_token",
+                "secret", "client_secret", "password",
+            ]),
+            proptest::sample::select(vec!["=", ":", ": ", "\":\"", " = "]),
+            prop_oneof![key(), chars(ALNUM, 20..=48)]
+        )
+            .prop_map(|(name, sep, secret)| Planted {
+                carrier: format!("{name}{sep}{secret}"),
+                secret,
+            }),
+        // In a URL: Gemini's `?key=`, or a token parameter among others.
+        1 => (
+            proptest::sample::select(vec![
+                "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent?key=",
+                "https://example.com/v1/chat?alt=sse&key=",
+                "/v1/complete?access_token=",
+                "wss://api.example.com/stream#token=",
+            ]),
+            key()
+        )
+            .prop_map(|(url, secret)| Planted {
+                carrier: format!("{url}{secret}"),
+                secret,
+            }),
+    ]
+    .boxed()
+}
+
+/// Percent-encodes every byte of `s` in `chosen` positions.
+fn percent(s: &str, every: usize, offset: usize) -> String {
+    s.bytes()
+        .enumerate()
+        .map(|(n, b)| {
+            if (n + offset) % every == 0 || b == b'-' {
+                format!("%{b:02X}")
+            } else {
+                (b as char).to_string()
+            }
+        })
+        .collect()
+}
+
+/// Writes every `-` and `_`, and every `every`-th character, as a `\uXXXX` escape.
+fn unicode_escaped(s: &str, every: usize) -> String {
+    s.chars()
+        .enumerate()
+        .map(|(n, c)| {
+            if c == '-' || c == '_' || n % every == 0 {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Inserts invisible characters between the first characters (the prefix).
+fn zero_width(s: &str, invisible: char) -> String {
+    let mut out = String::new();
+    for (n, c) in s.chars().enumerate() {
+        out.push(c);
+        if n < 4 {
+            out.push(invisible);
+        }
+    }
+    out
+}
+
+/// How the carrier is disguised in the text.
+#[derive(Clone, Debug)]
+enum Disguise {
+    Plain,
+    Percent(usize, usize),
+    /// Literal `\u002d` in the text (in JSON: written `\\u002d`, so the decoded string
+    /// still holds the escape).
+    LiteralEscapes(usize),
+    ZeroWidth(char),
+}
+
+fn disguise() -> impl Strategy<Value = Disguise> {
+    prop_oneof![
+        3 => Just(Disguise::Plain),
+        1 => (2usize..6, 0usize..6).prop_map(|(e, o)| Disguise::Percent(e, o)),
+        1 => (1usize..8).prop_map(Disguise::LiteralEscapes),
+        1 => proptest::sample::select(vec!['\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{200e}'])
+            .prop_map(Disguise::ZeroWidth),
+    ]
+}
+
+fn apply(d: &Disguise, s: &str) -> String {
+    match d {
+        Disguise::Plain => s.to_string(),
+        Disguise::Percent(every, offset) => percent(s, *every, *offset),
+        Disguise::LiteralEscapes(every) => unicode_escaped(s, *every),
+        Disguise::ZeroWidth(c) => zero_width(s, *c),
+    }
+}
+
+/// Text around the secret: letters, digits, spaces and the punctuation URLs, headers,
+/// JSON and shells put next to keys.
+fn neighbours() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            proptest::sample::select(
+                " =:?&/#%\\\"'.,;()<>[]{}|@!*+-_~^$\t\nabcXYZ019é…"
+                    .chars()
+                    .collect::<Vec<_>>()
+            )
+            .prop_map(String::from),
+            proptest::sample::select(vec![
+                "Incorrect API key provided: ",
+                "invalid x-api-key ",
+                "API key not valid. ",
+                " was rejected",
+                "url=",
+                "header ",
+                "%20",
+                "\\n",
+                "\\u0020",
+            ])
+            .prop_map(String::from),
+        ],
+        0..6,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+/// `before`, with a space added when it ends in an unfinished escape (`%0`, `\\u00`).
+///
+/// A known limit of the redactor (docs/CLASSIFIER.md): such a tail followed by a key whose
+/// next characters are themselves encoded reads two ways (`%0` + `A%4BIA…` is `%0A` +
+/// `KIA…` or `%0` + `AKIA…`), and the redactor decodes one way only. The space keeps the
+/// generated text to one reading; every other neighbour is left as generated.
+fn finished(before: String) -> String {
+    let tail_start = before.len().saturating_sub(5);
+    if before
+        .bytes()
+        .skip(tail_start)
+        .any(|b| b == b'%' || b == b'\\')
+    {
+        before + " "
+    } else {
+        before
+    }
+}
+
+/// JSON string contents for `text` (quotes, backslashes and controls escaped), optionally
+/// with every non-alphanumeric ASCII character as a `\u` escape as well.
+fn json_str(text: &str, escape_all: bool) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if escape_all && c.is_ascii() && !c.is_ascii_alphanumeric() => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The provider body shapes and, in each, every member relent reads. `{}` marks where the
+/// text goes; the shape is filled with ordinary values elsewhere.
+const SHAPES: &[(Provider, u16, &str)] = &[
+    (
+        Provider::Openai,
+        401,
+        r#"{"error":{"message":"{}","type":"invalid_request_error","code":"invalid_api_key","param":null}}"#,
+    ),
+    (
+        Provider::Openai,
+        400,
+        r#"{"error":{"message":"bad","type":"{}","code":null,"param":null}}"#,
+    ),
+    (
+        Provider::Openai,
+        400,
+        r#"{"error":{"message":"bad","type":"invalid_request_error","code":"{}","param":null}}"#,
+    ),
+    (
+        Provider::Openai,
+        400,
+        r#"{"error":{"message":"bad","type":"invalid_request_error","code":null,"param":"{}"}}"#,
+    ),
+    (
+        Provider::Anthropic,
+        401,
+        r#"{"type":"error","error":{"type":"authentication_error","message":"{}"}}"#,
+    ),
+    (
+        Provider::Anthropic,
+        400,
+        r#"{"type":"error","error":{"type":"{}","message":"bad"}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"{"error":{"code":400,"message":"{}","status":"INVALID_ARGUMENT","details":[]}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"{"error":{"code":400,"message":"bad","status":"{}","details":[]}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"{"error":{"code":400,"message":"bad","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"{}","metadata":{"service":"{}"}}]}}"#,
+    ),
+    (
+        Provider::Gemini,
+        400,
+        r#"[{"error":{"code":400,"message":"{}","status":"INVALID_ARGUMENT"}}]"#,
+    ),
+    (Provider::Bedrock, 403, r#"{"message":"{}"}"#),
+    (Provider::Bedrock, 400, r#"{"__type":"{}","message":"bad"}"#),
+    (
+        Provider::Bedrock,
+        400,
+        r#"{"__type":"com.amazonaws#ValidationException","Message":"{}"}"#,
+    ),
+    (
+        Provider::Mistral,
+        401,
+        r#"{"object":"error","message":"{}","type":"invalid_request_error","code":"1000"}"#,
+    ),
+    (
+        Provider::Mistral,
+        400,
+        r#"{"object":"error","message":"bad","type":"{}","code":null}"#,
+    ),
+    (
+        Provider::Mistral,
+        400,
+        r#"{"object":"error","message":"bad","type":"invalid_request_error","code":"{}"}"#,
+    ),
+    (Provider::Xai, 400, r#"{"code":"{}","error":"bad"}"#),
+    (
+        Provider::Xai,
+        400,
+        r#"{"code":"Client specified an invalid argument","error":"{}"}"#,
+    ),
+    (
+        Provider::Openrouter,
+        502,
+        r#"{"error":{"message":"Provider returned error","code":502,"metadata":{"provider_name":"x","raw":"{}"}}}"#,
+    ),
+    (
+        Provider::Openrouter,
+        200,
+        r#"{"error":{"message":"{}","code":429,"metadata":{"raw":{"error":"{}"}}}}"#,
+    ),
+    (
+        Provider::Openrouter,
+        400,
+        r#"{"error":{"message":"bad","code":400,"metadata":{"raw":"{\"error\":{\"message\":\"{}\"}}"}}}"#,
+    ),
+    (Provider::Generic, 502, r#"{}"#),
+    (
+        Provider::Generic,
+        500,
+        r#"<html><head><title>{}</title></head><body>{}</body></html>"#,
+    ),
+];
+
+/// Whether `haystack` holds `secret` or any `WINDOW`-character piece of it.
+fn leaks(haystack: &str, secret: &str) -> Option<String> {
+    if haystack.contains(secret) {
+        return Some(secret.to_string());
+    }
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(WINDOW.min(chars.len()))
+        .map(|w| w.iter().collect::<String>())
+        .find(|w| haystack.contains(w.as_str()))
+}
+
+fn check(c: &Classification, secret: &str) -> Result<(), TestCaseError> {
+    let debug = format!("{c:?}");
+    for (what, text) in [
+        ("message", c.message.as_ref()),
+        ("code", c.code.as_deref().unwrap_or("")),
+        ("debug", debug.as_str()),
+    ] {
+        if let Some(piece) = leaks(text, secret) {
+            return Err(TestCaseError::fail(format!(
+                "{what} leaks {piece:?} of {secret:?}: {text:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn classify_body(
+    provider: Provider,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Classification {
+    classify(
+        provider,
+        &Observation::Http(HttpResponse {
+            status,
+            headers,
+            body,
+        }),
+        Some(1_790_000_000_000),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+    /// A secret planted in any member of any provider's body, in any disguise, with any
+    /// neighbours, never comes out of the classifier.
+    #[test]
+    fn planted_secrets_never_leak(
+        plant in planted(),
+        disguise in disguise(),
+        before in neighbours(),
+        after in neighbours(),
+        shape in proptest::sample::select(SHAPES),
+        escape_all in any::<bool>(),
+    ) {
+        let (provider, status, template) = shape;
+        let before = finished(before);
+        let text = format!("{before}{}{after}", apply(&disguise, &plant.carrier));
+        let body = if template == "{}" {
+            text.clone()
+        } else {
+            template.replace("{}", &json_str(&text, escape_all))
+        };
+        let c = classify_body(provider, status, &[], body.as_bytes());
+        check(&c, &plant.secret)?;
+    }
+
+    /// The same secret as a raw, non-JSON body (a proxy's plain-text echo), and in the
+    /// `x-amzn-errortype` header Bedrock's code comes from.
+    #[test]
+    fn planted_secrets_never_leak_from_raw_bodies_or_headers(
+        plant in planted(),
+        disguise in disguise(),
+        before in neighbours(),
+        after in neighbours(),
+        status in proptest::sample::select(vec![400u16, 401, 403, 429, 500, 502]),
+    ) {
+        let before = finished(before);
+        let text = format!("{before}{}{after}", apply(&disguise, &plant.carrier));
+        let c = classify_body(Provider::Generic, status, &[], text.as_bytes());
+        check(&c, &plant.secret)?;
+        let header = text.replace(['\n', '\t'], " ");
+        let headers = [("x-amzn-errortype", header.as_str())];
+        let c = classify_body(Provider::Bedrock, 400, &headers, br#"{"message":"bad request"}"#);
+        check(&c, &plant.secret)?;
+    }
+}
+
+/// Every shape named in issue #15, one by one, through the real classifier.
+#[test]
+fn every_reported_shape_is_redacted() {
+    let google = "AIzaSyD4k9Qz7LmN2pR8sT1vW3xY5zA6bC0dE9f";
+    let openai = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z_Q7-R0";
+    let anthropic = "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa-XyZ12AA";
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    let cases: Vec<(String, &str)> = vec![
+        (format!("GET https://generativelanguage.googleapis.com/v1beta/models/gemini-pro:generateContent?key={google} failed"), google),
+        (format!("request failed: api_key={openai}"), openai),
+        (format!("key:{openai}"), openai),
+        (format!("x-api-key:{anthropic}"), anthropic),
+        (format!("bearer={jwt}"), jwt),
+        (format!("Authorization:Bearer:{openai}"), openai),
+        (format!("Incorrect API key provided: {}", openai.replace('-', "%2D")), openai),
+        (format!("Incorrect API key provided: {}", openai.replace('-', "\\u002d")), openai),
+        (format!("Incorrect API key provided: s\u{200b}k-{}", &openai[3..]), openai),
+        (format!("Incorrect API key provided: {}", openai.replace('-', "\\\\u002d")), openai),
+        ("AWS AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string(), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        ("AWS AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".to_string(), "AKIAIOSFODNN7EXAMPLE"),
+        (format!("token ghp_{}", "Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWxYz12"), "ghp_Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0UvWxYz12"),
+    ];
+    for (text, secret) in &cases {
+        for template in [
+            r#"{"error":{"message":"{}","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+            r#"{"error":{"message":"bad","type":"{}"}}"#,
+            r#"{"error":{"code":400,"message":"bad","status":"{}"}}"#,
+        ] {
+            let body = template.replace("{}", &json_str(text, false));
+            for provider in [Provider::Openai, Provider::Gemini, Provider::Generic] {
+                let c = classify_body(provider, 400, &[], body.as_bytes());
+                if let Err(e) = check(&c, secret) {
+                    panic!("{body}: {e}");
+                }
+            }
+        }
+        let c = classify_body(Provider::Generic, 502, &[], text.as_bytes());
+        if let Err(e) = check(&c, secret) {
+            panic!("raw {text}: {e}");
+        }
+    }
+}
+
+/// The secret in `error.type` (no `code`) and in `error.status` becomes the code: it must be
+/// redacted there.
+#[test]
+fn secrets_in_type_and_status_are_redacted() {
+    let key = "sk-proj-Q9w8E7r6T5y4U3i2O1p0AsDfGhJkLzXcVbNm";
+    for body in [
+        format!(r#"{{"error":{{"message":"bad","type":"key={key}"}}}}"#),
+        format!(r#"{{"error":{{"code":400,"message":"bad","status":"{key}"}}}}"#),
+        format!(r#"{{"type":"error","error":{{"type":"x-api-key:{key}","message":"bad"}}}}"#),
+    ] {
+        for provider in [Provider::Openai, Provider::Anthropic, Provider::Gemini] {
+            let c = classify_body(provider, 400, &[], body.as_bytes());
+            assert!(c.code.is_some(), "{body}: the field is copied to the code");
+            check(&c, key).unwrap_or_else(|e| panic!("{body}: {e}"));
+        }
+    }
+}
+
+/// Key labels and model ids are not secrets: they come through unchanged.
+#[test]
+fn labels_and_model_ids_survive() {
+    for word in [
+        "xai-main",
+        "prod-key",
+        "sk-my-test-key",
+        "gsk_staging",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        "gemini-2.5-pro-preview-05-06",
+        "gpt-4o-2024-08-06",
+    ] {
+        let message = format!("The model or key {word} is not available in this region.");
+        let body = format!(r#"{{"message":"{message}"}}"#);
+        let c = classify_body(Provider::Bedrock, 400, &[], body.as_bytes());
+        assert_eq!(c.message, message, "{word}");
+        let body = format!(r#"{{"error":{{"message":"bad","type":"{word}"}}}}"#);
+        let c = classify_body(Provider::Openai, 400, &[], body.as_bytes());
+        assert_eq!(c.code.as_deref(), Some(word), "{word}");
+    }
+}
