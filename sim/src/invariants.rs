@@ -35,8 +35,8 @@
 //! 2. no send with a removed, revoked, marked-bad or excluded key, or before a reset the
 //!    model knows;
 //! 3. attempt numbers count every send; no limit is exceeded;
-//! 4. no sleep ends after the deadline, no send starts at or after it, and the call ends no
-//!    later than the deadline plus one attempt timeout;
+//! 4. no sleep ends at or after the deadline (no send could follow it), no send starts at or
+//!    after it, and the call ends no later than the deadline plus one attempt timeout;
 //! 5. a target that refused the request (malformed, too long, filtered, unknown model,
 //!    certificate, WAF) is never sent to again, and the chain is never climbed back up;
 //! 6. every call ends within the step bound, and a waiting machine always waits for
@@ -196,6 +196,8 @@ impl KeyModel {
 pub struct ClientModel {
     /// Every key ever seen.
     pub keys: Vec<KeyModel>,
+    /// Each target's context window, as configured (for fallback after a context overflow).
+    pub contexts: Vec<Option<u32>>,
 }
 
 impl ClientModel {
@@ -207,6 +209,7 @@ impl ClientModel {
                 .enumerate()
                 .flat_map(|(t, target)| target.keys.iter().map(move |k| KeyModel::new(k.id, t)))
                 .collect(),
+            contexts: targets.iter().map(|t| t.context_tokens).collect(),
         }
     }
 
@@ -327,6 +330,7 @@ fn is_transient(reason: Reason) -> bool {
 pub struct Checker {
     policy: Policy,
     keys: Vec<KeyModel>,
+    contexts: Vec<Option<u32>>,
     deadline: Time,
     started: bool,
     /// The target of the last send (0 before the first).
@@ -360,6 +364,7 @@ impl Checker {
         Checker {
             policy: policy.clone(),
             keys: client.keys.clone(),
+            contexts: client.contexts.clone(),
             deadline: Time::MAX,
             started: false,
             target: 0,
@@ -515,7 +520,9 @@ impl Checker {
                 (LoneRejection::Retry(key), [Action::Send(s)]) => {
                     s.key == key && s.fresh_connection
                 }
-                (_, [Action::Abort(a)]) => a.reason == AbortReason::AuthPermanent,
+                (LoneRejection::Abort, [Action::Abort(a)]) => {
+                    a.reason == AbortReason::AuthPermanent
+                }
                 _ => false,
             };
             if !ok {
@@ -628,7 +635,9 @@ impl Checker {
                 let limits_allow = self.sends < self.policy.max_attempts
                     && self.target_sends < self.policy.max_attempts_per_target
                     && now < self.deadline
-                    && self.key(key).is_some_and(|k| now >= k.blocked_until);
+                    && self
+                        .key(key)
+                        .is_some_and(|k| now >= k.blocked_until && !k.removed && !k.marked_dead);
                 let Some(k) = self.key_mut(key) else { return };
                 k.strikes = k.strikes.saturating_add(1);
                 let strikes = k.strikes;
@@ -712,12 +721,12 @@ impl Checker {
                 if self.committed && !self.restart_granted {
                     self.violation(now, 12, "a sleep after the response was committed");
                 }
-                if *until > self.deadline {
+                if *until >= self.deadline {
                     self.violation(
                         now,
                         4,
                         format!(
-                            "sleep until {until} ends after the deadline {}",
+                            "sleep until {until} ends at or after the deadline {}, when no send may start",
                             self.deadline
                         ),
                     );
@@ -731,6 +740,34 @@ impl Checker {
                         *after == Reason::RateLimited
                     }
                 };
+                if let SleepReason::Backoff {
+                    after: Reason::RateLimited,
+                }
+                | SleepReason::ServerHint {
+                    after: Reason::RateLimited,
+                    ..
+                } = reason
+                {
+                    // Labelled as the failed key's own wait: no other key of the target may be
+                    // waiting too (that sleep is `all_keys_cooling`).
+                    let failed = self.last_send.map(|(_, k)| k);
+                    let other = self.keys.iter().find(|k| {
+                        Some(k.id) != failed
+                            && k.target == self.target
+                            && self.surely_in_play(k)
+                            && k.blocked_until > now
+                    });
+                    if let Some(k) = other {
+                        self.violation(
+                            now,
+                            9,
+                            format!(
+                                "a sleep labelled as one key's own wait while key {} of target {} is waiting too",
+                                k.id, self.target
+                            ),
+                        );
+                    }
+                }
                 if after_rate_limit {
                     let ready = self.keys.iter().find(|k| {
                         k.target == self.target && self.surely_in_play(k) && k.free_by <= now
@@ -969,9 +1006,62 @@ impl Checker {
             }
             _ => None,
         });
+        // No key of the current target can ever be used again (all removed, revoked or
+        // not entitled): unless the failure's own reason names it, that is the reason.
+        let no_key = !self
+            .keys
+            .iter()
+            .any(|k| k.target == self.target && self.in_play(k));
+        let problem = problem.or_else(|| match reason {
+            AbortReason::NoUsableKey if !no_key => Some(
+                "`no_usable_key` while a key of the current target is still in play".to_string(),
+            ),
+            // (When the limits are spent too, either cause may be named.)
+            AbortReason::DeadlineExceeded | AbortReason::AttemptsExhausted
+                if no_key && own.is_none() && now < self.deadline && !limits_spent =>
+            {
+                Some(format!(
+                    "`{reason}` although no key of the current target is left: `no_usable_key`"
+                ))
+            }
+            AbortReason::NotRetryable => answer
+                .and_then(|t| self.open_fallback(now, t.reason))
+                .map(|t| format!("`not_retryable` although target {t} could take the request now")),
+            _ => None,
+        });
         if let Some(problem) = problem {
             self.violation(now, 16, problem);
         }
+    }
+
+    /// A later target that could take a request refused with `reason`, with a key ready now
+    /// and the limits allowing a send; `None` when there is none.
+    fn open_fallback(&self, now: Time, reason: Reason) -> Option<usize> {
+        let allowed = |t: usize| match reason {
+            Reason::ContextOverflow => {
+                let here = self.contexts.get(self.target).copied().flatten();
+                let there = self.contexts.get(t).copied().flatten();
+                there.is_some_and(|c| here.is_none_or(|h| c > h))
+            }
+            Reason::ContentFilter => self.policy.fallback_on_content_filter,
+            Reason::PayloadTooLarge
+            | Reason::ModelNotFound
+            | Reason::TlsCertificate
+            | Reason::BlockedByWaf => true,
+            _ => false,
+        };
+        if self.sends >= self.policy.max_attempts || now >= self.deadline {
+            return None;
+        }
+        self.keys
+            .iter()
+            .find(|k| {
+                k.target > self.target
+                    && allowed(k.target)
+                    && self.surely_in_play(k)
+                    && k.free_by <= now
+            })
+            .map(|k| k.target)
     }
 
     /// Whether the model agrees that no send could start before the deadline.
