@@ -43,7 +43,8 @@
 //!    something (checked by the runner);
 //! 7. the same seed gives the same trace (checked by the swarm, in process and across
 //!    processes);
-//! 8. every abort has a non-empty message;
+//! 8. every abort has a non-empty message that does not contradict itself (a
+//!    `deadline_exceeded` whose retry time is before the deadline);
 //! 9. no sleep after a rate limit while the current target has a key the model knows is
 //!    ready;
 //! 10. faults whose row in the brief says "key state unchanged" change no key's state;
@@ -805,6 +806,25 @@ impl Checker {
                         now,
                         15,
                         format!("a secret canary fragment {fragment:?} in the abort message"),
+                    );
+                }
+                // A message must not contradict itself: "the only way forward ends past the
+                // deadline" with a retry time before the deadline, or the reverse.
+                let contradiction = match (abort.reason, abort.retry_at) {
+                    (AbortReason::DeadlineExceeded, Some(t)) => {
+                        t < self.deadline && now < self.deadline
+                    }
+                    (AbortReason::ServerWaitTooLong, Some(t)) => t >= self.deadline,
+                    _ => false,
+                };
+                if contradiction {
+                    self.violation(
+                        now,
+                        8,
+                        format!(
+                            "abort `{}` says a retry could succeed at {:?}, against the deadline {}",
+                            abort.reason, abort.retry_at, self.deadline
+                        ),
                     );
                 }
                 self.abort_reason(now, abort.reason, input);
