@@ -72,7 +72,7 @@
 //!     idempotency key, and no two calls share one (a deduplicating gateway would hand one
 //!     call the other's response; checked by the runner);
 //! 18. the classifier reads every simulated reply as the fault the world scripted, and a
-//!    `Succeeded` follows only a real success.
+//!     `Succeeded` follows only a real success.
 
 use crate::canary;
 use relent::machine::TraceEntry;
