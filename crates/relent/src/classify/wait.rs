@@ -114,7 +114,7 @@ pub(crate) fn hint(
 }
 
 /// How far the response's `Date` may be from the caller's clock before the two are treated as
-/// disagreeing (see [`hint`]): five minutes. Within it the response's own `Date` is the
+/// disagreeing (see `hint` in this module): five minutes. Within it the response's own `Date` is the
 /// reference, as RFC 9110 section 10.2.3 says.
 pub const CLOCK_SKEW_TOLERANCE_MS: u64 = 5 * 60 * 1000;
 
