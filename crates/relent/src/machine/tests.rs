@@ -175,6 +175,16 @@ fn time_going_backwards_is_clamped() {
 
 // ----- decisions v2: each test fails on the machine before these rules -----
 
+/// A machine with one key under `policy`, started, its first send drained.
+fn one_key_started(policy: Policy) -> RetryMachine {
+    let keys = vec![KeySpec::new(1, "only")];
+    let target = Target::new(Provider::Openai, "gpt-4o", keys);
+    let mut m = RetryMachine::new(policy, vec![target], 1).unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m
+}
+
 const QUOTA: &str = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#;
 const RATE_LIMITED: &str = r#"{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}"#;
 
@@ -241,15 +251,7 @@ fn a_wait_beyond_the_callers_cap_names_the_cap() {
         max_server_wait_ms: Some(60_000),
         ..Policy::default()
     };
-    let keys = vec![KeySpec::new(1, "only")];
-    let mut m = RetryMachine::new(
-        policy,
-        vec![Target::new(Provider::Openai, "gpt-4o", keys)],
-        1,
-    )
-    .unwrap();
-    m.start(Time(0)).unwrap();
-    drain(&mut m);
+    let mut m = one_key_started(policy);
     m.handle_response(Time(100), http(429, &[("retry-after", "90")], RATE_LIMITED))
         .unwrap();
     let actions = drain(&mut m);
@@ -274,15 +276,7 @@ fn a_rejection_at_the_attempt_limit_is_still_auth_permanent() {
         max_attempts: 2,
         ..Policy::default()
     };
-    let keys = vec![KeySpec::new(1, "only")];
-    let mut m = RetryMachine::new(
-        policy,
-        vec![Target::new(Provider::Openai, "gpt-4o", keys)],
-        1,
-    )
-    .unwrap();
-    m.start(Time(0)).unwrap();
-    drain(&mut m);
+    let mut m = one_key_started(policy);
     let overloaded =
         r#"{"error":{"message":"The engine is currently overloaded","type":"server_error"}}"#;
     m.handle_response(Time(100), http(503, &[], overloaded))
