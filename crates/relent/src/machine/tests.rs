@@ -374,3 +374,24 @@ fn a_sleep_for_a_removed_key_ends_at_once() {
         "{actions:?}"
     );
 }
+
+/// What the machine shows of itself: its policy as given, and the display forms of key ids
+/// and idempotency keys that traces, logs and the `Idempotency-Key` header carry.
+#[test]
+fn getters_and_display_forms() {
+    let policy = Policy {
+        max_attempts: 7,
+        ..Policy::default()
+    };
+    let m = one_key_started(policy.clone());
+    assert_eq!(m.policy(), &policy);
+    assert_eq!(KeyId(42).to_string(), "k42");
+    assert_eq!(
+        IdempotencyKey(0xab).to_string(),
+        "relent-000000000000000000000000000000ab"
+    );
+    // The key is drawn from both halves of the seeded stream: neither half is lost.
+    let key = m.idempotency_key().0;
+    assert_ne!(key >> 64, 0);
+    assert_ne!(key & u128::from(u64::MAX), 0);
+}
