@@ -1036,9 +1036,15 @@ impl Checker {
             AbortReason::NoUsableKey if !no_key => Some(
                 "`no_usable_key` while a key of the current target is still in play".to_string(),
             ),
-            // (When the limits are spent too, either cause may be named.)
+            // (When the limits are spent too, either cause may be named; after a transient
+            // fault the machine waits out the fault first, and a wait that overshoots the
+            // deadline is a true cause as well.)
             AbortReason::DeadlineExceeded | AbortReason::AttemptsExhausted
-                if no_key && own.is_none() && now < self.deadline && !limits_spent =>
+                if no_key
+                    && own.is_none()
+                    && now < self.deadline
+                    && !limits_spent
+                    && !answer.is_some_and(|t| is_transient(t.reason)) =>
             {
                 Some(format!(
                     "`{reason}` although no key of the current target is left: `no_usable_key`"
