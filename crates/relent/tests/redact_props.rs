@@ -9,16 +9,13 @@
 
 use proptest::prelude::*;
 use relent::classify::{classify, Classification, HttpResponse, Observation, Provider};
-
-/// The length of the windows searched for: any 12 characters of a secret in the output
-/// count as a leak.
-const WINDOW: usize = 12;
-
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const URLSAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const HEX: &[u8] = b"0123456789abcdef";
-const UPPER_DIGIT: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+// The encoders, alphabets and the window search are shared with the `redact` fuzz target
+// (`relent_sim::fuzz::redact`), which checks the same property from fuzzer bytes; neither
+// takes anything from the redactor.
+use relent_sim::fuzz::redact::{
+    json_str, leaked_piece, percent_encoded, unicode_escaped, zero_width, ALNUM, BASE64, HEX,
+    UPPER_DIGIT, URLSAFE,
+};
 
 /// `len` characters drawn from `alphabet`.
 fn chars(alphabet: &'static [u8], len: std::ops::RangeInclusive<usize>) -> BoxedStrategy<String> {
@@ -146,46 +143,6 @@ fn planted() -> BoxedStrategy<Planted> {
     .boxed()
 }
 
-/// Percent-encodes every byte of `s` in `chosen` positions.
-fn percent(s: &str, every: usize, offset: usize) -> String {
-    s.bytes()
-        .enumerate()
-        .map(|(n, b)| {
-            if (n + offset) % every == 0 || b == b'-' {
-                format!("%{b:02X}")
-            } else {
-                (b as char).to_string()
-            }
-        })
-        .collect()
-}
-
-/// Writes every `-` and `_`, and every `every`-th character, as a `\uXXXX` escape.
-fn unicode_escaped(s: &str, every: usize) -> String {
-    s.chars()
-        .enumerate()
-        .map(|(n, c)| {
-            if c == '-' || c == '_' || n % every == 0 {
-                format!("\\u{:04x}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// Inserts invisible characters between the first characters (the prefix).
-fn zero_width(s: &str, invisible: char) -> String {
-    let mut out = String::new();
-    for (n, c) in s.chars().enumerate() {
-        out.push(c);
-        if n < 4 {
-            out.push(invisible);
-        }
-    }
-    out
-}
-
 /// How the carrier is disguised in the text.
 #[derive(Clone, Debug)]
 enum Disguise {
@@ -210,7 +167,7 @@ fn disguise() -> impl Strategy<Value = Disguise> {
 fn apply(d: &Disguise, s: &str) -> String {
     match d {
         Disguise::Plain => s.to_string(),
-        Disguise::Percent(every, offset) => percent(s, *every, *offset),
+        Disguise::Percent(every, offset) => percent_encoded(s, *every, *offset),
         Disguise::LiteralEscapes(every) => unicode_escaped(s, *every),
         Disguise::ZeroWidth(c) => zero_width(s, *c),
     }
@@ -262,24 +219,6 @@ fn finished(before: String) -> String {
     } else {
         before
     }
-}
-
-/// JSON string contents for `text` (quotes, backslashes and controls escaped), optionally
-/// with every non-alphanumeric ASCII character as a `\u` escape as well.
-fn json_str(text: &str, escape_all: bool) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c if escape_all && c.is_ascii() && !c.is_ascii_alphanumeric() => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The provider body shapes and, in each, every member relent reads. `{}` marks where the
@@ -386,18 +325,6 @@ const SHAPES: &[(Provider, u16, &str)] = &[
     ),
 ];
 
-/// Whether `haystack` holds `secret` or any `WINDOW`-character piece of it.
-fn leaks(haystack: &str, secret: &str) -> Option<String> {
-    if haystack.contains(secret) {
-        return Some(secret.to_string());
-    }
-    let chars: Vec<char> = secret.chars().collect();
-    chars
-        .windows(WINDOW.min(chars.len()))
-        .map(|w| w.iter().collect::<String>())
-        .find(|w| haystack.contains(w.as_str()))
-}
-
 fn check(c: &Classification, secret: &str) -> Result<(), TestCaseError> {
     let debug = format!("{c:?}");
     for (what, text) in [
@@ -405,7 +332,7 @@ fn check(c: &Classification, secret: &str) -> Result<(), TestCaseError> {
         ("code", c.code.as_deref().unwrap_or("")),
         ("debug", debug.as_str()),
     ] {
-        if let Some(piece) = leaks(text, secret) {
+        if let Some(piece) = leaked_piece(text, secret) {
             return Err(TestCaseError::fail(format!(
                 "{what} leaks {piece:?} of {secret:?}: {text:?}"
             )));

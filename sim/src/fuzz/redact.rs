@@ -13,11 +13,16 @@ use relent::classify::{classify, Classification, HttpResponse, Observation, Prov
 /// Any this many consecutive characters of a secret in the output count as a leak.
 pub const WINDOW: usize = 12;
 
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const URLSAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const HEX: &[u8] = b"0123456789abcdef";
-const UPPER_DIGIT: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// An alphabet keys are drawn from.
+pub const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+/// An alphabet keys are drawn from.
+pub const URLSAFE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/// An alphabet keys are drawn from.
+pub const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// An alphabet keys are drawn from.
+pub const HEX: &[u8] = b"0123456789abcdef";
+/// An alphabet keys are drawn from.
+pub const UPPER_DIGIT: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// The characters that may surround a secret: letters and digits, and the punctuation
 /// URLs, headers, JSON and shells put next to keys.
@@ -277,50 +282,63 @@ fn disguise(u: &mut Unstructured<'_>, carrier: &str) -> String {
         1 => {
             let every = length(u, 1, 6);
             let offset = length(u, 0, 6);
-            carrier
-                .bytes()
-                .enumerate()
-                .map(|(n, b)| {
-                    if (n + offset) % every == 0 || b == b'-' {
-                        format!("%{b:02X}")
-                    } else {
-                        char::from(b).to_string()
-                    }
-                })
-                .collect()
+            percent_encoded(carrier, every, offset)
         }
         2 => {
             let every = length(u, 1, 8);
-            carrier
-                .chars()
-                .enumerate()
-                .map(|(n, c)| {
-                    if c == '-' || c == '_' || n % every == 0 {
-                        format!("\\u{:04x}", c as u32)
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
+            unicode_escaped(carrier, every)
         }
         _ => {
-            let invisible = *pick(
-                u,
-                &[
-                    '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{2060}', '\u{feff}',
-                    '\u{ad}',
-                ],
-            );
-            let mut out = String::new();
-            for (n, c) in carrier.chars().enumerate() {
-                out.push(c);
-                if n < 4 {
-                    out.push(invisible);
-                }
-            }
-            out
+            let invisible = *pick(u, INVISIBLE);
+            zero_width(carrier, invisible)
         }
     }
+}
+
+/// Characters that render as nothing, put inside a key's prefix to hide it.
+pub const INVISIBLE: &[char] = &[
+    '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{2060}', '\u{feff}', '\u{ad}',
+];
+
+/// Percent-encodes every byte of `s` at positions `n` with `(n + offset) % every == 0`, and
+/// every `-`.
+pub fn percent_encoded(s: &str, every: usize, offset: usize) -> String {
+    s.bytes()
+        .enumerate()
+        .map(|(n, b)| {
+            if (n + offset) % every.max(1) == 0 || b == b'-' {
+                format!("%{b:02X}")
+            } else {
+                char::from(b).to_string()
+            }
+        })
+        .collect()
+}
+
+/// Writes every `-` and `_`, and every `every`-th character, as a `\uXXXX` escape.
+pub fn unicode_escaped(s: &str, every: usize) -> String {
+    s.chars()
+        .enumerate()
+        .map(|(n, c)| {
+            if c == '-' || c == '_' || n % every.max(1) == 0 {
+                format!("\\u{:04x}", c as u32)
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Inserts `invisible` after each of the first four characters (the prefix).
+pub fn zero_width(s: &str, invisible: char) -> String {
+    let mut out = String::new();
+    for (n, c) in s.chars().enumerate() {
+        out.push(c);
+        if n < 4 {
+            out.push(invisible);
+        }
+    }
+    out
 }
 
 fn context(u: &mut Unstructured<'_>) -> String {
@@ -330,7 +348,7 @@ fn context(u: &mut Unstructured<'_>) -> String {
 
 /// JSON string contents for `text`; with `all`, every ASCII punctuation character as a
 /// `\u` escape too.
-fn json_str(text: &str, all: bool) -> String {
+pub fn json_str(text: &str, all: bool) -> String {
     let mut out = String::new();
     for c in text.chars() {
         match c {
