@@ -112,7 +112,6 @@ struct Call {
     message: Option<String>,
     ended_at: Time,
     trace_seen: usize,
-    keys_before: Vec<KeySnapshot>,
     steps: usize,
 }
 
@@ -309,7 +308,6 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         marks.hit(Named::LaterCallInheritedKeyState);
                     }
                 }
-                let keys_before = Vec::new();
                 let result = machine.start(now);
                 if let Err(e) = &result {
                     checker.violation(now, 0, format!("start refused: {e}"));
@@ -326,7 +324,6 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     message: None,
                     ended_at: now,
                     trace_seen: 0,
-                    keys_before,
                     steps: 0,
                 };
                 step(&mut call, Input::Start, result);
@@ -540,9 +537,18 @@ fn step(call: &mut Call, input: Input<'_>, result: Result<(), relent::EventError
     let Some(entry) = trace.get(call.trace_seen) else {
         return;
     };
+    // The key states before this step are those the previous entry recorded.
+    let before = previous_keys(trace, call.trace_seen);
     call.trace_seen = trace.len();
-    call.checker.step(input, entry, &call.keys_before);
-    call.keys_before.clone_from(&entry.keys);
+    call.checker.step(input, entry, before);
+}
+
+/// The key states recorded by the trace entry before entry `index` (none before the first).
+pub(crate) fn previous_keys(trace: &[TraceEntry], index: usize) -> &[KeySnapshot] {
+    index
+        .checked_sub(1)
+        .and_then(|i| trace.get(i))
+        .map_or(&[], |e| &e.keys)
 }
 
 #[allow(clippy::too_many_arguments)]

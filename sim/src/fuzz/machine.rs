@@ -6,7 +6,6 @@
 use crate::invariants::{Checker, ClientModel, Input, Truth};
 use arbitrary::{Arbitrary, Unstructured};
 use relent::classify::{HttpResponse, Observation, Provider, Reason, TransportError};
-use relent::machine::KeySnapshot;
 use relent::{Event, KeyId, KeySpec, Policy, PoolChange, RetryMachine, State, Target, Time};
 
 /// One input to the machine, including ones that do not fit its state.
@@ -191,14 +190,12 @@ pub fn drive_machine(keys: &[u32], seed: u64, ops: &[Op]) -> Result<String, Stri
         .record_trace(true);
     let mut now = Time(0);
     let mut added = 100;
-    let mut keys_before: Vec<KeySnapshot> = Vec::new();
     m.start(now).map_err(|e| format!("start refused: {e}"))?;
     let mut seen = 0;
     let mut feed = |checker: &mut Checker, m: &RetryMachine, input: Input<'_>| {
         let trace = m.trace().unwrap_or(&[]);
         if let Some(entry) = trace.get(seen) {
-            checker.step(input, entry, &keys_before);
-            keys_before.clone_from(&entry.keys);
+            checker.step(input, entry, crate::runner::previous_keys(trace, seen));
         }
         seen = trace.len();
     };
