@@ -71,6 +71,7 @@ struct ReadmeDoctest;
 pub mod backoff;
 pub mod classify;
 pub mod machine;
+pub mod overload;
 pub mod policy;
 pub mod pool;
 pub mod time;
@@ -83,6 +84,7 @@ pub use machine::{
     Abort, AbortReason, Action, Event, EventError, PoolChange, RetryMachine, Send, SleepReason,
     State,
 };
+pub use overload::{BreakerPolicy, BudgetPolicy, Overload, OverloadPolicy};
 pub use policy::Policy;
 pub use pool::{KeyId, KeyRef, KeySpec, KeyState, Pool, Selection, Target};
 pub use time::{Millis, Time};

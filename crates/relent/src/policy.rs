@@ -44,6 +44,9 @@ pub struct Policy {
     /// Whether a failure after the response was committed to the caller may restart the call
     /// from scratch (only for callers that can discard what they received).
     pub restart_after_commit: bool,
+    /// Overload control shared by a client's calls (issue #14): the retry budget and the
+    /// per-target circuit breaker.
+    pub overload: crate::overload::OverloadPolicy,
 }
 
 impl Default for Policy {
@@ -65,6 +68,7 @@ impl Default for Policy {
             selection: Selection::Priority,
             fallback_on_content_filter: false,
             restart_after_commit: false,
+            overload: crate::overload::OverloadPolicy::default(),
         }
     }
 }
@@ -121,6 +125,24 @@ impl Policy {
         ] {
             if value > MAX_LIMIT {
                 return Err(PolicyError::TooLarge(name, value, MAX_LIMIT));
+            }
+        }
+        // Overload control (issue #14).
+        let breaker = &self.overload.breaker;
+        if breaker.enabled {
+            if breaker.open_ms == 0 {
+                return Err(PolicyError::Zero("overload.breaker.open_ms"));
+            }
+            if breaker.half_open_probes == 0 {
+                return Err(PolicyError::Zero("overload.breaker.half_open_probes"));
+            }
+            let max = u64::from(crate::overload::MAX_WINDOW);
+            if u64::from(breaker.window) > max {
+                return Err(PolicyError::TooLarge(
+                    "overload.breaker.window",
+                    u64::from(breaker.window),
+                    max,
+                ));
             }
         }
         for b in [&self.backoff, &self.congestion_backoff] {

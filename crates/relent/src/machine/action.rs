@@ -101,6 +101,12 @@ pub enum AbortReason {
     Cancelled,
     /// A failure after the response was committed to the caller.
     FailedAfterCommit,
+    /// The client's retry budget could not pay for a retry: the provider is failing many
+    /// of this client's calls, and more retries would add to its load (issue #14).
+    RetryBudgetExhausted,
+    /// The target's circuit breaker is open (or its half-open probes are out) past what
+    /// the call may wait, and no fallback target can take the call (issue #14).
+    CircuitOpen,
 }
 
 impl AbortReason {
@@ -118,6 +124,8 @@ impl AbortReason {
             AbortReason::ServerSaidNoRetry => "server_said_no_retry",
             AbortReason::Cancelled => "cancelled",
             AbortReason::FailedAfterCommit => "failed_after_commit",
+            AbortReason::RetryBudgetExhausted => "retry_budget_exhausted",
+            AbortReason::CircuitOpen => "circuit_open",
         }
     }
 }

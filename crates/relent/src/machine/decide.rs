@@ -28,6 +28,8 @@ impl RetryMachine {
             .map(|epoch| epoch.saturating_add(now.0));
         let c = classify(provider, observation, wall_clock);
         let seen = self.trace.is_some().then(|| summarize(&c));
+        // Overload control (issue #14): the breaker and the retry budget learn the outcome.
+        self.record_outcome(now, via.target, c.reason);
         if c.reason == Reason::Success {
             if let Some(entry) = self.pool.entry_mut(via.key) {
                 entry.rejections = 0;
@@ -283,6 +285,14 @@ impl RetryMachine {
                 None,
             );
         }
+        // Overload control (issue #14): no sleep for a retry the budget cannot pay.
+        // When the target's breaker has opened, a fallback beats waiting.
+        if !self.budget_allows(at.target, why) {
+            return self.budget_denied(now, at, why);
+        }
+        if self.breaker_open(now, at.target) && self.fallback(now, at, why, false) {
+            return;
+        }
         let (delay_ms, reason) = self.wait_for(why, hint);
         let until = now + Millis(delay_ms);
         let too_long = hint.is_some() && self.beyond_user_cap(delay_ms);
@@ -386,7 +396,13 @@ impl RetryMachine {
 
     /// Moves to the next target in the chain that has a ready key (and, after a context
     /// overflow, a larger context window). Returns false when there is none.
-    fn fallback(&mut self, now: Time, at: KeyRef, why: Reason, larger_context: bool) -> bool {
+    pub(super) fn fallback(
+        &mut self,
+        now: Time,
+        at: KeyRef,
+        why: Reason,
+        larger_context: bool,
+    ) -> bool {
         let current_context = self.pool.targets()[self.target].context_tokens;
         for t in self.target + 1..self.pool.targets().len() {
             let context = self.pool.targets()[t].context_tokens;
@@ -444,6 +460,10 @@ impl RetryMachine {
             let at = from.unwrap_or(to);
             return self.rotate_wait_or_fallback(now, at, why, None, false);
         }
+        // Overload control (issue #14): the target's breaker, then the retry budget.
+        if !self.overload_gate(now, t, key, fresh, from, why) {
+            return;
+        }
         if let Some(from) = from.filter(|f| *f != to) {
             // The placeholder for "no key was in use" is never shown to the caller.
             let from = (from.key != NO_KEY).then_some(from);
@@ -468,7 +488,7 @@ impl RetryMachine {
         }));
     }
 
-    fn sleep(&mut self, now: Time, until: Time, reason: SleepReason, resume: Resume) {
+    pub(super) fn sleep(&mut self, now: Time, until: Time, reason: SleepReason, resume: Resume) {
         self.resume = Some(resume);
         if until <= now {
             return self.wake(now);

@@ -100,6 +100,17 @@ impl RetryMachine {
                 write!(m, "{provider} said not to retry ({detail}). Retrying would not help; check the request and the provider's status.")
             }
             AbortReason::Cancelled => write!(m, "the call was cancelled by the caller after {}.", attempts(self.attempts)),
+            AbortReason::RetryBudgetExhausted => {
+                let budget = self.overload.budget;
+                write!(m, "{provider} {model} is struggling: this client's retry budget is spent ({} of {} tokens left) after {} ({detail}), so the call was not retried, to avoid adding to the provider's load. Retry later; the budget refills as calls succeed.", budget.balance(), budget.capacity(), attempts(self.attempts))
+            }
+            AbortReason::CircuitOpen => {
+                write!(m, "{provider} {model} is struggling: its circuit breaker is open after repeated failures ({detail}) and no fallback target could take the call")
+                    .and_then(|_| match retry_at {
+                        Some(t) => write!(m, "; it admits a probe again at {t}. Retry later, or configure a fallback target."),
+                        None => write!(m, ". Retry later, or configure a fallback target."),
+                    })
+            }
             AbortReason::FailedAfterCommit => {
                 write!(m, "the response from {provider} {model} failed after it was handed to the caller ({detail}). It was not retried because part of it was already delivered.")
             }

@@ -21,6 +21,7 @@ mod action;
 mod decide;
 mod error;
 mod event;
+mod gate;
 mod message;
 mod trace;
 
@@ -30,6 +31,7 @@ pub use event::{Event, EventSummary, PoolChange};
 pub use trace::{KeySnapshot, SeenSummary, TraceEntry};
 
 use crate::classify::{Classification, Reason};
+use crate::overload::Overload;
 use crate::policy::Policy;
 use crate::pool::{KeyId, KeyRef, Pool, Target};
 use crate::time::{Millis, Time};
@@ -129,6 +131,10 @@ pub struct RetryMachine {
     transient_retries: u32,
     previous_delay_ms: u64,
     excluded: Vec<KeyId>,
+    /// The client's retry budget and breakers (issue #14; see [`crate::overload`]).
+    overload: Overload,
+    /// What the pending send cost the retry budget (0 when it was free).
+    charged: u32,
     last_failure: Option<(KeyRef, Classification)>,
     queue: VecDeque<Action>,
     trace: Option<Vec<TraceEntry>>,
@@ -149,6 +155,7 @@ impl RetryMachine {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let idempotency_key =
             IdempotencyKey((u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()));
+        let overload = Overload::new(&policy.overload, pool.targets().len());
         RetryMachine {
             policy,
             pool,
@@ -166,6 +173,8 @@ impl RetryMachine {
             transient_retries: 0,
             previous_delay_ms: 0,
             excluded: Vec::new(),
+            overload,
+            charged: 0,
             last_failure: None,
             queue: VecDeque::with_capacity(8),
             trace: None,
@@ -178,6 +187,20 @@ impl RetryMachine {
         // Most calls take a handful of steps: room for six (under 1 KiB) saves regrowing.
         self.trace = on.then(|| Vec::with_capacity(6));
         self
+    }
+
+    /// Starts the call from a client's overload state (its retry budget and breakers)
+    /// instead of a fresh one, as the driver keeps it beside the pool.
+    pub fn with_overload(mut self, overload: Overload) -> Self {
+        self.overload = overload;
+        self
+    }
+
+    /// Replaces the machine's copy of the client's overload state with `shared`, so that a
+    /// running call sees what concurrent calls spent and learned. Call it between inputs;
+    /// it allocates nothing when the number of targets is unchanged.
+    pub fn sync_overload(&mut self, shared: &Overload) {
+        self.overload.clone_from(shared);
     }
 
     /// Tells the machine the Unix time (ms) of its epoch, so absolute reset times in
@@ -202,6 +225,12 @@ impl RetryMachine {
     /// Takes the pool back, to carry key states over to the next call.
     pub fn into_pool(self) -> Pool {
         self.pool
+    }
+
+    /// The client's overload state as this call sees it (merge it back into the client's
+    /// with [`Overload::merge_call`]).
+    pub fn overload(&self) -> &Overload {
+        &self.overload
     }
 
     /// The policy.
