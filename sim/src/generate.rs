@@ -257,5 +257,27 @@ pub fn generate(seed: u64) -> Schedule {
             .unwrap_or(0);
         schedule.heal_at_ms = Some(d.below(horizon * 3 / 4).max(last_change));
     }
+    // Overload control (issue #14): one world in four draws a small retry budget and a
+    // touchy breaker, so that denials, openings, probes and closings happen within one
+    // world (drawn last, so the rest of every world is as it was).
+    if d.chance(0.25) {
+        let o = &mut schedule.policy.overload;
+        o.budget.capacity = d.range(0, 40) as u32;
+        o.budget.retry_cost = d.range(1, 10) as u32;
+        o.budget.timeout_retry_cost = o.budget.retry_cost * d.range(1, 2) as u32;
+        o.budget.success_reward = d.range(0, 3) as u32;
+        o.breaker.enabled = d.chance(0.9);
+        o.breaker.consecutive_failures = d.range(0, 4) as u32;
+        o.breaker.window = d.range(2, 20) as u32;
+        o.breaker.min_outcomes = d.range(1, u64::from(o.breaker.window)) as u32;
+        o.breaker.failure_rate_percent = if d.chance(0.5) {
+            d.range(20, 90) as u32
+        } else {
+            0
+        };
+        o.breaker.open_ms = d.range(500, 30_000);
+        o.breaker.max_open_ms = o.breaker.open_ms * d.range(1, 4);
+        o.breaker.half_open_probes = d.range(1, 3) as u32;
+    }
     schedule
 }

@@ -72,9 +72,19 @@
 //!     idempotency key, and no two calls share one (a deduplicating gateway would hand one
 //!     call the other's response; checked by the runner);
 //! 18. the classifier reads every simulated reply as the fault the world scripted, and a
-//!     `Succeeded` follows only a real success.
+//!     `Succeeded` follows only a real success;
+//! 19. the client's retry budget (modelled in [`crate::overload_model`] from the policy and
+//!     the world's answers) never goes below zero: every retry after a provider fault or a
+//!     rate limit is paid when sent; a first attempt is never denied, and
+//!     `retry_budget_exhausted` ends a call only when the model's budget cannot pay the
+//!     retry;
+//! 20. no send to a target whose breaker the model has open;
+//! 21. a half-open breaker admits exactly its probe count: no send beyond it, and
+//!     `circuit_open` only while the model has a breaker on the way forward open or its
+//!     probes out.
 
 use crate::canary;
+use crate::overload_model::{self, OverloadModel, Verdict};
 use relent::machine::TraceEntry;
 use relent::{AbortReason, Action, KeyId, Policy, PoolChange, Reason, SleepReason, Target, Time};
 use serde::{Deserialize, Serialize};
@@ -199,6 +209,8 @@ pub struct ClientModel {
     pub keys: Vec<KeyModel>,
     /// Each target's context window, as configured (for fallback after a context overflow).
     pub contexts: Vec<Option<u32>>,
+    /// The client's retry budget and breakers (issue #14), when a policy is known.
+    pub overload: Option<OverloadModel>,
 }
 
 impl ClientModel {
@@ -211,7 +223,23 @@ impl ClientModel {
                 .flat_map(|(t, target)| target.keys.iter().map(move |k| KeyModel::new(k.id, t)))
                 .collect(),
             contexts: targets.iter().map(|t| t.context_tokens).collect(),
+            overload: None,
         }
+    }
+
+    /// The model of a fresh client over `targets` under `policy`, its retry budget and
+    /// breakers included.
+    pub fn with_policy(targets: &[Target], policy: &Policy) -> Self {
+        ClientModel {
+            overload: Some(OverloadModel::new(policy, targets.len())),
+            ..ClientModel::new(targets)
+        }
+    }
+
+    /// Takes the retry budget and breakers from a call that just stepped (the runner
+    /// steps one call at a time, so the call's model is the client's).
+    pub fn take_overload(&mut self, call: &Checker) {
+        self.overload = Some(call.overload.clone());
     }
 
     /// Takes in what a call learned since it last shared (the driver's merge: what only
@@ -356,6 +384,12 @@ pub struct Checker {
     committed: bool,
     restart_granted: bool,
     ended: bool,
+    /// The client's retry budget and breakers (issue #14).
+    overload: OverloadModel,
+    /// The reason of the call's last answer (what the next send retries after).
+    last_truth: Option<Reason>,
+    /// What the pending send cost the budget.
+    charged: u64,
     violations: Vec<Violation>,
 }
 
@@ -384,7 +418,21 @@ impl Checker {
             committed: false,
             restart_granted: false,
             ended: false,
+            overload: client
+                .overload
+                .clone()
+                .unwrap_or_else(|| OverloadModel::new(policy, client.contexts.len())),
+            last_truth: None,
+            charged: 0,
             violations: Vec::new(),
+        }
+    }
+
+    /// Starts the next step from the client's retry budget and breakers (the runner hands
+    /// the machine the client's state before every input, as a driver does).
+    pub fn sync_overload(&mut self, client: &ClientModel) {
+        if let Some(o) = &client.overload {
+            self.overload.clone_from(o);
         }
     }
 
@@ -503,6 +551,7 @@ impl Checker {
                     self.restart_granted = true;
                     self.committed = false;
                     self.fresh_answer = Some(Truth::of(Reason::ConnectionFailed));
+                    self.last_truth = Some(Reason::ConnectionFailed);
                 } else if !matches!(entry.actions.as_slice(), [Action::Abort(a)] if a.reason == AbortReason::FailedAfterCommit)
                 {
                     self.violation(
@@ -537,11 +586,13 @@ impl Checker {
                 );
             }
         }
+        // (A wait for a breaker on the way forward is the wake's outcome too.)
         if expect_wake
-            && !entry
-                .actions
-                .iter()
-                .any(|a| matches!(a, Action::Send(_) | Action::Abort(_)))
+            && !entry.actions.iter().any(|a| match a {
+                Action::Send(_) | Action::Abort(_) => true,
+                Action::Sleep { until, .. } => self.breaker_wait(now, *until),
+                _ => false,
+            })
         {
             self.violation(
                 now,
@@ -614,6 +665,21 @@ impl Checker {
             }
         }
         self.fresh_answer = Some(truth);
+        // Issue #14: a success refills the budget (a paid retry's cost back, else the
+        // first-try reward); the target's breaker learns the outcome.
+        if truth.reason == Reason::Success {
+            let reward = u64::from(self.policy.overload.budget.success_reward);
+            let earned = if self.charged > 0 {
+                self.charged
+            } else {
+                reward
+            };
+            self.overload.earn(&self.policy, earned);
+        }
+        self.charged = 0;
+        self.overload
+            .answered(&self.policy, target, now, truth.reason);
+        self.last_truth = Some(truth.reason);
         self.rejected_here.retain(|k| *k != key);
         if truth.reason == Reason::KeyRejected {
             self.rejected_here.push(key);
@@ -633,9 +699,14 @@ impl Checker {
             }
             Reason::KeyRejected => {
                 let alternative = self.alternative(key);
+                let breaker_admits = matches!(
+                    self.overload.verdict(&self.policy, target, now),
+                    Verdict::Pass | Verdict::Probe
+                );
                 let limits_allow = self.sends < self.policy.max_attempts
                     && self.target_sends < self.policy.max_attempts_per_target
                     && now < self.deadline
+                    && breaker_admits
                     && self
                         .key(key)
                         .is_some_and(|k| now >= k.blocked_until && !k.removed && !k.marked_dead);
@@ -784,7 +855,10 @@ impl Checker {
                         );
                     }
                 }
-                self.transient += 1;
+                // A wait for a breaker is no retry (issue #14): it is not counted.
+                if !self.breaker_wait(now, *until) {
+                    self.transient += 1;
+                }
                 self.sleeping = Some(*reason);
                 self.fresh_answer = None;
             }
@@ -828,6 +902,7 @@ impl Checker {
                     );
                 }
                 self.abort_reason(now, abort.reason, input);
+                self.overload_abort(now, abort.reason);
             }
         }
     }
@@ -836,6 +911,7 @@ impl Checker {
         if self.committed && !self.restart_granted {
             self.violation(now, 12, "a send after the response was committed");
         }
+        self.overload_send(now, send);
         if now >= self.deadline {
             self.violation(
                 now,
@@ -968,6 +1044,104 @@ impl Checker {
         }
         self.last_send = Some((send.target, send.key));
         self.sleeping = None;
+    }
+
+    /// Whether a sleep until `until` waits for a breaker the model has open (or with its
+    /// probes out) on the way forward, until the very time the model says it admits a send.
+    fn breaker_wait(&self, now: Time, until: Time) -> bool {
+        (self.target..self.contexts.len()).any(|t| {
+            matches!(
+                self.overload.verdict(&self.policy, t, now),
+                Verdict::Open(u) | Verdict::ProbesOut(u) if u == until
+            )
+        })
+    }
+
+    /// Invariants 19–21 (issue #14) for a send: a retry is paid from the budget, which
+    /// never goes below zero; no send to an open target; a half-open target admits no more
+    /// sends than its probes.
+    fn overload_send(&mut self, now: Time, send: &relent::Send) {
+        let retry_after = self.last_truth.filter(|r| {
+            self.sends > 0 && send.target == self.target && !overload_model::free_after(*r)
+        });
+        let cost = retry_after.map_or(0, |r| OverloadModel::cost(&self.policy, r));
+        if cost > self.overload.balance {
+            let balance = self.overload.balance;
+            self.violation(
+                now,
+                19,
+                format!("a retry costing {cost} tokens sent with {balance} left: the budget would go below zero"),
+            );
+        }
+        self.overload.balance = self.overload.balance.saturating_sub(cost);
+        self.charged = cost;
+        match self.overload.verdict(&self.policy, send.target, now) {
+            Verdict::Open(until) => self.violation(
+                now,
+                20,
+                format!(
+                    "a send to target {} whose breaker is open until {until}",
+                    send.target
+                ),
+            ),
+            Verdict::ProbesOut(_) => self.violation(
+                now,
+                21,
+                format!(
+                    "a send to target {} whose half-open breaker has all {} probes out",
+                    send.target, self.policy.overload.breaker.half_open_probes
+                ),
+            ),
+            Verdict::Pass | Verdict::Probe => {}
+        }
+        self.overload.sent(&self.policy, send.target, now);
+    }
+
+    /// Invariants 19 and 21 for an abort: `retry_budget_exhausted` only for a retry (never a
+    /// first attempt) the model's budget cannot pay; `circuit_open` only while the model has
+    /// a breaker on the way forward open or its probes out.
+    fn overload_abort(&mut self, now: Time, reason: AbortReason) {
+        match reason {
+            AbortReason::RetryBudgetExhausted => {
+                let problem = match self.last_truth {
+                    _ if self.sends == 0 => {
+                        Some("a first attempt was denied by the retry budget".to_string())
+                    }
+                    None => Some("`retry_budget_exhausted` before any answer".to_string()),
+                    Some(r) if overload_model::free_after(r) => Some(format!(
+                        "`retry_budget_exhausted` after {r}, whose next send is free"
+                    )),
+                    Some(r) => {
+                        let cost = OverloadModel::cost(&self.policy, r);
+                        (self.overload.balance >= cost).then(|| {
+                            format!(
+                                "`retry_budget_exhausted` with {} tokens left for a retry costing {cost}",
+                                self.overload.balance
+                            )
+                        })
+                    }
+                };
+                if let Some(problem) = problem {
+                    self.violation(now, 19, problem);
+                }
+            }
+            AbortReason::CircuitOpen => {
+                let blocked = (self.target..self.contexts.len()).any(|t| {
+                    matches!(
+                        self.overload.verdict(&self.policy, t, now),
+                        Verdict::Open(_) | Verdict::ProbesOut(_)
+                    )
+                });
+                if !blocked {
+                    self.violation(
+                        now,
+                        21,
+                        "`circuit_open` while every breaker on the way forward admits a send",
+                    );
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Invariant 16: the abort names the cause the model sees.
@@ -1148,7 +1322,14 @@ impl Checker {
         }
         let settled = heal + relent::Millis(settle_ms);
         if let Some(reason) = aborted {
-            if reason != AbortReason::Cancelled && end > settled && end < self.deadline {
+            // Overload control may end a call after healing: the budget spent or a breaker
+            // still open (invariants 19 and 21 check that the model agrees).
+            let overload = matches!(
+                reason,
+                AbortReason::RetryBudgetExhausted | AbortReason::CircuitOpen
+            );
+            if reason != AbortReason::Cancelled && !overload && end > settled && end < self.deadline
+            {
                 self.violation(
                     end,
                     11,

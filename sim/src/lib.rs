@@ -7,6 +7,7 @@ pub mod fuzz;
 pub mod generate;
 pub mod invariants;
 pub mod marks;
+pub mod overload_model;
 pub mod respond;
 pub mod runner;
 pub mod scenarios;

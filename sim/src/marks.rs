@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 13] = [
+const NAMED: [&str; 17] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -24,6 +24,10 @@ const NAMED: [&str; 13] = [
     "later_call_inherited_key_state",
     "later_call_succeeded",
     "restart_after_commit",
+    "retry_denied",
+    "breaker_opened",
+    "breaker_half_opened",
+    "breaker_closed",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -60,6 +64,14 @@ pub enum Named {
     LaterCallSucceeded,
     /// A failed stream was restarted because the policy allows it.
     RestartAfterCommit,
+    /// The retry budget denied a retry (issue #14).
+    RetryDenied,
+    /// A target's breaker opened.
+    BreakerOpened,
+    /// An open breaker admitted a half-open probe.
+    BreakerHalfOpened,
+    /// A half-open breaker closed after its probes succeeded.
+    BreakerClosed,
 }
 
 /// The marks reached.
@@ -149,6 +161,9 @@ impl Marks {
             } => self.hit(Named::AllKeysCooling),
             Action::Abort(abort) if abort.reason == relent::AbortReason::DeadlineExceeded => {
                 self.hit(Named::AbortAtDeadline)
+            }
+            Action::Abort(abort) if abort.reason == relent::AbortReason::RetryBudgetExhausted => {
+                self.hit(Named::RetryDenied)
             }
             _ => {}
         }

@@ -13,7 +13,7 @@ use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
 use crate::schedule::Schedule;
 use crate::server::{Served, Server};
 use relent::machine::{KeySnapshot, TraceEntry};
-use relent::{AbortReason, Action, Event, Observation, Pool, RetryMachine, State, Time};
+use relent::{AbortReason, Action, Event, Observation, Overload, Pool, RetryMachine, State, Time};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -104,6 +104,8 @@ struct Call {
     machine: RetryMachine,
     /// The pool as this call last shared it with the client.
     synced: Pool,
+    /// The overload state as this call last shared it with the client.
+    synced_overload: Overload,
     checker: Checker,
     in_flight: Option<InFlight>,
     stream_fails_at: Option<Time>,
@@ -141,7 +143,9 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
         Ok(pool) => pool,
         Err(e) => return invalid(e.to_string()),
     };
-    let mut model = ClientModel::new(&schedule.targets);
+    let mut model = ClientModel::with_policy(&schedule.targets, &schedule.policy);
+    // The client's retry budget and breakers (issue #14), kept like its pool.
+    let mut overload = Overload::new(&schedule.policy.overload, schedule.targets.len());
     let starts = schedule.call_starts();
     // Only a world of several calls needs the client's pool kept up to date.
     let shared = starts.len() > 1;
@@ -217,6 +221,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
             if shared {
                 model.learn(&mut call.checker);
             }
+
             let ended = match call.machine.state() {
                 State::Succeeded => Some(Outcome::Succeeded),
                 State::Aborted { reason } => Some(Outcome::Aborted(reason)),
@@ -296,6 +301,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     .wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
                 let mut machine =
                     RetryMachine::with_pool(schedule.policy.clone(), client.clone(), seed)
+                        .with_overload(overload.clone())
                         .record_trace(true)
                         .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
                 let mut checker = Checker::new(&schedule.policy, &model);
@@ -315,6 +321,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 let mut call = Call {
                     start: now,
                     synced: client.clone(),
+                    synced_overload: overload.clone(),
                     machine,
                     checker,
                     in_flight: None,
@@ -327,6 +334,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     steps: 0,
                 };
                 step(&mut call, Input::Start, result);
+                share(&mut call, &mut overload, &mut model, &mut marks);
                 calls.push(call);
             }
             Next::Change(index) => {
@@ -344,6 +352,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     if matches!(call.machine.state(), State::Sleeping { .. }) {
                         marks.hit(Named::PoolChangeDuringSleep);
                     }
+                    sync(call, &overload, &model);
                     let result = call.machine.handle(now, Event::PoolChanged(change.clone()));
                     // The client's pool has the change already; the call's own view moves on
                     // with it, so the merge after this step carries only what the call did.
@@ -351,17 +360,21 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         let _ = call.synced.apply(change);
                     }
                     step(call, Input::Pool(change), result);
+                    share(call, &mut overload, &mut model, &mut marks);
                 }
             }
             Next::Cancel => {
                 cancelled = true;
                 for call in calls.iter_mut().filter(|c| c.outcome.is_none()) {
+                    sync(call, &overload, &model);
                     let result = call.machine.cancel(now);
                     step(call, Input::Cancel, result);
+                    share(call, &mut overload, &mut model, &mut marks);
                 }
             }
             Next::Answer(i) => {
                 let call = &mut calls[i];
+                sync(call, &overload, &model);
                 let flight = call
                     .in_flight
                     .take()
@@ -372,9 +385,11 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     .observe(|seen| call.machine.handle_response(now, seen))
                     .unwrap_or(Ok(()));
                 step(call, Input::Answer(flight.truth), result);
+                share(call, &mut overload, &mut model, &mut marks);
             }
             Next::StreamFails(i) => {
                 let call = &mut calls[i];
+                sync(call, &overload, &model);
                 call.stream_fails_at = None;
                 if schedule.policy.restart_after_commit {
                     marks.hit(Named::RestartAfterCommit);
@@ -384,9 +399,11 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     Event::StreamFailed(Observation::Transport(relent::TransportError::Reset)),
                 );
                 step(call, Input::StreamFailed, result);
+                share(call, &mut overload, &mut model, &mut marks);
             }
             Next::Timer(i) => {
                 let call = &mut calls[i];
+                sync(call, &overload, &model);
                 let input = match call.machine.state() {
                     State::AwaitingResponse { .. } => {
                         // Whatever the server was going to say, the machine sees a timeout.
@@ -397,6 +414,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 };
                 let result = call.machine.handle_timeout(now);
                 step(call, input, result);
+                share(call, &mut overload, &mut model, &mut marks);
             }
         }
     }
@@ -517,6 +535,47 @@ fn digest_action(h: u64, call: usize, now: Time, action: &Action) -> u64 {
             ])
             .chain(abort.reason.name().bytes().map(u64::from))
             .fold(h, fold),
+    }
+}
+
+/// Hands a call the client's retry budget and breakers before an input, as a driver does
+/// (machine and checker alike).
+fn sync(call: &mut Call, overload: &Overload, model: &ClientModel) {
+    if call.synced_overload != *overload {
+        call.machine.sync_overload(overload);
+        call.synced_overload.clone_from(overload);
+    }
+    call.checker.sync_overload(model);
+}
+
+/// After a call's step: what it did to the budget and breakers reaches the client (the
+/// machine's by [`Overload::merge_call`], the checker's model as it is, since the call
+/// started the step from the client's).
+fn share(call: &mut Call, overload: &mut Overload, model: &mut ClientModel, marks: &mut Marks) {
+    if call.synced_overload != *call.machine.overload() {
+        breaker_marks(&call.synced_overload, call.machine.overload(), marks);
+        overload.merge_call(&call.synced_overload, call.machine.overload());
+        call.synced_overload.clone_from(overload);
+    }
+    model.take_overload(&call.checker);
+}
+
+/// Marks the breaker changes between two overload states (issue #14).
+fn breaker_marks(before: &Overload, after: &Overload, marks: &mut Marks) {
+    use relent::overload::BreakerState;
+    for (t, b) in after.breakers.iter().enumerate() {
+        let was = before.breaker(t).state;
+        match (was, b.state) {
+            (BreakerState::Open { .. }, BreakerState::Open { .. }) => {}
+            (_, BreakerState::Open { .. }) => marks.hit(Named::BreakerOpened),
+            (BreakerState::HalfOpen { .. }, BreakerState::Closed) => {
+                marks.hit(Named::BreakerClosed)
+            }
+            (BreakerState::Open { .. }, BreakerState::HalfOpen { .. }) => {
+                marks.hit(Named::BreakerHalfOpened)
+            }
+            _ => {}
+        }
     }
 }
 

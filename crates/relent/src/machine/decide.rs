@@ -152,8 +152,11 @@ impl RetryMachine {
         // A retry the deadline, the limits or an outside mark on the key forbid now is no
         // retry (the one retry is immediate or never): the key's rejection ends the call
         // with its own reason (a limit is named only when it is the cause).
-        let can_retry =
-            now < self.deadline && self.can_send_more() && self.pool.state(at.key).usable_at(now);
+        // (An open breaker forbids it too: issue #14.)
+        let can_retry = now < self.deadline
+            && self.can_send_more()
+            && self.pool.state(at.key).usable_at(now)
+            && !self.breaker_open(now, at.target);
         if strikes >= 2 || !can_retry || self.has_alternative(at.key) {
             self.pool.set_state(at.key, KeyState::Revoked);
             self.rotate_wait_or_fallback(now, at, Reason::KeyRejected, None, false);

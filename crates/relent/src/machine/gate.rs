@@ -102,8 +102,8 @@ impl RetryMachine {
     }
 
     /// The breaker of target `t` does not admit a send before `until`: fall back to a later
-    /// target, else wait for the breaker if the limits and the deadline allow, else end
-    /// `circuit_open`.
+    /// target, else wait for the breaker if the send limits and the deadline allow, else
+    /// end `circuit_open`.
     #[allow(clippy::too_many_arguments)]
     fn breaker_blocked(
         &mut self,
@@ -119,14 +119,15 @@ impl RetryMachine {
         if self.fallback(now, at, why, why == Reason::ContextOverflow) {
             return;
         }
+        // A wait for the breaker is no retry (nothing was sent), so it does not count
+        // against the transient retries; the deadline bounds it, and every such wait ends
+        // when the breaker admits a send unless another call reopened it meanwhile.
         let may_wait = until < self.deadline
-            && self.transient_retries < self.policy.transient_retries_per_target
             && self.attempts < self.policy.max_attempts
             && self.target_attempts < self.policy.max_attempts_per_target;
         if !may_wait {
             return self.abort(now, AbortReason::CircuitOpen, Some(until));
         }
-        self.transient_retries += 1;
         let resume = Resume {
             target: t,
             prefer: Some(key),
