@@ -855,9 +855,16 @@ impl Checker {
                         );
                     }
                 }
-                // A wait for a breaker is no retry (issue #14): it is not counted.
-                if !self.breaker_wait(now, *until) {
-                    self.transient += 1;
+                // A wait for a breaker is no retry (issue #14): it is not counted. A wait for
+                // a later target's breaker means the call fell back to it.
+                match self.breaker_waited_for(now, *until) {
+                    None => self.transient += 1,
+                    Some(t) if t > self.target => {
+                        self.target = t;
+                        self.target_sends = 0;
+                        self.transient = 0;
+                    }
+                    Some(_) => {}
                 }
                 self.sleeping = Some(*reason);
                 self.fresh_answer = None;
@@ -1049,9 +1056,14 @@ impl Checker {
     /// Whether a sleep until `until` waits for a breaker the model has open (or with its
     /// probes out) on the way forward, until the very time the model says it admits a send.
     fn breaker_wait(&self, now: Time, until: Time) -> bool {
-        (self.target..self.contexts.len()).any(|t| {
+        self.breaker_waited_for(now, until).is_some()
+    }
+
+    /// The target a breaker wait until `until` waits for (see [`Self::breaker_wait`]).
+    fn breaker_waited_for(&self, now: Time, until: Time) -> Option<usize> {
+        (self.target..self.contexts.len()).find(|t| {
             matches!(
-                self.overload.verdict(&self.policy, t, now),
+                self.overload.verdict(&self.policy, *t, now),
                 Verdict::Open(u) | Verdict::ProbesOut(u) if u == until
             )
         })
@@ -1061,8 +1073,9 @@ impl Checker {
     /// never goes below zero; no send to an open target; a half-open target admits no more
     /// sends than its probes.
     fn overload_send(&mut self, now: Time, send: &relent::Send) {
+        // The first send to a target (the call's, or a fallback's) is free.
         let retry_after = self.last_truth.filter(|r| {
-            self.sends > 0 && send.target == self.target && !overload_model::free_after(*r)
+            self.target_sends > 0 && send.target == self.target && !overload_model::free_after(*r)
         });
         let cost = retry_after.map_or(0, |r| OverloadModel::cost(&self.policy, r));
         if cost > self.overload.balance {

@@ -45,7 +45,7 @@ impl RetryMachine {
                 return false;
             }
         }
-        let cost = self.retry_cost(t, from, why);
+        let cost = self.retry_cost(t, why);
         if !self.overload.budget.can_pay(cost) {
             let at = from.unwrap_or(KeyRef { target: t, key });
             self.budget_denied(now, at, why);
@@ -69,7 +69,7 @@ impl RetryMachine {
     /// Whether the budget can pay for a retry on target `t` (the call's current one) after
     /// `why`.
     pub(super) fn budget_allows(&self, t: usize, why: Reason) -> bool {
-        self.overload.budget.can_pay(self.retry_cost(t, None, why))
+        self.overload.budget.can_pay(self.retry_cost(t, why))
     }
 
     /// The budget cannot pay for a retry after `why` at `at`: a fallback (which is free)
@@ -83,7 +83,7 @@ impl RetryMachine {
     /// What a send to target `t` after `why` costs the retry budget: nothing for the
     /// call's first send, a fallback to another target, or a rotation after a key's own
     /// fault; otherwise a retry's cost (a timeout's, after a timeout).
-    fn retry_cost(&self, t: usize, from: Option<KeyRef>, why: Reason) -> u32 {
+    fn retry_cost(&self, t: usize, why: Reason) -> u32 {
         let budget = &self.policy.overload.budget;
         let key_fault = matches!(
             why,
@@ -92,7 +92,10 @@ impl RetryMachine {
                 | Reason::QuotaExhausted
                 | Reason::PermissionDenied
         );
-        if self.attempts == 0 || key_fault || from.is_some_and(|f| f.target != t) {
+        // The first send to a target (the call's first, or a fallback's) is free, whatever
+        // happened in between (a wait for the target's breaker, say).
+        let first_here = self.attempts == 0 || self.target_attempts == 0 || t != self.target;
+        if first_here || key_fault {
             0
         } else if why == Reason::Timeout {
             budget.timeout_retry_cost
@@ -128,11 +131,13 @@ impl RetryMachine {
         if !may_wait {
             return self.abort(now, AbortReason::CircuitOpen, Some(until));
         }
+        // The wait belongs to target `t`: when it ends, the call decides again there (a
+        // fallback that led here is not undone by a key of the earlier target).
         let resume = Resume {
             target: t,
             prefer: Some(key),
             fresh,
-            from,
+            from: from.filter(|f| f.target == t),
             why,
         };
         // Labelled as a backoff after overload: the breaker opened on the provider's faults.
