@@ -3,7 +3,9 @@
 
 use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
 use relent::classify::hints;
-use relent::{Action, KeyId, Policy, RetryMachine, Target, Time, TransportError};
+use relent::{Action, KeyId, Overload, Policy, RetryMachine, Target, Time, TransportError};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// What a policy wants next.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -47,7 +49,14 @@ pub struct Relent {
     timeout_at: Time,
     seed: u64,
     calls: u64,
+    /// A client's retry budget and breakers shared with other callers, and the state this
+    /// call last took from it (issue #14).
+    shared: Option<(Rc<RefCell<Overload>>, Overload)>,
 }
+
+/// One client's overload state (retry budget and breakers), shared by callers that stand
+/// for its calls, as a driver shares it (see [`Relent::sharing`]).
+pub type SharedOverload = Rc<RefCell<Overload>>;
 
 impl Relent {
     /// A machine over `targets` with `policy` (the world's own, the one the oracle holds).
@@ -60,10 +69,41 @@ impl Relent {
             timeout_at: Time::ZERO,
             seed,
             calls: 0,
+            shared: None,
+        }
+    }
+
+    /// A call of a client whose retry budget and breakers live in `shared`: the machine
+    /// takes the client's state before every input and gives back what it did after it.
+    pub fn sharing(
+        policy: Policy,
+        targets: Vec<Target>,
+        seed: u64,
+        shared: SharedOverload,
+    ) -> Self {
+        let mut relent = Relent::new(policy, targets, seed);
+        let synced = shared.borrow().clone();
+        relent.shared = Some((shared, synced));
+        relent
+    }
+
+    fn take_shared(&mut self) {
+        if let Some((shared, synced)) = &mut self.shared {
+            synced.clone_from(&shared.borrow());
+            self.machine.sync_overload(synced);
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some((shared, synced)) = &mut self.shared {
+            shared
+                .borrow_mut()
+                .merge_call(synced, self.machine.overload());
         }
     }
 
     fn next(&mut self) -> Step {
+        self.give_back();
         while let Some(action) = self.machine.poll_action() {
             match action {
                 Action::Send(s) => {
@@ -85,11 +125,13 @@ impl Relent {
 
 impl Caller for Relent {
     fn start(&mut self, now: Time) -> Step {
+        self.take_shared();
         let _ = self.machine.start(now);
         self.next()
     }
 
     fn on_reply(&mut self, now: Time, reply: &Reply) -> Step {
+        self.take_shared();
         let result = match reply {
             Reply::Hang => self.machine.handle_timeout(now.max(self.timeout_at)),
             _ => reply
@@ -103,6 +145,7 @@ impl Caller for Relent {
     }
 
     fn on_wake(&mut self, now: Time) -> Step {
+        self.take_shared();
         if self.machine.handle_timeout(now).is_err() {
             return Step::Done(false);
         }
@@ -116,11 +159,13 @@ impl Caller for Relent {
     fn next_call(&mut self) -> bool {
         // The pool (revoked, exhausted and cooling keys) carries over, as a driver keeps it.
         self.calls += 1;
+        // So do the retry budget and the breakers (issue #14).
         self.machine = RetryMachine::with_pool(
             self.machine.policy().clone(),
             self.machine.pool().clone(),
             self.seed.wrapping_add(self.calls),
         )
+        .with_overload(self.machine.overload().clone())
         .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
         true
     }

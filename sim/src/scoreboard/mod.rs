@@ -319,8 +319,23 @@ pub fn run_load(load: &Load, relent_policy: Option<&Policy>) -> FamilyReport {
     };
     for policy in POLICIES.iter().filter(|p| **p != "oracle") {
         let aws = baselines::aws_bucket();
+        // relent's calls are one client's: they share its retry budget and breakers, as
+        // the AWS SDK's share its retry quota (issue #14).
+        let relent_policy_here = relent_policy.unwrap_or(&schedule.policy).clone();
+        let overload: caller::SharedOverload = std::rc::Rc::new(std::cell::RefCell::new(
+            relent::Overload::new(&relent_policy_here.overload, schedule.targets.len()),
+        ));
         let stats = many::run(load, &mut |i| {
-            caller(policy, &schedule, i, &aws, relent_policy)
+            if *policy == "relent" {
+                Box::new(caller::Relent::sharing(
+                    relent_policy_here.clone(),
+                    schedule.targets.clone(),
+                    i,
+                    overload.clone(),
+                ))
+            } else {
+                caller(policy, &schedule, i, &aws, relent_policy)
+            }
         });
         let mut times = stats.elapsed_ms.clone();
         times.sort_unstable();

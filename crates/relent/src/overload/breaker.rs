@@ -37,7 +37,7 @@ pub const MAX_WINDOW: u32 = 128;
 impl Default for BreakerPolicy {
     fn default() -> Self {
         BreakerPolicy {
-            enabled: true,
+            enabled: false,
             consecutive_failures: 5,
             failure_rate_percent: 50,
             window: 100,
