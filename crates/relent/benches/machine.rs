@@ -19,6 +19,22 @@ fn machine() -> RetryMachine {
         max_attempts: u32::MAX,
         max_attempts_per_target: u32::MAX,
         deadline_ms: u64::MAX / 4,
+        // The budget and the breaker act on every decision, but never stop the endless
+        // retry cycle below: retries cost nothing, and the breaker never opens.
+        overload: relent::OverloadPolicy {
+            budget: relent::BudgetPolicy {
+                retry_cost: 1,
+                timeout_retry_cost: 1,
+                success_reward: 1,
+                capacity: u32::MAX,
+            },
+            breaker: relent::BreakerPolicy {
+                enabled: true,
+                consecutive_failures: 0,
+                failure_rate_percent: 0,
+                ..relent::BreakerPolicy::default()
+            },
+        },
         ..Policy::default()
     };
     RetryMachine::new(policy, vec![target], 1).unwrap()
