@@ -306,6 +306,7 @@ mod tests {
         OverloadPolicy {
             budget: BudgetPolicy::unlimited(),
             breaker: BreakerPolicy {
+                enabled: true,
                 consecutive_failures: 2,
                 open_ms: 10_000,
                 half_open_probes: 1,

@@ -312,8 +312,12 @@ impl Breaker {
 mod tests {
     use super::*;
 
+    /// The documented defaults, switched on (the breaker is off by default).
     fn policy() -> BreakerPolicy {
-        BreakerPolicy::default()
+        BreakerPolicy {
+            enabled: true,
+            ..BreakerPolicy::default()
+        }
     }
 
     #[test]

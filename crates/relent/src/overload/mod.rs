@@ -35,12 +35,28 @@ pub struct OverloadPolicy {
 
 /// A client's overload state: its retry budget and one breaker per target of the pool (in
 /// the pool's target order).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Overload {
     /// The retry budget.
     pub budget: RetryBudget,
     /// One breaker per target.
     pub breakers: Vec<Breaker>,
+}
+
+impl Clone for Overload {
+    fn clone(&self) -> Self {
+        Overload {
+            budget: self.budget,
+            breakers: self.breakers.clone(),
+        }
+    }
+
+    // Reuses the breakers' buffer: a driver refreshes a running call's copy before every
+    // input (`RetryMachine::sync_overload`).
+    fn clone_from(&mut self, source: &Self) {
+        self.budget = source.budget;
+        self.breakers.clone_from(&source.breakers);
+    }
 }
 
 impl Overload {
@@ -89,5 +105,37 @@ impl Overload {
             Admission::Open { until } => Some(until),
             Admission::ProbesOut { retry_at } => Some(retry_at),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overload::BreakerState;
+
+    #[test]
+    fn a_breaker_opened_by_one_call_stays_open_when_another_merges_a_success() {
+        let policy = OverloadPolicy::default();
+        let before = Overload::new(&policy, 2);
+        let mut shared = before.clone();
+        let mut a = before.clone();
+        a.breakers[1].state = BreakerState::Open {
+            until: Time(30_000),
+        };
+        shared.merge_call(&before, &a);
+        let mut b = before.clone();
+        b.breakers[1].consecutive = 0;
+        b.breakers[1].outcomes = 1;
+        shared.merge_call(&before, &b);
+        assert_eq!(
+            shared.breaker(1).state,
+            BreakerState::Open {
+                until: Time(30_000)
+            }
+        );
+        // A sync reuses the buffer and copies everything.
+        let mut copy = Overload::new(&policy, 2);
+        copy.clone_from(&shared);
+        assert_eq!(copy, shared);
     }
 }
