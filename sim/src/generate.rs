@@ -155,6 +155,18 @@ pub fn generate(seed: u64) -> Schedule {
     if d.chance(0.1) {
         schedule.policy.restart_after_commit = true;
     }
+    if d.chance(0.1) {
+        schedule.policy.revoked_reprobe_after_ms = Some(d.pick(&[2_000, 20_000]));
+    }
+    if d.chance(0.1) {
+        schedule.policy.overload_attempts_before_fallback = d.pick(&[0, 1, 4]);
+    }
+    if d.chance(0.1) {
+        schedule.policy.max_wait_before_fallback_ms = d.pick(&[0, 60_000]);
+    }
+    if d.chance(0.1) {
+        schedule.policy.max_attempts_per_target = d.pick(&[3, 6]);
+    }
 
     // Swarm: each fault kind is switched on or off for the whole world.
     let horizon = schedule.policy.deadline_ms.min(120_000);

@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 13] = [
+const NAMED: [&str; 15] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -24,6 +24,8 @@ const NAMED: [&str; 13] = [
     "later_call_inherited_key_state",
     "later_call_succeeded",
     "restart_after_commit",
+    "fallback_after_overload",
+    "revoked_key_reprobed",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -60,6 +62,10 @@ pub enum Named {
     LaterCallSucceeded,
     /// A failed stream was restarted because the policy allows it.
     RestartAfterCommit,
+    /// The call moved down the chain after overloads instead of waiting again.
+    FallbackAfterOverload,
+    /// A key the provider had revoked was probed again.
+    RevokedKeyReprobed,
 }
 
 /// The marks reached.
@@ -130,6 +136,9 @@ impl Marks {
             Action::Rotate { from, to, why } => {
                 if from.is_some_and(|f| f.target != to.target) {
                     self.hit(Named::FallbackToAnotherTarget);
+                    if *why == Reason::Overloaded {
+                        self.hit(Named::FallbackAfterOverload);
+                    }
                 } else {
                     match why {
                         Reason::KeyRejected => self.hit(Named::RotateAfterKeyRejected),

@@ -391,6 +391,11 @@ pub fn reset_resolution_ms(kind: FaultKind) -> u64 {
         FaultKind::RateLimited {
             hint: HintFormat::RetryAfterDate | HintFormat::AnthropicReset,
         } => 1_000,
+        // Decimal seconds ("try again in 6.500s", RetryInfo's "6.500s") may be read with
+        // rounding up to the next millisecond.
+        FaultKind::RateLimited {
+            hint: HintFormat::Message | HintFormat::RetryInfo,
+        } => 1,
         _ => 0,
     }
 }

@@ -116,13 +116,18 @@ impl Caller for Relent {
     fn next_call(&mut self) -> bool {
         // The pool (revoked, exhausted and cooling keys) carries over, as a driver keeps it.
         self.calls += 1;
-        self.machine = RetryMachine::with_pool(
+        // The policy is the one the running machine was built with, so it is valid.
+        match RetryMachine::with_pool(
             self.machine.policy().clone(),
             self.machine.pool().clone(),
             self.seed.wrapping_add(self.calls),
-        )
-        .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
-        true
+        ) {
+            Ok(machine) => {
+                self.machine = machine.wall_clock_epoch(WALL_EPOCH_UNIX_MS);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 

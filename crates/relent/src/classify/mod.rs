@@ -15,8 +15,8 @@ mod wait;
 pub use wait::CLOCK_SKEW_TOLERANCE_MS;
 
 pub use types::{
-    Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Scope,
-    TransportError, UnknownProvider, WaitHint,
+    Bench, Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Rule,
+    Scope, TransportError, UnknownProvider, WaitHint,
 };
 
 /// The most body bytes the classifier looks at from the start of a body. Error bodies are
