@@ -153,7 +153,10 @@ fn classify_http(
     }
     // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key"):
     // then the text is put together, decoded and scanned as one string.
-    let sig = if pieces.iter().any(|p| p.contains("%20")) {
+    let percent_space = |p: &&str| {
+        memchr::memchr_iter(b'%', p.as_bytes()).any(|at| p.as_bytes()[at + 1..].starts_with(b"20"))
+    };
+    let sig = if pieces.iter().any(percent_space) {
         let search = pieces.concat().to_ascii_lowercase();
         rules::Signals::scan(&search.replace("%20", " ").replace("%3a", ":"))
     } else {
