@@ -10,8 +10,8 @@
 use super::body::ErrorFields;
 use super::{Provider, Reason};
 use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind, StartKind};
+use aho_corasick::nfa::noncontiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
 use std::sync::OnceLock;
 
 const KEY_REJECTED: &[&str] = &[
@@ -363,8 +363,8 @@ pub(crate) struct Signals(u32);
 /// The phrase automaton as a dense transition table: every phrase of every family, matched
 /// with overlaps (each occurrence of each phrase counts), ASCII letters in either case.
 ///
-/// It is built once per process from aho-corasick's DFA by walking that automaton's states
-/// through its public interface: the bytes are folded into classes (an upper-case ASCII
+/// It is built once per process from aho-corasick's noncontiguous NFA by walking that
+/// automaton's states through its public interface (its transitions follow failure links): the bytes are folded into classes (an upper-case ASCII
 /// letter falls in its lower-case letter's class, so the text is never lowercased or copied),
 /// each state's row holds the row offsets of the next states, and a flag on an entry says
 /// that the next state ends at least one phrase, whose families are then looked up. A scan is
@@ -411,30 +411,58 @@ impl Phrases {
         }
         // Standard semantics: a state's matches include those of its failure chain, so every
         // phrase ending at a position is reported there, as an overlapping search reports it.
-        let dfa = DFA::builder()
+        let nfa = NFA::builder()
             .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
             .prefilter(false)
             .build(&phrases)
             .expect("the phrase lists are valid patterns");
-        let start = dfa
+        let start = nfa
             .start_state(Anchored::No)
             .expect("the automaton is built for unanchored searches");
 
-        // Number the states reachable from the start, with each one's full 256-byte row (as
-        // state numbers) and the families of the phrases it ends. The automaton's state ids
-        // are offsets into its table, so they index a vector no longer than that table.
-        let mut number = vec![u32::MAX; dfa.memory_usage() / 4 + 1];
+        // Byte classes: a byte that occurs in no phrase (after folding an upper-case ASCII
+        // letter to lower case) leads every state back to the start, like every other such
+        // byte, so they share class 0; every byte that occurs in a phrase has a class of its
+        // own, shared with its upper-case letter. `representatives` holds one byte per class.
+        let mut in_a_phrase = [false; 256];
+        for phrase in &phrases {
+            for &b in phrase.as_bytes() {
+                in_a_phrase[usize::from(b)] = true;
+            }
+        }
+        let folded = |b: usize| usize::from((b as u8).to_ascii_lowercase());
+        let mut representatives: Vec<u8> = Vec::new();
+        if let Some(outside) = (0..256).find(|&b| !in_a_phrase[folded(b)]) {
+            representatives.push(outside as u8);
+        }
+        let mut class_of_folded = [u8::MAX; 256];
+        let mut class = [0u8; 256];
+        for byte in 0..256 {
+            let f = folded(byte);
+            if !in_a_phrase[f] {
+                continue;
+            }
+            if class_of_folded[f] == u8::MAX {
+                class_of_folded[f] =
+                    u8::try_from(representatives.len()).expect("at most 256 classes");
+                representatives.push(f as u8);
+            }
+            class[byte] = class_of_folded[f];
+        }
+
+        // Number the states reachable from the start, with each one's row (the next state's
+        // number for each class) and the families of the phrases it ends. The automaton's
+        // state ids are small numbers: they index a vector, grown as needed.
+        let mut number = vec![u32::MAX; nfa.memory_usage() / 4 + 1];
         let mut states: Vec<StateID> = vec![start];
         number[start.as_usize()] = 0;
-        let mut rows: Vec<[u32; 256]> = Vec::new();
+        let mut rows: Vec<u32> = Vec::new();
         let mut families: Vec<u32> = Vec::new();
         let mut k = 0;
         while k < states.len() {
             let sid = states[k];
-            let mut row = [0u32; 256];
-            for (byte, slot) in row.iter_mut().enumerate() {
-                let next = dfa.next_state(Anchored::No, sid, (byte as u8).to_ascii_lowercase());
+            for &byte in &representatives {
+                let next = nfa.next_state(Anchored::No, sid, byte);
                 if next.as_usize() >= number.len() {
                     number.resize(next.as_usize() + 1, u32::MAX);
                 }
@@ -442,39 +470,16 @@ impl Phrases {
                     number[next.as_usize()] = states.len() as u32;
                     states.push(next);
                 }
-                *slot = number[next.as_usize()];
+                rows.push(number[next.as_usize()]);
             }
-            rows.push(row);
             let mut bits = 0;
-            if dfa.is_match(sid) {
-                for i in 0..dfa.match_len(sid) {
-                    bits |= bits_of[dfa.match_pattern(sid, i).as_usize()];
+            if nfa.is_match(sid) {
+                for i in 0..nfa.match_len(sid) {
+                    bits |= bits_of[nfa.match_pattern(sid, i).as_usize()];
                 }
             }
             families.push(bits);
             k += 1;
-        }
-
-        // Bytes whose columns agree in every state share a class (a fingerprint of each
-        // column narrows the comparison down to likely equals).
-        let column = |byte: usize| rows.iter().map(move |row| row[byte]);
-        let fingerprint = |byte: usize| {
-            column(byte).fold(0xcbf2_9ce4_8422_2325u64, |h, to| {
-                (h ^ u64::from(to)).wrapping_mul(0x0100_0000_01b3)
-            })
-        };
-        let mut class = [0u8; 256];
-        let mut representatives: Vec<(u64, usize)> = Vec::new();
-        for byte in 0..256 {
-            let print = fingerprint(byte);
-            let same = representatives
-                .iter()
-                .position(|&(p, rep)| p == print && column(rep).eq(column(byte)));
-            let c = same.unwrap_or_else(|| {
-                representatives.push((print, byte));
-                representatives.len() - 1
-            });
-            class[byte] = u8::try_from(c).expect("at most 256 classes");
         }
         let stride = representatives.len();
         assert!(
@@ -482,14 +487,17 @@ impl Phrases {
             "the phrase table fits its offsets"
         );
 
-        let mut next = vec![0u32; states.len() * stride];
-        for (s, row) in rows.iter().enumerate() {
-            for byte in 0..256 {
-                let to = row[byte] as usize;
-                let flag = if families[to] != 0 { MATCH_FLAG } else { 0 };
-                next[s * stride + class[byte] as usize] = (to * stride) as u32 | flag;
-            }
-        }
+        let next = rows
+            .iter()
+            .map(|&to| {
+                let flag = if families[to as usize] != 0 {
+                    MATCH_FLAG
+                } else {
+                    0
+                };
+                (to as usize * stride) as u32 | flag
+            })
+            .collect();
         Phrases {
             class,
             stride,
