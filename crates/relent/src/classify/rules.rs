@@ -437,7 +437,7 @@ impl Phrases {
         }
         let mut class_of_folded = [u8::MAX; 256];
         let mut class = [0u8; 256];
-        for byte in 0..256 {
+        for (byte, slot) in class.iter_mut().enumerate() {
             let f = folded(byte);
             if !in_a_phrase[f] {
                 continue;
@@ -447,7 +447,7 @@ impl Phrases {
                     u8::try_from(representatives.len()).expect("at most 256 classes");
                 representatives.push(f as u8);
             }
-            class[byte] = class_of_folded[f];
+            *slot = class_of_folded[f];
         }
 
         // Number the states reachable from the start, with each one's row (the next state's
