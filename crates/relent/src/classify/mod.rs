@@ -14,6 +14,10 @@ mod wait;
 
 pub use wait::CLOCK_SKEW_TOLERANCE_MS;
 
+/// The provider table's items, also reachable from here: drivers read a provider's
+/// [`AuthStyle`] from [`Provider::spec`].
+pub use providers::{AuthStyle, ProviderSpec, Wire};
+
 pub use types::{
     Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Scope,
     TransportError, UnknownProvider, WaitHint,
