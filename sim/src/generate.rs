@@ -5,22 +5,38 @@
 use crate::schedule::{Fault, FaultKind, FaultScope, Schedule, TimedChange};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use relent::classify::providers::SPECS;
 use relent::{Jitter, KeyId, KeySpec, Policy, PoolChange, Provider, Selection, Target, Time};
 
-/// The providers a generated world draws from (every named one but Vertex, which answers
-/// like Gemini).
-pub(crate) const PROVIDERS: [Provider; 10] = [
-    Provider::Openai,
-    Provider::Anthropic,
-    Provider::Gemini,
-    Provider::Azure,
-    Provider::Bedrock,
-    Provider::Deepseek,
-    Provider::Mistral,
-    Provider::Groq,
-    Provider::Xai,
-    Provider::Openrouter,
-];
+/// The providers a generated world draws from: those the provider table marks `simulated`
+/// (every named one but Vertex, which answers like Gemini), in the table's order.
+pub(crate) const PROVIDERS: [Provider; SIMULATED] = simulated_providers();
+
+/// How many providers the table marks `simulated`.
+const SIMULATED: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < SPECS.len() {
+        if SPECS[i].simulated {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+const fn simulated_providers() -> [Provider; SIMULATED] {
+    let mut out = [Provider::Generic; SIMULATED];
+    let (mut i, mut n) = (0, 0);
+    while i < SPECS.len() {
+        if SPECS[i].simulated {
+            out[n] = SPECS[i].provider;
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+}
 
 struct Dice(ChaCha8Rng);
 
@@ -154,6 +170,18 @@ pub fn generate(seed: u64) -> Schedule {
     }
     if d.chance(0.1) {
         schedule.policy.restart_after_commit = true;
+    }
+    if d.chance(0.1) {
+        schedule.policy.revoked_reprobe_after_ms = Some(d.pick(&[2_000, 20_000]));
+    }
+    if d.chance(0.1) {
+        schedule.policy.overload_attempts_before_fallback = d.pick(&[0, 1, 4]);
+    }
+    if d.chance(0.1) {
+        schedule.policy.max_wait_before_fallback_ms = d.pick(&[0, 60_000]);
+    }
+    if d.chance(0.1) {
+        schedule.policy.max_attempts_per_target = d.pick(&[3, 6]);
     }
 
     // Swarm: each fault kind is switched on or off for the whole world.

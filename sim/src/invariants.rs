@@ -33,7 +33,8 @@
 //!    connection, with no sleep; a second rejection (or a retry the limits forbid) ends the
 //!    call `auth_permanent` at once;
 //! 2. no send with a removed, revoked, marked-bad or excluded key, or before a reset the
-//!    model knows;
+//!    model knows; the one exception is a re-probe of a key the provider rejected at least
+//!    `revoked_reprobe_after_ms` ago, when no other key of its target is known to be ready;
 //! 3. attempt numbers count every send; no limit is exceeded;
 //! 4. no sleep ends at or after the deadline (no send could follow it), no send starts at or
 //!    after it, and the call ends no later than the deadline plus one attempt timeout;
@@ -53,10 +54,11 @@
 //! 12. committed means committed: no send or sleep after a success was handed over, unless
 //!     the stream failed and the policy allows a restart; without that policy a failed
 //!     stream ends `failed_after_commit` at once;
-//! 13. a rotation never consumes the transient-retry budget: the checker counts transient
-//!     retries from the actions (sleeps, and immediate resends of the same key after a
-//!     transient fault) and an `attempts_exhausted` abort is valid only when its own count,
-//!     or a send limit, is spent;
+//! 13. a rotation never consumes the transient-retry budget, and neither does a retry after an
+//!     overload (overloads spend the deadline, bounded by the send limits): the checker
+//!     counts transient retries from the actions (sleeps, and immediate resends of the same
+//!     key after a transient fault) and an `attempts_exhausted` abort is valid only when its
+//!     own count, or a send limit, is spent;
 //! 14. pool changes act at once: a key that becomes usable on the current target while the
 //!     machine sleeps for cooling keys ends the sleep in the same step;
 //! 15. no secret canary planted by the world appears in a message or code, in any trace,
@@ -169,6 +171,9 @@ pub struct KeyModel {
     pub strikes: u8,
     /// Rejected while another key could be used, or rejected twice.
     pub revoked: bool,
+    /// When the rejection that revoked it came (a long-lived pool may probe it again
+    /// `revoked_reprobe_after_ms` later).
+    pub revoked_at: Option<Time>,
 }
 
 impl KeyModel {
@@ -182,6 +187,7 @@ impl KeyModel {
             free_by: Time::ZERO,
             strikes: 0,
             revoked: false,
+            revoked_at: None,
         }
     }
 
@@ -196,6 +202,7 @@ impl KeyModel {
         self.removed |= other.removed;
         self.marked_dead = other.marked_dead;
         self.revoked |= other.revoked;
+        self.revoked_at = self.revoked_at.max(other.revoked_at);
         self.strikes = self.strikes.max(other.strikes);
         self.blocked_until = self.blocked_until.max(other.blocked_until);
         self.free_by = self.free_by.max(other.free_by);
@@ -292,6 +299,7 @@ fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
             if let Some(k) = keys.iter_mut().find(|k| k.id == *key) {
                 k.marked_dead = false;
                 k.revoked = false;
+                k.revoked_at = None;
                 k.strikes = 0;
                 k.blocked_until = Time::ZERO;
                 k.free_by = Time::ZERO;
@@ -374,6 +382,8 @@ pub struct Checker {
     fresh_answer: Option<Truth>,
     /// The lone-rejection retry the model allows.
     retry_allowed: Option<KeyId>,
+    /// The key of the send out, when that send is a re-probe of a revoked key.
+    probing: Option<KeyId>,
     /// Keys whose last answer in this call was a rejection.
     rejected_here: Vec<KeyId>,
     /// The key models as this call last shared them with the client.
@@ -411,6 +421,7 @@ impl Checker {
             last_send: None,
             fresh_answer: None,
             retry_allowed: None,
+            probing: None,
             rejected_here: Vec::new(),
             synced: client.keys.clone(),
             idempotency: None,
@@ -573,6 +584,10 @@ impl Checker {
                 (LoneRejection::Abort, [Action::Abort(a)]) => {
                     a.reason == AbortReason::AuthPermanent
                 }
+                // Instead of the abort, a re-probe of another key revoked long enough ago.
+                (LoneRejection::Abort, [Action::Rotate { .. }, Action::Send(s)]) => self
+                    .key(s.key)
+                    .is_some_and(|k| self.reprobe_allowed(k, now)),
                 _ => false,
             };
             if !ok {
@@ -610,6 +625,7 @@ impl Checker {
             if t.reason == Reason::KeyRejected && !retried {
                 if let Some(k) = self.key_mut(key) {
                     k.revoked = true;
+                    k.revoked_at = Some(now);
                 }
             }
         }
@@ -684,6 +700,22 @@ impl Checker {
         if truth.reason == Reason::KeyRejected {
             self.rejected_here.push(key);
         }
+        // What a re-probe's answer tells about the key (the answer's own rule follows):
+        // a fault only an accepted key gets lifts the revocation; a rejection revokes it
+        // again (below); any other fault re-arms the revocation from now.
+        if self.probing.take() == Some(key) {
+            if let Some(k) = self.key_mut(key) {
+                match truth.reason {
+                    Reason::Success | Reason::QuotaExhausted | Reason::RateLimited => {
+                        k.revoked = false;
+                        k.revoked_at = None;
+                        k.strikes = 0;
+                    }
+                    Reason::KeyRejected => {}
+                    _ => k.revoked_at = Some(now),
+                }
+            }
+        }
         let quota_ttl = relent::Millis(self.policy.quota_cooldown_ms);
         let cap = relent::Millis(
             self.policy
@@ -695,6 +727,9 @@ impl Checker {
             Reason::Success => {
                 if let Some(k) = self.key_mut(key) {
                     k.strikes = 0;
+                    // A re-probe that worked brings the key back.
+                    k.revoked = false;
+                    k.revoked_at = None;
                 }
             }
             Reason::KeyRejected => {
@@ -715,6 +750,7 @@ impl Checker {
                 let strikes = k.strikes;
                 if strikes >= 2 || alternative == Alternative::Yes {
                     k.revoked = true;
+                    k.revoked_at = Some(now);
                 }
                 if alternative == Alternative::No {
                     *expect_lone = Some(if strikes == 1 && limits_allow {
@@ -855,10 +891,21 @@ impl Checker {
                         );
                     }
                 }
+                // Retries after an overload spend the deadline, not the transient limit.
+                let after_overload = matches!(
+                    reason,
+                    SleepReason::Backoff {
+                        after: Reason::Overloaded
+                    } | SleepReason::ServerHint {
+                        after: Reason::Overloaded,
+                        ..
+                    }
+                );
                 // A wait for a breaker is no retry (issue #14): it is not counted. A wait for
                 // a later target's breaker means the call fell back to it.
                 match self.breaker_waited_for(now, *until) {
-                    None => self.transient += 1,
+                    None if !after_overload => self.transient += 1,
+                    None => {}
                     Some(t) if t > self.target => {
                         self.target = t;
                         self.target_sends = 0;
@@ -950,7 +997,11 @@ impl Checker {
         // is a transient retry too.
         let same_key_again = self.last_send.map(|(_, k)| k) == Some(send.key);
         if let Some(truth) = self.fresh_answer.take() {
-            if same_key_again && is_transient(truth.reason) && send.target == self.target {
+            if same_key_again
+                && is_transient(truth.reason)
+                && truth.reason != Reason::Overloaded
+                && send.target == self.target
+            {
                 self.transient += 1;
             }
         }
@@ -1018,13 +1069,16 @@ impl Checker {
             None => self.violation(now, 2, format!("send with unknown key {}", send.key)),
             Some(k) => {
                 let k = k.clone();
+                let probe = self.reprobe_allowed(&k, now);
+                let revoked = k.revoked || k.strikes >= 2 || self.rejected_here.contains(&k.id);
+                self.probing = (probe && revoked).then_some(k.id);
                 let problem = if k.target != send.target {
                     Some(format!("key {} belongs to target {}", k.id, k.target))
                 } else if k.removed {
                     Some(format!("key {} was removed", k.id))
                 } else if k.marked_dead {
                     Some(format!("key {} was marked bad for good", k.id))
-                } else if k.revoked || k.strikes >= 2 {
+                } else if (k.revoked || k.strikes >= 2) && !probe {
                     Some(format!(
                         "key {} was rejected and may not be used again",
                         k.id
@@ -1036,7 +1090,10 @@ impl Checker {
                         "key {} is blocked until {} (announced reset, outside mark or quota cooldown)",
                         k.id, k.blocked_until
                     ))
-                } else if self.rejected_here.contains(&k.id) && retry_allowed != Some(k.id) {
+                } else if self.rejected_here.contains(&k.id)
+                    && retry_allowed != Some(k.id)
+                    && !probe
+                {
                     Some(format!(
                         "key {} was rejected and resent later than at once",
                         k.id
@@ -1245,6 +1302,25 @@ impl Checker {
         if let Some(problem) = problem {
             self.violation(now, 16, problem);
         }
+    }
+
+    /// Whether a key the provider rejected may be probed again now: the policy allows it,
+    /// its revocation is old enough, and no other key of its target is known to be ready.
+    fn reprobe_allowed(&self, k: &KeyModel, now: Time) -> bool {
+        let Some(after) = self.policy.revoked_reprobe_after_ms else {
+            return false;
+        };
+        let due = k
+            .revoked_at
+            .is_some_and(|at| at + relent::Millis(after) <= now);
+        let other_ready = self.keys.iter().any(|o| {
+            o.id != k.id
+                && o.target == k.target
+                && self.surely_in_play(o)
+                && o.strikes == 0
+                && o.free_by <= now
+        });
+        due && !k.removed && !k.marked_dead && !other_ready
     }
 
     /// A later target that could take a request refused with `reason`, with a key ready now

@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 17] = [
+const NAMED: [&str; 19] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -24,6 +24,8 @@ const NAMED: [&str; 17] = [
     "later_call_inherited_key_state",
     "later_call_succeeded",
     "restart_after_commit",
+    "fallback_after_overload",
+    "revoked_key_reprobed",
     "retry_denied",
     "breaker_opened",
     "breaker_half_opened",
@@ -64,6 +66,10 @@ pub enum Named {
     LaterCallSucceeded,
     /// A failed stream was restarted because the policy allows it.
     RestartAfterCommit,
+    /// The call moved down the chain after overloads instead of waiting again.
+    FallbackAfterOverload,
+    /// A key the provider had revoked was probed again.
+    RevokedKeyReprobed,
     /// The retry budget denied a retry (issue #14).
     RetryDenied,
     /// A target's breaker opened.
@@ -142,6 +148,9 @@ impl Marks {
             Action::Rotate { from, to, why } => {
                 if from.is_some_and(|f| f.target != to.target) {
                     self.hit(Named::FallbackToAnotherTarget);
+                    if *why == Reason::Overloaded {
+                        self.hit(Named::FallbackAfterOverload);
+                    }
                 } else {
                     match why {
                         Reason::KeyRejected => self.hit(Named::RotateAfterKeyRejected),

@@ -2,6 +2,7 @@
 //! simulated call also exercises the classifier.
 
 use crate::schedule::{FaultKind, HintFormat};
+use relent::classify::providers::Wire;
 use relent::{HttpResponse, Observation, Provider, TransportError};
 use serde_json::json;
 use std::sync::Arc;
@@ -102,7 +103,7 @@ pub fn success(provider: Provider) -> Reply {
 pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u64) -> Reply {
     // The body names the time only in a rate limit's message and in Gemini's RetryInfo;
     // every other body is built once per thread, and time-dependent headers go on top.
-    let google = matches!(provider, Provider::Gemini | Provider::Vertex);
+    let google = provider.spec().wire == Wire::Google;
     let timed_body = match kind {
         FaultKind::RateLimited { hint } => {
             hint == HintFormat::Message || (hint == HintFormat::RetryInfo && google)
@@ -135,11 +136,11 @@ pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u
 }
 
 fn build_success(provider: Provider) -> Reply {
-    let body = match provider {
-        Provider::Anthropic => {
+    let body = match provider.spec().wire {
+        Wire::Anthropic => {
             json!({"id":"msg_01","type":"message","role":"assistant","content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn"})
         }
-        Provider::Gemini | Provider::Vertex => {
+        Wire::Google => {
             json!({"candidates":[{"content":{"parts":[{"text":"Hello!"}],"role":"model"},"finishReason":"STOP"}]})
         }
         _ => {
@@ -346,7 +347,7 @@ fn rate_limit_headers(
     let extra: Vec<(&str, String)> = match hint {
         HintFormat::None | HintFormat::Message => return,
         HintFormat::Absurd => vec![("retry-after", "99999999".into())],
-        HintFormat::RetryInfo if matches!(p, Provider::Gemini | Provider::Vertex) => return,
+        HintFormat::RetryInfo if p.spec().wire == Wire::Google => return,
         HintFormat::RetryInfo | HintFormat::RetryAfterSeconds => {
             vec![("retry-after", secs.to_string())]
         }
@@ -391,6 +392,11 @@ pub fn reset_resolution_ms(kind: FaultKind) -> u64 {
         FaultKind::RateLimited {
             hint: HintFormat::RetryAfterDate | HintFormat::AnthropicReset,
         } => 1_000,
+        // Decimal seconds ("try again in 6.500s", RetryInfo's "6.500s") may be read with
+        // rounding up to the next millisecond.
+        FaultKind::RateLimited {
+            hint: HintFormat::Message | HintFormat::RetryInfo,
+        } => 1,
         _ => 0,
     }
 }
@@ -409,9 +415,7 @@ pub fn hinted_reset_ms(
     match kind {
         // Only Gemini's RetryInfo states the quota's own reset; a `retry-after` on a spent
         // quota announces nothing about it.
-        FaultKind::QuotaExhausted { reset: true }
-            if matches!(provider, Provider::Gemini | Provider::Vertex) =>
-        {
+        FaultKind::QuotaExhausted { reset: true } if provider.spec().wire == Wire::Google => {
             Some(now_ms + reset_after_ms)
         }
         FaultKind::RateLimited { hint } => match hint {
@@ -420,7 +424,7 @@ pub fn hinted_reset_ms(
             HintFormat::RetryAfterSeconds | HintFormat::ResetHeadersAndRetryAfter => {
                 Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)
             }
-            HintFormat::RetryInfo if !matches!(provider, Provider::Gemini | Provider::Vertex) => {
+            HintFormat::RetryInfo if provider.spec().wire != Wire::Google => {
                 Some(now_ms + reset_after_ms.div_ceil(1000) * 1000)
             }
             HintFormat::RetryAfterMs
@@ -446,18 +450,20 @@ fn error(p: Provider, status: u16, kind: &str, code: &str, message: &str) -> Rep
     } else {
         json!(code)
     };
-    match p {
-        Provider::Anthropic => http(
+    // The shape comes from the provider table; xAI writes its own shape only for a rejected
+    // key (see `key_rejected`) and OpenAI's for the rest.
+    match p.spec().wire {
+        Wire::Anthropic => http(
             status,
             json_ct(),
             json!({"type":"error","error":{"type":kind,"message":message}}).to_string(),
         ),
-        Provider::Gemini | Provider::Vertex => http(
+        Wire::Google => http(
             status,
             json_ct(),
             json!({"error":{"code":status,"message":message,"status":kind}}).to_string(),
         ),
-        Provider::Bedrock => http(
+        Wire::Aws => http(
             status,
             vec![
                 ("content-type", "application/json".into()),
@@ -468,13 +474,13 @@ fn error(p: Provider, status: u16, kind: &str, code: &str, message: &str) -> Rep
             ],
             json!({"message":message}).to_string(),
         ),
-        Provider::Mistral => http(
+        Wire::Mistral => http(
             status,
             json_ct(),
             json!({"object":"error","message":message,"type":kind,"param":null,"code":code_value})
                 .to_string(),
         ),
-        _ => http(
+        Wire::Openai | Wire::Xai => http(
             status,
             json_ct(),
             json!({"error":{"message":message,"type":kind,"param":null,"code":code_value}})

@@ -176,6 +176,10 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 digest = digest_action(digest, i, now, &action);
                 match action {
                     Action::Send(send) => {
+                        // A send with a key the pool still holds revoked is a re-probe.
+                        if call.machine.pool().state(send.key) == relent::KeyState::Revoked {
+                            marks.hit(Named::RevokedKeyReprobed);
+                        }
                         match sends_per_key.iter_mut().find(|(k, _)| *k == send.key) {
                             Some((_, n)) => *n += 1,
                             None => sends_per_key.push((send.key, 1)),
@@ -299,11 +303,16 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 let seed = schedule
                     .seed
                     .wrapping_add((i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                let mut machine =
+                // The policy was validated before the first call.
+                let Ok(machine) =
                     RetryMachine::with_pool(schedule.policy.clone(), client.clone(), seed)
-                        .with_overload(overload.clone())
-                        .record_trace(true)
-                        .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
+                else {
+                    unreachable!("the policy was validated before the run")
+                };
+                let mut machine = machine
+                    .with_overload(overload.clone())
+                    .record_trace(true)
+                    .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
                 let mut checker = Checker::new(&schedule.policy, &model);
                 if i > 0 {
                     let running = calls.iter().any(|c| c.outcome.is_none());

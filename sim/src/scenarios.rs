@@ -237,6 +237,88 @@ pub fn all() -> Vec<Scenario> {
         "The caller cancels while the machine backs off: abort cancelled, nothing more sent.",
         cancel,
     );
+    let anthropic = |n: u32| Target {
+        provider: Provider::Anthropic,
+        model: "claude-sonnet-4".into(),
+        context_tokens: Some(200_000),
+        keys: keys(n),
+    };
+    let fallback_target = || Target {
+        provider: Provider::Gemini,
+        model: "gemini-2.5-pro".into(),
+        context_tokens: Some(1_048_576),
+        keys: vec![KeySpec::new(10, "gemini-1")],
+    };
+    add(
+        "overload-outage-spends-the-deadline",
+        "Anthropic 529 on every send for 90 s, one target: back off (capped, jittered) until the outage ends inside the 120 s deadline, then succeed.",
+        world(
+            "overload-outage-spends-the-deadline",
+            vec![anthropic(2)],
+            vec![Fault {
+                until_ms: Some(90_000),
+                ..on_target(0, FaultKind::Overloaded)
+            }],
+        ),
+    );
+    add(
+        "overload-falls-back-after-two",
+        "Anthropic 529 on every send, a Gemini fallback ready: two overloads on the first target, then the fallback.",
+        world(
+            "overload-falls-back-after-two",
+            vec![anthropic(2), fallback_target()],
+            vec![on_target(0, FaultKind::Overloaded)],
+        ),
+    );
+    add(
+        "cooling-keys-fall-back",
+        "Both keys of the first target rate limited for 30 s, a fallback ready: go there instead of sleeping 30 s.",
+        world(
+            "cooling-keys-fall-back",
+            vec![openai(2), fallback_target()],
+            vec![Fault {
+                until_ms: Some(30_000),
+                ..on_target(
+                    0,
+                    FaultKind::RateLimited {
+                        hint: HintFormat::RetryAfterSeconds,
+                    },
+                )
+            }],
+        ),
+    );
+    add(
+        "long-retry-after-honoured",
+        "The only key is rate limited for 90 s and says so: sleep the whole wait inside the 120 s deadline, then succeed.",
+        world(
+            "long-retry-after-honoured",
+            vec![openai(1)],
+            vec![Fault {
+                until_ms: Some(90_000),
+                ..on_key(
+                    1,
+                    FaultKind::RateLimited {
+                        hint: HintFormat::RetryAfterSeconds,
+                    },
+                )
+            }],
+        ),
+    );
+    let mut reprobe = world(
+        "revoked-key-reprobed",
+        vec![openai(1)],
+        vec![Fault {
+            first_sends: Some(2),
+            ..on_key(1, FaultKind::KeyRejected)
+        }],
+    );
+    reprobe.policy.revoked_reprobe_after_ms = Some(60_000);
+    reprobe.calls = vec![0, 30_000, 120_000];
+    add(
+        "revoked-key-reprobed",
+        "The only key is rejected twice (a provider-side auth incident), then works again: revoked; a call 30 s later sends nothing; a call after the 60 s re-probe time (at 120 s) probes it and succeeds.",
+        reprobe,
+    );
     list
 }
 

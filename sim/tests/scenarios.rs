@@ -131,12 +131,86 @@ fn cancel_during_sleep() {
     assert_eq!(r.outcome, Outcome::Aborted(AbortReason::Cancelled));
 }
 
+/// Issue #13 item 6: a 90 s overload no longer ends the call after about 50 s; the ladder
+/// keeps probing (never more than the congestion cap apart) until the outage is over.
+#[test]
+fn overload_outage_spends_the_deadline() {
+    let r = outcome_of("overload-outage-spends-the-deadline");
+    assert!(matches!(r.outcome, Outcome::Succeeded), "{:?}", r.outcome);
+    assert!(r.virtual_elapsed_ms >= 90_000 && r.virtual_elapsed_ms < 120_000);
+    let cap = Policy::default().congestion_backoff.cap_ms;
+    let sleeps: Vec<u64> = r
+        .trace
+        .iter()
+        .flat_map(|e| e.actions.iter().map(move |a| (e.at, a)))
+        .filter_map(|(at, a)| match a {
+            Action::Sleep { until, .. } => Some(until.since(at).0),
+            _ => None,
+        })
+        .collect();
+    assert!(sleeps.len() >= 5, "{sleeps:?}");
+    assert!(sleeps.iter().all(|s| *s <= cap), "{sleeps:?}");
+}
+
+/// Issue #13 item 6: after two overloads the ready fallback target is used instead of a
+/// third wait.
+#[test]
+fn overload_falls_back_after_two() {
+    let r = outcome_of("overload-falls-back-after-two");
+    assert!(matches!(r.outcome, Outcome::Succeeded), "{:?}", r.outcome);
+    assert_eq!(r.attempts, 3);
+    assert_eq!(r.sends_per_key.get("gemini-1"), Some(&1));
+}
+
+/// Issue #13 item 6: every key of the first target cools for 30 s and the fallback is ready:
+/// no 30 s sleep.
+#[test]
+fn cooling_keys_fall_back() {
+    let r = outcome_of("cooling-keys-fall-back");
+    assert!(matches!(r.outcome, Outcome::Succeeded), "{:?}", r.outcome);
+    assert!(!r
+        .trace
+        .iter()
+        .flat_map(|e| &e.actions)
+        .any(|a| matches!(a, Action::Sleep { .. })));
+    assert_eq!(r.sends_per_key.get("gemini-1"), Some(&1));
+}
+
+/// Issue #13 item 3: a 90 s Retry-After inside a 120 s deadline is waited out.
+#[test]
+fn long_retry_after_honoured() {
+    let r = outcome_of("long-retry-after-honoured");
+    assert!(matches!(r.outcome, Outcome::Succeeded), "{:?}", r.outcome);
+    assert_eq!(r.attempts, 2);
+    assert!(r.virtual_elapsed_ms >= 90_000);
+}
+
+/// Issue #13 (revocation): a revoked key is re-probed only after the policy's time, and a
+/// probe that works brings it back.
+#[test]
+fn revoked_key_reprobed() {
+    let r = outcome_of("revoked-key-reprobed");
+    assert_eq!(r.outcome, Outcome::Aborted(AbortReason::AuthPermanent));
+    assert!(
+        matches!(r.later_outcomes[0], Outcome::Aborted(_)),
+        "{:?}",
+        r.later_outcomes
+    );
+    assert!(
+        matches!(r.later_outcomes[1], Outcome::Succeeded),
+        "{:?}",
+        r.later_outcomes
+    );
+    // Two sends in the first call, none in the second, one probe in the third.
+    assert_eq!(r.attempts, 3);
+}
+
 #[test]
 fn every_scenario_has_a_test() {
     let names: Vec<_> = scenarios::all().iter().map(|s| s.name).collect();
     assert_eq!(
         names.len(),
-        12,
+        17,
         "add a test (and snapshot) for the new scenario: {names:?}"
     );
 }

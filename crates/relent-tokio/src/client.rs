@@ -432,7 +432,8 @@ impl<T: Transport> Client<T> {
         // pool as it goes, so concurrent and later calls know at once, and nothing is lost
         // when the caller drops the call.
         let mut synced = self.pool();
-        let mut machine = RetryMachine::with_pool(self.policy.clone(), synced.clone(), seed);
+        let mut machine = RetryMachine::with_pool(self.policy.clone(), synced.clone(), seed)
+            .map_err(|e| CallError::Config(e.to_string()))?;
         if let Some(unix_ms) = self.epoch_unix_ms {
             machine = machine.wall_clock_epoch(unix_ms);
         }

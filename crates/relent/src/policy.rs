@@ -15,12 +15,27 @@ pub struct Policy {
     pub max_attempts: u32,
     /// Most sends to one target.
     pub max_attempts_per_target: u32,
-    /// Most waits-then-retry for transient faults (overload, server error, timeout, rate
-    /// limit with no other key) on one target. Rotations to another key do not count.
+    /// Most waits-then-retry for transient faults (server error, timeout, rate limit with no
+    /// other key) on one target. Rotations to another key do not count, and neither do
+    /// retries after an overload: those spend the deadline instead (bounded by the two
+    /// attempt limits), because provider overloads last tens of seconds to minutes.
     pub transient_retries_per_target: u32,
+    /// After this many overload answers (529, 503, "overloaded") in a row from one target,
+    /// a later target of the chain with a ready key is tried instead of waiting again.
+    pub overload_attempts_before_fallback: u32,
+    /// The longest wait, in milliseconds, the machine sleeps on the current target (for its
+    /// cooling keys, or for a server's or its own backoff) while a later target of the chain
+    /// has a key ready now; a longer wait goes to that target instead.
+    pub max_wait_before_fallback_ms: u64,
+    /// How long, in milliseconds, a key the provider rejected stays revoked before it may be
+    /// probed again with one send, and then only when no other key of its target is usable.
+    /// `None`: never (only a `Restored` pool change lifts a revocation). A key revoked by an
+    /// outside `MarkedBad` is never probed.
+    pub revoked_reprobe_after_ms: Option<u64>,
     /// The whole call's budget, from `start`, in milliseconds.
     pub deadline_ms: u64,
-    /// How long one attempt may take before it is abandoned, in milliseconds.
+    /// How long one attempt may take before it is abandoned, in milliseconds. No attempt
+    /// outlives the call: an attempt's timeout is also capped at the call's deadline.
     pub attempt_timeout_ms: u64,
     /// The computed delay between retries.
     pub backoff: Backoff,
@@ -53,8 +68,11 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             max_attempts: 10,
-            max_attempts_per_target: 6,
+            max_attempts_per_target: 10,
             transient_retries_per_target: 4,
+            overload_attempts_before_fallback: 2,
+            max_wait_before_fallback_ms: 5_000,
+            revoked_reprobe_after_ms: Some(3_600_000),
             deadline_ms: 120_000,
             attempt_timeout_ms: 60_000,
             backoff: Backoff::default(),
@@ -121,6 +139,10 @@ impl Policy {
             (
                 "transient_retries_per_target",
                 u64::from(self.transient_retries_per_target),
+            ),
+            (
+                "overload_attempts_before_fallback",
+                u64::from(self.overload_attempts_before_fallback),
             ),
         ] {
             if value > MAX_LIMIT {

@@ -6,7 +6,7 @@
 
 use crate::classify::Provider;
 use crate::machine::PoolChange;
-use crate::time::Time;
+use crate::time::{Millis, Time};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -142,6 +142,11 @@ pub struct KeyEntry {
     pub last_used: Option<Time>,
     /// Consecutive rejections (reset by a success or a restore).
     pub rejections: u8,
+    /// When the provider's rejection revoked the key (`None` for a key that is not revoked,
+    /// or that an outside `MarkedBad` revoked for good). A policy may probe such a key again
+    /// after a long time (`Policy::revoked_reprobe_after_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Time>,
 }
 
 /// A key's place in the pool: its target index and id.
@@ -201,6 +206,7 @@ impl Pool {
                         state: KeyState::Ready,
                         last_used: None,
                         rejections: 0,
+                        revoked_at: None,
                     })
                     .collect()
             })
@@ -293,6 +299,53 @@ impl Pool {
         }
     }
 
+    /// Revokes `key` after the provider rejected it at `now` (a later re-probe may lift it).
+    pub(crate) fn revoke(&mut self, key: KeyId, now: Time) {
+        if let Some(entry) = self.entry_mut(key) {
+            match entry.state {
+                KeyState::Removed => {}
+                // Already revoked: an outside revocation stays for good, a provider's is
+                // re-armed from now.
+                KeyState::Revoked => {
+                    if entry.revoked_at.is_some() {
+                        entry.revoked_at = Some(now);
+                    }
+                }
+                _ => {
+                    entry.state = KeyState::Revoked;
+                    entry.revoked_at = Some(now);
+                }
+            }
+        }
+    }
+
+    /// Whether `key` was revoked by the provider at least `after` before `now`, so that it
+    /// may be probed again.
+    pub fn reprobe_due(&self, key: KeyId, now: Time, after: Millis) -> bool {
+        self.find(key).is_some_and(|(_, k)| {
+            k.state == KeyState::Revoked && k.revoked_at.is_some_and(|at| at + after <= now)
+        })
+    }
+
+    /// The key of target `t` (not excluded) revoked longest ago by the provider, if that was
+    /// at least `after` before `now`: the one to probe when nothing else can be used.
+    pub fn reprobe_candidate(
+        &self,
+        t: usize,
+        now: Time,
+        after: Millis,
+        excluded: &[KeyId],
+    ) -> Option<KeyId> {
+        self.keys
+            .get(t)?
+            .iter()
+            .filter(|k| !excluded.contains(&k.spec.id) && k.state == KeyState::Revoked)
+            .filter_map(|k| k.revoked_at.map(|at| (at, k.spec.id)))
+            .filter(|(at, _)| *at + after <= now)
+            .min()
+            .map(|(_, id)| id)
+    }
+
     /// The earliest time any key of target `t` (not excluded) becomes usable.
     pub fn earliest_ready(&self, t: usize, excluded: &[KeyId]) -> Option<Time> {
         self.keys
@@ -350,6 +403,7 @@ impl Pool {
                     state: KeyState::Ready,
                     last_used: None,
                     rejections: 0,
+                    revoked_at: None,
                 });
                 Some(key.id)
             }
@@ -361,12 +415,22 @@ impl Pool {
                 self.set_state(*key, KeyState::Ready);
                 if let Some(entry) = self.entry_mut(*key) {
                     entry.rejections = 0;
+                    entry.revoked_at = None;
                 }
                 Some(*key)
             }
             PoolChange::MarkedBad { key, until } => {
                 let reported = until.map_or(KeyState::Revoked, KeyState::CoolingDown);
                 self.set_state(*key, self.state(*key).worse(reported));
+                if let Some(entry) = self.entry_mut(*key) {
+                    entry.revoked_at = match until {
+                        // An outside revocation is for good: it is never probed again.
+                        None => None,
+                        // An outside wait on a revoked key postpones its re-probe: the
+                        // re-probe period counts from the wait's end.
+                        Some(t) => entry.revoked_at.map(|at| at.max(*t)),
+                    };
+                }
                 None
             }
         })
@@ -386,6 +450,7 @@ impl Pool {
             let Some(shared) = self.entry_mut(id) else {
                 continue;
             };
+            let (shared_before, shared_at) = (shared.state, shared.revoked_at);
             if started.map(|k| k.state) != Some(learned.state) {
                 let untouched = started.map(|k| k.state) == Some(shared.state);
                 shared.state =
@@ -397,6 +462,23 @@ impl Pool {
                         shared.state.worse(learned.state)
                     };
             }
+            // When a revocation started (or was re-armed after a failed re-probe): among the
+            // revocations that stand, one from outside (no time: for good) wins, else the
+            // later time.
+            let shared_revoked = (shared_before == KeyState::Revoked).then_some(shared_at);
+            let learned_revoked = (learned.state == KeyState::Revoked
+                && started.map(|k| k.revoked_at) != Some(learned.revoked_at))
+            .then_some(learned.revoked_at);
+            shared.revoked_at = if shared.state != KeyState::Revoked {
+                None
+            } else {
+                match (shared_revoked, learned_revoked) {
+                    (Some(a), Some(b)) => a.zip(b).map(|(a, b)| a.max(b)),
+                    (Some(a), None) => a,
+                    (None, Some(b)) => b,
+                    (None, None) => learned.revoked_at,
+                }
+            };
             if started.map(|k| k.rejections) != Some(learned.rejections) {
                 let untouched = started.map(|k| k.rejections) == Some(shared.rejections);
                 shared.rejections = if untouched {

@@ -159,15 +159,21 @@ impl Caller for Relent {
     fn next_call(&mut self) -> bool {
         // The pool (revoked, exhausted and cooling keys) carries over, as a driver keeps it.
         self.calls += 1;
-        // So do the retry budget and the breakers (issue #14).
-        self.machine = RetryMachine::with_pool(
+        // The policy is the one the running machine was built with, so it is valid. The
+        // retry budget and the breakers carry over too (issue #14).
+        match RetryMachine::with_pool(
             self.machine.policy().clone(),
             self.machine.pool().clone(),
             self.seed.wrapping_add(self.calls),
-        )
-        .with_overload(self.machine.overload().clone())
-        .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
-        true
+        ) {
+            Ok(machine) => {
+                self.machine = machine
+                    .with_overload(self.machine.overload().clone())
+                    .wall_clock_epoch(WALL_EPOCH_UNIX_MS);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 

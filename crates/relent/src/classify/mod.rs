@@ -14,9 +14,13 @@ mod wait;
 
 pub use wait::CLOCK_SKEW_TOLERANCE_MS;
 
+/// The provider table's items, also reachable from here: drivers read a provider's
+/// [`AuthStyle`] from [`Provider::spec`].
+pub use providers::{AuthStyle, ProviderSpec, Wire};
+
 pub use types::{
-    Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Scope,
-    TransportError, UnknownProvider, WaitHint,
+    Bench, Classification, HintSource, HttpResponse, Observation, Provider, Reason, Recovery, Rule,
+    Scope, TransportError, UnknownProvider, WaitHint,
 };
 
 /// The most body bytes the classifier looks at from the start of a body. Error bodies are
@@ -134,25 +138,38 @@ fn classify_http(
             .filter(|kind| rules::aws_reason(kind).is_some())
     });
     let html = !success && fields.is_none() && looks_like_html(response.headers, &text);
-    let mut search = match &fields {
-        Some(f) => f.search_text(),
+    // The text the phrase families are searched in, in pieces: the error fields each
+    // followed by a space (or the body, or a cut body's head), then a cut body's tail and an
+    // AWS code, each after a space. It is scanned in place, lowercased on the fly.
+    let mut pieces: Vec<&str> = Vec::with_capacity(16);
+    match &fields {
+        Some(f) => f.search_pieces(&mut pieces),
         // A cut body that is not a page names its error near its start or in its end (an
         // echoed prompt fills the middle): its head and tail are searched, not all of it.
-        None if tail.is_some() && !html => head(&text, BODY_HEAD_SEARCH).to_ascii_lowercase(),
-        None => text.to_ascii_lowercase(),
-    };
+        None if tail.is_some() && !html => pieces.push(head(&text, BODY_HEAD_SEARCH)),
+        None => pieces.push(&text),
+    }
     if let Some(t) = &tail {
-        search.push(' ');
-        search.push_str(&t.to_ascii_lowercase());
+        pieces.extend([" ", t]);
     }
     if let Some(t) = aws_type {
-        search.push(' ');
-        search.push_str(&t.to_ascii_lowercase());
+        pieces.extend([" ", t]);
     }
-    // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key").
-    if search.contains("%20") {
-        search = search.replace("%20", " ").replace("%3a", ":");
-    }
+    // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key"):
+    // then the text is put together, decoded and scanned as one string.
+    let percent_space = |p: &&str| {
+        memchr::memchr_iter(b'%', p.as_bytes()).any(|at| p.as_bytes()[at + 1..].starts_with(b"20"))
+    };
+    let sig = if pieces.iter().any(percent_space) {
+        let search = pieces.concat().to_ascii_lowercase();
+        rules::Signals::scan(&search.replace("%20", " ").replace("%3a", ":"))
+    } else {
+        let mut scanner = rules::Scanner::new();
+        for piece in &pieces {
+            scanner.feed(piece);
+        }
+        scanner.signals()
+    };
 
     // In-band errors borrow the status they carry (OpenRouter puts one in `error.code`).
     let effective_status = match (&fields, success) {
@@ -164,7 +181,6 @@ fn classify_http(
         (None, true) => 0,
         _ => status,
     };
-    let sig = rules::Signals::scan(&search);
     let reason = rules::decide(
         provider,
         effective_status,
@@ -208,8 +224,12 @@ fn message_for(fields: &Option<body::ErrorFields>, html: bool, text: &str, statu
             "HTTP {status} HTML page from an intermediary: {title}"
         ));
     }
-    let prefix: String = text.chars().take(redact::MAX_MESSAGE_CHARS * 2).collect();
-    let message = redact::redact(&prefix);
+    // The first `2 × MAX_MESSAGE_CHARS` characters, borrowed.
+    let prefix_end = text
+        .char_indices()
+        .nth(redact::MAX_MESSAGE_CHARS * 2)
+        .map_or(text.len(), |(at, _)| at);
+    let message = redact::redact(&text[..prefix_end]);
     if message.is_empty() {
         format!("HTTP {status} with an empty body")
     } else {

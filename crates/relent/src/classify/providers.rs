@@ -1,6 +1,8 @@
 //! What relent knows about each provider, in one table: its name and aliases, the body
-//! shapes it answers with, its authentication style, and the two provider-specific rule
-//! switches the classifier has (Google's quota wording, an aggregator's wrapped upstream
+//! shapes it answers with (as text for humans, and as a [`Wire`] format the simulator builds
+//! its answers from), its authentication style ([`AuthStyle`], for drivers), whether the
+//! simulator's generated worlds draw it, and the two provider-specific rule switches the
+//! classifier has (Google's quota wording, an aggregator's wrapped upstream
 //! errors). Phrases and codes are not per provider: the phrase families in `rules.rs` are
 //! shared, because gateways and OpenAI-compatible servers repeat each other's wordings.
 //!
@@ -19,14 +21,64 @@ pub struct ProviderSpec {
     pub aliases: &'static [&'static str],
     /// The error body shapes it sends, as `body.rs` reads them (documentation for humans).
     pub shapes: &'static str,
-    /// How a request carries its key (documentation for humans and drivers).
+    /// How a request carries its key, in words (for humans; drivers read [`Self::auth_style`]).
     pub auth: &'static str,
+    /// How a request carries its key, for drivers.
+    pub auth_style: AuthStyle,
+    /// The wire format of its error and success bodies, as the simulator writes them.
+    pub wire: Wire,
+    /// Whether the simulator's generated worlds draw this provider: every provider that
+    /// answers in its own way (Vertex answers like Gemini; `Generic` has no shape of its own).
+    pub simulated: bool,
     /// Google's wording: a per-minute limit is worded as "You exceeded your current quota"
     /// and is a rate limit unless a daily quota or `limit: 0` is named.
     pub google_quota_wording: bool,
     /// An aggregator: "Provider returned error" with `metadata.raw` is the upstream's answer,
     /// so an upstream auth failure is not this key's and an upstream 429 is not this key's.
     pub wraps_upstreams: bool,
+}
+
+/// How a request carries its API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>`.
+    Bearer,
+    /// The key alone in a header of its own: the header's name (lower case), such as
+    /// `x-api-key` (Anthropic), `api-key` (Azure) or `x-goog-api-key` (Gemini).
+    Header(&'static str),
+    /// AWS Signature Version 4: requests are signed with the credentials; no key is sent.
+    AwsSigV4,
+}
+
+impl AuthStyle {
+    /// The header that carries the credential: `authorization` for a bearer token or a
+    /// signature, else the provider's own header.
+    pub fn header_name(self) -> &'static str {
+        match self {
+            AuthStyle::Bearer | AuthStyle::AwsSigV4 => "authorization",
+            AuthStyle::Header(name) => name,
+        }
+    }
+}
+
+/// The wire format of a provider's answers, as the simulator (`relent-sim`) writes them.
+/// The classifier does not need it: it reads every shape whatever the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// OpenAI's `{"error":{"message","type","param","code"}}` and chat completions (also
+    /// Azure, DeepSeek, Groq, OpenRouter and OpenAI-compatible servers).
+    Openai,
+    /// Anthropic's `{"type":"error","error":{"type","message"}}` and messages.
+    Anthropic,
+    /// Google's `{"error":{"code","message","status","details"}}` and candidates (Gemini,
+    /// Vertex).
+    Google,
+    /// AWS: `{"message"}` with the error type in `x-amzn-errortype` (Bedrock).
+    Aws,
+    /// Mistral's `{"object":"error","message","type","param","code"}`.
+    Mistral,
+    /// xAI's `{"code","error":"…"}` for some errors, OpenAI's shape for the rest.
+    Xai,
 }
 
 const OPENAI_SHAPE: &str = r#"{"error":{"message","type","param","code"}}"#;
@@ -39,6 +91,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &["open_ai"],
         shapes: OPENAI_SHAPE,
         auth: "Authorization: Bearer",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Openai,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -48,6 +103,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &["azure_openai"],
         shapes: r#"{"error":{"code","message","innererror":{"code"}}}"#,
         auth: "api-key header, or Authorization: Bearer (Entra ID)",
+        auth_style: AuthStyle::Header("api-key"),
+        wire: Wire::Openai,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -57,6 +115,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: r#"{"type":"error","error":{"type","message"}}; SSE event: error"#,
         auth: "x-api-key",
+        auth_style: AuthStyle::Header("x-api-key"),
+        wire: Wire::Anthropic,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -66,6 +127,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: r#"{"error":{"code","message","status","details":[RetryInfo, ErrorInfo, QuotaFailure]}}, also in a list"#,
         auth: "x-goog-api-key, or ?key=",
+        auth_style: AuthStyle::Header("x-goog-api-key"),
+        wire: Wire::Google,
+        simulated: true,
         google_quota_wording: true,
         wraps_upstreams: false,
     },
@@ -75,6 +139,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: r#"{"error":{"code","message","status","details"}}, also in a list"#,
         auth: "Authorization: Bearer (OAuth access token)",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Google,
+        simulated: false,
         google_quota_wording: true,
         wraps_upstreams: false,
     },
@@ -84,6 +151,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: r#"{"message"} with x-amzn-errortype, or {"__type","message"}; :exception-type frames in an event stream"#,
         auth: "AWS SigV4",
+        auth_style: AuthStyle::AwsSigV4,
+        wire: Wire::Aws,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -93,6 +163,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: OPENAI_SHAPE,
         auth: "Authorization: Bearer",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Openai,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -102,6 +175,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: r#"{"object":"error","message","type","param","code"}, or {"message"}"#,
         auth: "Authorization: Bearer",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Mistral,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -111,6 +187,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: OPENAI_SHAPE,
         auth: "Authorization: Bearer",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Openai,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -120,6 +199,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: r#"{"code","error":"…"}"#,
         auth: "Authorization: Bearer",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Xai,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -129,6 +211,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &[],
         shapes: r#"{"error":{"message","code","metadata":{"raw","provider_name","headers"}}}, also inside a 200"#,
         auth: "Authorization: Bearer",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Openai,
+        simulated: true,
         google_quota_wording: false,
         wraps_upstreams: true,
     },
@@ -138,6 +223,9 @@ pub const SPECS: [ProviderSpec; 12] = [
         aliases: &["openai_compatible", "openai-compatible", "compatible"],
         shapes: "any of the above; local servers and gateways (see the corpus's origins)",
         auth: "Authorization: Bearer",
+        auth_style: AuthStyle::Bearer,
+        wire: Wire::Openai,
+        simulated: false,
         google_quota_wording: false,
         wraps_upstreams: false,
     },
@@ -181,5 +269,20 @@ mod tests {
             }
         }
         assert!("nope".parse::<Provider>().is_err());
+    }
+
+    #[test]
+    fn auth_headers_are_lower_case_and_generic_is_not_simulated() {
+        for spec in &SPECS {
+            let name = spec.auth_style.header_name();
+            assert_eq!(name, name.to_ascii_lowercase(), "{}", spec.name);
+            assert!(!name.is_empty(), "{}", spec.name);
+        }
+        assert!(!Provider::Generic.spec().simulated);
+        assert_eq!(
+            Provider::Anthropic.spec().auth_style.header_name(),
+            "x-api-key"
+        );
+        assert_eq!(Provider::Bedrock.spec().auth_style, AuthStyle::AwsSigV4);
     }
 }

@@ -9,7 +9,9 @@
 
 use super::body::ErrorFields;
 use super::{Provider, Reason};
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::nfa::noncontiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
 use std::sync::OnceLock;
 
 const KEY_REJECTED: &[&str] = &[
@@ -358,40 +360,200 @@ const FAMILIES: [(Family, &[&str]); 24] = [
 #[derive(Copy, Clone, Default)]
 pub(crate) struct Signals(u32);
 
-impl Signals {
-    /// Scans lowercase `text` once for every phrase of every family.
-    pub(crate) fn scan(text: &str) -> Signals {
-        static MATCHER: OnceLock<(AhoCorasick, Vec<u32>)> = OnceLock::new();
-        let (matcher, bits_of) = MATCHER.get_or_init(|| {
-            // A phrase in several families (or listed twice) is one pattern with the bits of
-            // all of them.
-            let mut phrases: Vec<&str> = Vec::new();
-            let mut bits: Vec<u32> = Vec::new();
-            for (family, list) in FAMILIES {
-                for phrase in list {
-                    let bit = 1u32 << family as u32;
-                    match phrases.iter().position(|p| p == phrase) {
-                        Some(i) => bits[i] |= bit,
-                        None => {
-                            phrases.push(phrase);
-                            bits.push(bit);
-                        }
+/// The phrase automaton as a dense transition table: every phrase of every family, matched
+/// with overlaps (each occurrence of each phrase counts), ASCII letters in either case.
+///
+/// It is built once per process from aho-corasick's noncontiguous NFA by walking that
+/// automaton's states through its public interface (its transitions follow failure links): the bytes are folded into classes (an upper-case ASCII
+/// letter falls in its lower-case letter's class, so the text is never lowercased or copied),
+/// each state's row holds the row offsets of the next states, and a flag on an entry says
+/// that the next state ends at least one phrase, whose families are then looked up. A scan is
+/// one class lookup, one table lookup and one test per byte.
+struct Phrases {
+    /// The class of each byte.
+    class: [u8; 256],
+    /// The number of classes: the length of a row.
+    stride: usize,
+    /// `row offset of a state + class` → row offset of the next state, with [`MATCH_FLAG`]
+    /// set when that state ends a phrase.
+    next: Vec<u32>,
+    /// For each state (row offset / stride), the families of the phrases it ends.
+    families: Vec<u32>,
+    /// The row offset of the start state.
+    start: u32,
+}
+
+/// Set on a transition into a state that ends at least one phrase.
+const MATCH_FLAG: u32 = 1 << 31;
+
+impl Phrases {
+    fn get() -> &'static Phrases {
+        static PHRASES: OnceLock<Phrases> = OnceLock::new();
+        PHRASES.get_or_init(Phrases::build)
+    }
+
+    fn build() -> Phrases {
+        // A phrase in several families (or listed twice) is one pattern with the bits of
+        // all of them.
+        let mut phrases: Vec<&str> = Vec::new();
+        let mut bits_of: Vec<u32> = Vec::new();
+        for (family, list) in FAMILIES {
+            for phrase in list {
+                let bit = 1u32 << family as u32;
+                match phrases.iter().position(|p| p == phrase) {
+                    Some(i) => bits_of[i] |= bit,
+                    None => {
+                        phrases.push(phrase);
+                        bits_of.push(bit);
                     }
                 }
             }
-            // A full DFA: a few hundred phrases make a table of well under a megabyte, and
-            // a scan is then one table lookup per byte.
-            let matcher = AhoCorasick::builder()
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&phrases)
-                .expect("the phrase lists are valid patterns");
-            (matcher, bits)
-        });
-        let mut bits = 0u32;
-        for m in matcher.find_overlapping_iter(text) {
-            bits |= bits_of[m.pattern().as_usize()];
         }
-        Signals(bits)
+        // Standard semantics: a state's matches include those of its failure chain, so every
+        // phrase ending at a position is reported there, as an overlapping search reports it.
+        let nfa = NFA::builder()
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(&phrases)
+            .expect("the phrase lists are valid patterns");
+        let start = nfa
+            .start_state(Anchored::No)
+            .expect("the automaton is built for unanchored searches");
+
+        // Byte classes: a byte that occurs in no phrase (after folding an upper-case ASCII
+        // letter to lower case) leads every state back to the start, like every other such
+        // byte, so they share class 0; every byte that occurs in a phrase has a class of its
+        // own, shared with its upper-case letter. `representatives` holds one byte per class.
+        let mut in_a_phrase = [false; 256];
+        for phrase in &phrases {
+            for &b in phrase.as_bytes() {
+                in_a_phrase[usize::from(b)] = true;
+            }
+        }
+        let folded = |b: usize| usize::from((b as u8).to_ascii_lowercase());
+        let mut representatives: Vec<u8> = Vec::new();
+        if let Some(outside) = (0..256).find(|&b| !in_a_phrase[folded(b)]) {
+            representatives.push(outside as u8);
+        }
+        let mut class_of_folded = [u8::MAX; 256];
+        let mut class = [0u8; 256];
+        for (byte, slot) in class.iter_mut().enumerate() {
+            let f = folded(byte);
+            if !in_a_phrase[f] {
+                continue;
+            }
+            if class_of_folded[f] == u8::MAX {
+                class_of_folded[f] =
+                    u8::try_from(representatives.len()).expect("at most 256 classes");
+                representatives.push(f as u8);
+            }
+            *slot = class_of_folded[f];
+        }
+
+        // Number the states reachable from the start, with each one's row (the next state's
+        // number for each class) and the families of the phrases it ends. The automaton's
+        // state ids are small numbers: they index a vector, grown as needed.
+        let mut number = vec![u32::MAX; nfa.memory_usage() / 4 + 1];
+        let mut states: Vec<StateID> = vec![start];
+        number[start.as_usize()] = 0;
+        let mut rows: Vec<u32> = Vec::new();
+        let mut families: Vec<u32> = Vec::new();
+        let mut k = 0;
+        while k < states.len() {
+            let sid = states[k];
+            for &byte in &representatives {
+                let next = nfa.next_state(Anchored::No, sid, byte);
+                if next.as_usize() >= number.len() {
+                    number.resize(next.as_usize() + 1, u32::MAX);
+                }
+                if number[next.as_usize()] == u32::MAX {
+                    number[next.as_usize()] = states.len() as u32;
+                    states.push(next);
+                }
+                rows.push(number[next.as_usize()]);
+            }
+            let mut bits = 0;
+            if nfa.is_match(sid) {
+                for i in 0..nfa.match_len(sid) {
+                    bits |= bits_of[nfa.match_pattern(sid, i).as_usize()];
+                }
+            }
+            families.push(bits);
+            k += 1;
+        }
+        let stride = representatives.len();
+        assert!(
+            (states.len() * stride) < MATCH_FLAG as usize,
+            "the phrase table fits its offsets"
+        );
+
+        let next = rows
+            .iter()
+            .map(|&to| {
+                let flag = if families[to as usize] != 0 {
+                    MATCH_FLAG
+                } else {
+                    0
+                };
+                (to as usize * stride) as u32 | flag
+            })
+            .collect();
+        Phrases {
+            class,
+            stride,
+            next,
+            families,
+            start: 0,
+        }
+    }
+}
+
+/// Finds phrase families in a text given in pieces, as if the pieces were one string: the
+/// automaton's state runs on from one piece to the next, and nothing is copied.
+pub(crate) struct Scanner {
+    phrases: &'static Phrases,
+    state: u32,
+    bits: u32,
+}
+
+impl Scanner {
+    pub(crate) fn new() -> Scanner {
+        let phrases = Phrases::get();
+        Scanner {
+            phrases,
+            state: phrases.start,
+            bits: 0,
+        }
+    }
+
+    /// Scans the next piece of the text.
+    pub(crate) fn feed(&mut self, piece: &str) {
+        let p = self.phrases;
+        let mut state = self.state as usize;
+        let mut bits = self.bits;
+        for &b in piece.as_bytes() {
+            let to = p.next[state + p.class[b as usize] as usize];
+            state = (to & !MATCH_FLAG) as usize;
+            if to & MATCH_FLAG != 0 {
+                bits |= p.families[state / p.stride];
+            }
+        }
+        self.state = state as u32;
+        self.bits = bits;
+    }
+
+    /// The families found so far.
+    pub(crate) fn signals(&self) -> Signals {
+        Signals(self.bits)
+    }
+}
+
+impl Signals {
+    /// Scans `text` once for every phrase of every family (ASCII letters in any case).
+    pub(crate) fn scan(text: &str) -> Signals {
+        let mut scanner = Scanner::new();
+        scanner.feed(text);
+        scanner.signals()
     }
 
     fn has(self, family: Family) -> bool {
@@ -1078,5 +1240,72 @@ mod tests {
             reason_of(Provider::Generic, 429, &[], cloudflare),
             Reason::Overloaded
         );
+    }
+
+    /// The phrase table against aho-corasick's own overlapping search over the lowercased
+    /// text (the reading the classifier had before the table): the same families for every
+    /// phrase alone, in upper case, inside other text, overlapping, split over pieces, and
+    /// for generated texts built from phrase fragments.
+    #[test]
+    fn the_phrase_table_finds_what_an_overlapping_search_finds() {
+        use super::{Scanner, Signals, FAMILIES};
+        use aho_corasick::AhoCorasick;
+
+        let mut phrases: Vec<&str> = Vec::new();
+        let mut bits_of: Vec<u32> = Vec::new();
+        for (family, list) in FAMILIES {
+            for phrase in list {
+                phrases.push(phrase);
+                bits_of.push(1 << family as u32);
+            }
+        }
+        let oracle = AhoCorasick::new(&phrases).unwrap();
+        let expected = |text: &str| {
+            let lower = text.to_ascii_lowercase();
+            oracle
+                .find_overlapping_iter(&lower)
+                .fold(0u32, |bits, m| bits | bits_of[m.pattern().as_usize()])
+        };
+        let mut texts: Vec<String> = Vec::new();
+        for phrase in &phrases {
+            texts.push(phrase.to_string());
+            texts.push(phrase.to_uppercase());
+            texts.push(format!("xx {phrase}yy"));
+        }
+        // Fragments glued together: overlaps and near misses.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..6 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let phrase = phrases[(seed % phrases.len() as u64) as usize];
+                let cut = (seed >> 20) as usize % (phrase.len() + 1);
+                let piece = phrase.get(..cut).unwrap_or(phrase);
+                if seed & (1 << 40) != 0 {
+                    text.push_str(&piece.to_uppercase());
+                } else {
+                    text.push_str(piece);
+                }
+                if seed & (1 << 41) != 0 {
+                    text.push(' ');
+                }
+            }
+            texts.push(text);
+        }
+        for text in &texts {
+            assert_eq!(Signals::scan(text).0, expected(text), "{text:?}");
+            // The same text in two pieces, cut anywhere on a character boundary.
+            for cut in (0..=text.len())
+                .filter(|c| text.is_char_boundary(*c))
+                .step_by(3)
+            {
+                let mut scanner = Scanner::new();
+                scanner.feed(&text[..cut]);
+                scanner.feed(&text[cut..]);
+                assert_eq!(scanner.signals().0, expected(text), "{text:?} cut at {cut}");
+            }
+        }
     }
 }

@@ -253,7 +253,45 @@ impl Reason {
         }
     }
 
-    /// What could help, following the behaviour table of the design brief.
+    /// What the retry machine does about this reason: the behaviour table of the design
+    /// brief, in one place. [`Reason::recovery`] is derived from it, and the machine's
+    /// decisions dispatch on it.
+    pub fn rule(self) -> Rule {
+        match self {
+            Reason::Success => Rule::Done,
+            Reason::KeyRejected => Rule::RejectKey,
+            Reason::QuotaExhausted => Rule::BenchKey(Bench::Exhausted),
+            Reason::RateLimited => Rule::BenchKey(Bench::Cooling),
+            Reason::PermissionDenied => Rule::ExcludeKey,
+            Reason::UpstreamRateLimited => Rule::FallbackThenRetry,
+            Reason::Overloaded | Reason::ServerError | Reason::Unknown => Rule::RetrySame {
+                fresh_connection: false,
+            },
+            Reason::Timeout | Reason::ConnectionFailed => Rule::RetrySame {
+                fresh_connection: true,
+            },
+            Reason::TlsCertificate | Reason::BlockedByWaf | Reason::ModelNotFound => {
+                Rule::Fallback {
+                    larger_context: false,
+                    shrink_request: false,
+                }
+            }
+            Reason::ContextOverflow => Rule::Fallback {
+                larger_context: true,
+                shrink_request: true,
+            },
+            // Too many bytes, not too many tokens: any other target may take them.
+            Reason::PayloadTooLarge => Rule::Fallback {
+                larger_context: false,
+                shrink_request: true,
+            },
+            Reason::ContentFilter => Rule::FallbackIfAllowed,
+            Reason::MalformedRequest => Rule::Abort,
+        }
+    }
+
+    /// What could help, following the behaviour table of the design brief (derived from
+    /// [`Reason::rule`]).
     pub fn recovery(self) -> Recovery {
         let r = |retry_same_key, rotate_key, fallback, shrink_request| Recovery {
             retry_same_key,
@@ -261,24 +299,15 @@ impl Reason {
             fallback,
             shrink_request,
         };
-        match self {
-            Reason::Success => r(false, false, false, false),
-            Reason::KeyRejected | Reason::QuotaExhausted | Reason::PermissionDenied => {
+        match self.rule() {
+            Rule::Done | Rule::Abort => r(false, false, false, false),
+            Rule::RejectKey | Rule::BenchKey(Bench::Exhausted) | Rule::ExcludeKey => {
                 r(false, true, true, false)
             }
-            Reason::RateLimited => r(true, true, true, false),
-            Reason::UpstreamRateLimited
-            | Reason::Overloaded
-            | Reason::ServerError
-            | Reason::Timeout
-            | Reason::ConnectionFailed
-            | Reason::Unknown => r(true, false, true, false),
-            Reason::TlsCertificate
-            | Reason::ModelNotFound
-            | Reason::BlockedByWaf
-            | Reason::ContentFilter => r(false, false, true, false),
-            Reason::ContextOverflow | Reason::PayloadTooLarge => r(false, false, true, true),
-            Reason::MalformedRequest => r(false, false, false, false),
+            Rule::BenchKey(Bench::Cooling) => r(true, true, true, false),
+            Rule::FallbackThenRetry | Rule::RetrySame { .. } => r(true, false, true, false),
+            Rule::Fallback { shrink_request, .. } => r(false, false, true, shrink_request),
+            Rule::FallbackIfAllowed => r(false, false, true, false),
         }
     }
 
@@ -308,6 +337,49 @@ pub enum Scope {
     Model,
     /// The provider (or the path to it) is at fault for everyone.
     Provider,
+}
+
+/// What the retry machine does about a failure (see [`Reason::rule`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// A success: nothing to recover from.
+    Done,
+    /// The key was rejected: revoke it (or, when it is the only usable key, one immediate
+    /// retry on a fresh connection) and rotate or fall back.
+    RejectKey,
+    /// The key is held back (cooling or exhausted) and the call rotates, waits or falls back.
+    BenchKey(Bench),
+    /// The key may not be used for this target in this call: rotate or fall back.
+    ExcludeKey,
+    /// An aggregator's upstream is limited: another target first, else wait and retry.
+    FallbackThenRetry,
+    /// A provider-wide, transient fault: wait and send the same request again.
+    RetrySame {
+        /// Whether the next send needs a new connection.
+        fresh_connection: bool,
+    },
+    /// The request cannot succeed on this target: another target, else abort.
+    Fallback {
+        /// Only a target with a larger known context window can help.
+        larger_context: bool,
+        /// A smaller request could succeed here.
+        shrink_request: bool,
+    },
+    /// A content-filter refusal: another target only when the policy allows it.
+    FallbackIfAllowed,
+    /// The request is invalid: abort (unless the server says to retry).
+    Abort,
+}
+
+/// How a key is held back after a key-scoped fault.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Bench {
+    /// Rate limited: until the server's reset, or one backoff delay.
+    Cooling,
+    /// Out of credit or quota: until the quota's own reset, or the policy's long TTL.
+    Exhausted,
 }
 
 /// What would help.

@@ -5,9 +5,52 @@ use super::{
     Abort, AbortReason, Action, PoolChange, Resume, RetryMachine, SeenSummary, Send, SleepReason,
     State,
 };
-use crate::classify::{classify, Classification, HintSource, Observation, Reason, WaitHint};
+use crate::classify::hints::MAX_HINT_MS;
+use crate::classify::{
+    classify, Bench, Classification, HintSource, Observation, Reason, Rule, WaitHint,
+};
 use crate::pool::{KeyId, KeyRef, KeyState};
 use crate::time::{Millis, Time};
+
+/// Whether a send opens a fresh connection (after a dropped connection, a timeout, or for
+/// the one retry of a rejected key) or may reuse one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Connection {
+    /// Any pooled connection will do.
+    Reuse,
+    /// A new connection.
+    Fresh,
+}
+
+/// Which later targets a fallback may use.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Context {
+    /// Any target with a ready key.
+    Any,
+    /// Only a target with a known, larger context window (after a context overflow).
+    Larger,
+}
+
+/// What the server said about retrying (`x-should-retry`, or a garbled pushback).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum ServerSays {
+    /// Nothing.
+    Nothing,
+    /// Retry.
+    Retry,
+    /// Do not retry.
+    NoRetry,
+}
+
+impl ServerSays {
+    fn of(server_retry: Option<bool>) -> Self {
+        match server_retry {
+            None => ServerSays::Nothing,
+            Some(true) => ServerSays::Retry,
+            Some(false) => ServerSays::NoRetry,
+        }
+    }
+}
 
 /// Inside the machine, the key of a call that has not used one yet. It never leaves the
 /// machine: a `Rotate` from it says `from: None`.
@@ -31,8 +74,14 @@ impl RetryMachine {
         // Overload control (issue #14): the breaker and the retry budget learn the outcome.
         self.record_outcome(now, via.target, c.reason);
         if c.reason == Reason::Success {
+            self.probing = false;
             if let Some(entry) = self.pool.entry_mut(via.key) {
                 entry.rejections = 0;
+                // A re-probe of a key the provider had rejected worked: it is back.
+                if entry.state == KeyState::Revoked && entry.revoked_at.is_some() {
+                    entry.state = KeyState::Ready;
+                    entry.revoked_at = None;
+                }
             }
             self.state = State::Committed { via };
             self.push(Action::Succeeded {
@@ -84,16 +133,18 @@ impl RetryMachine {
         seen
     }
 
-    /// The behaviour table.
+    /// The behaviour table: what each reason does to the key, the call and the chain.
     fn on_failure(&mut self, now: Time, at: KeyRef, c: Classification) {
         let why = c.reason;
         let hint = c.wait;
-        let server_says_no = c.server_retry == Some(false);
-        let server_says_yes = c.server_retry == Some(true);
+        let server = ServerSays::of(c.server_retry);
         self.last_failure = Some((at, c));
-        match why {
-            Reason::KeyRejected => self.on_key_rejected(now, at),
-            Reason::QuotaExhausted => {
+        if std::mem::take(&mut self.probing) {
+            self.end_probe(now, at.key, why);
+        }
+        match why.rule() {
+            Rule::RejectKey => self.on_key_rejected(now, at),
+            Rule::BenchKey(Bench::Exhausted) => {
                 // Rate-limit hints (retry-after, reset headers, "try again in") describe a
                 // rate-limit window, not the quota: only a reset that states the quota's own
                 // (Gemini's RetryInfo) ends the exhaustion early.
@@ -101,44 +152,73 @@ impl RetryMachine {
                 let until =
                     now + Millis(quota_reset.map_or(self.policy.quota_cooldown_ms, |h| h.after_ms));
                 self.bench(at.key, KeyState::Exhausted(until));
-                self.rotate_wait_or_fallback(now, at, why, None, server_says_no);
+                self.rotate_wait_or_fallback(now, at, why, None, server);
             }
-            Reason::PermissionDenied => {
-                self.excluded.push(at.key);
-                self.rotate_wait_or_fallback(now, at, why, None, server_says_no);
-            }
-            Reason::RateLimited => {
+            Rule::BenchKey(_) => {
                 let (wait_ms, own_wait) = self.wait_for(why, hint);
                 self.bench(at.key, KeyState::CoolingDown(now + Millis(wait_ms)));
-                self.rotate_wait_or_fallback(now, at, why, Some(own_wait), server_says_no);
+                self.rotate_wait_or_fallback(now, at, why, Some(own_wait), server);
             }
-            Reason::UpstreamRateLimited => {
-                if !self.fallback(now, at, why, false) {
-                    self.retry_same(now, at, why, hint, false, server_says_no);
+            Rule::ExcludeKey => {
+                self.excluded.push(at.key);
+                self.rotate_wait_or_fallback(now, at, why, None, server);
+            }
+            Rule::FallbackThenRetry => {
+                if !self.fallback(now, at, why, Context::Any) {
+                    self.retry_same(now, at, why, hint, Connection::Reuse, server);
                 }
             }
-            Reason::Overloaded | Reason::ServerError | Reason::Unknown => {
-                self.retry_same(now, at, why, hint, false, server_says_no)
+            Rule::RetrySame { fresh_connection } => {
+                let connection = if fresh_connection {
+                    Connection::Fresh
+                } else {
+                    Connection::Reuse
+                };
+                self.retry_same(now, at, why, hint, connection, server)
             }
-            Reason::Timeout | Reason::ConnectionFailed => {
-                self.retry_same(now, at, why, hint, true, server_says_no)
+            Rule::Fallback { larger_context, .. } => {
+                let context = if larger_context {
+                    Context::Larger
+                } else {
+                    Context::Any
+                };
+                self.fallback_or_abort(now, at, why, context)
             }
-            Reason::TlsCertificate | Reason::BlockedByWaf | Reason::ModelNotFound => {
-                self.fallback_or_abort(now, at, why, false)
+            Rule::FallbackIfAllowed if self.policy.fallback_on_content_filter => {
+                self.fallback_or_abort(now, at, why, Context::Any)
             }
-            Reason::ContextOverflow => self.fallback_or_abort(now, at, why, true),
-            // Too many bytes, not too many tokens: any other target may take them.
-            Reason::PayloadTooLarge => self.fallback_or_abort(now, at, why, false),
-            Reason::ContentFilter if self.policy.fallback_on_content_filter => {
-                self.fallback_or_abort(now, at, why, false)
+            // `x-should-retry: true` on a 400: the provider says the request may succeed
+            // as sent (the OpenAI SDK obeys it), so it is a transient fault.
+            Rule::Abort if server == ServerSays::Retry => {
+                self.retry_same(now, at, why, hint, Connection::Reuse, ServerSays::Nothing)
             }
-            Reason::MalformedRequest if server_says_yes => {
-                self.retry_same(now, at, why, hint, false, false)
-            }
-            Reason::ContentFilter | Reason::MalformedRequest => {
+            Rule::FallbackIfAllowed | Rule::Abort => {
                 self.abort(now, AbortReason::NotRetryable, None)
             }
-            Reason::Success => {}
+            // A success never reaches the table (`on_response` commits it).
+            Rule::Done => {}
+        }
+    }
+
+    /// What a failed re-probe of a revoked key tells: a rejection revokes it again (in
+    /// `on_key_rejected`); an answer only an accepted key gets (a spent quota, a rate limit)
+    /// lifts the revocation, so the answer's own rule applies; any
+    /// other fault says nothing about the key, which stays revoked for another period.
+    fn end_probe(&mut self, now: Time, key: KeyId, why: Reason) {
+        let Some(entry) = self.pool.entry_mut(key) else {
+            return;
+        };
+        if entry.state != KeyState::Revoked || entry.revoked_at.is_none() {
+            return;
+        }
+        match why {
+            Reason::KeyRejected => {}
+            Reason::QuotaExhausted | Reason::RateLimited => {
+                entry.state = KeyState::Ready;
+                entry.revoked_at = None;
+                entry.rejections = 0;
+            }
+            _ => entry.revoked_at = Some(now),
         }
     }
 
@@ -158,10 +238,17 @@ impl RetryMachine {
             && self.pool.state(at.key).usable_at(now)
             && !self.breaker_open(now, at.target);
         if strikes >= 2 || !can_retry || self.has_alternative(at.key) {
-            self.pool.set_state(at.key, KeyState::Revoked);
-            self.rotate_wait_or_fallback(now, at, Reason::KeyRejected, None, false);
+            self.pool.revoke(at.key, now);
+            self.rotate_wait_or_fallback(now, at, Reason::KeyRejected, None, ServerSays::Nothing);
         } else {
-            self.go(now, at.target, at.key, true, None, Reason::KeyRejected);
+            self.go(
+                now,
+                at.target,
+                at.key,
+                Connection::Fresh,
+                None,
+                Reason::KeyRejected,
+            );
         }
     }
 
@@ -176,8 +263,9 @@ impl RetryMachine {
             .any(|(_, k)| k.state.ready_at().is_some_and(|at| at < self.deadline))
     }
 
-    /// After a key-scoped fault: another ready key at once; else wait for the first key of
-    /// this target to come back if that fits the limits; else the next target; else abort.
+    /// After a key-scoped fault: another ready key at once; else, when the first key of this
+    /// target comes back soon (within `max_wait_before_fallback_ms`) or no later target is
+    /// ready, wait for it if that fits the limits; else the next target; else abort.
     /// `own_wait` is the sleep reason when the key that failed is itself the one to wait for.
     fn rotate_wait_or_fallback(
         &mut self,
@@ -185,25 +273,31 @@ impl RetryMachine {
         at: KeyRef,
         why: Reason,
         own_wait: Option<SleepReason>,
-        server_says_no: bool,
+        server: ServerSays,
     ) {
-        if let Some(key) = self
-            .pool
-            .pick(at.target, now, self.policy.selection, &self.excluded)
-        {
-            return self.go(now, at.target, key, false, Some(at), why);
+        if let Some(key) = self.pick(at.target, now) {
+            return self.go(now, at.target, key, Connection::Reuse, Some(at), why);
         }
         let ready_at = self
             .pool
             .earliest_ready(at.target, &self.excluded)
             .filter(|t| *t > now);
-        let beyond_cap = ready_at.is_some_and(|t| self.beyond_user_cap(t.since(now).0));
+        // A wait of a day or more (a clamped hint) is never slept on, like one beyond the
+        // caller's own cap.
+        let beyond_cap = ready_at.is_some_and(|t| {
+            let wait = t.since(now).0;
+            self.beyond_user_cap(wait) || wait >= MAX_HINT_MS
+        });
         if let Some(ready_at) = ready_at {
-            let within_limits = !server_says_no
+            let within_limits = server != ServerSays::NoRetry
                 && ready_at < self.deadline
                 && !beyond_cap
                 && self.transient_retries < self.policy.transient_retries_per_target
                 && self.can_send_more();
+            let long = ready_at.since(now).0 > self.policy.max_wait_before_fallback_ms;
+            if within_limits && long && self.fallback(now, at, why, Context::Any) {
+                return;
+            }
             if within_limits {
                 let own = self.pool.state(at.key).ready_at() == Some(ready_at);
                 let waiting_keys = self
@@ -220,14 +314,14 @@ impl RetryMachine {
                 let resume = Resume {
                     target: at.target,
                     prefer: own.then_some(at.key),
-                    fresh: false,
+                    connection: Connection::Reuse,
                     from: Some(at),
                     why,
                 };
                 return self.sleep(now, ready_at, reason, resume);
             }
         }
-        if self.fallback(now, at, why, false) {
+        if self.fallback(now, at, why, Context::Any) {
             return;
         }
         let reason = match why {
@@ -241,7 +335,7 @@ impl RetryMachine {
             {
                 AbortReason::NoUsableKey
             }
-            _ if server_says_no => AbortReason::ServerSaidNoRetry,
+            _ if server == ServerSays::NoRetry => AbortReason::ServerSaidNoRetry,
             _ if self.transient_retries >= self.policy.transient_retries_per_target
                 || !self.can_send_more() =>
             {
@@ -252,38 +346,75 @@ impl RetryMachine {
             }
             _ => AbortReason::DeadlineExceeded,
         };
-        self.abort(now, reason, ready_at);
+        // A clamped wait's end is unknown: no retry time is promised for it.
+        let retry_at = ready_at.filter(|t| t.since(now).0 < MAX_HINT_MS);
+        self.abort(now, reason, retry_at);
     }
 
-    /// After a transient fault: wait (the server's hint, else backoff) and send again.
+    /// A key of target `t` to send with now: a ready one by the policy's selection, else
+    /// (in a long-lived pool) one the provider rejected long enough ago to be probed again.
+    pub(super) fn pick(&self, t: usize, now: Time) -> Option<KeyId> {
+        self.pool
+            .pick(t, now, self.policy.selection, &self.excluded)
+            .or_else(|| {
+                // A probe is a send like any other: only when the limits allow one.
+                if !self.can_send_more() || now >= self.deadline {
+                    return None;
+                }
+                let after = self.policy.revoked_reprobe_after_ms?;
+                self.pool
+                    .reprobe_candidate(t, now, Millis(after), &self.excluded)
+            })
+    }
+
+    /// Whether `key` may be sent with now: usable, or due for a re-probe.
+    fn sendable(&self, key: KeyId, now: Time) -> bool {
+        if self.excluded.contains(&key) {
+            return false;
+        }
+        self.pool.state(key).usable_at(now)
+            || self
+                .policy
+                .revoked_reprobe_after_ms
+                .is_some_and(|after| self.pool.reprobe_due(key, now, Millis(after)))
+    }
+
+    /// After a transient fault: wait (the server's hint, else backoff) and send again; after
+    /// a few overloads, or when the wait is long, a later target with a ready key instead.
     fn retry_same(
         &mut self,
         now: Time,
         at: KeyRef,
         why: Reason,
         hint: Option<WaitHint>,
-        fresh: bool,
-        server_says_no: bool,
+        connection: Connection,
+        server: ServerSays,
     ) {
-        if server_says_no {
+        if server == ServerSays::NoRetry {
             return self.fallback_or_abort_with(
                 now,
                 at,
                 why,
-                false,
+                Context::Any,
                 AbortReason::ServerSaidNoRetry,
                 None,
             );
         }
-        if self.transient_retries >= self.policy.transient_retries_per_target
-            || !self.can_send_more()
-        {
+        let overload = why == Reason::Overloaded;
+        if overload {
+            self.target_overloads += 1;
+        }
+        // Overloads spend the deadline (bounded by the attempt limits); other transient
+        // faults also count against the per-target retry limit.
+        let retries_spent =
+            !overload && self.transient_retries >= self.policy.transient_retries_per_target;
+        if retries_spent || !self.can_send_more() {
             // No point sleeping for a send the limits forbid: decide now.
             return self.fallback_or_abort_with(
                 now,
                 at,
                 why,
-                false,
+                Context::Any,
                 AbortReason::AttemptsExhausted,
                 None,
             );
@@ -293,25 +424,44 @@ impl RetryMachine {
         if !self.budget_allows(at.target, why) {
             return self.budget_denied(now, at, why);
         }
-        if self.breaker_open(now, at.target) && self.fallback(now, at, why, false) {
+        if self.breaker_open(now, at.target) && self.fallback(now, at, why, Context::Any) {
+            return;
+        }
+        if overload
+            && self.target_overloads >= self.policy.overload_attempts_before_fallback
+            && self.fallback(now, at, why, Context::Any)
+        {
             return;
         }
         let (delay_ms, reason) = self.wait_for(why, hint);
         let until = now + Millis(delay_ms);
-        let too_long = hint.is_some() && self.beyond_user_cap(delay_ms);
+        // A wait of a day or more is a clamped hint: its true end is unknown, so it is
+        // never slept on (that could send before the server's reset).
+        let unbounded = delay_ms >= MAX_HINT_MS;
+        let too_long = hint.is_some() && (self.beyond_user_cap(delay_ms) || unbounded);
         if too_long || until >= self.deadline {
             let reason = if until >= self.deadline {
                 AbortReason::DeadlineExceeded
             } else {
                 AbortReason::ServerWaitTooLong
             };
-            return self.fallback_or_abort_with(now, at, why, false, reason, Some(until));
+            let retry_at = (!unbounded).then_some(until);
+            return self.fallback_or_abort_with(now, at, why, Context::Any, reason, retry_at);
         }
-        self.transient_retries += 1;
+        if delay_ms > self.policy.max_wait_before_fallback_ms
+            && self.fallback(now, at, why, Context::Any)
+        {
+            return;
+        }
+        if overload {
+            self.overload_retries += 1;
+        } else {
+            self.transient_retries += 1;
+        }
         let resume = Resume {
             target: at.target,
             prefer: Some(at.key),
-            fresh,
+            connection,
             from: None,
             why,
         };
@@ -364,7 +514,7 @@ impl RetryMachine {
             self.policy.backoff
         };
         let delay = backoff.delay_ms(
-            self.transient_retries,
+            self.transient_retries + self.overload_retries,
             self.previous_delay_ms,
             &mut self.rng,
         );
@@ -372,15 +522,8 @@ impl RetryMachine {
         delay
     }
 
-    fn fallback_or_abort(&mut self, now: Time, at: KeyRef, why: Reason, larger_context: bool) {
-        self.fallback_or_abort_with(
-            now,
-            at,
-            why,
-            larger_context,
-            AbortReason::NotRetryable,
-            None,
-        );
+    fn fallback_or_abort(&mut self, now: Time, at: KeyRef, why: Reason, context: Context) {
+        self.fallback_or_abort_with(now, at, why, context, AbortReason::NotRetryable, None);
     }
 
     fn fallback_or_abort_with(
@@ -388,41 +531,34 @@ impl RetryMachine {
         now: Time,
         at: KeyRef,
         why: Reason,
-        larger_context: bool,
+        context: Context,
         reason: AbortReason,
         retry_at: Option<Time>,
     ) {
-        if !self.fallback(now, at, why, larger_context) {
+        if !self.fallback(now, at, why, context) {
             self.abort(now, reason, retry_at);
         }
     }
 
     /// Moves to the next target in the chain that has a ready key (and, after a context
     /// overflow, a larger context window). Returns false when there is none.
-    pub(super) fn fallback(
-        &mut self,
-        now: Time,
-        at: KeyRef,
-        why: Reason,
-        larger_context: bool,
-    ) -> bool {
+    pub(super) fn fallback(&mut self, now: Time, at: KeyRef, why: Reason, wanted: Context) -> bool {
         let current_context = self.pool.targets()[self.target].context_tokens;
         for t in self.target + 1..self.pool.targets().len() {
             let context = self.pool.targets()[t].context_tokens;
             // After a context overflow only a known, larger window can help.
             let larger = context.is_some_and(|c| current_context.is_none_or(|cur| c > cur));
-            if larger_context && !larger {
+            if wanted == Context::Larger && !larger {
                 continue;
             }
-            if let Some(key) = self
-                .pool
-                .pick(t, now, self.policy.selection, &self.excluded)
-            {
+            if let Some(key) = self.pick(t, now) {
                 self.target = t;
                 self.target_attempts = 0;
                 self.transient_retries = 0;
+                self.overload_retries = 0;
+                self.target_overloads = 0;
                 self.previous_delay_ms = 0;
-                self.go(now, t, key, false, Some(at), why);
+                self.go(now, t, key, Connection::Reuse, Some(at), why);
                 return true;
             }
         }
@@ -435,7 +571,7 @@ impl RetryMachine {
         now: Time,
         t: usize,
         key: KeyId,
-        fresh: bool,
+        connection: Connection,
         from: Option<KeyRef>,
         why: Reason,
     ) {
@@ -452,19 +588,19 @@ impl RetryMachine {
                 now,
                 at,
                 why,
-                false,
+                Context::Any,
                 AbortReason::AttemptsExhausted,
                 None,
             );
         }
-        if !self.pool.state(key).usable_at(now) || self.excluded.contains(&key) {
+        if !self.sendable(key, now) {
             // The key went bad while we were deciding (a pool change during the attempt):
             // decide again without it.
             let at = from.unwrap_or(to);
-            return self.rotate_wait_or_fallback(now, at, why, None, false);
+            return self.rotate_wait_or_fallback(now, at, why, None, ServerSays::Nothing);
         }
         // Overload control (issue #14): the target's breaker, then the retry budget.
-        if !self.overload_gate(now, t, key, fresh, from, why) {
+        if !self.overload_gate(now, t, key, connection, from, why) {
             return;
         }
         if let Some(from) = from.filter(|f| *f != to) {
@@ -472,10 +608,13 @@ impl RetryMachine {
             let from = (from.key != NO_KEY).then_some(from);
             self.push(Action::Rotate { from, to, why });
         }
+        // A key that is not usable but sendable is a re-probe of a revoked key.
+        self.probing = !self.pool.state(key).usable_at(now);
         self.attempts += 1;
         self.target_attempts += 1;
         self.pool.note_used(to, now);
-        let timeout_at = now + Millis(self.policy.attempt_timeout_ms);
+        // No attempt outlives the call.
+        let timeout_at = (now + Millis(self.policy.attempt_timeout_ms)).min(self.deadline);
         self.state = State::AwaitingResponse {
             via: to,
             attempt: self.attempts,
@@ -485,7 +624,7 @@ impl RetryMachine {
             target: t,
             key,
             attempt: self.attempts,
-            fresh_connection: fresh,
+            fresh_connection: connection == Connection::Fresh,
             timeout_at,
             idempotency_key: self.idempotency_key,
         }));
@@ -506,20 +645,19 @@ impl RetryMachine {
         let Some(resume) = self.resume.take() else {
             return;
         };
+        // The preferred key only when it is usable outright: a re-probe is for when no
+        // key of the target is (`pick` decides that).
         let preferred = resume
             .prefer
             .filter(|k| self.pool.state(*k).usable_at(now) && !self.excluded.contains(k));
-        let key = preferred.or_else(|| {
-            self.pool
-                .pick(resume.target, now, self.policy.selection, &self.excluded)
-        });
+        let key = preferred.or_else(|| self.pick(resume.target, now));
         match key {
             Some(key) => {
                 let from = resume.from.or(resume.prefer.map(|k| KeyRef {
                     target: resume.target,
                     key: k,
                 }));
-                self.go(now, resume.target, key, resume.fresh, from, resume.why);
+                self.go(now, resume.target, key, resume.connection, from, resume.why);
             }
             None => {
                 let at = resume.from.unwrap_or(KeyRef {
@@ -540,7 +678,7 @@ impl RetryMachine {
             target: self.target,
             key: NO_KEY,
         });
-        self.rotate_wait_or_fallback(now, at, why, None, false);
+        self.rotate_wait_or_fallback(now, at, why, None, ServerSays::Nothing);
     }
 
     pub(super) fn abort(&mut self, now: Time, reason: AbortReason, retry_at: Option<Time>) {

@@ -3,6 +3,7 @@
 //! itself lives in [`crate::overload`]; this file holds the machine's two call sites'
 //! logic so that the behaviour table in `decide.rs` stays as it is.
 
+use super::decide::{Connection, Context};
 use super::{AbortReason, Resume, RetryMachine, SleepReason};
 use crate::classify::Reason;
 use crate::overload::Admission;
@@ -33,7 +34,7 @@ impl RetryMachine {
         now: Time,
         t: usize,
         key: KeyId,
-        fresh: bool,
+        connection: Connection,
         from: Option<KeyRef>,
         why: Reason,
     ) -> bool {
@@ -41,7 +42,7 @@ impl RetryMachine {
         match self.overload.breaker(t).admission(now, &policy.breaker) {
             Admission::Closed | Admission::Probe => {}
             Admission::Open { until } | Admission::ProbesOut { retry_at: until } => {
-                self.breaker_blocked(now, t, key, fresh, from, why, until);
+                self.breaker_blocked(now, t, key, connection, from, why, until);
                 return false;
             }
         }
@@ -75,7 +76,7 @@ impl RetryMachine {
     /// The budget cannot pay for a retry after `why` at `at`: a fallback (which is free)
     /// if another target can take the call, else the call ends `retry_budget_exhausted`.
     pub(super) fn budget_denied(&mut self, now: Time, at: KeyRef, why: Reason) {
-        if !self.fallback(now, at, why, false) {
+        if !self.fallback(now, at, why, Context::Any) {
             self.abort(now, AbortReason::RetryBudgetExhausted, None);
         }
     }
@@ -113,13 +114,18 @@ impl RetryMachine {
         now: Time,
         t: usize,
         key: KeyId,
-        fresh: bool,
+        connection: Connection,
         from: Option<KeyRef>,
         why: Reason,
         until: Time,
     ) {
         let at = from.unwrap_or(KeyRef { target: t, key });
-        if self.fallback(now, at, why, why == Reason::ContextOverflow) {
+        let wanted = if why == Reason::ContextOverflow {
+            Context::Larger
+        } else {
+            Context::Any
+        };
+        if self.fallback(now, at, why, wanted) {
             return;
         }
         // A wait for the breaker is no retry (nothing was sent), so it does not count
@@ -136,7 +142,7 @@ impl RetryMachine {
         let resume = Resume {
             target: t,
             prefer: Some(key),
-            fresh,
+            connection,
             from: from.filter(|f| f.target == t),
             why,
         };

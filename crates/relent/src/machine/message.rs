@@ -78,15 +78,20 @@ impl RetryMachine {
                     })
             }
             AbortReason::ServerWaitTooLong => {
-                let cap = self.policy.max_server_wait_ms.unwrap_or_default();
-                write!(m, "{provider} {model} asked to wait longer than this policy's max_server_wait_ms ({cap} ms) ({detail})")
-                    .and_then(|_| match retry_at {
-                        Some(t) => write!(m, "; a retry could succeed at {t}. Raise max_server_wait_ms, or add keys or a fallback target."),
-                        None => write!(m, ". Raise max_server_wait_ms, or add keys or a fallback target."),
-                    })
+                let cap = self.policy.max_server_wait_ms.filter(|cap| {
+                    retry_at.is_none_or(|t| t.since(now).0 > *cap)
+                });
+                match cap {
+                    Some(cap) => write!(m, "{provider} {model} asked to wait longer than this policy's max_server_wait_ms ({cap} ms) ({detail})")
+                        .and_then(|_| match retry_at {
+                            Some(t) => write!(m, "; a retry could succeed at {t}. Raise max_server_wait_ms, or add keys or a fallback target."),
+                            None => write!(m, ". Raise max_server_wait_ms, or add keys or a fallback target."),
+                        }),
+                    None => write!(m, "{provider} {model} asked to wait a day or more ({detail}); relent does not sleep on a wait that long. Retry later, or add keys or a fallback target."),
+                }
             }
             AbortReason::AttemptsExhausted => {
-                let waits = match self.transient_retries {
+                let waits = match self.transient_retries + self.overload_retries {
                     0 => String::new(),
                     1 => " and 1 wait".to_string(),
                     n => format!(" and {n} waits"),

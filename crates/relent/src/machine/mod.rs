@@ -103,7 +103,7 @@ impl State {
 struct Resume {
     target: usize,
     prefer: Option<KeyId>,
-    fresh: bool,
+    connection: decide::Connection,
     from: Option<KeyRef>,
     why: Reason,
 }
@@ -129,6 +129,9 @@ pub struct RetryMachine {
     target: usize,
     target_attempts: u32,
     transient_retries: u32,
+    target_overloads: u32,
+    overload_retries: u32,
+    probing: bool,
     previous_delay_ms: u64,
     excluded: Vec<KeyId>,
     /// The client's retry budget and breakers (issue #14; see [`crate::overload`]).
@@ -145,13 +148,17 @@ impl RetryMachine {
     /// A machine for one call over `targets` (the fallback chain), with jitter and the
     /// idempotency key drawn from `seed`.
     pub fn new(policy: Policy, targets: Vec<Target>, seed: u64) -> Result<Self, ConfigError> {
-        policy.validate()?;
-        Ok(Self::with_pool(policy, Pool::new(targets)?, seed))
+        Self::with_pool(policy, Pool::new(targets)?, seed)
     }
 
     /// A machine over an existing pool (for example one carried over from earlier calls, so
-    /// revoked and cooling keys stay that way). The policy is assumed valid.
-    pub fn with_pool(policy: Policy, pool: Pool, seed: u64) -> Self {
+    /// revoked and cooling keys stay that way). Fails when the policy is invalid.
+    pub fn with_pool(policy: Policy, pool: Pool, seed: u64) -> Result<Self, ConfigError> {
+        policy.validate()?;
+        Ok(Self::build(policy, pool, seed))
+    }
+
+    fn build(policy: Policy, pool: Pool, seed: u64) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let idempotency_key =
             IdempotencyKey((u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()));
@@ -171,6 +178,9 @@ impl RetryMachine {
             target: 0,
             target_attempts: 0,
             transient_retries: 0,
+            target_overloads: 0,
+            overload_retries: 0,
+            probing: false,
             previous_delay_ms: 0,
             excluded: Vec::new(),
             overload,
@@ -302,11 +312,15 @@ impl RetryMachine {
         let now = self.clamp(now);
         self.started_at = now;
         self.deadline = now + Millis(self.policy.deadline_ms);
-        match self
-            .pool
-            .pick(0, now, self.policy.selection, &self.excluded)
-        {
-            Some(key) => self.go(now, 0, key, false, None, Reason::Success),
+        match self.pick(0, now) {
+            Some(key) => self.go(
+                now,
+                0,
+                key,
+                decide::Connection::Reuse,
+                None,
+                Reason::Success,
+            ),
             None => self.no_key_ready(now, None, Reason::Success),
         }
         self.record(now, EventSummary::Start, None);

@@ -395,3 +395,150 @@ fn getters_and_display_forms() {
     assert_ne!(key >> 64, 0);
     assert_ne!(key & u128::from(u64::MAX), 0);
 }
+
+/// No attempt outlives the call: a send 10 s before the deadline times out at the deadline,
+/// not a whole attempt timeout later.
+#[test]
+fn an_attempt_timeout_is_capped_at_the_deadline() {
+    let policy = Policy {
+        deadline_ms: 20_000,
+        attempt_timeout_ms: 60_000,
+        ..Policy::default()
+    };
+    let keys = vec![KeySpec::new(1, "only")];
+    let mut m = RetryMachine::new(
+        policy,
+        vec![Target::new(Provider::Openai, "gpt-4o", keys)],
+        1,
+    )
+    .unwrap();
+    m.start(Time(0)).unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send {
+            timeout_at: Time(20_000),
+            ..
+        })]
+    ));
+}
+
+/// A clamped wait (a day or more) is never slept on, even under a deadline longer than a
+/// day: that sleep would end before the server's real reset.
+#[test]
+fn a_clamped_day_long_wait_is_never_slept_on() {
+    let policy = Policy {
+        deadline_ms: 3 * 86_400_000,
+        attempt_timeout_ms: 60_000,
+        ..Policy::default()
+    };
+    for (status, body) in [(429, RATE_LIMITED), (503, "")] {
+        let mut m = one_key_started(policy.clone());
+        m.handle_response(
+            Time(100),
+            http(status, &[("retry-after", "99999999")], body),
+        )
+        .unwrap();
+        let actions = drain(&mut m);
+        match &actions[..] {
+            [Action::Abort(a)] => {
+                assert_eq!(a.reason, AbortReason::ServerWaitTooLong, "{status}");
+                assert_eq!(a.retry_at, None);
+                assert!(a.message.contains("a day or more"), "{}", a.message);
+            }
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+}
+
+/// A revoked key is probed again after `revoked_reprobe_after_ms`, only when no other key
+/// is usable, and a probe that works brings it back.
+#[test]
+fn a_revoked_key_is_reprobed_after_the_policy_time() {
+    let policy = Policy {
+        revoked_reprobe_after_ms: Some(60_000),
+        ..Policy::default()
+    };
+    let target = || {
+        Target::new(
+            Provider::Openai,
+            "gpt-4o",
+            vec![KeySpec::new(1, "a"), KeySpec::new(2, "b")],
+        )
+    };
+    // Call 1: key 1 is rejected while key 2 is usable: revoked at once; key 2 succeeds.
+    let mut m = RetryMachine::new(policy.clone(), vec![target()], 1).unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_response(Time(100), http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    drain(&mut m);
+    m.handle_response(Time(200), http(200, &[], "{}")).unwrap();
+    drain(&mut m);
+    let pool = m.into_pool();
+    assert_eq!(pool.state(KeyId(1)), KeyState::Revoked);
+    // Call 2, long after: key 2 is still usable, so key 1 is not probed.
+    let mut m = RetryMachine::with_pool(policy.clone(), pool, 2).unwrap();
+    m.start(Time(100_000)).unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send { key: KeyId(2), .. })]
+    ));
+    m.handle_response(
+        Time(100_100),
+        http(429, &[("retry-after", "30")], RATE_LIMITED),
+    )
+    .unwrap();
+    // Key 2 cools for 30 s and key 1's revocation is 99.9 s old: probe key 1 now.
+    assert!(matches!(
+        drain(&mut m)[..],
+        [
+            Action::Rotate { .. },
+            Action::Send(Send { key: KeyId(1), .. })
+        ]
+    ));
+    m.handle_response(Time(100_200), http(200, &[], "{}"))
+        .unwrap();
+    drain(&mut m);
+    assert_eq!(m.pool().state(KeyId(1)), KeyState::Ready);
+    // Without re-probing, the same pool ends the call instead.
+    let mut m = RetryMachine::new(
+        Policy {
+            revoked_reprobe_after_ms: None,
+            ..policy
+        },
+        vec![target()],
+        3,
+    )
+    .unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_response(Time(100), http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    drain(&mut m);
+    m.handle_response(
+        Time(200),
+        http(429, &[("retry-after", "300")], RATE_LIMITED),
+    )
+    .unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Abort(Abort {
+            reason: AbortReason::DeadlineExceeded,
+            ..
+        })]
+    ));
+}
+
+/// `with_pool` checks the policy as `new` does.
+#[test]
+fn with_pool_rejects_an_invalid_policy() {
+    let pool = machine(1).into_pool();
+    let policy = Policy {
+        max_attempts: 0,
+        ..Policy::default()
+    };
+    assert!(matches!(
+        RetryMachine::with_pool(policy, pool, 1),
+        Err(ConfigError::Policy(_))
+    ));
+}

@@ -44,8 +44,9 @@ pub(crate) struct ErrorFields<'a> {
 }
 
 impl ErrorFields<'_> {
-    /// Every field as one lowercase string for keyword rules.
-    pub fn search_text(&self) -> String {
+    /// Every field, each followed by a space, in the order the keyword rules read them:
+    /// message, type, code, status, OpenRouter's `metadata.raw`, then the details.
+    pub fn search_pieces<'s>(&'s self, pieces: &mut Vec<&'s str>) {
         let parts = [
             &self.message,
             &self.kind,
@@ -53,20 +54,9 @@ impl ErrorFields<'_> {
             &self.status_text,
             &self.upstream_raw,
         ];
-        let len = parts
-            .iter()
-            .copied()
-            .flatten()
-            .map(|p| p.len() + 1)
-            .sum::<usize>()
-            + self.details.iter().map(|d| d.len() + 1).sum::<usize>();
-        let mut text = String::with_capacity(len);
         for part in parts.into_iter().flatten().chain(&self.details) {
-            text.push_str(part);
-            text.push(' ');
+            pieces.extend([part.as_ref(), " "]);
         }
-        text.make_ascii_lowercase();
-        text
     }
 }
 
