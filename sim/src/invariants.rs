@@ -584,6 +584,9 @@ impl Checker {
                 (LoneRejection::Abort, [Action::Abort(a)]) => {
                     a.reason == AbortReason::AuthPermanent
                 }
+                // A key the machine may probe again (a revocation's re-probe) behind an open
+                // breaker: the call waits for the breaker (issue #14).
+                (_, [Action::Sleep { until, .. }]) => self.breaker_wait(now, *until),
                 // Instead of the abort, a re-probe of another key revoked long enough ago.
                 (LoneRejection::Abort, [Action::Rotate { .. }, Action::Send(s)]) => self
                     .key(s.key)
