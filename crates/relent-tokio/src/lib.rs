@@ -41,12 +41,32 @@
 //! # });
 //! ```
 
+mod builder;
 mod client;
+#[cfg(feature = "reqwest")]
+mod config;
+mod drive;
+mod error;
+pub mod metrics;
+mod options;
+pub mod request;
+mod response;
 mod secret;
+mod shared;
+mod target;
 mod transport;
 
-pub use client::{Api, CallError, Client, Completion, Endpoint, HeaderNames, Progress, Streaming};
+pub use builder::{ClientBuilder, DEFAULT_BODY_IDLE_TIMEOUT};
+pub use client::Client;
+#[cfg(feature = "reqwest")]
+pub use config::{Config, KeyConfig, TargetConfig};
+pub use drive::Progress;
+pub use error::CallError;
+pub use options::{CallOptions, HeaderNames};
+pub use request::{ChatRequest, Message, MessagesRequest, Request};
+pub use response::{Completion, Streaming};
 pub use secret::{is_sensitive_header, redact_url, Headers, KeyStore, MissingVar, Secret};
+pub use target::{Api, Auth, Endpoint, SignRequest, Signer, ANTHROPIC_VERSION};
 pub use tokio_util::sync::CancellationToken;
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

@@ -1,0 +1,7 @@
+//! placeholder
+/// x
+pub struct Config;
+/// x
+pub struct KeyConfig;
+/// x
+pub struct TargetConfig;
