@@ -149,7 +149,24 @@ impl<T: Transport> Client<T> {
 
     /// Changes the pool: at once for calls in flight (a key added while they sleep for
     /// cooling keys ends the sleep), and for every later call.
+    ///
+    /// Adding a key whose secret the client does not have is a configuration error (use
+    /// [`Client::add_key`]), and changes nothing.
     pub fn change_pool(&self, change: PoolChange) -> Result<(), CallError> {
+        if let PoolChange::Added { key, .. } = &change {
+            let known = self
+                .core
+                .keys
+                .lock()
+                .map(|keys| keys.get(key.id).is_some())
+                .unwrap_or(false);
+            if !known {
+                return Err(CallError::config(format!(
+                    "no secret for key {} (\"{}\"); add keys with Client::add_key",
+                    key.id, key.label
+                )));
+            }
+        }
         self.core.shared.change(&change)
     }
 

@@ -32,7 +32,7 @@
 //! let mut keys = KeyStore::new();
 //! keys.insert(relent::KeyId(1), Secret::new("stub-1"));
 //! keys.insert(relent::KeyId(2), Secret::new("stub-2"));
-//! let endpoint = Endpoint { url: format!("{}/v1/chat/completions", stub.base_url()), api: Api::OpenAiCompatible };
+//! let endpoint = Endpoint::new(format!("{}/v1/chat/completions", stub.base_url()), Api::OpenAiCompatible);
 //! let client = Client::new(ReqwestTransport::new(), schedule.targets, vec![endpoint], keys, Policy::default()).unwrap();
 //!
 //! let done = client.call(br#"{"model": "gpt-4o", "messages": []}"#).await.unwrap();

@@ -347,7 +347,8 @@ mod tests {
             Message::new("user", "hi"),
         ]);
         chat.model = "gpt-4o".into();
-        let body = Request::chat(chat)
+        let request = Request::chat(chat);
+        let body = request
             .shape(Api::AnthropicMessages, "claude-x", true)
             .unwrap();
         let v: Value = serde_json::from_slice(&body).unwrap();
@@ -365,7 +366,7 @@ mod tests {
             .shape(Api::AnthropicMessages, "c", true)
             .unwrap_err();
         assert!(error.contains("tools"), "{error}");
-        assert!(Request::chat(chat)
+        assert!((&Request::chat(chat))
             .shape(Api::OpenAiCompatible, "g", true)
             .is_ok());
     }
@@ -373,20 +374,16 @@ mod tests {
     #[test]
     fn raw_bodies_get_the_model_rewritten_only_when_asked() {
         let raw = br#"{"model":"a","messages":[]}"#;
-        let shaped = Request::raw(raw.to_vec())
-            .shape(Api::Other, "b", true)
-            .unwrap();
+        let request = Request::raw(raw.to_vec());
+        let shaped = request.shape(Api::Other, "b", true).unwrap();
         assert_eq!(
             serde_json::from_slice::<Value>(&shaped).unwrap()["model"],
             "b"
         );
-        let kept = Request::raw(raw.to_vec())
-            .shape(Api::Other, "b", false)
-            .unwrap();
+        let kept = request.shape(Api::Other, "b", false).unwrap();
         assert_eq!(&*kept, raw);
-        let not_json = Request::raw(b"model".to_vec())
-            .shape(Api::Other, "b", true)
-            .unwrap();
+        let other = Request::raw(b"model".to_vec());
+        let not_json = other.shape(Api::Other, "b", true).unwrap();
         assert_eq!(&*not_json, b"model");
     }
 }
