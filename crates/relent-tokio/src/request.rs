@@ -366,7 +366,7 @@ mod tests {
             .shape(Api::AnthropicMessages, "c", true)
             .unwrap_err();
         assert!(error.contains("tools"), "{error}");
-        assert!((&Request::chat(chat))
+        assert!(Request::chat(chat)
             .shape(Api::OpenAiCompatible, "g", true)
             .is_ok());
     }

@@ -157,6 +157,8 @@ async fn a_request_that_cannot_be_converted_is_refused_before_any_send() {
     assert_eq!(server.seen().len(), 0);
 }
 
+type Check = Box<dyn Fn(&common::Recorded) -> bool>;
+
 struct Hmac;
 
 impl Signer for Hmac {
@@ -175,7 +177,7 @@ impl Signer for Hmac {
 async fn each_auth_style_puts_the_key_where_its_provider_expects_it() {
     let server = serve(|_, _| Reply::Json(200, OPENAI_OK.into())).await;
     let url = server.url("/v1/chat/completions");
-    let cases: Vec<(Auth, Box<dyn Fn(&common::Recorded) -> bool>)> = vec![
+    let cases: Vec<(Auth, Check)> = vec![
         (
             Auth::Bearer,
             Box::new(|r| r.header("authorization") == Some("Bearer secret-1")),
