@@ -8,7 +8,7 @@ use crate::options::HeaderNames;
 use crate::secret::{Headers, KeyStore};
 use crate::shared::SharedPool;
 use crate::target::{
-    check_endpoint, check_header_name, check_header_value, check_secret, Endpoint,
+    check_endpoint, check_header_name, check_header_value, check_secret, Auth, Endpoint,
 };
 use crate::transport::Transport;
 use relent::{Policy, Pool, Target};
@@ -143,8 +143,15 @@ impl<T: Transport> ClientBuilder<T> {
             })?;
         }
         let pool = Pool::new(targets).map_err(|e| config(e.to_string()))?;
-        for (_, key) in pool.all_keys() {
+        for (t, key) in pool.all_keys() {
+            let unauthenticated = endpoints
+                .get(t)
+                .is_some_and(|e| matches!(e.auth, Auth::None));
             let Some(secret) = self.keys.get(key.spec.id) else {
+                if unauthenticated {
+                    // Nothing is sent for such a key: it needs no secret.
+                    continue;
+                }
                 return Err(config(format!(
                     "no secret for key {} (\"{}\")",
                     key.spec.id, key.spec.label

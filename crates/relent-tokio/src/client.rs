@@ -9,7 +9,7 @@ use crate::request::Request;
 use crate::response::{is_event_stream, Completion, SseScanner, Streaming};
 use crate::secret::{Headers, KeyStore, Secret};
 use crate::shared::SharedPool;
-use crate::target::{apply_auth, check_method, check_secret, Endpoint};
+use crate::target::{apply_auth, check_method, check_secret, Auth, Endpoint};
 use crate::transport::{AttemptRequest, AttemptResult, Transport};
 use relent::{Policy, Pool, PoolChange, RetryMachine, Target};
 use std::borrow::Cow;
@@ -442,6 +442,7 @@ impl<T: Transport> HttpAdapter<'_, T> {
             .lock()
             .ok()
             .and_then(|keys| keys.get(send.key).cloned())
+            .or_else(|| matches!(endpoint.auth, Auth::None).then(|| Secret::new("")))
             .ok_or_else(|| {
                 format!(
                     "no secret for key {}; add keys with Client::add_key",

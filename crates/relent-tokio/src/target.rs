@@ -77,8 +77,8 @@ pub enum Auth {
     /// A request signed with the key (AWS SigV4 for Bedrock, HMAC schemes), by a
     /// [`Signer`] of the caller's.
     Signed(Arc<dyn Signer>),
-    /// No credential (a local model server). Keys still name the pool's slots; their
-    /// secrets are not sent.
+    /// No credential (a local model server). Keys still name the pool's slots; they need
+    /// no secret, and none is sent.
     None,
 }
 

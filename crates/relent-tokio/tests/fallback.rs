@@ -253,8 +253,9 @@ async fn any_method_and_per_call_headers_reach_the_server() {
             "m",
             vec![KeySpec::new(1, "k")],
         )],
-        vec![Endpoint::openai(server.url("/v1/models/{model}"))],
-        keys(1),
+        // A local server without auth: the key needs no secret.
+        vec![Endpoint::openai(server.url("/v1/models/{model}")).with_auth(Auth::None)],
+        KeyStore::new(),
         Policy::default(),
     )
     .unwrap();
@@ -273,4 +274,5 @@ async fn any_method_and_per_call_headers_reach_the_server() {
     assert_eq!(seen[0].path, "/v1/models/m");
     assert_eq!(seen[0].header("x-request-id"), Some("r-42"));
     assert_eq!(seen[0].header("content-type"), None);
+    assert_eq!(seen[0].header("authorization"), None);
 }
