@@ -6,7 +6,9 @@
 //! client used to start from seed `0x5eed`, so two clients (or one program after a
 //! restart) sent the same key, which a deduplicating gateway may answer with another
 //! call's response, and drew the same jitter. The control: two clients given the same
-//! explicit seed do send the same key, so the check can tell the difference.
+//! explicit seed do send the same key, so the check can tell the difference. And each
+//! call's seed is in its `relent.call` tracing span, so a call seen in a log can be
+//! replayed in the simulator.
 
 use relent::{KeySpec, Policy, Provider, Target};
 use relent_sim::stub::Stub;
@@ -68,4 +70,41 @@ async fn a_fixed_seed_replays_the_same_keys() {
     assert_eq!(second.seed, 43);
     let seen = stub.seen();
     assert_ne!(seen[2].idempotency_key, seen[3].idempotency_key);
+}
+
+/// A writer into a shared buffer, for the log of one test.
+#[derive(Clone, Default)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn each_calls_seed_is_in_its_tracing_span() {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        rt.block_on(async {
+            let stub = stub().await;
+            client(&stub, Some(4242)).call(BODY).await.unwrap();
+        })
+    });
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("relent.call{seed=4242"), "{log}");
 }
