@@ -28,10 +28,7 @@ fn bench(c: &mut Criterion) {
     let client = Client::new(
         ReqwestTransport::new(),
         schedule.targets.clone(),
-        vec![Endpoint {
-            url: url.clone(),
-            api: Api::OpenAiCompatible,
-        }],
+        vec![Endpoint::new(url.clone(), Api::OpenAiCompatible)],
         keys,
         Policy::default(),
     )

@@ -60,10 +60,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         specs.push(KeySpec::new(id.0, format!("key-{}", id.0)));
     }
     let target = Target::new(Provider::Openai, model.clone(), specs);
-    let endpoint = Endpoint {
-        url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
-        api: Api::OpenAiCompatible,
-    };
+    let endpoint = Endpoint::new(
+        format!("{}/chat/completions", base_url.trim_end_matches('/')),
+        Api::OpenAiCompatible,
+    );
     let client = Client::new(
         ReqwestTransport::new(),
         vec![target],

@@ -1,233 +1,91 @@
-//! The driver: carries out the machine's actions with tokio time and a [`Transport`].
+//! The [`Client`]: shared state, the calls, and the HTTP adapter the drive loop sends with.
 
-use crate::secret::{redact_url, Headers, KeyStore};
-use crate::transport::{AttemptRequest, AttemptResult, BodyReader, Transport};
-use relent::machine::SleepReason;
-use relent::{
-    Abort, Action, Event, HttpResponse, KeyRef, Observation, Policy, Pool, PoolChange,
-    RetryMachine, State, Target, Time, TransportError,
-};
+use crate::builder::{check_headers, ClientBuilder};
+use crate::drive::{drive, Adapter, Call, Mode, Progress, ProgressFn};
+use crate::error::CallError;
+use crate::metrics as m;
+use crate::options::{CallOptions, HeaderNames};
+use crate::request::Request;
+use crate::response::{is_event_stream, Completion, SseScanner, Streaming};
+use crate::secret::{Headers, KeyStore, Secret};
+use crate::shared::SharedPool;
+use crate::target::{apply_auth, check_method, check_secret, Auth, Endpoint};
+use crate::transport::{AttemptRequest, AttemptResult, Transport};
+use relent::{Policy, Pool, PoolChange, RetryMachine, Target};
+use std::borrow::Cow;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::broadcast;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{info, info_span, Instrument};
 
-/// The most of an error body read for classification.
-const ERROR_BODY_LIMIT: usize = relent::classify::BODY_SCAN_LIMIT;
-
-/// Which request shape a target speaks (it decides how the key is sent).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Api {
-    /// OpenAI-compatible: `Authorization: Bearer <key>`.
-    OpenAiCompatible,
-    /// Anthropic Messages: `x-api-key: <key>` and `anthropic-version`.
-    AnthropicMessages,
+/// What every clone of a client shares: the pool, the secrets, the targets, the clock.
+pub(crate) struct Core {
+    pub shared: Arc<SharedPool>,
+    pub keys: Mutex<KeyStore>,
+    pub endpoints: Vec<Endpoint>,
+    pub policy: Policy,
+    pub next_seed: AtomicU64,
+    /// Time zero of every call's clock. Key states carry times (a cooldown's end, a last
+    /// use), and they carry over between calls, so all calls must count from one epoch.
+    pub epoch: Instant,
+    /// The Unix time (ms) of `epoch`, for absolute reset times in responses that carry no
+    /// `Date` header.
+    pub epoch_unix_ms: Option<u64>,
 }
 
-/// Where a target is reached. Its `Debug` redacts keys in the URL (`?key=…`, a password in
-/// the user part).
+/// The driver's own settings.
 #[derive(Clone)]
-pub struct Endpoint {
-    /// The full URL requests are posted to.
-    pub url: String,
-    /// The request shape.
-    pub api: Api,
-}
-
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("url", &redact_url(&self.url))
-            .field("api", &self.api)
-            .finish()
-    }
-}
-
-/// What the driver reports as a call progresses (also sent as `tracing` events).
-#[derive(Clone, Debug)]
-pub struct Progress {
-    /// Milliseconds since the call started.
-    pub at: Time,
-    /// The machine's decision.
-    pub action: Action,
-    /// The label of the key the decision is about, if any.
-    pub key_label: Option<String>,
-}
-
-type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
-
-/// Why a call ended without a response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallError {
-    /// The machine gave up: the reason and an actionable message.
-    Aborted(Abort),
-    /// The configuration cannot work.
-    Config(String),
-}
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CallError::Aborted(abort) => write!(f, "{}: {}", abort.reason, abort.message),
-            CallError::Config(message) => f.write_str(message),
-        }
-    }
-}
-
-impl std::error::Error for CallError {}
-
-impl CallError {
-    /// The abort, when the machine gave up.
-    pub fn abort(&self) -> Option<&Abort> {
-        match self {
-            CallError::Aborted(abort) => Some(abort),
-            CallError::Config(_) => None,
-        }
-    }
-}
-
-/// A successful, fully read response. Its `Debug` shows header values through
-/// [`Headers`]' redaction and the body's length, not the body.
-#[derive(Clone)]
-pub struct Completion {
-    /// Its status.
-    pub status: u16,
-    /// Its headers.
-    pub headers: Vec<(String, String)>,
-    /// Its body.
-    pub body: Vec<u8>,
-    /// The key that answered.
-    pub via: KeyRef,
-    /// Sends made.
-    pub attempts: u32,
-}
-
-impl std::fmt::Debug for Completion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let headers: Headers = self.headers.iter().cloned().collect();
-        f.debug_struct("Completion")
-            .field("status", &self.status)
-            .field("headers", &headers)
-            .field("body", &format_args!("<{} bytes>", self.body.len()))
-            .field("via", &self.via)
-            .field("attempts", &self.attempts)
-            .finish()
-    }
-}
-
-/// A successful response whose body is still streaming. Once handed over it is committed: a
-/// failure later is reported by [`Streaming::next_chunk`], never retried behind the caller's
-/// back.
-pub struct Streaming {
-    /// Its status.
-    pub status: u16,
-    /// Its headers.
-    pub headers: Vec<(String, String)>,
-    /// The key that answered.
-    pub via: KeyRef,
-    /// Sends made.
-    pub attempts: u32,
-    first: Option<Vec<u8>>,
-    reader: Box<dyn BodyReader>,
-    machine: RetryMachine,
-    start: Instant,
-}
-
-impl std::fmt::Debug for Streaming {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Streaming")
-            .field("status", &self.status)
-            .field("via", &self.via)
-            .field("attempts", &self.attempts)
-            .finish()
-    }
-}
-
-impl Streaming {
-    /// The next chunk of the body, `Ok(None)` at its end. A broken stream yields
-    /// `CallError::Aborted` with reason `failed_after_commit`.
-    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, CallError> {
-        if let Some(first) = self.first.take() {
-            return Ok(Some(first));
-        }
-        let now = Time(self.start.elapsed().as_millis() as u64);
-        match self.reader.next_chunk().await {
-            Ok(Some(chunk)) => Ok(Some(chunk)),
-            Ok(None) => {
-                let _ = self.machine.handle(now, Event::StreamEnded);
-                Ok(None)
-            }
-            Err(kind) => {
-                let _ = self
-                    .machine
-                    .handle(now, Event::StreamFailed(Observation::Transport(kind)));
-                while let Some(action) = self.machine.poll_action() {
-                    if let Action::Abort(abort) = action {
-                        warn!(reason = %abort.reason, message = %abort.message, "relent: stream failed after commit");
-                        return Err(CallError::Aborted(abort));
-                    }
-                }
-                Err(CallError::Config("the stream failed".into()))
-            }
-        }
-    }
-}
-
-/// Header names relent sends with every attempt.
-#[derive(Clone, Debug)]
-pub struct HeaderNames {
-    /// The idempotency key, the same for every attempt of a call.
-    pub idempotency: String,
-    /// The attempt number, 1 for the first send.
-    pub attempt: String,
-}
-
-impl Default for HeaderNames {
-    fn default() -> Self {
-        HeaderNames {
-            idempotency: "Idempotency-Key".into(),
-            attempt: "X-Relent-Attempt".into(),
-        }
-    }
+pub(crate) struct Settings {
+    pub header_names: HeaderNames,
+    pub extra_headers: Headers,
+    pub progress: Option<ProgressFn>,
+    pub idle: Duration,
 }
 
 /// Runs calls through relent's machine over a [`Transport`].
+///
+/// Cloning is cheap and clones share everything that matters: the pool (what any call
+/// learns reaches every running call before its next decision), the secrets and the seed
+/// sequence. [`Client::seed`], [`Client::extra_headers`] and the other settings methods
+/// return a client with changed settings that still shares the pool.
 pub struct Client<T: Transport> {
-    transport: T,
-    endpoints: Vec<Endpoint>,
-    keys: Mutex<KeyStore>,
-    policy: Policy,
-    pool: Mutex<Pool>,
-    changes: broadcast::Sender<PoolChange>,
-    header_names: HeaderNames,
-    extra_headers: Headers,
-    progress: Option<ProgressFn>,
-    next_seed: AtomicU64,
-    /// Time zero of every call's clock. Key states carry times (a cooldown's end, a last
-    /// use), and they carry over between calls, so all calls must count from one epoch.
-    epoch: Instant,
-    /// The Unix time (ms) of `epoch`, for absolute reset times in responses that carry no
-    /// `Date` header.
-    epoch_unix_ms: Option<u64>,
+    pub(crate) transport: Arc<T>,
+    pub(crate) core: Arc<Core>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl<T: Transport> Clone for Client<T> {
+    fn clone(&self) -> Self {
+        Client {
+            transport: self.transport.clone(),
+            core: self.core.clone(),
+            settings: self.settings.clone(),
+        }
+    }
 }
 
 impl<T: Transport> std::fmt::Debug for Client<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("endpoints", &self.endpoints)
-            .field("extra_headers", &self.extra_headers)
-            .field("keys", &self.keys)
-            .field("policy", &self.policy)
+            .field("endpoints", &self.core.endpoints)
+            .field("extra_headers", &self.settings.extra_headers)
+            .field("keys", &self.core.keys)
+            .field("policy", &self.core.policy)
             .finish_non_exhaustive()
     }
 }
 
 impl<T: Transport> Client<T> {
+    /// A builder: add targets with their endpoints, then keys, policy and settings.
+    pub fn builder(transport: T) -> ClientBuilder<T> {
+        ClientBuilder::new(transport)
+    }
+
     /// A client for `targets` (the fallback chain) reached at `endpoints` (one per target),
-    /// with secrets from `keys`.
+    /// with secrets from `keys`. Every configuration mistake is reported here.
     pub fn new(
         transport: T,
         targets: Vec<Target>,
@@ -236,87 +94,80 @@ impl<T: Transport> Client<T> {
         policy: Policy,
     ) -> Result<Self, CallError> {
         if targets.len() != endpoints.len() {
-            return Err(CallError::Config(format!(
+            return Err(CallError::config(format!(
                 "{} targets but {} endpoints; give one endpoint per target",
                 targets.len(),
                 endpoints.len()
             )));
         }
-        policy
-            .validate()
-            .map_err(|e| CallError::Config(e.to_string()))?;
-        if policy.restart_after_commit {
-            return Err(CallError::Config(
-                "restart_after_commit is not supported by this driver: a committed stream that fails is reported to the caller, who decides whether to call again".into(),
-            ));
-        }
-        let pool = Pool::new(targets).map_err(|e| CallError::Config(e.to_string()))?;
-        for (_, key) in pool.all_keys() {
-            if keys.get(key.spec.id).is_none() {
-                return Err(CallError::Config(format!(
-                    "no secret for key {} (\"{}\")",
-                    key.spec.id, key.spec.label
-                )));
-            }
-        }
-        let (changes, _) = broadcast::channel(64);
-        Ok(Client {
-            transport,
-            endpoints,
-            keys: Mutex::new(keys),
-            policy,
-            pool: Mutex::new(pool),
-            changes,
-            header_names: HeaderNames::default(),
-            extra_headers: Headers::new(),
-            progress: None,
-            next_seed: AtomicU64::new(0x5eed),
-            epoch: Instant::now(),
-            epoch_unix_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_millis() as u64),
-        })
+        targets
+            .into_iter()
+            .zip(endpoints)
+            .fold(ClientBuilder::new(transport), |b, (t, e)| b.target(t, e))
+            .keys(keys)
+            .policy(policy)
+            .build()
     }
 
-    /// Uses other names for the idempotency and attempt headers.
-    pub fn header_names(mut self, names: HeaderNames) -> Self {
-        self.header_names = names;
-        self
+    fn with_settings(&self, change: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = (*self.settings).clone();
+        change(&mut settings);
+        Client {
+            transport: self.transport.clone(),
+            core: self.core.clone(),
+            settings: Arc::new(settings),
+        }
     }
 
-    /// Sends these headers with every attempt (for example `content-type`). Those whose
-    /// names mark a credential ([`crate::is_sensitive_header`]) are treated as secrets.
-    pub fn extra_headers(mut self, headers: Vec<(String, String)>) -> Self {
-        self.extra_headers = headers.into();
-        self
+    /// Uses other names for the idempotency and attempt headers (checked at each call).
+    pub fn header_names(self, names: HeaderNames) -> Self {
+        self.with_settings(|s| s.header_names = names)
+    }
+
+    /// Sends these headers with every attempt. Those whose names mark a credential
+    /// ([`crate::is_sensitive_header`]) are treated as secrets. Checked at each call.
+    pub fn extra_headers(self, headers: Vec<(String, String)>) -> Self {
+        self.with_settings(|s| s.extra_headers = headers.into())
     }
 
     /// Calls `f` with every decision, so a program can show why it waits.
-    pub fn on_progress(mut self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
-        self.progress = Some(Arc::new(f));
-        self
+    pub fn on_progress(self, f: impl Fn(&Progress) + Send + Sync + 'static) -> Self {
+        self.with_settings(|s| s.progress = Some(Arc::new(f)))
     }
 
-    /// Seeds the machines' jitter (each call takes the next seed).
+    /// The longest a response body may stay silent once its headers are in.
+    pub fn body_idle_timeout(self, idle: Duration) -> Self {
+        self.with_settings(|s| s.idle = idle.max(Duration::from_millis(1)))
+    }
+
+    /// Seeds the machines (each call takes the next seed, for every clone) instead of OS
+    /// entropy: for tests and replays.
     pub fn seed(self, seed: u64) -> Self {
-        self.next_seed.store(seed, Ordering::Relaxed);
+        self.core.next_seed.store(seed, Ordering::Relaxed);
         self
     }
 
     /// Changes the pool: at once for calls in flight (a key added while they sleep for
     /// cooling keys ends the sleep), and for every later call.
+    ///
+    /// Adding a key whose secret the client does not have is a configuration error (use
+    /// [`Client::add_key`]), and changes nothing.
     pub fn change_pool(&self, change: PoolChange) -> Result<(), CallError> {
-        {
-            let mut pool = self
-                .pool
+        if let PoolChange::Added { key, .. } = &change {
+            let known = self
+                .core
+                .keys
                 .lock()
-                .map_err(|_| CallError::Config("pool lock poisoned".into()))?;
-            pool.apply(&change)
-                .map_err(|e| CallError::Config(e.to_string()))?;
+                .map(|keys| keys.get(key.id).is_some())
+                .unwrap_or(false);
+            if !known {
+                return Err(CallError::config(format!(
+                    "no secret for key {} (\"{}\"); add keys with Client::add_key",
+                    key.id, key.label
+                )));
+            }
         }
-        let _ = self.changes.send(change);
-        Ok(())
+        self.core.shared.change(&change)
     }
 
     /// Adds a key with its secret to target `target`, for calls in flight and later ones.
@@ -324,25 +175,24 @@ impl<T: Transport> Client<T> {
         &self,
         target: usize,
         spec: relent::KeySpec,
-        secret: crate::Secret,
+        secret: Secret,
     ) -> Result<(), CallError> {
-        if let Ok(mut keys) = self.keys.lock() {
+        check_secret(&spec.label, spec.id, &secret).map_err(CallError::config)?;
+        if let Ok(mut keys) = self.core.keys.lock() {
             keys.insert(spec.id, secret);
         }
         self.change_pool(PoolChange::Added { target, key: spec })
     }
 
-    /// The pool as the last call left it (key states carry over between calls).
+    /// The shared pool as it stands (key states carry over between calls).
     pub fn pool(&self) -> Pool {
-        self.pool
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
+        self.core.shared.snapshot()
     }
 
-    /// Makes one logical call with `body` and reads the whole response.
+    /// Makes one logical call with `body` (raw bytes, POST, JSON) and reads the whole
+    /// response.
     pub async fn call(&self, body: &[u8]) -> Result<Completion, CallError> {
-        self.call_with_cancel(body, CancellationToken::new()).await
+        self.send(Request::raw(body), CallOptions::default()).await
     }
 
     /// As [`Client::call`], ending early (with reason `cancelled`) when `cancel` fires.
@@ -351,345 +201,284 @@ impl<T: Transport> Client<T> {
         body: &[u8],
         cancel: CancellationToken,
     ) -> Result<Completion, CallError> {
-        let mut streaming = self.drive(body, cancel, Mode::Buffered).await?;
-        let mut full = streaming.first.take().unwrap_or_default();
-        while let Some(chunk) = streaming.next_chunk().await? {
-            full.extend_from_slice(&chunk);
-        }
-        Ok(Completion {
-            status: streaming.status,
-            headers: streaming.headers,
-            body: full,
-            via: streaming.via,
-            attempts: streaming.attempts,
-        })
+        self.send(Request::raw(body), CallOptions::new().cancel(cancel))
+            .await
     }
 
-    /// Makes one logical call and hands the response over as soon as its status is a success
-    /// and its first chunk carries no error.
+    /// Makes one logical call with raw `body` and hands the response over as soon as its
+    /// status is a success and its first chunk carries no error.
     pub async fn call_streaming(
         &self,
         body: &[u8],
         cancel: CancellationToken,
     ) -> Result<Streaming, CallError> {
-        self.drive(body, cancel, Mode::Streaming).await
+        self.send_streaming(Request::raw(body), CallOptions::new().cancel(cancel))
+            .await
     }
 
-    fn report(&self, machine: &RetryMachine, now: Time, action: &Action) {
-        let key = match action {
-            Action::Send(s) => Some(s.key),
-            Action::Rotate { to, .. } => Some(to.key),
-            Action::Succeeded { via, .. } => Some(via.key),
-            _ => None,
-        };
-        let key_label = key.map(|k| machine.pool().label(k));
-        let label = key_label.as_deref().unwrap_or("-");
-        match action {
-            Action::Send(s) => debug!(
-                attempt = s.attempt,
-                target = s.target,
-                key = label,
-                fresh = s.fresh_connection,
-                "relent: send"
-            ),
-            Action::Sleep { until, reason } => {
-                let wait_ms = until.0.saturating_sub(now.0);
-                let why = match reason {
-                    SleepReason::Backoff { after } => format!("backoff after {after}"),
-                    SleepReason::ServerHint { after, source } => {
-                        format!("server asked to wait ({source:?}) after {after}")
-                    }
-                    SleepReason::AllKeysCooling => "every key is cooling down".to_string(),
-                };
-                info!(wait_ms, why = %why, "relent: waiting");
-            }
-            Action::Rotate { from, to, why } => {
-                let from = from.map_or_else(|| "none".to_string(), |f| f.key.to_string());
-                info!(from = %from, to = label, to_target = to.target, why = %why, "relent: rotating")
-            }
-            Action::Succeeded { attempts, .. } => debug!(attempts, key = label, "relent: success"),
-            Action::Abort(abort) => {
-                warn!(reason = %abort.reason, message = %abort.message, "relent: giving up")
-            }
-        }
-        if let Some(progress) = &self.progress {
-            progress(&Progress {
-                at: now,
-                action: action.clone(),
-                key_label: key_label.as_deref().map(str::to_string),
-            });
-        }
-    }
-
-    async fn drive(
+    /// Makes one logical call with `request`, shaped for each target, and reads the whole
+    /// response. The body idle timeout and the deadline bound the reading.
+    pub async fn send(
         &self,
-        body: &[u8],
-        cancel: CancellationToken,
-        mode: Mode,
-    ) -> Result<Streaming, CallError> {
-        let seed = self.next_seed.fetch_add(1, Ordering::Relaxed);
-        // The pool as this call last shared it: what it learns is merged into the client's
-        // pool as it goes, so concurrent and later calls know at once, and nothing is lost
-        // when the caller drops the call.
-        let mut synced = self.pool();
-        let mut machine = RetryMachine::with_pool(self.policy.clone(), synced.clone(), seed)
-            .map_err(|e| CallError::Config(e.to_string()))?;
-        if let Some(unix_ms) = self.epoch_unix_ms {
-            machine = machine.wall_clock_epoch(unix_ms);
+        request: Request,
+        options: CallOptions,
+    ) -> Result<Completion, CallError> {
+        let mut streaming = self.start(&request, options, Mode::Buffered).await?;
+        let mut full = streaming.first.take().unwrap_or_default();
+        streaming.first = None;
+        // Scan what was read whole, then read (nothing, normally) to the end.
+        if let Some(scanner) = streaming.sse.as_mut() {
+            if let Some((before, data)) = scanner.feed(&full) {
+                full.truncate(before);
+                streaming.pending_error = Some(data);
+            }
         }
-        let span = info_span!("relent.call", idempotency_key = %machine.idempotency_key());
-        let mut guard = DropGuard { done: false };
-        let result = self
-            .drive_machine(&mut machine, &mut synced, body, cancel, mode)
-            .instrument(span)
-            .await;
-        guard.done = true;
-        self.share_pool(&mut synced, machine.pool());
-        result.map(|c| Streaming {
-            status: c.status,
-            headers: c.headers,
-            via: c.via,
-            attempts: c.attempts,
-            first: Some(c.first),
-            reader: c.reader,
-            machine,
-            start: c.start,
+        while let Some(chunk) = streaming.next_chunk().await? {
+            full.extend_from_slice(&chunk);
+        }
+        Ok(Completion {
+            status: streaming.status,
+            headers: std::mem::take(&mut streaming.headers),
+            body: full,
+            via: streaming.via,
+            api: streaming.api,
+            attempts: streaming.attempts,
+            seed: streaming.seed,
         })
     }
 
-    /// Merges what a call learned since `synced` into the client's pool (concurrent calls
-    /// may have changed it meanwhile), and moves `synced` on.
-    fn share_pool(&self, synced: &mut Pool, current: &Pool) {
-        if synced == current {
-            return;
-        }
-        if let Ok(mut shared) = self.pool.lock() {
-            shared.merge_call(synced, current);
-        }
-        synced.clone_from(current);
-    }
-
-    async fn drive_machine(
+    /// Makes one logical call with `request` and hands the response over at its first
+    /// chunk. Read it with [`Streaming::next_chunk`].
+    pub async fn send_streaming(
         &self,
-        machine: &mut RetryMachine,
-        synced: &mut Pool,
-        body: &[u8],
-        cancel: CancellationToken,
+        request: Request,
+        options: CallOptions,
+    ) -> Result<Streaming, CallError> {
+        self.start(&request, options, Mode::Streaming).await
+    }
+
+    /// Checks what the call brings, then drives it to a committed response.
+    async fn start(
+        &self,
+        request: &Request,
+        options: CallOptions,
         mode: Mode,
-    ) -> Result<Committed, CallError> {
-        let start = self.epoch;
-        let now = || Time(start.elapsed().as_millis() as u64);
-        let at = |t: Time| start + Duration::from_millis(t.0);
-        let mut changes = self.changes.subscribe();
-        machine
-            .start(now())
+    ) -> Result<Streaming, CallError> {
+        let started = Instant::now();
+        let result = self.start_inner(request, options, mode, started).await;
+        if let Err(error) = &result {
+            match error {
+                CallError::Aborted(abort) => {
+                    m::abort(abort);
+                    m::call_ended(abort.reason.name(), started.elapsed().as_secs_f64());
+                }
+                CallError::Config(_) => m::call_ended("config_error", 0.0),
+                _ => m::call_ended("internal_error", started.elapsed().as_secs_f64()),
+            }
+        }
+        result
+    }
+
+    async fn start_inner(
+        &self,
+        request: &Request,
+        options: CallOptions,
+        mode: Mode,
+        started: Instant,
+    ) -> Result<Streaming, CallError> {
+        let core = &*self.core;
+        let settings = &*self.settings;
+        // Everything the call brings is checked before the first send.
+        check_method(request.http_method()).map_err(CallError::config)?;
+        check_headers(&settings.extra_headers)?;
+        check_headers(&options.headers)?;
+        for name in [
+            &settings.header_names.idempotency,
+            &settings.header_names.attempt,
+        ] {
+            crate::target::check_header_name(name).map_err(CallError::config)?;
+        }
+        let snapshot = core.shared.snapshot();
+        let mut bodies = Vec::with_capacity(core.endpoints.len());
+        let mut models = Vec::with_capacity(core.endpoints.len());
+        for (target, endpoint) in snapshot.targets().iter().zip(&core.endpoints) {
+            let body = request
+                .shape(endpoint.api, &target.model, endpoint.rewrite_model)
+                .map_err(|e| {
+                    CallError::config(format!(
+                        "the request cannot be sent to target {} ({}): {e}",
+                        target.model,
+                        endpoint.api.name()
+                    ))
+                })?;
+            bodies.push(body);
+            models.push(target.model.clone());
+        }
+
+        let seed = core.next_seed.fetch_add(1, Ordering::Relaxed);
+        let mut policy = core.policy.clone();
+        if let Some(deadline) = options.deadline {
+            policy.deadline_ms = policy
+                .deadline_ms
+                .min(u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX))
+                .max(1);
+        }
+        let mut synced = snapshot;
+        let mut machine = RetryMachine::with_pool(policy, synced.clone(), seed)
             .map_err(|e| CallError::Config(e.to_string()))?;
-        // The response currently being classified, kept so a success can be handed over.
-        let mut last: Option<Received> = None;
-        loop {
-            self.share_pool(synced, machine.pool());
-            let Some(action) = machine.poll_action() else {
-                // Waiting: a sleep (the only state with no send in flight and no end).
-                match machine.state() {
-                    State::Sleeping { until, .. } => {
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(at(until)) => { let _ = machine.handle_timeout(now().max(until)); }
-                            change = changes.recv() => if let Ok(change) = change { let _ = machine.handle_pool_change(now(), change); },
-                            _ = cancel.cancelled() => { let _ = machine.cancel(now()); }
-                        }
-                    }
-                    other => {
-                        return Err(CallError::Config(format!(
-                            "the machine waits in state {} with nothing to do",
-                            other.name()
-                        )))
-                    }
-                }
-                continue;
-            };
-            let t = now();
-            self.report(machine, t, &action);
-            match action {
-                Action::Send(send) => {
-                    let secret = self
-                        .keys
-                        .lock()
-                        .ok()
-                        .and_then(|keys| keys.get(send.key).cloned());
-                    let Some(secret) = secret else {
-                        // The key cannot authenticate: tell the machine so, as the provider
-                        // would (it revokes the key and moves on at once).
-                        warn!(key = %send.key, "relent: no secret for this key; treating it as rejected");
-                        let body = br#"{"error":{"message":"no secret is configured for this key","code":"invalid_api_key"}}"#;
-                        let _ = machine.handle_pool_change(
-                            t,
-                            PoolChange::MarkedBad {
-                                key: send.key,
-                                until: None,
-                            },
-                        );
-                        let _ = machine.handle_response(
-                            t,
-                            Observation::Http(HttpResponse {
-                                status: 401,
-                                headers: &[],
-                                body,
-                            }),
-                        );
-                        continue;
-                    };
-                    let endpoint = &self.endpoints[send.target];
-                    let mut headers = self.extra_headers.clone();
-                    match endpoint.api {
-                        Api::OpenAiCompatible => headers
-                            .push_sensitive("authorization", format!("Bearer {}", secret.expose())),
-                        Api::AnthropicMessages => {
-                            headers.push_sensitive("x-api-key", secret.expose());
-                            headers.push("anthropic-version", "2023-06-01");
-                        }
-                    }
-                    headers.push(
-                        self.header_names.idempotency.clone(),
-                        send.idempotency_key.to_string(),
-                    );
-                    headers.push(self.header_names.attempt.clone(), send.attempt.to_string());
-                    let request = AttemptRequest {
-                        url: &endpoint.url,
-                        headers,
-                        body,
-                        fresh_connection: send.fresh_connection,
-                    };
-                    let attempt = self.attempt(request, mode);
-                    tokio::pin!(attempt);
-                    let deadline = at(send.timeout_at);
-                    let outcome = loop {
-                        tokio::select! {
-                            result = &mut attempt => break Some(result),
-                            _ = tokio::time::sleep_until(deadline) => break None,
-                            change = changes.recv() => if let Ok(change) = change { let _ = machine.handle_pool_change(now(), change); },
-                            _ = cancel.cancelled() => { let _ = machine.cancel(now()); break Some(Outcome::Cancelled) }
-                        }
-                    };
-                    match outcome {
-                        None => {
-                            let _ = machine.handle_timeout(now().max(send.timeout_at));
-                        }
-                        Some(Outcome::Cancelled) => {}
-                        Some(Outcome::Failed(kind)) => {
-                            let _ = machine.handle_response(now(), Observation::Transport(kind));
-                        }
-                        Some(Outcome::Response {
-                            status,
+        if let Some(unix_ms) = core.epoch_unix_ms {
+            machine = machine.wall_clock_epoch(unix_ms);
+        }
+        let metadata: String = options
+            .metadata
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let span = info_span!(
+            "relent.call",
+            seed,
+            idempotency_key = %machine.idempotency_key(),
+            metadata = %relent::classify::redact::redact(&metadata),
+        );
+        let cancel = options.cancel.clone().unwrap_or_default();
+        let adapter = HttpAdapter {
+            transport: &*self.transport,
+            core,
+            settings,
+            bodies,
+            models,
+            method: request.http_method(),
+            content_type: request.content_type_header(),
+            call_headers: &options.headers,
+        };
+        let call = Call {
+            shared: &core.shared,
+            epoch: core.epoch,
+            cancel: &cancel,
+            mode,
+            idle: settings.idle,
+            progress: settings.progress.as_ref(),
+        };
+        let mut guard = DropGuard { done: false };
+        let result = drive(&adapter, &call, &mut machine, &mut synced)
+            .instrument(span)
+            .await;
+        guard.done = true;
+        core.shared.sync(&mut machine, &mut synced, call.now());
+        let committed = result?;
+        let api = core.endpoints[committed.via.target].api;
+        let sse = is_event_stream(&committed.headers).then(SseScanner::default);
+        Ok(Streaming {
+            status: committed.status,
+            headers: committed.headers,
+            via: committed.via,
+            api,
+            attempts: committed.attempts,
+            seed,
+            first: Some(committed.first),
+            reader: committed.reader,
+            machine,
+            synced,
+            shared: core.shared.clone(),
+            epoch: core.epoch,
+            started,
+            idle: settings.idle,
+            cancel,
+            sse,
+            pending_error: None,
+            done: false,
+        })
+    }
+}
+
+/// Sends attempts over HTTP: the target's URL, body, headers and credential.
+struct HttpAdapter<'a, T: Transport> {
+    transport: &'a T,
+    core: &'a Core,
+    settings: &'a Settings,
+    bodies: Vec<Cow<'a, [u8]>>,
+    models: Vec<String>,
+    method: &'a str,
+    content_type: Option<&'a str>,
+    call_headers: &'a Headers,
+}
+
+impl<T: Transport> Adapter for HttpAdapter<'_, T> {
+    fn send_attempt(&self, send: &relent::Send) -> impl Future<Output = AttemptResult> + Send {
+        let prepared = self.prepare(send);
+        async move {
+            match prepared {
+                Ok((url, headers, body, fresh)) => {
+                    self.transport
+                        .send(AttemptRequest {
+                            method: self.method,
+                            url: &url,
                             headers,
-                            prefix,
-                            reader,
-                        }) => {
-                            let pairs: Vec<(&str, &str)> = headers
-                                .iter()
-                                .map(|(k, v)| (k.as_str(), v.as_str()))
-                                .collect();
-                            let _ = machine.handle_response(
-                                now(),
-                                Observation::Http(HttpResponse {
-                                    status,
-                                    headers: &pairs,
-                                    body: &prefix,
-                                }),
-                            );
-                            last = Some((status, headers, prefix, reader));
-                        }
-                    }
+                            body,
+                            fresh_connection: fresh,
+                        })
+                        .await
                 }
-                Action::Succeeded { via, attempts } => {
-                    let Some((status, headers, prefix, reader)) = last.take() else {
-                        return Err(CallError::Config("success without a response".into()));
-                    };
-                    return Ok(Committed {
-                        status,
-                        headers,
-                        via,
-                        attempts,
-                        first: prefix,
-                        reader,
-                        start,
-                    });
-                }
-                Action::Abort(abort) => return Err(CallError::Aborted(abort)),
-                Action::Sleep { .. } | Action::Rotate { .. } => {}
-            }
-        }
-    }
-
-    /// Sends one attempt and reads what classification needs: for an error, up to the scan
-    /// bound; for a success, the first chunk (streaming) or everything (buffered).
-    async fn attempt(&self, request: AttemptRequest<'_>, mode: Mode) -> Outcome {
-        match self.transport.send(request).await {
-            AttemptResult::Failed(kind) => Outcome::Failed(kind),
-            AttemptResult::Response {
-                status,
-                headers,
-                mut body,
-            } => {
-                let success = (200..300).contains(&status);
-                let mut prefix = Vec::new();
-                loop {
-                    match body.next_chunk().await {
-                        Ok(Some(chunk)) => {
-                            prefix.extend_from_slice(&chunk);
-                            let enough = if success {
-                                mode == Mode::Streaming
-                            } else {
-                                prefix.len() >= ERROR_BODY_LIMIT
-                            };
-                            if enough {
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        // A success whose body breaks before it was handed over is not committed.
-                        Err(kind) => return Outcome::Failed(kind),
-                    }
-                }
-                Outcome::Response {
-                    status,
-                    headers,
-                    prefix,
-                    reader: body,
-                }
+                Err(message) => AttemptResult::Invalid(message),
             }
         }
     }
 }
 
-/// A success handed over: everything [`Streaming`] holds but the machine.
-struct Committed {
-    status: u16,
-    headers: Vec<(String, String)>,
-    via: KeyRef,
-    attempts: u32,
-    first: Vec<u8>,
-    reader: Box<dyn BodyReader>,
-    start: Instant,
-}
-
-/// A response being classified: status, headers, the body read so far, and the rest.
-type Received = (u16, Vec<(String, String)>, Vec<u8>, Box<dyn BodyReader>);
-
-#[derive(Copy, Clone, PartialEq, Eq)]
-enum Mode {
-    Buffered,
-    Streaming,
-}
-
-enum Outcome {
-    Response {
-        status: u16,
-        headers: Vec<(String, String)>,
-        prefix: Vec<u8>,
-        reader: Box<dyn BodyReader>,
-    },
-    Failed(TransportError),
-    Cancelled,
+impl<T: Transport> HttpAdapter<'_, T> {
+    #[allow(clippy::type_complexity)]
+    fn prepare(&self, send: &relent::Send) -> Result<(String, Headers, &[u8], bool), String> {
+        let t = send.target;
+        let (Some(endpoint), Some(model), Some(body)) = (
+            self.core.endpoints.get(t),
+            self.models.get(t),
+            self.bodies.get(t),
+        ) else {
+            return Err(format!("no endpoint for target {t}"));
+        };
+        let secret = self
+            .core
+            .keys
+            .lock()
+            .ok()
+            .and_then(|keys| keys.get(send.key).cloned())
+            .or_else(|| matches!(endpoint.auth, Auth::None).then(|| Secret::new("")))
+            .ok_or_else(|| {
+                format!(
+                    "no secret for key {}; add keys with Client::add_key",
+                    send.key
+                )
+            })?;
+        let mut url = endpoint.url_for(model);
+        let mut headers = Headers::new();
+        if let Some(content_type) = self.content_type {
+            headers.push("content-type", content_type);
+        }
+        for (name, value) in &endpoint.headers {
+            headers.push(name.clone(), value.clone());
+        }
+        let extra = self.settings.extra_headers.iter_marked();
+        for (name, value, sensitive) in extra.chain(self.call_headers.iter_marked()) {
+            if sensitive {
+                headers.push_sensitive(name, value);
+            } else {
+                headers.push(name, value);
+            }
+        }
+        let names = &self.settings.header_names;
+        headers.push(names.idempotency.clone(), send.idempotency_key.to_string());
+        headers.push(names.attempt.clone(), send.attempt.to_string());
+        apply_auth(
+            &endpoint.auth,
+            &secret,
+            self.method,
+            &mut url,
+            &mut headers,
+            body,
+        )?;
+        Ok((url, headers, body, send.fresh_connection))
+    }
 }
 
 /// Logs a call whose future was dropped before it ended.

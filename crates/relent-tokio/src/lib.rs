@@ -3,16 +3,26 @@
 //! relent-tokio: runs relent's sans-IO [`relent::RetryMachine`] under tokio.
 //!
 //! The [`Client`] carries out the machine's actions: it sends with a [`Transport`] (a
-//! reqwest one is provided), sleeps with tokio time, applies pool changes at once, honours
-//! cancellation, and reports every decision as a `tracing` event and to an optional progress
-//! callback, so a program can say why it waits instead of looking hung. Secrets live only in
-//! the [`KeyStore`]; the core sees key ids and labels.
+//! reqwest one is provided), sleeps with tokio time, honours cancellation, and reports every
+//! decision as a `tracing` event, to an optional progress callback and as [`metrics`].
+//! Secrets live only in the [`KeyStore`]; the core sees key ids and labels.
 //!
-//! One client serves any number of concurrent calls. Key states carry over between them:
-//! every call counts time from the client's epoch and merges what it learns (a revoked key,
-//! a cooldown) into the client's pool after every step, so other calls know at once and a
-//! call dropped by its caller loses nothing. [`ReqwestTransport::with_builder`] takes extra
-//! root certificates, a proxy and other client settings.
+//! - **Targets**: each has an [`Endpoint`] (URL, [`Api`], [`Auth`] style, headers). A
+//!   [`Request`] is described once (typed [`ChatRequest`] or [`MessagesRequest`], or raw
+//!   bytes, any method) and shaped per target: its model, and a conversion between the
+//!   OpenAI-compatible and Anthropic Messages shapes for plain text (anything else is
+//!   refused before the first send; see [`request`]).
+//! - **Errors**: configuration mistakes are [`CallError::Config`], found by
+//!   [`ClientBuilder::build`] or before a call's first send, never retried.
+//! - **Randomness**: seeds come from OS entropy unless [`ClientBuilder::seed`] is given; each
+//!   call's seed is in its `relent.call` span.
+//! - **Shared learning**: a client (and its clones: `Client` is a cheap `Clone`) has one pool;
+//!   every call merges what it learns and reads what the others learned before each
+//!   decision, so no call sends with a key another has just revoked.
+//! - **Timeouts**: the attempt timeout runs until the headers; then a body idle timeout and
+//!   the call's deadline. Streams ([`Streaming`]) honour cancellation and report a
+//!   server-sent error event as `failed_after_commit`.
+//! - **Configuration files**: [`Config`], [`Client::from_config_file`] (`docs/CONFIG.md`).
 //!
 //! ```
 //! use relent::{KeySpec, Policy, Provider, Target};
@@ -32,7 +42,7 @@
 //! let mut keys = KeyStore::new();
 //! keys.insert(relent::KeyId(1), Secret::new("stub-1"));
 //! keys.insert(relent::KeyId(2), Secret::new("stub-2"));
-//! let endpoint = Endpoint { url: format!("{}/v1/chat/completions", stub.base_url()), api: Api::OpenAiCompatible };
+//! let endpoint = Endpoint::new(format!("{}/v1/chat/completions", stub.base_url()), Api::OpenAiCompatible);
 //! let client = Client::new(ReqwestTransport::new(), schedule.targets, vec![endpoint], keys, Policy::default()).unwrap();
 //!
 //! let done = client.call(br#"{"model": "gpt-4o", "messages": []}"#).await.unwrap();
@@ -41,12 +51,32 @@
 //! # });
 //! ```
 
+mod builder;
 mod client;
+#[cfg(feature = "reqwest")]
+mod config;
+mod drive;
+mod error;
+pub mod metrics;
+mod options;
+pub mod request;
+mod response;
 mod secret;
+mod shared;
+mod target;
 mod transport;
 
-pub use client::{Api, CallError, Client, Completion, Endpoint, HeaderNames, Progress, Streaming};
+pub use builder::{ClientBuilder, DEFAULT_BODY_IDLE_TIMEOUT};
+pub use client::Client;
+#[cfg(feature = "reqwest")]
+pub use config::{Config, KeyConfig, TargetConfig};
+pub use drive::Progress;
+pub use error::CallError;
+pub use options::{CallOptions, HeaderNames};
+pub use request::{ChatRequest, Message, MessagesRequest, Request};
+pub use response::{Completion, Streaming};
 pub use secret::{is_sensitive_header, redact_url, Headers, KeyStore, MissingVar, Secret};
+pub use target::{Api, Auth, Endpoint, SignRequest, Signer, ANTHROPIC_VERSION};
 pub use tokio_util::sync::CancellationToken;
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

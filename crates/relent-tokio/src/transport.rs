@@ -10,6 +10,8 @@ use std::pin::Pin;
 /// One attempt to send. Its `Debug` shows neither the credential (see [`Headers`]) nor a
 /// key in the URL, nor the body (only its length).
 pub struct AttemptRequest<'a> {
+    /// The HTTP method (`POST` unless the request said otherwise).
+    pub method: &'a str,
     /// The full URL.
     pub url: &'a str,
     /// Headers, the credential and relent's idempotency and attempt headers included.
@@ -23,6 +25,7 @@ pub struct AttemptRequest<'a> {
 impl std::fmt::Debug for AttemptRequest<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AttemptRequest")
+            .field("method", &self.method)
             .field("url", &redact_url(self.url))
             .field("headers", &self.headers)
             .field("body", &format_args!("<{} bytes>", self.body.len()))
@@ -42,6 +45,7 @@ pub trait BodyReader: Send {
 }
 
 /// What an attempt produced before its body was read.
+#[non_exhaustive]
 pub enum AttemptResult {
     /// The server answered with a status and headers; the body follows.
     Response {
@@ -54,6 +58,10 @@ pub enum AttemptResult {
     },
     /// The attempt failed below HTTP.
     Failed(TransportError),
+    /// The request could not be built (a header value or URL the HTTP client refuses, a
+    /// client that cannot be configured): a configuration error. The call ends with
+    /// [`crate::CallError::Config`] and is not retried. The text must not quote a secret.
+    Invalid(String),
 }
 
 impl std::fmt::Debug for AttemptResult {
@@ -61,6 +69,7 @@ impl std::fmt::Debug for AttemptResult {
         match self {
             AttemptResult::Response { status, .. } => write!(f, "Response({status})"),
             AttemptResult::Failed(e) => write!(f, "Failed({e:?})"),
+            AttemptResult::Invalid(e) => write!(f, "Invalid({e})"),
         }
     }
 }
@@ -69,6 +78,12 @@ impl std::fmt::Debug for AttemptResult {
 pub trait Transport: Send + Sync {
     /// Sends `request` and returns once the status and headers are in (or it failed).
     fn send(&self, request: AttemptRequest<'_>) -> impl Future<Output = AttemptResult> + Send;
+
+    /// Reports a transport that cannot work (a client builder that failed), so the client
+    /// refuses to build instead of failing every attempt. The default finds nothing.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[cfg(feature = "reqwest")]
@@ -90,6 +105,8 @@ mod reqwest_transport {
     pub struct ReqwestTransport {
         pooled: reqwest::Client,
         configure: Configure,
+        /// Why the configured builder failed, if it did.
+        broken: Option<String>,
     }
 
     impl std::fmt::Debug for ReqwestTransport {
@@ -110,13 +127,36 @@ mod reqwest_transport {
         /// a proxy, connect timeouts. It is called again for every fresh connection. relent
         /// turns redirects off on top of it; the attempt timeout is the machine's, so a
         /// request timeout set here only cuts attempts shorter.
+        ///
+        /// A builder that fails is not replaced by defaults (that would drop a proxy or a
+        /// root certificate silently): a client built on this transport reports it as a
+        /// configuration error. [`ReqwestTransport::try_with_builder`] reports it at once.
         pub fn with_builder(
             configure: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
         ) -> Self {
             let configure: Configure = Arc::new(configure);
-            ReqwestTransport {
-                pooled: build(&configure),
-                configure,
+            match build(&configure) {
+                Ok(pooled) => ReqwestTransport {
+                    pooled,
+                    configure,
+                    broken: None,
+                },
+                Err(error) => ReqwestTransport {
+                    pooled: reqwest::Client::new(),
+                    configure,
+                    broken: Some(error),
+                },
+            }
+        }
+
+        /// As [`ReqwestTransport::with_builder`], failing at once when the builder fails.
+        pub fn try_with_builder(
+            configure: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
+        ) -> Result<Self, String> {
+            let transport = Self::with_builder(configure);
+            match transport.broken {
+                Some(error) => Err(error),
+                None => Ok(transport),
             }
         }
     }
@@ -127,11 +167,16 @@ mod reqwest_transport {
         }
     }
 
-    fn build(configure: &Configure) -> reqwest::Client {
+    fn build(configure: &Configure) -> Result<reqwest::Client, String> {
         configure()
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default()
+            .map_err(|e| {
+                format!(
+                    "the HTTP client cannot be built: {}",
+                    relent::classify::redact::redact(&e.to_string())
+                )
+            })
     }
 
     /// Maps reqwest's errors to relent's transport error kinds: by the typed causes in the
@@ -231,26 +276,20 @@ mod reqwest_transport {
     }
 
     impl Transport for ReqwestTransport {
-        fn send(&self, request: AttemptRequest<'_>) -> impl Future<Output = AttemptResult> + Send {
-            let client = if request.fresh_connection {
-                build(&self.configure)
-            } else {
-                self.pooled.clone()
-            };
-            let mut builder = client.post(request.url).body(request.body.to_vec());
-            for (name, value, sensitive) in request.headers.iter_marked() {
-                // A credential is marked sensitive, so reqwest and hyper keep it out of
-                // their own logs and `Debug` output. A value reqwest cannot take goes in as
-                // given, for reqwest to report as the attempt's error.
-                match reqwest::header::HeaderValue::from_str(value) {
-                    Ok(mut value) => {
-                        value.set_sensitive(sensitive);
-                        builder = builder.header(name, value);
-                    }
-                    Err(_) => builder = builder.header(name, value),
-                }
+        fn check(&self) -> Result<(), String> {
+            match &self.broken {
+                Some(error) => Err(error.clone()),
+                None => Ok(()),
             }
+        }
+
+        fn send(&self, request: AttemptRequest<'_>) -> impl Future<Output = AttemptResult> + Send {
+            let prepared = self.prepare(request);
             async move {
+                let builder = match prepared {
+                    Ok(builder) => builder,
+                    Err(message) => return AttemptResult::Invalid(message),
+                };
                 match builder.send().await {
                     Ok(response) => {
                         let status = response.status().as_u16();
@@ -267,9 +306,42 @@ mod reqwest_transport {
                             body: Box::new(ReqwestBody(response)),
                         }
                     }
+                    Err(e) if e.is_builder() => AttemptResult::Invalid(format!(
+                        "the request cannot be built: {}",
+                        relent::classify::redact::redact(&e.to_string())
+                    )),
                     Err(e) => AttemptResult::Failed(map_error(&e)),
                 }
             }
+        }
+    }
+
+    impl ReqwestTransport {
+        /// The request for one attempt, or why it cannot be built (never quoting a value).
+        fn prepare(&self, request: AttemptRequest<'_>) -> Result<reqwest::RequestBuilder, String> {
+            let client = if request.fresh_connection {
+                build(&self.configure)?
+            } else {
+                self.pooled.clone()
+            };
+            let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+                format!("`{}` is not an HTTP method", request.method.escape_debug())
+            })?;
+            let mut builder = client
+                .request(method, request.url)
+                .body(request.body.to_vec());
+            for (name, value, sensitive) in request.headers.iter_marked() {
+                // A credential is marked sensitive, so reqwest and hyper keep it out of
+                // their own logs and `Debug` output.
+                let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("`{}` is not a valid header name", name.escape_debug()))?;
+                let mut value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                    format!("the value of header `{name}` cannot be sent (a line break or control character?)")
+                })?;
+                value.set_sensitive(sensitive);
+                builder = builder.header(name, value);
+            }
+            Ok(builder)
         }
     }
 }

@@ -101,10 +101,7 @@ fn keys() -> KeyStore {
 }
 
 fn endpoint() -> Endpoint {
-    Endpoint {
-        url: url(),
-        api: Api::OpenAiCompatible,
-    }
+    Endpoint::new(url(), Api::OpenAiCompatible)
 }
 
 #[test]
@@ -132,6 +129,7 @@ fn values_types_hide_their_secrets() {
     assert_eq!(headers.get("x-api-key"), Some(KEY), "values stay usable");
 
     let request = AttemptRequest {
+        method: "POST",
         url: &url(),
         headers,
         body: KEY.as_bytes(),

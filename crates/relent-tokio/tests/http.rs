@@ -31,10 +31,10 @@ async fn setup(schedule: Schedule, policy: Policy) -> (Stub, Client<ReqwestTrans
             keys.insert(k.id, Secret::new(format!("stub-{}", k.id.0)));
         }
     }
-    let endpoints = vec![Endpoint {
-        url: format!("{}/v1/chat/completions", stub.base_url()),
-        api: Api::OpenAiCompatible,
-    }];
+    let endpoints = vec![Endpoint::new(
+        format!("{}/v1/chat/completions", stub.base_url()),
+        Api::OpenAiCompatible,
+    )];
     let client = Client::new(
         ReqwestTransport::new(),
         schedule.targets,
@@ -382,10 +382,10 @@ fn secrets_never_show_in_debug_output() {
     let client = Client::new(
         ReqwestTransport::new(),
         targets,
-        vec![Endpoint {
-            url: "http://127.0.0.1:9/v1".into(),
-            api: Api::OpenAiCompatible,
-        }],
+        vec![Endpoint::new(
+            "http://127.0.0.1:9/v1",
+            Api::OpenAiCompatible,
+        )],
         keys,
         Policy::default(),
     )
@@ -394,27 +394,29 @@ fn secrets_never_show_in_debug_output() {
 }
 
 #[tokio::test]
-async fn a_key_added_without_a_secret_is_treated_as_rejected() {
+async fn a_key_added_without_a_secret_is_refused_as_a_config_error() {
     let faults = r#"{"scope":{"key":1},"until_ms":1500,"kind":{"type":"rate_limited","hint":"retry_after_ms"}}"#;
     let (stub, client) = setup(schedule(1, faults), Policy::default()).await;
-    let client = std::sync::Arc::new(client);
     let changer = client.clone();
-    tokio::spawn(async move {
+    let refused = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        changer
-            .change_pool(relent::PoolChange::Added {
-                target: 0,
-                key: KeySpec::new(2, "no-secret"),
-            })
-            .unwrap();
+        changer.change_pool(relent::PoolChange::Added {
+            target: 0,
+            key: KeySpec::new(2, "no-secret"),
+        })
     });
     let done = client.call(BODY).await.unwrap();
+    let error = refused.await.unwrap().unwrap_err();
+    assert!(error.is_config(), "{error}");
     assert_eq!(
         done.via.key,
         KeyId(1),
-        "the key without a secret was dropped, the call went on"
+        "the call went on with the key it had"
     );
-    assert_eq!(client.pool().state(KeyId(2)), KeyState::Revoked);
+    assert!(
+        client.pool().find(KeyId(2)).is_none(),
+        "the pool is unchanged"
+    );
     assert!(
         stub.seen().iter().all(|s| s.key == Some(KeyId(1))),
         "nothing was sent without a secret"

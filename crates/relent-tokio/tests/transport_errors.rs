@@ -19,6 +19,7 @@ const OK_BODY: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","choices"
 async fn failure(transport: &ReqwestTransport, url: &str) -> TransportError {
     let result = transport
         .send(AttemptRequest {
+            method: "POST",
             url,
             headers: vec![("content-type".to_string(), "application/json".to_string())].into(),
             body: b"{}",
@@ -113,10 +114,7 @@ fn client(transport: ReqwestTransport, url: String) -> Client<ReqwestTransport> 
     )];
     let mut keys = KeyStore::new();
     keys.insert(relent::KeyId(1), Secret::new("sk-test-not-a-real-key"));
-    let endpoints = vec![Endpoint {
-        url,
-        api: Api::OpenAiCompatible,
-    }];
+    let endpoints = vec![Endpoint::new(url, Api::OpenAiCompatible)];
     Client::new(transport, targets, endpoints, keys, Policy::default()).unwrap()
 }
 

@@ -1,0 +1,101 @@
+//! Metrics through the [`metrics`] facade: install any recorder (Prometheus,
+//! OpenTelemetry) and these appear; without one they cost next to nothing.
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `relent_calls_total` | counter | `outcome` (`success` or the abort reason) |
+//! | `relent_call_duration_seconds` | histogram | `outcome` |
+//! | `relent_sends_total` | counter | `provider`, `model`, `key` |
+//! | `relent_retries_total` | counter | `provider`, `model`, `key` (sends after the first) |
+//! | `relent_rotations_total` | counter | `provider`, `model`, `key` (the new key), `why` |
+//! | `relent_sleeps_total` | counter | `why` (`backoff`, `server_hint`, `all_keys_cooling`) |
+//! | `relent_aborts_total` | counter | `reason`, `last_failure` |
+//! | `relent_key_state_changes_total` | counter | `provider`, `model`, `key`, `state` |
+//!
+//! `key` is the key's label, never its secret. Label values come from the configuration
+//! (provider, model, key labels) or from relent's fixed vocabularies.
+
+use relent::machine::SleepReason;
+use relent::{Abort, KeyRef, KeyState, Pool};
+
+fn target_labels(pool: &Pool, at: KeyRef) -> [(&'static str, String); 3] {
+    let (provider, model) = pool
+        .targets()
+        .get(at.target)
+        .map(|t| (t.provider.name().to_string(), t.model.clone()))
+        .unwrap_or_default();
+    [
+        ("provider", provider),
+        ("model", model),
+        ("key", pool.label(at.key).to_string()),
+    ]
+}
+
+pub(crate) fn send(pool: &Pool, at: KeyRef, attempt: u32) {
+    let labels = target_labels(pool, at);
+    metrics::counter!("relent_sends_total", &labels).increment(1);
+    if attempt > 1 {
+        metrics::counter!("relent_retries_total", &labels).increment(1);
+    }
+}
+
+pub(crate) fn rotation(pool: &Pool, to: KeyRef, why: &str) {
+    let [p, m, k] = target_labels(pool, to);
+    metrics::counter!(
+        "relent_rotations_total",
+        &[p, m, k, ("why", why.to_string())]
+    )
+    .increment(1);
+}
+
+pub(crate) fn sleep(reason: &SleepReason) {
+    let why = match reason {
+        SleepReason::Backoff { .. } => "backoff",
+        SleepReason::ServerHint { .. } => "server_hint",
+        SleepReason::AllKeysCooling => "all_keys_cooling",
+    };
+    metrics::counter!("relent_sleeps_total", "why" => why).increment(1);
+}
+
+pub(crate) fn abort(abort: &Abort) {
+    let last = abort.last_failure.map_or("none", |r| r.name());
+    metrics::counter!("relent_aborts_total", "reason" => abort.reason.name(), "last_failure" => last)
+        .increment(1);
+}
+
+pub(crate) fn call_ended(outcome: &'static str, seconds: f64) {
+    metrics::counter!("relent_calls_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("relent_call_duration_seconds", "outcome" => outcome).record(seconds);
+}
+
+fn state_name(state: KeyState) -> &'static str {
+    match state {
+        KeyState::Ready => "ready",
+        KeyState::CoolingDown(_) => "cooling_down",
+        KeyState::Exhausted(_) => "exhausted",
+        KeyState::Revoked => "revoked",
+        KeyState::Removed => "removed",
+    }
+}
+
+/// Counts keys whose state kind differs between `before` and `after`.
+pub(crate) fn key_state_changes(before: &Pool, after: &Pool) {
+    for (target, entry) in after.all_keys() {
+        let old = before.state(entry.spec.id);
+        if std::mem::discriminant(&old) == std::mem::discriminant(&entry.state) {
+            continue;
+        }
+        let [p, m, k] = target_labels(
+            after,
+            KeyRef {
+                target,
+                key: entry.spec.id,
+            },
+        );
+        metrics::counter!(
+            "relent_key_state_changes_total",
+            &[p, m, k, ("state", state_name(entry.state).to_string())]
+        )
+        .increment(1);
+    }
+}

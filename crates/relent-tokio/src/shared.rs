@@ -1,0 +1,133 @@
+//! The client's pool, shared by every running call.
+//!
+//! One `Mutex<Pool>` and a version counter on a `watch` channel. Before each decision a
+//! call *syncs*: under the lock it merges what it learned since its last sync into the
+//! shared pool ([`Pool::merge_call`], so no call undoes another's revocation) and reads
+//! back what the others learned, which it feeds its machine as pool changes. A `watch`
+//! channel keeps only the latest version, so a call that was busy never misses a change:
+//! it compares states, not messages. There is nothing to lag behind or drop.
+
+use crate::error::CallError;
+use crate::metrics as m;
+use relent::{KeyState, Pool, PoolChange, RetryMachine, Time};
+use std::sync::Mutex;
+use tokio::sync::watch;
+
+pub(crate) struct SharedPool {
+    pool: Mutex<Pool>,
+    version: watch::Sender<u64>,
+}
+
+impl SharedPool {
+    pub(crate) fn new(pool: Pool) -> Self {
+        SharedPool {
+            pool: Mutex::new(pool),
+            version: watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        // A panic elsewhere while holding the lock cannot leave a pool half-merged in a way
+        // that matters more than losing it: keep going with what is there.
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn snapshot(&self) -> Pool {
+        self.lock().clone()
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Applies a change made from outside and tells every running call.
+    pub(crate) fn change(&self, change: &PoolChange) -> Result<(), CallError> {
+        {
+            let mut pool = self.lock();
+            let before = pool.clone();
+            pool.apply(change)
+                .map_err(|e| CallError::config(e.to_string()))?;
+            m::key_state_changes(&before, &pool);
+        }
+        self.version.send_modify(|v| *v += 1);
+        Ok(())
+    }
+
+    /// Pushes what the call learned since `synced` and pulls what the others learned into
+    /// `machine`; `synced` moves on to what the shared pool now knows of this call.
+    pub(crate) fn sync(&self, machine: &mut RetryMachine, synced: &mut Pool, now: Time) {
+        if machine.state().is_terminal() && synced == machine.pool() {
+            return;
+        }
+        let learned = synced != machine.pool();
+        let changes = {
+            let mut shared = self.lock();
+            if learned {
+                m::key_state_changes(synced, machine.pool());
+                shared.merge_call(synced, machine.pool());
+            }
+            differences(&shared, machine.pool())
+        };
+        synced.clone_from(machine.pool());
+        for change in changes {
+            // The same change on `synced`, so the next push carries only the call's own.
+            if machine.handle_pool_change(now, change.clone()).is_ok() {
+                let _ = synced.apply(&change);
+            }
+        }
+        if learned {
+            self.version.send_modify(|v| *v += 1);
+        }
+    }
+}
+
+/// The pool changes that bring `mine` to the key states of `shared`.
+fn differences(shared: &Pool, mine: &Pool) -> Vec<PoolChange> {
+    let mut changes = Vec::new();
+    for (target, entry) in shared.all_keys() {
+        let id = entry.spec.id;
+        let theirs = entry.state;
+        let ours = match mine.find(id) {
+            Some((_, k)) => k.state,
+            None => {
+                if theirs == KeyState::Removed {
+                    continue;
+                }
+                changes.push(PoolChange::Added {
+                    target,
+                    key: entry.spec.clone(),
+                });
+                KeyState::Ready
+            }
+        };
+        if theirs == ours || ours == KeyState::Removed {
+            continue;
+        }
+        if theirs == KeyState::Removed {
+            changes.push(PoolChange::Removed { key: id });
+            continue;
+        }
+        let bad = |state: KeyState| PoolChange::MarkedBad {
+            key: id,
+            until: state.ready_at(),
+        };
+        // `None` is "never usable": later than any time.
+        let later = |x: Option<Time>, y: Option<Time>| match (x, y) {
+            (None, Some(_)) => true,
+            (Some(x), Some(y)) => x > y,
+            _ => false,
+        };
+        let (a, b) = (theirs.ready_at(), ours.ready_at());
+        if later(a, b) {
+            // Theirs is usable later (or never): mark ours as bad as theirs.
+            changes.push(bad(theirs));
+        } else if later(b, a) {
+            // Theirs is usable sooner: someone restored it, or it recovered elsewhere.
+            changes.push(PoolChange::Restored { key: id });
+            if theirs != KeyState::Ready {
+                changes.push(bad(theirs));
+            }
+        }
+    }
+    changes
+}
