@@ -50,7 +50,7 @@ const KNOWN_MISSES: [(&str, &str); 6] = [
     ),
     (
         "many-clients-overload",
-        "the retry budget holds peak amplification to about 1.24× but a denied retry ends its call, so relent succeeds as often as aws-standard (66.7 %) at a higher peak: #14 follow-up (wait for the budget instead of ending the call)",
+        "no retry budget across calls (peak amplification 3.14×): #14",
     ),
 ];
 
@@ -104,10 +104,8 @@ fn the_known_misses_are_the_documented_ones() {
     );
     let many = relent("many-clients-overload");
     let hermes = family("many-clients-overload").row("hermes-agent").unwrap();
-    assert!(hermes.successes > many.successes);
-    // Issue #14: the budget's targets are 1.2× at peak and 1.1× over the outage.
-    assert!(many.peak_amplification.unwrap() < 1.3, "{many:?}");
-    assert!(many.steady_amplification.unwrap() <= 1.105, "{many:?}");
+    assert!(hermes.successes >= many.successes);
+    assert!(hermes.peak_amplification < many.peak_amplification);
 }
 
 /// relent loses only what its 120 s deadline forbids where attempts hang.

@@ -226,7 +226,7 @@ mod tests {
         let p = policy(OverloadPolicy {
             budget: BudgetPolicy {
                 capacity: 4,
-                ..BudgetPolicy::default()
+                ..BudgetPolicy::aws_like()
             },
             breaker: BreakerPolicy::off(),
         });
@@ -247,8 +247,8 @@ mod tests {
     #[test]
     fn retries_spend_the_budget_and_a_retried_success_gives_its_cost_back() {
         let p = policy(OverloadPolicy {
+            budget: BudgetPolicy::aws_like(),
             breaker: BreakerPolicy::off(),
-            ..OverloadPolicy::default()
         });
         let mut m = RetryMachine::new(p, targets(1), 1).unwrap();
         m.start(Time(0)).unwrap();
@@ -259,7 +259,7 @@ mod tests {
         };
         m.handle_timeout(until).unwrap();
         assert!(matches!(drain(&mut m)[..], [Action::Send(_)]));
-        // The default budget: 100 tokens, a retry costs 5.
+        // The AWS-like budget: 100 tokens, a retry costs 5.
         assert_eq!(m.overload().budget.balance(), 95);
         m.handle_response(Time(until.0 + 300), http(200, OK))
             .unwrap();
@@ -271,7 +271,7 @@ mod tests {
         let p = policy(OverloadPolicy {
             budget: BudgetPolicy {
                 capacity: 7,
-                ..BudgetPolicy::default()
+                ..BudgetPolicy::aws_like()
             },
             breaker: BreakerPolicy::off(),
         });
