@@ -479,6 +479,9 @@ impl RetryMachine {
     fn bench(&mut self, key: KeyId, state: KeyState) {
         let now_state = self.pool.state(key);
         self.pool.set_state(key, now_state.worse(state));
+        if let Some(until) = state.ready_at() {
+            self.pool.postpone_reprobe(key, until);
+        }
     }
 
     /// Whether a server's wait of `wait_ms` is longer than the caller's own cap.
