@@ -34,7 +34,10 @@
 //!    call `auth_permanent` at once;
 //! 2. no send with a removed, revoked, marked-bad or excluded key, or before a reset the
 //!    model knows; the one exception is a re-probe of a key the provider rejected at least
-//!    `revoked_reprobe_after_ms` ago, when no other key of its target is known to be ready;
+//!    `revoked_reprobe_after_ms` ago, when no other key of its target is known to be ready
+//!    (known gap: once a re-probe has lifted a key's revocation, the model no longer
+//!    checks that key's later revocations, because concurrent calls that lift and re-revoke
+//!    one key merge in an order the model does not follow);
 //! 3. attempt numbers count every send; no limit is exceeded;
 //! 4. no sleep ends at or after the deadline (no send could follow it), no send starts at or
 //!    after it, and the call ends no later than the deadline plus one attempt timeout;
@@ -174,6 +177,8 @@ pub struct KeyModel {
     /// When the rejection that revoked it came (a long-lived pool may probe it again
     /// `revoked_reprobe_after_ms` later).
     pub revoked_at: Option<Time>,
+    /// When a re-probe's answer last lifted the key's revocation.
+    pub lifted_at: Option<Time>,
 }
 
 impl KeyModel {
@@ -188,6 +193,7 @@ impl KeyModel {
             strikes: 0,
             revoked: false,
             revoked_at: None,
+            lifted_at: None,
         }
     }
 
@@ -201,9 +207,22 @@ impl KeyModel {
     fn absorb(&mut self, other: &KeyModel) {
         self.removed |= other.removed;
         self.marked_dead = other.marked_dead;
-        self.revoked |= other.revoked;
-        self.revoked_at = self.revoked_at.max(other.revoked_at);
-        self.strikes = self.strikes.max(other.strikes);
+        // A re-probe that lifted a revocation no later than it lifts this one too.
+        let lifted = !other.revoked
+            && self.revoked
+            && other
+                .lifted_at
+                .is_some_and(|l| self.revoked_at.is_some_and(|r| r <= l));
+        self.lifted_at = self.lifted_at.max(other.lifted_at);
+        if lifted {
+            self.revoked = false;
+            self.revoked_at = None;
+            self.strikes = other.strikes;
+        } else {
+            self.revoked |= other.revoked;
+            self.revoked_at = self.revoked_at.max(other.revoked_at);
+            self.strikes = self.strikes.max(other.strikes);
+        }
         self.blocked_until = self.blocked_until.max(other.blocked_until);
         self.free_by = self.free_by.max(other.free_by);
     }
@@ -713,6 +732,7 @@ impl Checker {
                         k.revoked = false;
                         k.revoked_at = None;
                         k.strikes = 0;
+                        k.lifted_at = Some(now);
                     }
                     Reason::KeyRejected => {}
                     _ => k.revoked_at = Some(now),
@@ -1081,7 +1101,7 @@ impl Checker {
                     Some(format!("key {} was removed", k.id))
                 } else if k.marked_dead {
                     Some(format!("key {} was marked bad for good", k.id))
-                } else if (k.revoked || k.strikes >= 2) && !probe {
+                } else if (k.revoked || k.strikes >= 2) && !probe && k.lifted_at.is_none() {
                     Some(format!(
                         "key {} was rejected and may not be used again",
                         k.id

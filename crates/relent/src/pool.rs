@@ -307,14 +307,27 @@ impl Pool {
                 // Already revoked: an outside revocation stays for good, a provider's is
                 // re-armed from now.
                 KeyState::Revoked => {
-                    if entry.revoked_at.is_some() {
-                        entry.revoked_at = Some(now);
+                    if let Some(at) = entry.revoked_at {
+                        entry.revoked_at = Some(at.max(now));
                     }
                 }
-                _ => {
+                // A wait the key was already under (a reset, an outside mark) still holds:
+                // the re-probe period counts from its end.
+                state => {
+                    let floor = state.ready_at().map_or(now, |t| t.max(now));
                     entry.state = KeyState::Revoked;
-                    entry.revoked_at = Some(now);
+                    entry.revoked_at = Some(floor);
                 }
+            }
+        }
+    }
+
+    /// A wait learned for a key that is revoked (a 429 or quota answer that arrived after the
+    /// revocation) postpones its re-probe: the period counts from the wait's end.
+    pub(crate) fn postpone_reprobe(&mut self, key: KeyId, until: Time) {
+        if let Some(entry) = self.entry_mut(key) {
+            if entry.state == KeyState::Revoked {
+                entry.revoked_at = entry.revoked_at.map(|at| at.max(until));
             }
         }
     }
@@ -472,12 +485,20 @@ impl Pool {
             shared.revoked_at = if shared.state != KeyState::Revoked {
                 None
             } else {
-                match (shared_revoked, learned_revoked) {
+                let at = match (shared_revoked, learned_revoked) {
                     (Some(a), Some(b)) => a.zip(b).map(|(a, b)| a.max(b)),
                     (Some(a), None) => a,
                     (None, Some(b)) => b,
                     (None, None) => learned.revoked_at,
-                }
+                };
+                // A wait either side knew of (a reset, an outside mark) still holds: the
+                // re-probe period counts from its end.
+                let wait = [shared_before, learned.state]
+                    .iter()
+                    .filter(|s| **s != KeyState::Revoked)
+                    .filter_map(|s| s.ready_at())
+                    .max();
+                at.map(|at| wait.map_or(at, |w| at.max(w)))
             };
             if started.map(|k| k.rejections) != Some(learned.rejections) {
                 let untouched = started.map(|k| k.rejections) == Some(shared.rejections);

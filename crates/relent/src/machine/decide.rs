@@ -282,12 +282,7 @@ impl RetryMachine {
             .pool
             .earliest_ready(at.target, &self.excluded)
             .filter(|t| *t > now);
-        // A wait of a day or more (a clamped hint) is never slept on, like one beyond the
-        // caller's own cap.
-        let beyond_cap = ready_at.is_some_and(|t| {
-            let wait = t.since(now).0;
-            self.beyond_user_cap(wait) || wait >= MAX_HINT_MS
-        });
+        let beyond_cap = ready_at.is_some_and(|t| self.too_long_to_sleep(t.since(now).0));
         if let Some(ready_at) = ready_at {
             let within_limits = server != ServerSays::NoRetry
                 && ready_at < self.deadline
@@ -435,17 +430,15 @@ impl RetryMachine {
         }
         let (delay_ms, reason) = self.wait_for(why, hint);
         let until = now + Millis(delay_ms);
-        // A wait of a day or more is a clamped hint: its true end is unknown, so it is
-        // never slept on (that could send before the server's reset).
-        let unbounded = delay_ms >= MAX_HINT_MS;
-        let too_long = hint.is_some() && (self.beyond_user_cap(delay_ms) || unbounded);
+        let too_long = hint.is_some() && self.too_long_to_sleep(delay_ms);
         if too_long || until >= self.deadline {
             let reason = if until >= self.deadline {
                 AbortReason::DeadlineExceeded
             } else {
                 AbortReason::ServerWaitTooLong
             };
-            let retry_at = (!unbounded).then_some(until);
+            // A clamped wait's end is unknown: no retry time is promised for it.
+            let retry_at = (delay_ms < MAX_HINT_MS).then_some(until);
             return self.fallback_or_abort_with(now, at, why, Context::Any, reason, retry_at);
         }
         if delay_ms > self.policy.max_wait_before_fallback_ms
@@ -492,13 +485,19 @@ impl RetryMachine {
     fn bench(&mut self, key: KeyId, state: KeyState) {
         let now_state = self.pool.state(key);
         self.pool.set_state(key, now_state.worse(state));
+        if let Some(until) = state.ready_at() {
+            self.pool.postpone_reprobe(key, until);
+        }
     }
 
-    /// Whether a server's wait of `wait_ms` is longer than the caller's own cap.
-    fn beyond_user_cap(&self, wait_ms: u64) -> bool {
-        self.policy
-            .max_server_wait_ms
-            .is_some_and(|cap| wait_ms > cap)
+    /// Whether a server's wait of `wait_ms` is one the machine never sleeps on: longer than
+    /// the caller's own cap, or a day or more (a clamped hint, whose true end is unknown).
+    fn too_long_to_sleep(&self, wait_ms: u64) -> bool {
+        wait_ms >= MAX_HINT_MS
+            || self
+                .policy
+                .max_server_wait_ms
+                .is_some_and(|cap| wait_ms > cap)
     }
 
     /// Whether the attempt limits allow another send on the current target.
