@@ -114,8 +114,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_full_default_budget_pays_twenty_retries_and_then_refuses() {
-        let policy = BudgetPolicy::default();
+    fn a_full_aws_like_budget_pays_twenty_retries_and_then_refuses() {
+        let policy = BudgetPolicy::aws_like();
         let mut b = RetryBudget::new(&policy);
         let paid = (0..100).take_while(|_| b.spend(policy.retry_cost)).count();
         assert_eq!(paid, 20);
@@ -130,9 +130,14 @@ mod tests {
 
     #[test]
     fn earning_stops_at_the_capacity() {
-        let mut b = RetryBudget::new(&BudgetPolicy::default());
+        let mut b = RetryBudget::new(&BudgetPolicy::aws_like());
         b.earn(1_000);
         assert_eq!(b.balance(), 100);
+        // The default budget is unlimited: no retry ever costs anything.
+        let unlimited = BudgetPolicy::default();
+        let mut u = RetryBudget::new(&unlimited);
+        assert!((0..1_000).all(|_| u.spend(unlimited.retry_cost)));
+        assert_eq!(u.balance(), u32::MAX);
     }
 
     #[test]
