@@ -82,7 +82,8 @@
 //!     the world's answers) never goes below zero: every retry after a provider fault or a
 //!     rate limit is paid when sent; a first attempt is never denied, and
 //!     `retry_budget_exhausted` ends a call only when the model's budget cannot pay the
-//!     retry;
+//!     retry before the deadline, counting its refill; a wait for the budget happens only
+//!     when it cannot pay now, and ends exactly when its refill pays;
 //! 20. no send to a target whose breaker the model has open;
 //! 21. a half-open breaker admits exactly its probe count: no send beyond it, and
 //!     `circuit_open` only while the model has a breaker on the way forward open or its
@@ -623,10 +624,15 @@ impl Checker {
                 );
             }
         }
-        // (A wait for a breaker on the way forward is the wake's outcome too.)
+        // (A wait for a breaker on the way forward is the wake's outcome too, and so is a
+        // wait for the retry budget, which invariant 19 checks.)
         if expect_wake
             && !entry.actions.iter().any(|a| match a {
                 Action::Send(_) | Action::Abort(_) => true,
+                Action::Sleep {
+                    reason: SleepReason::RetryBudget { .. },
+                    ..
+                } => true,
                 Action::Sleep { until, .. } => self.breaker_wait(now, *until),
                 _ => false,
             })
@@ -831,7 +837,9 @@ impl Checker {
             Some(SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. }) => {
                 after == Reason::RateLimited
             }
-            None => false,
+            // A wait for the retry budget waits for time, not for a key.
+            Some(SleepReason::RetryBudget { .. }) | None => false,
+            Some(_) => false,
         };
         let current = self.target;
         waiting_for_keys
@@ -870,7 +878,14 @@ impl Checker {
                     SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
                         *after == Reason::RateLimited
                     }
+                    // Another ready key would cost the same retry the budget cannot pay.
+                    SleepReason::RetryBudget { .. } => false,
+                    _ => false,
                 };
+                let budget_wait = matches!(reason, SleepReason::RetryBudget { .. });
+                if budget_wait {
+                    self.budget_wait(now, *until);
+                }
                 if let SleepReason::Backoff {
                     after: Reason::RateLimited,
                 }
@@ -926,7 +941,17 @@ impl Checker {
                 );
                 // A wait for a breaker is no retry (issue #14): it is not counted. A wait for
                 // a later target's breaker means the call fell back to it.
-                match self.breaker_waited_for(now, *until) {
+                // A breaker wait is labelled as an overload's backoff (the breaker opened on
+                // the provider's faults); a sleep with another label that happens to end when
+                // a breaker closes is no breaker wait.
+                let breaker_wait = if after_overload {
+                    self.breaker_waited_for(now, *until)
+                } else {
+                    None
+                };
+                match breaker_wait {
+                    // Nor is a wait for the budget's refill: it follows a wait that counted.
+                    _ if budget_wait => {}
                     None if !after_overload => self.transient += 1,
                     None => {}
                     Some(t) if t > self.target => {
@@ -1158,15 +1183,15 @@ impl Checker {
             self.target_sends > 0 && send.target == self.target && !overload_model::free_after(*r)
         });
         let cost = retry_after.map_or(0, |r| OverloadModel::cost(&self.policy, r));
-        if cost > self.overload.balance {
-            let balance = self.overload.balance;
+        if !self.overload.affords(&self.policy, now, cost) {
+            let balance = self.overload.tokens_at(&self.policy, now);
             self.violation(
                 now,
                 19,
                 format!("a retry costing {cost} tokens sent with {balance} left: the budget would go below zero"),
             );
         }
-        self.overload.balance = self.overload.balance.saturating_sub(cost);
+        self.overload.pay(&self.policy, now, cost);
         self.charged = cost;
         match self.overload.verdict(&self.policy, send.target, now) {
             Verdict::Open(until) => self.violation(
@@ -1190,6 +1215,32 @@ impl Checker {
         self.overload.sent(&self.policy, send.target, now);
     }
 
+    /// Invariant 19 for a wait for the retry budget: only when the model's budget cannot
+    /// pay for the retry now, and ending exactly when its refill does.
+    fn budget_wait(&mut self, now: Time, until: Time) {
+        let cost = self
+            .last_truth
+            .filter(|r| self.target_sends > 0 && !overload_model::free_after(*r))
+            .map_or(0, |r| OverloadModel::cost(&self.policy, r));
+        if self.overload.affords(&self.policy, now, cost) {
+            let left = self.overload.tokens_at(&self.policy, now);
+            self.violation(
+                now,
+                19,
+                format!("a wait for the retry budget, which holds {left} tokens for a retry costing {cost}"),
+            );
+            return;
+        }
+        let ready = self.overload.affords_from(&self.policy, now, cost);
+        if ready != Some(until) {
+            self.violation(
+                now,
+                19,
+                format!("a wait for the retry budget until {until}; its refill pays for the retry at {ready:?}"),
+            );
+        }
+    }
+
     /// Invariants 19 and 21 for an abort: `retry_budget_exhausted` only for a retry (never a
     /// first attempt) the model's budget cannot pay; `circuit_open` only while the model has
     /// a breaker on the way forward open or its probes out.
@@ -1205,11 +1256,15 @@ impl Checker {
                         "`retry_budget_exhausted` after {r}, whose next send is free"
                     )),
                     Some(r) => {
+                        // Ended only when the refill does not pay for the retry before the
+                        // deadline.
                         let cost = OverloadModel::cost(&self.policy, r);
-                        (self.overload.balance >= cost).then(|| {
+                        let ready = self.overload.affords_from(&self.policy, now, cost);
+                        ready.filter(|at| *at < self.deadline).map(|at| {
                             format!(
-                                "`retry_budget_exhausted` with {} tokens left for a retry costing {cost}",
-                                self.overload.balance
+                                "`retry_budget_exhausted` with {} tokens left for a retry costing {cost}, which the budget pays at {at}, before the deadline {}",
+                                self.overload.tokens_at(&self.policy, now),
+                                self.deadline
                             )
                         })
                     }

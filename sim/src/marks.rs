@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 19] = [
+const NAMED: [&str; 20] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -27,6 +27,7 @@ const NAMED: [&str; 19] = [
     "fallback_after_overload",
     "revoked_key_reprobed",
     "retry_denied",
+    "retry_budget_waited",
     "breaker_opened",
     "breaker_half_opened",
     "breaker_closed",
@@ -72,6 +73,8 @@ pub enum Named {
     RevokedKeyReprobed,
     /// The retry budget denied a retry (issue #14).
     RetryDenied,
+    /// A retry waited for the retry budget's refill (issue #14).
+    RetryBudgetWaited,
     /// A target's breaker opened.
     BreakerOpened,
     /// An open breaker admitted a half-open probe.
@@ -168,6 +171,10 @@ impl Marks {
                 reason: SleepReason::AllKeysCooling,
                 ..
             } => self.hit(Named::AllKeysCooling),
+            Action::Sleep {
+                reason: SleepReason::RetryBudget { .. },
+                ..
+            } => self.hit(Named::RetryBudgetWaited),
             Action::Abort(abort) if abort.reason == relent::AbortReason::DeadlineExceeded => {
                 self.hit(Named::AbortAtDeadline)
             }

@@ -53,8 +53,10 @@ pub enum Verdict {
 /// A client's budget and breakers, as the model keeps them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OverloadModel {
-    /// Tokens left.
-    pub balance: u64,
+    /// Thousandths of a token left (the refill adds `refill_per_sec` of them per ms).
+    pub milli: u64,
+    /// The time the refill is counted up to.
+    pub counted_to: Time,
     /// One breaker per target.
     pub breakers: Vec<BreakerModel>,
 }
@@ -85,7 +87,8 @@ impl OverloadModel {
     /// A fresh client: a full budget, every breaker closed.
     pub fn new(policy: &Policy, targets: usize) -> Self {
         OverloadModel {
-            balance: u64::from(policy.overload.budget.capacity),
+            milli: 1_000 * u64::from(policy.overload.budget.capacity),
+            counted_to: Time::ZERO,
             breakers: (0..targets)
                 .map(|_| BreakerModel {
                     mode: Mode::Closed,
@@ -214,8 +217,63 @@ impl OverloadModel {
         }
     }
 
+    /// The budget's ceiling, in thousandths of a token.
+    fn ceiling(policy: &Policy) -> u64 {
+        1_000 * u64::from(policy.overload.budget.capacity)
+    }
+
+    /// Counts the refill up to `now`: `refill_per_sec` tokens for every second since the
+    /// last count, never past the capacity.
+    pub fn refill_to(&mut self, policy: &Policy, now: Time) {
+        if now > self.counted_to {
+            let elapsed_ms = now.0 - self.counted_to.0;
+            let gained = elapsed_ms.saturating_mul(u64::from(policy.overload.budget.refill_per_sec));
+            self.milli = (self.milli.saturating_add(gained)).min(Self::ceiling(policy));
+            self.counted_to = now;
+        }
+    }
+
+    /// Whole tokens left at `now`.
+    pub fn tokens_at(&self, policy: &Policy, now: Time) -> u64 {
+        let mut at = self.clone();
+        at.refill_to(policy, now);
+        at.milli / 1_000
+    }
+
+    /// Whether the budget holds `cost` tokens at `now`.
+    pub fn affords(&self, policy: &Policy, now: Time, cost: u64) -> bool {
+        let mut at = self.clone();
+        at.refill_to(policy, now);
+        at.milli >= cost * 1_000
+    }
+
+    /// The first millisecond at or after `now` at which the refill alone makes the budget
+    /// hold `cost` tokens; `None` when it never does.
+    pub fn affords_from(&self, policy: &Policy, now: Time, cost: u64) -> Option<Time> {
+        let mut at = self.clone();
+        at.refill_to(policy, now);
+        let wanted = cost * 1_000;
+        if at.milli >= wanted {
+            return Some(now);
+        }
+        let rate = u64::from(policy.overload.budget.refill_per_sec);
+        if rate == 0 || wanted > Self::ceiling(policy) {
+            return None;
+        }
+        // The smallest whole number of milliseconds whose refill covers the shortfall.
+        let short = wanted - at.milli;
+        let ms = short / rate + u64::from(short % rate != 0);
+        Some(Time(now.0 + ms))
+    }
+
+    /// Pays `cost` tokens at `now` (the caller checked it can).
+    pub fn pay(&mut self, policy: &Policy, now: Time, cost: u64) {
+        self.refill_to(policy, now);
+        self.milli = self.milli.saturating_sub(cost * 1_000);
+    }
+
     /// Adds `tokens`, up to the capacity.
     pub fn earn(&mut self, policy: &Policy, tokens: u64) {
-        self.balance = (self.balance + tokens).min(u64::from(policy.overload.budget.capacity));
+        self.milli = (self.milli + tokens * 1_000).min(Self::ceiling(policy));
     }
 }

@@ -512,6 +512,8 @@ fn digest_action(h: u64, call: usize, now: Time, action: &Action) -> u64 {
                 relent::SleepReason::Backoff { after } => *after as u64,
                 relent::SleepReason::ServerHint { after, .. } => 100 + *after as u64,
                 relent::SleepReason::AllKeysCooling => 200,
+                relent::SleepReason::RetryBudget { after } => 300 + *after as u64,
+                other => 400 + other.after().map_or(0, |a| a as u64),
             };
             [2, until.0, why].into_iter().fold(h, fold)
         }

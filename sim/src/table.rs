@@ -116,6 +116,8 @@ pub fn describe(a: &Action) -> String {
                     format!("server hint ({source:?}) after {after}")
                 }
                 SleepReason::AllKeysCooling => "all keys cooling".to_string(),
+                SleepReason::RetryBudget { after } => format!("retry budget after {after}"),
+                other => other.name().to_string(),
             };
             format!("sleep until {until} ({why})")
         }

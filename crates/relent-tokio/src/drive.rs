@@ -321,6 +321,10 @@ fn report(call: &Call<'_>, machine: &RetryMachine, action: &Action) {
                     format!("server asked to wait ({source:?}) after {after}")
                 }
                 SleepReason::AllKeysCooling => "every key is cooling down".to_string(),
+                SleepReason::RetryBudget { after } => {
+                    format!("the client's retry budget refills, after {after}")
+                }
+                other => other.name().to_string(),
             };
             info!(wait_ms, why = %why, "relent: waiting");
         }

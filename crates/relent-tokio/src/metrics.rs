@@ -49,12 +49,7 @@ pub(crate) fn rotation(pool: &Pool, to: KeyRef, why: &str) {
 }
 
 pub(crate) fn sleep(reason: &SleepReason) {
-    let why = match reason {
-        SleepReason::Backoff { .. } => "backoff",
-        SleepReason::ServerHint { .. } => "server_hint",
-        SleepReason::AllKeysCooling => "all_keys_cooling",
-    };
-    metrics::counter!("relent_sleeps_total", "why" => why).increment(1);
+    metrics::counter!("relent_sleeps_total", "why" => reason.name()).increment(1);
 }
 
 pub(crate) fn abort(abort: &Abort) {

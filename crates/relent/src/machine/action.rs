@@ -55,6 +55,7 @@ pub struct Send {
 /// Why the machine sleeps.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
 pub enum SleepReason {
     /// A computed backoff after a transient fault.
     Backoff {
@@ -71,6 +72,34 @@ pub enum SleepReason {
     /// Every usable key of the target is cooling down; the sleep ends when the first is
     /// ready, or sooner if the pool gains a usable key.
     AllKeysCooling,
+    /// The client's retry budget cannot pay for the retry yet: the sleep ends when the
+    /// budget's refill does (`Policy::overload`, issue #14).
+    RetryBudget {
+        /// The fault the retry follows.
+        after: Reason,
+    },
+}
+
+impl SleepReason {
+    /// A short snake_case name for metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SleepReason::Backoff { .. } => "backoff",
+            SleepReason::ServerHint { .. } => "server_hint",
+            SleepReason::AllKeysCooling => "all_keys_cooling",
+            SleepReason::RetryBudget { .. } => "retry_budget",
+        }
+    }
+
+    /// The fault the wait follows, when it follows one.
+    pub fn after(&self) -> Option<Reason> {
+        match self {
+            SleepReason::Backoff { after }
+            | SleepReason::ServerHint { after, .. }
+            | SleepReason::RetryBudget { after } => Some(*after),
+            SleepReason::AllKeysCooling => None,
+        }
+    }
 }
 
 /// Why a call was given up.

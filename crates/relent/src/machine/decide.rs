@@ -414,10 +414,10 @@ impl RetryMachine {
                 None,
             );
         }
-        // Overload control (issue #14): no sleep for a retry the budget cannot pay.
-        // When the target's breaker has opened, a fallback beats waiting.
-        if !self.budget_allows(at.target, why) {
-            return self.budget_denied(now, at, why);
+        // Overload control (issue #14): when the budget cannot pay for the retry now, or
+        // the target's breaker has opened, a fallback beats waiting.
+        if !self.budget_allows(now, at.target, why) && self.fallback(now, at, why, Context::Any) {
+            return;
         }
         if self.breaker_open(now, at.target) && self.fallback(now, at, why, Context::Any) {
             return;
@@ -445,6 +445,11 @@ impl RetryMachine {
             && self.fallback(now, at, why, Context::Any)
         {
             return;
+        }
+        // A retry the budget cannot pay by the deadline is not waited for. (One it can pay
+        // later than the wait's end waits for the refill when the wait ends: `go`.)
+        if self.budget_ready(until, at.target, why).is_none() {
+            return self.abort(now, AbortReason::RetryBudgetExhausted, None);
         }
         if overload {
             self.overload_retries += 1;
@@ -501,7 +506,7 @@ impl RetryMachine {
     }
 
     /// Whether the attempt limits allow another send on the current target.
-    fn can_send_more(&self) -> bool {
+    pub(super) fn can_send_more(&self) -> bool {
         self.attempts < self.policy.max_attempts
             && self.target_attempts < self.policy.max_attempts_per_target
     }

@@ -47,15 +47,22 @@ impl RetryMachine {
             }
         }
         let cost = self.retry_cost(t, why);
-        if !self.overload.budget.can_pay(cost) {
+        if !self.overload.budget.can_pay(now, cost) {
             let at = from.unwrap_or(KeyRef { target: t, key });
-            self.budget_denied(now, at, why);
+            let resume = Resume {
+                target: t,
+                prefer: Some(key),
+                connection,
+                from: from.filter(|f| f.target == t),
+                why,
+            };
+            self.budget_denied(now, at, why, resume);
             return false;
         }
         if let Some(breaker) = self.overload.breakers.get_mut(t) {
             breaker.admit(now, &policy.breaker);
         }
-        self.overload.budget.spend(cost);
+        self.overload.budget.spend(now, cost);
         self.charged = cost;
         true
     }
@@ -67,24 +74,44 @@ impl RetryMachine {
             .is_some()
     }
 
-    /// Whether the budget can pay for a retry on target `t` (the call's current one) after
-    /// `why`.
-    pub(super) fn budget_allows(&self, t: usize, why: Reason) -> bool {
-        self.overload.budget.can_pay(self.retry_cost(t, why))
+    /// Whether the budget can pay at `now` for a retry on target `t` (the call's current
+    /// one) after `why`.
+    pub(super) fn budget_allows(&self, now: Time, t: usize, why: Reason) -> bool {
+        self.overload
+            .budget
+            .can_pay(now, self.retry_cost(t, why))
     }
 
-    /// The budget cannot pay for a retry after `why` at `at`: a fallback (which is free)
-    /// if another target can take the call, else the call ends `retry_budget_exhausted`.
-    pub(super) fn budget_denied(&mut self, now: Time, at: KeyRef, why: Reason) {
-        if !self.fallback(now, at, why, Context::Any) {
-            self.abort(now, AbortReason::RetryBudgetExhausted, None);
+    /// When the budget's refill pays for a retry on target `t` after `why`, waiting from
+    /// `from` (`from` itself when it already can): `None` when that is not before the
+    /// deadline, or never.
+    pub(super) fn budget_ready(&self, from: Time, t: usize, why: Reason) -> Option<Time> {
+        self.overload
+            .budget
+            .ready_at(from, self.retry_cost(t, why))
+            .filter(|ready| *ready < self.deadline)
+    }
+
+    /// The budget cannot pay at `now` for a retry after `why` at `at`: a fallback (which is
+    /// free) if another target can take the call; else a wait for the budget's refill
+    /// when it pays before the deadline (resuming with `resume`); else the call ends
+    /// `retry_budget_exhausted`.
+    pub(super) fn budget_denied(&mut self, now: Time, at: KeyRef, why: Reason, resume: Resume) {
+        if self.fallback(now, at, why, Context::Any) {
+            return;
+        }
+        match self.budget_ready(now, resume.target, why) {
+            Some(ready) if self.can_send_more() => {
+                self.sleep(now, ready, SleepReason::RetryBudget { after: why }, resume);
+            }
+            _ => self.abort(now, AbortReason::RetryBudgetExhausted, None),
         }
     }
 
     /// What a send to target `t` after `why` costs the retry budget: nothing for the
     /// call's first send, a fallback to another target, or a rotation after a key's own
     /// fault; otherwise a retry's cost (a timeout's, after a timeout).
-    fn retry_cost(&self, t: usize, why: Reason) -> u32 {
+    pub(super) fn retry_cost(&self, t: usize, why: Reason) -> u32 {
         let budget = &self.policy.overload.budget;
         let key_fault = matches!(
             why,
@@ -306,6 +333,94 @@ mod tests {
             &drain(&mut c)[..],
             [Action::Abort(a)] if a.reason == AbortReason::RetryBudgetExhausted
         ));
+    }
+
+    const SERVER_ERROR: &str = r#"{"type":"error","error":{"type":"api_error","message":"Internal"}}"#;
+
+    #[test]
+    fn a_retry_the_budget_cannot_pay_waits_for_the_refill_then_sends() {
+        // 5 tokens, 5 a retry, 1 back a second: the second retry must wait until five
+        // seconds after the first was paid.
+        let p = policy(OverloadPolicy {
+            budget: BudgetPolicy {
+                capacity: 5,
+                retry_cost: 5,
+                timeout_retry_cost: 5,
+                success_reward: 0,
+                refill_per_sec: 1,
+            },
+            breaker: BreakerPolicy::off(),
+        });
+        let mut m = RetryMachine::new(p, targets(1), 7).unwrap();
+        m.start(Time(0)).unwrap();
+        drain(&mut m);
+        m.handle_response(Time(300), http(500, SERVER_ERROR)).unwrap();
+        let [Action::Sleep { until: first_wake, .. }] = drain(&mut m)[..] else {
+            panic!()
+        };
+        m.handle_timeout(first_wake).unwrap();
+        assert!(matches!(drain(&mut m)[..], [Action::Send(_)]));
+        let paid_at = first_wake;
+        m.handle_response(Time(paid_at.0 + 300), http(500, SERVER_ERROR))
+            .unwrap();
+        let [Action::Sleep { until: backoff_end, reason }] = drain(&mut m)[..] else {
+            panic!()
+        };
+        assert!(matches!(reason, SleepReason::Backoff { .. }), "{reason:?}");
+        assert!(backoff_end.0 < paid_at.0 + 5_000, "the backoff is shorter here");
+        m.handle_timeout(backoff_end).unwrap();
+        let actions = drain(&mut m);
+        let refilled = Time(paid_at.0 + 5_000);
+        assert_eq!(
+            actions,
+            [Action::Sleep {
+                until: refilled,
+                reason: SleepReason::RetryBudget {
+                    after: crate::Reason::ServerError
+                }
+            }]
+        );
+        m.handle_timeout(refilled).unwrap();
+        let actions = drain(&mut m);
+        assert!(
+            matches!(&actions[..], [Action::Send(s)] if s.attempt == 3),
+            "{actions:?}"
+        );
+        assert_eq!(m.overload().budget.balance(), 0);
+    }
+
+    #[test]
+    fn a_refill_that_comes_after_the_deadline_ends_the_call_at_once() {
+        // 1 token a second against a 5-token retry with 3 s of deadline left: no wait.
+        let p = Policy {
+            deadline_ms: 3_000,
+            ..policy(OverloadPolicy {
+                budget: BudgetPolicy {
+                    capacity: 5,
+                    retry_cost: 5,
+                    timeout_retry_cost: 5,
+                    success_reward: 0,
+                    refill_per_sec: 1,
+                },
+                breaker: BreakerPolicy::off(),
+            })
+        };
+        let mut m = RetryMachine::new(p, targets(1), 7).unwrap();
+        m.start(Time(0)).unwrap();
+        drain(&mut m);
+        m.handle_response(Time(300), http(500, SERVER_ERROR)).unwrap();
+        let [Action::Sleep { until, .. }] = drain(&mut m)[..] else {
+            panic!()
+        };
+        m.handle_timeout(until).unwrap();
+        drain(&mut m);
+        m.handle_response(Time(until.0 + 300), http(500, SERVER_ERROR))
+            .unwrap();
+        let actions = drain(&mut m);
+        assert!(
+            matches!(&actions[..], [Action::Abort(a)] if a.reason == AbortReason::RetryBudgetExhausted),
+            "{actions:?}"
+        );
     }
 
     fn breaker_policy() -> OverloadPolicy {

@@ -107,7 +107,7 @@ impl RetryMachine {
             AbortReason::Cancelled => write!(m, "the call was cancelled by the caller after {}.", attempts(self.attempts)),
             AbortReason::RetryBudgetExhausted => {
                 let budget = self.overload.budget;
-                write!(m, "{provider} {model} is struggling: this client's retry budget is spent ({} of {} tokens left) after {} ({detail}), so the call was not retried, to avoid adding to the provider's load. Retry later; the budget refills as calls succeed.", budget.balance(), budget.capacity(), attempts(self.attempts))
+                write!(m, "{provider} {model} is struggling: this client's retry budget is spent ({} of {} tokens left) after {} ({detail}), so the call was not retried, to avoid adding to the provider's load (the budget would not have refilled before the deadline). Retry later; the budget refills as calls succeed and with time.", budget.balance(), budget.capacity(), attempts(self.attempts))
             }
             AbortReason::CircuitOpen => {
                 write!(m, "{provider} {model} is struggling: its circuit breaker is open after repeated failures ({detail}) and no fallback target could take the call")

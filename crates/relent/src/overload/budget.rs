@@ -1,14 +1,15 @@
 //! The retry budget: a token bucket shared by a client's calls that pays for retries and is
 //! refilled by successes, after the AWS SDKs' retry quota and gRPC's retry throttling (A6).
 
+use crate::time::Time;
 use serde::{Deserialize, Serialize};
 
 /// How the retry budget fills and drains. Defaults and sources in `docs/POLICY.md`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BudgetPolicy {
-    /// Tokens a fresh client holds, and the most it can hold. 0 turns retries after a
-    /// provider fault off entirely.
+    /// Tokens a fresh client holds, and the most it can hold. 0 with no refill turns
+    /// retries after a provider fault off entirely.
     pub capacity: u32,
     /// Tokens a retry after a provider fault costs.
     pub retry_cost: u32,
@@ -17,6 +18,11 @@ pub struct BudgetPolicy {
     /// Tokens a success at the first attempt earns. A success at a retry gives that
     /// retry's cost back instead.
     pub success_reward: u32,
+    /// Tokens the budget gains per second of (the machine's) time, whatever the traffic: the
+    /// reserve that lets a client with no successes retry now and then (Finagle's and
+    /// tower's `min_retries_per_sec`). A retry the budget cannot pay waits for this refill
+    /// when it comes before the deadline; with 0, such a retry ends the call.
+    pub refill_per_sec: u32,
 }
 
 impl BudgetPolicy {
@@ -27,51 +33,68 @@ impl BudgetPolicy {
             retry_cost: 0,
             timeout_retry_cost: 0,
             success_reward: 0,
+            refill_per_sec: 0,
         }
     }
-}
 
-impl BudgetPolicy {
-    /// The budget measured in `docs/SCOREBOARD.md` (after the AWS SDKs' retry quota, with a
-    /// smaller capacity): 100 tokens, 5 per retry, 10 after a timeout, +1 per first-try
-    /// success. It holds a many-clients overload to about 1.24× peak amplification but, as a
-    /// denied retry ends its call, loses a third of those calls; so it is opt-in for now.
+    /// The AWS SDKs' retry quota with a smaller capacity and no refill: 100 tokens, 5 per
+    /// retry, 10 after a timeout, +1 per first-try success. A denied retry ends its call.
     pub fn aws_like() -> Self {
         BudgetPolicy {
             capacity: 100,
             retry_cost: 5,
             timeout_retry_cost: 10,
             success_reward: 1,
+            refill_per_sec: 0,
         }
     }
 }
 
-/// Off by default (unlimited): see [`BudgetPolicy::aws_like`] for why.
+/// Off by default (unlimited): `docs/POLICY.md` says why.
 impl Default for BudgetPolicy {
     fn default() -> Self {
         BudgetPolicy::unlimited()
     }
 }
 
+/// Thousandths of a token per token: the balance is kept in milli-tokens so that a refill
+/// of `r` tokens a second is exactly `r` milli-tokens a millisecond.
+const MILLI: u64 = 1_000;
+
 /// The tokens left. Never below zero, never above the capacity.
+///
+/// The refill is settled lazily: [`RetryBudget::settle`] adds what accrued since the last
+/// settlement. Accrual is linear and the cap applies at every settlement, so settling at
+/// any sequence of times gives the same balance as settling once.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryBudget {
-    balance: u32,
+    /// Milli-tokens left.
+    milli: u64,
     capacity: u32,
+    /// Tokens gained per second (the policy's `refill_per_sec`).
+    refill_per_sec: u32,
+    /// The time up to which the refill is counted in `milli`.
+    as_of: Time,
+    /// Milli-tokens this value has gained from the refill, ever (to tell a call's spending
+    /// from its refill when merging).
+    refilled: u64,
 }
 
 impl RetryBudget {
     /// A full budget.
     pub fn new(policy: &BudgetPolicy) -> Self {
         RetryBudget {
-            balance: policy.capacity,
+            milli: u64::from(policy.capacity) * MILLI,
             capacity: policy.capacity,
+            refill_per_sec: policy.refill_per_sec,
+            as_of: Time::ZERO,
+            refilled: 0,
         }
     }
 
-    /// Tokens left.
+    /// Whole tokens left (as last settled).
     pub fn balance(&self) -> u32 {
-        self.balance
+        u32::try_from(self.milli / MILLI).unwrap_or(u32::MAX)
     }
 
     /// The most tokens the budget holds.
@@ -79,16 +102,52 @@ impl RetryBudget {
         self.capacity
     }
 
-    /// Whether a retry costing `cost` can be paid.
-    pub fn can_pay(&self, cost: u32) -> bool {
-        self.balance >= cost
+    fn cap_milli(&self) -> u64 {
+        u64::from(self.capacity) * MILLI
     }
 
-    /// Pays `cost` if the balance allows; returns whether it did.
-    pub fn spend(&mut self, cost: u32) -> bool {
-        match self.balance.checked_sub(cost) {
+    /// Adds the refill accrued up to `now` (nothing when `now` is not later than the last
+    /// settlement).
+    pub fn settle(&mut self, now: Time) {
+        if now <= self.as_of {
+            return;
+        }
+        let accrued = (now.0 - self.as_of.0).saturating_mul(u64::from(self.refill_per_sec));
+        let before = self.milli;
+        self.milli = self.milli.saturating_add(accrued).min(self.cap_milli());
+        self.refilled = self.refilled.saturating_add(self.milli - before);
+        self.as_of = now;
+    }
+
+    /// Whether a retry costing `cost` tokens can be paid at `now`.
+    pub fn can_pay(&self, now: Time, cost: u32) -> bool {
+        let mut settled = *self;
+        settled.settle(now);
+        settled.milli >= u64::from(cost) * MILLI
+    }
+
+    /// The earliest time at or after `now` when the refill alone pays for `cost`; `None`
+    /// when it never does (no refill, or a cost above the capacity).
+    pub fn ready_at(&self, now: Time, cost: u32) -> Option<Time> {
+        let mut settled = *self;
+        settled.settle(now);
+        let need = (u64::from(cost) * MILLI).checked_sub(settled.milli);
+        match need {
+            None | Some(0) => Some(now),
+            Some(_) if cost > self.capacity || self.refill_per_sec == 0 => None,
+            Some(need) => {
+                let rate = u64::from(self.refill_per_sec);
+                Some(Time(now.0.saturating_add(need.div_ceil(rate))))
+            }
+        }
+    }
+
+    /// Settles to `now` and pays `cost` if the balance allows; returns whether it did.
+    pub fn spend(&mut self, now: Time, cost: u32) -> bool {
+        self.settle(now);
+        match self.milli.checked_sub(u64::from(cost) * MILLI) {
             Some(left) => {
-                self.balance = left;
+                self.milli = left;
                 true
             }
             None => false,
@@ -97,15 +156,21 @@ impl RetryBudget {
 
     /// Adds `tokens`, up to the capacity.
     pub fn earn(&mut self, tokens: u32) {
-        self.balance = self.balance.saturating_add(tokens).min(self.capacity);
+        self.milli = self
+            .milli
+            .saturating_add(u64::from(tokens) * MILLI)
+            .min(self.cap_milli());
     }
 
-    /// Takes a call's net change from `before` to `after`, kept within zero and the
-    /// capacity.
+    /// Takes a call's net change from `before` to `after` (what it spent and earned, not
+    /// its refill, which this value counts itself up to the later of the two times), kept
+    /// within zero and the capacity.
     pub fn merge_call(&mut self, before: &RetryBudget, after: &RetryBudget) {
-        let delta = i64::from(after.balance) - i64::from(before.balance);
-        let merged = (i64::from(self.balance) + delta).clamp(0, i64::from(self.capacity));
-        self.balance = u32::try_from(merged).unwrap_or(self.capacity);
+        self.settle(after.as_of);
+        let refill = i128::from(after.refilled) - i128::from(before.refilled);
+        let delta = i128::from(after.milli) - i128::from(before.milli) - refill;
+        let merged = (i128::from(self.milli) + delta).clamp(0, i128::from(self.cap_milli()));
+        self.milli = u64::try_from(merged).unwrap_or(0);
     }
 }
 
@@ -117,15 +182,20 @@ mod tests {
     fn a_full_aws_like_budget_pays_twenty_retries_and_then_refuses() {
         let policy = BudgetPolicy::aws_like();
         let mut b = RetryBudget::new(&policy);
-        let paid = (0..100).take_while(|_| b.spend(policy.retry_cost)).count();
+        let now = Time(1_000_000);
+        let paid = (0..100)
+            .take_while(|_| b.spend(now, policy.retry_cost))
+            .count();
         assert_eq!(paid, 20);
         assert_eq!(b.balance(), 0);
-        assert!(!b.can_pay(policy.retry_cost));
+        assert!(!b.can_pay(now, policy.retry_cost));
+        // No refill: time alone never pays.
+        assert_eq!(b.ready_at(now, policy.retry_cost), None);
         // Five first-try successes pay for one retry again.
         for _ in 0..5 {
             b.earn(policy.success_reward);
         }
-        assert!(b.spend(policy.retry_cost));
+        assert!(b.spend(now, policy.retry_cost));
     }
 
     #[test]
@@ -136,7 +206,7 @@ mod tests {
         // The default budget is unlimited: no retry ever costs anything.
         let unlimited = BudgetPolicy::default();
         let mut u = RetryBudget::new(&unlimited);
-        assert!((0..1_000).all(|_| u.spend(unlimited.retry_cost)));
+        assert!((0..1_000).all(|i| u.spend(Time(i), unlimited.retry_cost)));
         assert_eq!(u.balance(), u32::MAX);
     }
 
@@ -144,27 +214,88 @@ mod tests {
     fn concurrent_calls_both_count_and_the_balance_never_goes_below_zero() {
         let policy = BudgetPolicy {
             capacity: 12,
-            ..BudgetPolicy::default()
+            ..BudgetPolicy::aws_like()
         };
+        let t = Time(5);
         let before = RetryBudget::new(&policy);
         let mut shared = before;
         let mut a = before;
         let mut b = before;
-        assert!(a.spend(5) && a.spend(5));
-        assert!(b.spend(10));
+        assert!(a.spend(t, 5) && a.spend(t, 5));
+        assert!(b.spend(t, 10));
         shared.merge_call(&before, &a);
         assert_eq!(shared.balance(), 2);
         shared.merge_call(&before, &b);
         assert_eq!(shared.balance(), 0);
         let mut c = shared;
         c.earn(1_000);
-        shared.merge_call(
-            &RetryBudget {
-                balance: 0,
-                ..before
-            },
-            &c,
-        );
+        let zero = shared;
+        shared.merge_call(&zero, &c);
         assert_eq!(shared.balance(), 12);
+    }
+
+    fn refilling() -> BudgetPolicy {
+        BudgetPolicy {
+            capacity: 10,
+            retry_cost: 5,
+            timeout_retry_cost: 10,
+            success_reward: 1,
+            refill_per_sec: 2,
+        }
+    }
+
+    #[test]
+    fn the_refill_pays_a_retry_after_cost_over_rate_seconds() {
+        let p = refilling();
+        let mut b = RetryBudget::new(&p);
+        assert!(b.spend(Time(0), 10));
+        // 5 tokens at 2 a second: 2.5 s.
+        assert_eq!(b.ready_at(Time(0), 5), Some(Time(2_500)));
+        assert!(!b.can_pay(Time(2_499), 5));
+        assert!(b.can_pay(Time(2_500), 5));
+        // Half a second later, 1 token has accrued: 2 s to go.
+        assert_eq!(b.ready_at(Time(500), 5), Some(Time(2_500)));
+        // A cost above the capacity is never paid.
+        assert_eq!(b.ready_at(Time(0), 11), None);
+        // The refill stops at the capacity.
+        b.settle(Time(3_600_000));
+        assert_eq!(b.balance(), 10);
+    }
+
+    #[test]
+    fn settling_often_or_once_gives_the_same_balance() {
+        let p = refilling();
+        let mut often = RetryBudget::new(&p);
+        let mut once = often;
+        assert!(often.spend(Time(0), 10) && once.spend(Time(0), 10));
+        for t in (0..=7_000).step_by(333) {
+            often.settle(Time(t));
+        }
+        often.settle(Time(7_000));
+        once.settle(Time(7_000));
+        assert_eq!(often.balance(), once.balance());
+        assert_eq!(often.balance(), 10);
+    }
+
+    #[test]
+    fn two_calls_refilling_over_the_same_second_add_one_seconds_refill() {
+        let p = refilling();
+        let mut shared = RetryBudget::new(&p);
+        assert!(shared.spend(Time(0), 10));
+        let before = shared;
+        // Both calls see 1 s pass (2 tokens) and spend nothing.
+        let mut a = before;
+        let mut b = before;
+        a.settle(Time(1_000));
+        b.settle(Time(1_000));
+        shared.merge_call(&before, &a);
+        shared.merge_call(&before, &b);
+        assert_eq!(shared.balance(), 2, "the second counted once, not twice");
+        // One of them then spends what accrued: the client is back at zero.
+        let before = shared;
+        let mut c = before;
+        assert!(c.spend(Time(1_000), 2));
+        shared.merge_call(&before, &c);
+        assert_eq!(shared.balance(), 0);
     }
 }
