@@ -143,6 +143,8 @@ impl<T: Transport> ClientBuilder<T> {
             })?;
         }
         let pool = Pool::new(targets).map_err(|e| config(e.to_string()))?;
+        // The retry budget and breakers every call of this client (and its clones) share.
+        let overload = relent::Overload::new(&self.policy.overload, pool.targets().len());
         for (t, key) in pool.all_keys() {
             let unauthenticated = endpoints
                 .get(t)
@@ -166,7 +168,7 @@ impl<T: Transport> ClientBuilder<T> {
         Ok(Client {
             transport: Arc::new(self.transport),
             core: Arc::new(Core {
-                shared: Arc::new(SharedPool::new(pool)),
+                shared: Arc::new(SharedPool::new(pool, overload)),
                 keys: Mutex::new(self.keys),
                 endpoints,
                 policy: self.policy,

@@ -8,7 +8,7 @@ use crate::options::{CallOptions, HeaderNames};
 use crate::request::Request;
 use crate::response::{is_event_stream, Completion, SseScanner, Streaming};
 use crate::secret::{Headers, KeyStore, Secret};
-use crate::shared::SharedPool;
+use crate::shared::{SharedPool, Synced};
 use crate::target::{apply_auth, check_method, check_secret, Auth, Endpoint};
 use crate::transport::{AttemptRequest, AttemptResult, Transport};
 use relent::{Policy, Pool, PoolChange, RetryMachine, Target};
@@ -323,9 +323,13 @@ impl<T: Transport> Client<T> {
                 .min(u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX))
                 .max(1);
         }
-        let mut synced = snapshot;
-        let mut machine = RetryMachine::with_pool(policy, synced.clone(), seed)
-            .map_err(|e| CallError::Config(e.to_string()))?;
+        let mut synced = Synced {
+            pool: snapshot,
+            overload: core.shared.overload(),
+        };
+        let mut machine = RetryMachine::with_pool(policy, synced.pool.clone(), seed)
+            .map_err(|e| CallError::Config(e.to_string()))?
+            .with_overload(synced.overload.clone());
         if let Some(unix_ms) = core.epoch_unix_ms {
             machine = machine.wall_clock_epoch(unix_ms);
         }

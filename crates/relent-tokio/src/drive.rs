@@ -9,11 +9,11 @@
 
 use crate::error::CallError;
 use crate::metrics as m;
-use crate::shared::SharedPool;
+use crate::shared::{SharedPool, Synced};
 use crate::transport::{AttemptResult, BodyReader};
 use relent::machine::SleepReason;
 use relent::{
-    Action, HttpResponse, KeyRef, Observation, Pool, RetryMachine, State, Time, TransportError,
+    Action, HttpResponse, KeyRef, Observation, RetryMachine, State, Time, TransportError,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -122,7 +122,7 @@ pub(crate) async fn drive<A: Adapter>(
     adapter: &A,
     call: &Call<'_>,
     machine: &mut RetryMachine,
-    synced: &mut Pool,
+    synced: &mut Synced,
 ) -> Result<Committed, CallError> {
     let mut version = call.shared.subscribe();
     version.mark_unchanged();

@@ -6,10 +6,10 @@ use crate::drive::{next_chunk, Chunk};
 use crate::error::CallError;
 use crate::metrics as m;
 use crate::secret::Headers;
-use crate::shared::SharedPool;
+use crate::shared::{SharedPool, Synced};
 use crate::target::Api;
 use crate::transport::BodyReader;
-use relent::{Action, Event, HttpResponse, KeyRef, Observation, Pool, RetryMachine};
+use relent::{Action, Event, HttpResponse, KeyRef, Observation, RetryMachine};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -81,7 +81,7 @@ pub struct Streaming {
     pub(crate) first: Option<Vec<u8>>,
     pub(crate) reader: Box<dyn BodyReader>,
     pub(crate) machine: RetryMachine,
-    pub(crate) synced: Pool,
+    pub(crate) synced: Synced,
     pub(crate) shared: Arc<SharedPool>,
     pub(crate) epoch: Instant,
     pub(crate) started: Instant,

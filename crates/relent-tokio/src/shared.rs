@@ -6,24 +6,55 @@
 //! back what the others learned, which it feeds its machine as pool changes. A `watch`
 //! channel keeps only the latest version, so a call that was busy never misses a change:
 //! it compares states, not messages. There is nothing to lag behind or drop.
+//!
+//! The client's overload state (retry budget and breakers, [`Overload`]) is shared the
+//! same way: each sync folds the call's spending and breaker changes into the client's
+//! ([`Overload::merge_call`]) and hands the machine the result
+//! ([`RetryMachine::sync_overload`]), so concurrent calls draw on one budget.
 
 use crate::error::CallError;
 use crate::metrics as m;
-use relent::{KeyState, Pool, PoolChange, RetryMachine, Time};
+use relent::{KeyState, Overload, Pool, PoolChange, RetryMachine, Time};
 use std::sync::Mutex;
 use tokio::sync::watch;
 
 pub(crate) struct SharedPool {
     pool: Mutex<Pool>,
+    overload: Mutex<Overload>,
     version: watch::Sender<u64>,
 }
 
+/// What one call last took from the shared state: the base its next merge starts from.
+pub(crate) struct Synced {
+    pub(crate) pool: Pool,
+    pub(crate) overload: Overload,
+}
+
 impl SharedPool {
-    pub(crate) fn new(pool: Pool) -> Self {
+    pub(crate) fn new(pool: Pool, overload: Overload) -> Self {
         SharedPool {
             pool: Mutex::new(pool),
+            overload: Mutex::new(overload),
             version: watch::Sender::new(0),
         }
+    }
+
+    /// The client's retry budget and breakers now.
+    pub(crate) fn overload(&self) -> Overload {
+        self.overload.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Folds the call's overload changes since `synced` into the client's and hands the
+    /// machine the client's state.
+    fn sync_overload(&self, machine: &mut RetryMachine, synced: &mut Overload) {
+        let mut shared = self.overload.lock().unwrap_or_else(|e| e.into_inner());
+        if *synced != *machine.overload() {
+            shared.merge_call(synced, machine.overload());
+        }
+        if *shared != *machine.overload() {
+            machine.sync_overload(&shared);
+        }
+        synced.clone_from(&shared);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
@@ -54,8 +85,10 @@ impl SharedPool {
     }
 
     /// Pushes what the call learned since `synced` and pulls what the others learned into
-    /// `machine`; `synced` moves on to what the shared pool now knows of this call.
-    pub(crate) fn sync(&self, machine: &mut RetryMachine, synced: &mut Pool, now: Time) {
+    /// `machine`; `synced` moves on to what the shared state now knows of this call.
+    pub(crate) fn sync(&self, machine: &mut RetryMachine, synced: &mut Synced, now: Time) {
+        self.sync_overload(machine, &mut synced.overload);
+        let synced = &mut synced.pool;
         if machine.state().is_terminal() && synced == machine.pool() {
             return;
         }
