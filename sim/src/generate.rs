@@ -295,7 +295,11 @@ pub fn generate(seed: u64) -> Schedule {
         o.budget.timeout_retry_cost = o.budget.retry_cost * d.range(1, 2) as u32;
         o.budget.success_reward = d.range(0, 3) as u32;
         // Half of those budgets refill with time, so retries wait for tokens.
-        o.budget.refill_per_sec = if d.chance(0.5) { d.range(1, 20) as u32 } else { 0 };
+        o.budget.refill_per_sec = if d.chance(0.5) {
+            d.range(1, 20) as u32
+        } else {
+            0
+        };
         o.breaker.enabled = d.chance(0.9);
         o.breaker.consecutive_failures = d.range(0, 4) as u32;
         o.breaker.window = d.range(2, 20) as u32;

@@ -227,7 +227,8 @@ impl OverloadModel {
     pub fn refill_to(&mut self, policy: &Policy, now: Time) {
         if now > self.counted_to {
             let elapsed_ms = now.0 - self.counted_to.0;
-            let gained = elapsed_ms.saturating_mul(u64::from(policy.overload.budget.refill_per_sec));
+            let gained =
+                elapsed_ms.saturating_mul(u64::from(policy.overload.budget.refill_per_sec));
             self.milli = (self.milli.saturating_add(gained)).min(Self::ceiling(policy));
             self.counted_to = now;
         }

@@ -41,7 +41,10 @@ impl SharedPool {
 
     /// The client's retry budget and breakers now.
     pub(crate) fn overload(&self) -> Overload {
-        self.overload.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.overload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Folds the call's overload changes since `synced` into the client's and hands the

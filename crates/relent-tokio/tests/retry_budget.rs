@@ -83,7 +83,11 @@ async fn twenty_calls_share_two_retries() {
     let (capacity, cost) = (10, 5);
     let (sent, reasons) = run(budget(capacity, cost)).await;
     let retries_paid = (capacity / cost) as usize;
-    assert_eq!(sent, CALLS + retries_paid, "first attempts plus the paid retries");
+    assert_eq!(
+        sent,
+        CALLS + retries_paid,
+        "first attempts plus the paid retries"
+    );
     assert!(
         reasons
             .iter()

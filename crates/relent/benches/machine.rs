@@ -27,6 +27,8 @@ fn machine() -> RetryMachine {
                 timeout_retry_cost: 1,
                 success_reward: 1,
                 capacity: u32::MAX,
+                // The refill is counted on every paid retry, though the bucket stays full.
+                refill_per_sec: 2,
             },
             breaker: relent::BreakerPolicy {
                 enabled: true,

@@ -77,9 +77,7 @@ impl RetryMachine {
     /// Whether the budget can pay at `now` for a retry on target `t` (the call's current
     /// one) after `why`.
     pub(super) fn budget_allows(&self, now: Time, t: usize, why: Reason) -> bool {
-        self.overload
-            .budget
-            .can_pay(now, self.retry_cost(t, why))
+        self.overload.budget.can_pay(now, self.retry_cost(t, why))
     }
 
     /// When the budget's refill pays for a retry on target `t` after `why`, waiting from
@@ -335,7 +333,8 @@ mod tests {
         ));
     }
 
-    const SERVER_ERROR: &str = r#"{"type":"error","error":{"type":"api_error","message":"Internal"}}"#;
+    const SERVER_ERROR: &str =
+        r#"{"type":"error","error":{"type":"api_error","message":"Internal"}}"#;
 
     #[test]
     fn a_retry_the_budget_cannot_pay_waits_for_the_refill_then_sends() {
@@ -354,8 +353,12 @@ mod tests {
         let mut m = RetryMachine::new(p, targets(1), 7).unwrap();
         m.start(Time(0)).unwrap();
         drain(&mut m);
-        m.handle_response(Time(300), http(500, SERVER_ERROR)).unwrap();
-        let [Action::Sleep { until: first_wake, .. }] = drain(&mut m)[..] else {
+        m.handle_response(Time(300), http(500, SERVER_ERROR))
+            .unwrap();
+        let [Action::Sleep {
+            until: first_wake, ..
+        }] = drain(&mut m)[..]
+        else {
             panic!()
         };
         m.handle_timeout(first_wake).unwrap();
@@ -363,11 +366,18 @@ mod tests {
         let paid_at = first_wake;
         m.handle_response(Time(paid_at.0 + 300), http(500, SERVER_ERROR))
             .unwrap();
-        let [Action::Sleep { until: backoff_end, reason }] = drain(&mut m)[..] else {
+        let [Action::Sleep {
+            until: backoff_end,
+            reason,
+        }] = drain(&mut m)[..]
+        else {
             panic!()
         };
         assert!(matches!(reason, SleepReason::Backoff { .. }), "{reason:?}");
-        assert!(backoff_end.0 < paid_at.0 + 5_000, "the backoff is shorter here");
+        assert!(
+            backoff_end.0 < paid_at.0 + 5_000,
+            "the backoff is shorter here"
+        );
         m.handle_timeout(backoff_end).unwrap();
         let actions = drain(&mut m);
         let refilled = Time(paid_at.0 + 5_000);
@@ -408,7 +418,8 @@ mod tests {
         let mut m = RetryMachine::new(p, targets(1), 7).unwrap();
         m.start(Time(0)).unwrap();
         drain(&mut m);
-        m.handle_response(Time(300), http(500, SERVER_ERROR)).unwrap();
+        m.handle_response(Time(300), http(500, SERVER_ERROR))
+            .unwrap();
         let [Action::Sleep { until, .. }] = drain(&mut m)[..] else {
             panic!()
         };
