@@ -6,16 +6,23 @@
 //! back what the others learned, which it feeds its machine as pool changes. A `watch`
 //! channel keeps only the latest version, so a call that was busy never misses a change:
 //! it compares states, not messages. There is nothing to lag behind or drop.
+//!
+//! With a fleet store ([`crate::store`]), what the shared pool learns also goes to an
+//! outbox the store's link writes out, and what the link reads comes in through
+//! [`SharedPool::absorb`], like an outside change.
 
 use crate::error::CallError;
 use crate::metrics as m;
+use crate::store::Outbox;
 use relent::{KeyState, Pool, PoolChange, RetryMachine, Time};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 pub(crate) struct SharedPool {
     pool: Mutex<Pool>,
     version: watch::Sender<u64>,
+    /// What goes to the fleet store, when there is one.
+    outbox: Option<Arc<Outbox>>,
 }
 
 impl SharedPool {
@@ -23,6 +30,36 @@ impl SharedPool {
         SharedPool {
             pool: Mutex::new(pool),
             version: watch::Sender::new(0),
+            outbox: None,
+        }
+    }
+
+    /// A shared pool whose news also goes to a fleet store's link through `outbox`.
+    pub(crate) fn with_outbox(pool: Pool, outbox: Arc<Outbox>) -> Self {
+        SharedPool {
+            outbox: Some(outbox),
+            ..SharedPool::new(pool)
+        }
+    }
+
+    pub(crate) fn outbox(&self) -> Option<&Arc<Outbox>> {
+        self.outbox.as_ref()
+    }
+
+    /// Applies changes a fleet store reported (not written back to it) and tells every
+    /// running call. `changes` computes them from the pool, under the lock.
+    pub(crate) fn absorb(&self, changes: impl FnOnce(&Pool) -> Vec<PoolChange>) {
+        let changed = {
+            let mut pool = self.lock();
+            let before = pool.clone();
+            for change in changes(&pool) {
+                let _ = pool.apply(&change);
+            }
+            m::key_state_changes(&before, &pool);
+            *pool != before
+        };
+        if changed {
+            self.version.send_modify(|v| *v += 1);
         }
     }
 
@@ -48,6 +85,9 @@ impl SharedPool {
             pool.apply(change)
                 .map_err(|e| CallError::config(e.to_string()))?;
             m::key_state_changes(&before, &pool);
+            if let Some(outbox) = &self.outbox {
+                outbox.note(&before, &pool);
+            }
         }
         self.version.send_modify(|v| *v += 1);
         Ok(())
@@ -64,7 +104,11 @@ impl SharedPool {
             let mut shared = self.lock();
             if learned {
                 m::key_state_changes(synced, machine.pool());
+                let before = self.outbox.is_some().then(|| shared.clone());
                 shared.merge_call(synced, machine.pool());
+                if let (Some(outbox), Some(before)) = (&self.outbox, before) {
+                    outbox.note(&before, &shared);
+                }
             }
             differences(&shared, machine.pool())
         };
