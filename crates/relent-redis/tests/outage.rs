@@ -12,7 +12,11 @@
 //!   operation on the call's path), and A reports the store unhealthy;
 //! - Redis is then killed and started again, empty, on the same port: A's link notices,
 //!   writes the revocation it learned during the outage, and B reads it;
-//! - B, which made no call during the outage, never sends with key 1.
+//! - B, which made no call during the outage, never sends with key 1;
+//! - Redis then loses its data without dropping a connection (`FLUSHALL`, as an operator
+//!   or a failover to an empty replica might): the processes find their markers gone at
+//!   their next read and write what they know again, so a client started afterwards, C,
+//!   never sends with key 1 either.
 //!
 //! Why: a store outage must never block or fail a call (issue #19, "Faults"), and the news
 //! of the outage must not be lost when Redis comes back without its data.
@@ -103,4 +107,19 @@ async fn a_redis_outage_never_holds_up_a_call_and_its_news_is_written_when_redis
     assert_eq!(sends(&stub, 1), dead_sends, "B sent with the key A revoked");
     assert_eq!(sends(&stub, 2), 1 + 3);
     assert_eq!(b.store_healthy(), Some(true));
+
+    // Redis forgets everything, connections stay up; A and B still know, and say it again.
+    tokio::task::block_in_place(|| {
+        let mut con = redis.connection().unwrap();
+        let () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+        assert_eq!(redis.hget(&key, "revoked"), None);
+        eventually(Duration::from_secs(5), "the fleet rewrites what it knew", || {
+            redis.hget(&key, "revoked").is_some()
+        })
+    });
+    let c = client(&redis.url(), &stub.base_url());
+    for _ in 0..2 {
+        assert_eq!(c.call(BODY).await.unwrap().attempts, 1);
+    }
+    assert_eq!(sends(&stub, 1), dead_sends, "C sent with the key the fleet knew was dead");
 }
