@@ -160,7 +160,10 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("addr", &info.addr.to_string())
             .field("user", &info.redis.username)
-            .field("password", &info.redis.password.as_ref().map(|_| "[redacted]"))
+            .field(
+                "password",
+                &info.redis.password.as_ref().map(|_| "[redacted]"),
+            )
             .field("prefix", &self.inner.keys.prefix)
             .finish_non_exhaustive()
     }
@@ -388,9 +391,7 @@ impl Store for RedisStore {
             let inner = &*self.inner;
             let mut con = inner.connection().await?;
             let mut invocation = scripts().0.prepare_invoke();
-            invocation
-                .arg(inner.keys.channel())
-                .arg(inner.memory_ms);
+            invocation.arg(inner.keys.channel()).arg(inner.memory_ms);
             for report in reports {
                 let (kind, wait) = kind_args(report.kind);
                 invocation
@@ -512,8 +513,11 @@ mod tests {
                 .unwrap_or_else(|| panic!("{ns:?} was accepted"));
             assert!(error.to_string().contains("namespace"), "{error}");
         }
-        let store = RedisStore::new(RedisStoreConfig::new("redis://:pw-123@127.0.0.1:1", "ok.ns-1_"))
-            .unwrap();
+        let store = RedisStore::new(RedisStoreConfig::new(
+            "redis://:pw-123@127.0.0.1:1",
+            "ok.ns-1_",
+        ))
+        .unwrap();
         assert_eq!(store.key_name(KeyId(7)), "relent:{ok.ns-1_}:key:7");
         assert!(!format!("{store:?}").contains("pw-123"));
     }

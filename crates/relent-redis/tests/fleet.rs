@@ -51,8 +51,14 @@ fn no_canaries(redis: &RedisServer, workers: &[&Worker]) {
     }
     for worker in workers {
         let transcript = worker.transcript.lock().unwrap();
-        assert!(transcript.contains("worker store: RedisStore"), "{transcript}");
-        assert!(!transcript.contains(PASSWORD), "the password leaked: {transcript}");
+        assert!(
+            transcript.contains("worker store: RedisStore"),
+            "{transcript}"
+        );
+        assert!(
+            !transcript.contains(PASSWORD),
+            "the password leaked: {transcript}"
+        );
     }
 }
 
@@ -121,7 +127,6 @@ async fn a_cooldown_one_process_is_given_is_honoured_by_another_until_it_ends() 
     )
     .await;
     tokio::task::block_in_place(|| {
-
         assert_eq!(a.call(), 2, "A: key 1 answers 429, key 2 succeeds");
         assert_eq!(sends(&stub, 1), 1);
         assert_eq!(a.ask("flush"), "flushed true");

@@ -48,13 +48,20 @@ async fn merges_are_monotone_and_waits_are_in_server_time() {
     b.write(&[report(1, cooling(2_000), 0)]).await.unwrap();
     let now = redis.time_ms();
     let stored = redis.hget(&k(1), "cooling").unwrap();
-    assert!((4_800..=5_000).contains(&(stored - now)), "{}", stored - now);
+    assert!(
+        (4_800..=5_000).contains(&(stored - now)),
+        "{}",
+        stored - now
+    );
     let view = &b.read(&[KeyId(1)]).await.unwrap().keys[0];
     let wait = view.wait.unwrap().as_millis() as u64;
     assert!((4_800..=5_000).contains(&wait), "{wait}");
     assert!(!view.revoked);
     let ttl = redis.pttl(&k(1));
-    assert!((4_800..=5_000).contains(&ttl), "the hash lives as long as its wait: {ttl}");
+    assert!(
+        (4_800..=5_000).contains(&ttl),
+        "the hash lives as long as its wait: {ttl}"
+    );
     // Now the other order: the longer one comes second and wins.
     b.write(&[report(1, cooling(8_000), 0)]).await.unwrap();
     let wait = a.read(&[KeyId(1)]).await.unwrap().keys[0].wait.unwrap();
@@ -72,8 +79,12 @@ async fn merges_are_monotone_and_waits_are_in_server_time() {
     // A restore lifts it and counts; news seen before the restore (a revocation a process
     // learned 10 s ago and writes only now, after an outage) is dropped; news seen after
     // it is not.
-    b.write(&[report(2, ReportKind::Restored, 0)]).await.unwrap();
-    a.write(&[report(2, ReportKind::Revoked, 10_000)]).await.unwrap();
+    b.write(&[report(2, ReportKind::Restored, 0)])
+        .await
+        .unwrap();
+    a.write(&[report(2, ReportKind::Revoked, 10_000)])
+        .await
+        .unwrap();
     let view = &a.read(&[KeyId(2)]).await.unwrap().keys[0];
     assert!(!view.revoked, "stale news undid a restore");
     assert_eq!(view.wait, None, "a restore lifts waits too");
@@ -94,9 +105,13 @@ async fn merges_are_monotone_and_waits_are_in_server_time() {
     // The server's clock is the one in Redis: what was stored is `TIME` + the duration,
     // whatever the writer's clock says (its report carries none).
     let before = b.server_time_ms().await.unwrap();
-    b.write(&[report(3, ReportKind::ExhaustedFor(Duration::from_secs(60)), 0)])
-        .await
-        .unwrap();
+    b.write(&[report(
+        3,
+        ReportKind::ExhaustedFor(Duration::from_secs(60)),
+        0,
+    )])
+    .await
+    .unwrap();
     let after = b.server_time_ms().await.unwrap();
     let stored = redis.hget(&k(3), "exhausted").unwrap();
     assert!(

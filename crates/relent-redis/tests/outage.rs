@@ -81,16 +81,19 @@ async fn a_redis_outage_never_holds_up_a_call_and_its_news_is_written_when_redis
     let dead_sends = sends(&stub, 1);
     assert!(dead_sends >= 1);
     assert_eq!(done.attempts as usize, dead_sends + 1);
-    assert!(took < Duration::from_millis(500), "the call waited on Redis: {took:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "the call waited on Redis: {took:?}"
+    );
     assert!(!a.flush_store(Duration::from_millis(300)).await);
     assert_eq!(a.store_healthy(), Some(false));
 
     // Redis dies and comes back empty.
     tokio::task::block_in_place(|| redis.restart());
-    let key = format!("relent:{{outage}}:key:1");
+    let key = "relent:{outage}:key:1";
     let back = tokio::task::block_in_place(|| {
         eventually(Duration::from_secs(5), "A writes what it learned", || {
-            redis.hget(&key, "revoked").is_some()
+            redis.hget(key, "revoked").is_some()
         })
     });
     eprintln!("A's revocation was in Redis {back:?} after the restart");
@@ -112,14 +115,20 @@ async fn a_redis_outage_never_holds_up_a_call_and_its_news_is_written_when_redis
     tokio::task::block_in_place(|| {
         let mut con = redis.connection().unwrap();
         let () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
-        assert_eq!(redis.hget(&key, "revoked"), None);
-        eventually(Duration::from_secs(5), "the fleet rewrites what it knew", || {
-            redis.hget(&key, "revoked").is_some()
-        })
+        assert_eq!(redis.hget(key, "revoked"), None);
+        eventually(
+            Duration::from_secs(5),
+            "the fleet rewrites what it knew",
+            || redis.hget(key, "revoked").is_some(),
+        )
     });
     let c = client(&redis.url(), &stub.base_url());
     for _ in 0..2 {
         assert_eq!(c.call(BODY).await.unwrap().attempts, 1);
     }
-    assert_eq!(sends(&stub, 1), dead_sends, "C sent with the key the fleet knew was dead");
+    assert_eq!(
+        sends(&stub, 1),
+        dead_sends,
+        "C sent with the key the fleet knew was dead"
+    );
 }

@@ -363,12 +363,7 @@ fn worse(new: KeyState, old: KeyState) -> bool {
 
 /// The report for a state learned at `seen`, written at `now` (local times, same epoch).
 /// `None` when there is nothing to say (a wait already over).
-pub(crate) fn report_for(
-    key: KeyId,
-    state: KeyState,
-    seen: Time,
-    now: Time,
-) -> Option<KeyReport> {
+pub(crate) fn report_for(key: KeyId, state: KeyState, seen: Time, now: Time) -> Option<KeyReport> {
     let left = |until: Time| Duration::from_millis(until.since(now).0);
     let kind = match state {
         KeyState::Ready => return None,
@@ -497,7 +492,8 @@ impl Link {
         let timeout = self.outbox.options.op_timeout;
         let taken = self.outbox.take();
         let now = self.outbox.now();
-        let seen_at = |at: Instant| Time(at.saturating_duration_since(self.outbox.epoch).as_millis() as u64);
+        let seen_at =
+            |at: Instant| Time(at.saturating_duration_since(self.outbox.epoch).as_millis() as u64);
         let mut reports = Vec::new();
         for (key, pending) in &taken {
             if pending.restored {
@@ -574,7 +570,9 @@ impl Link {
 
     fn fault(&mut self) {
         if self.outbox.healthy.swap(false, Ordering::Relaxed) {
-            tracing::warn!("relent: the key-health store did not answer; going on with the local pool");
+            tracing::warn!(
+                "relent: the key-health store did not answer; going on with the local pool"
+            );
         }
         self.resync = true;
         self.baseline = true;
@@ -675,7 +673,9 @@ mod tests {
         assert!(!taken[&KeyId(1)].restored);
         // Put back under a restore noted meanwhile: the restore wins.
         let mut restored = revoked.clone();
-        restored.apply(&PoolChange::Restored { key: KeyId(1) }).unwrap();
+        restored
+            .apply(&PoolChange::Restored { key: KeyId(1) })
+            .unwrap();
         outbox.note(&revoked, &restored);
         outbox.put_back(taken);
         let again = outbox.take();

@@ -102,8 +102,7 @@ impl RedisServer {
     }
 
     pub fn connection(&self) -> redis::RedisResult<redis::Connection> {
-        redis::Client::open(self.url())?
-            .get_connection_with_timeout(Duration::from_millis(500))
+        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_millis(500))
     }
 
     fn pid(&self) -> u32 {
@@ -158,7 +157,11 @@ impl RedisServer {
     /// A field of a hash, as a number.
     pub fn hget(&self, key: &str, field: &str) -> Option<u64> {
         let mut con = self.connection().ok()?;
-        redis::cmd("HGET").arg(key).arg(field).query(&mut con).ok()?
+        redis::cmd("HGET")
+            .arg(key)
+            .arg(field)
+            .query(&mut con)
+            .ok()?
     }
 
     /// Redis's clock in ms.
@@ -244,7 +247,13 @@ impl Worker {
     /// worker when [`WORKER_ENV`] is set).
     pub fn spawn(test_name: &str, redis_url: &str, namespace: &str, stub_url: &str) -> Worker {
         let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-            .args([test_name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                test_name,
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(WORKER_ENV, "1")
             .env("RELENT_FLEET_REDIS", redis_url)
             .env("RELENT_FLEET_NAMESPACE", namespace)
@@ -277,7 +286,11 @@ impl Worker {
         loop {
             let mut line = String::new();
             let n = self.stdout.read_line(&mut line).expect("read the worker");
-            assert!(n > 0, "the worker ended early:\n{}", self.transcript.lock().unwrap());
+            assert!(
+                n > 0,
+                "the worker ended early:\n{}",
+                self.transcript.lock().unwrap()
+            );
             self.transcript.lock().unwrap().push_str(&line);
             // The test harness may print its own words ahead of ours on the line.
             if let Some(at) = line.find("@@ ") {
@@ -356,7 +369,10 @@ pub fn worker_main() {
             .build()
             .expect("a client");
         eprintln!("worker client: {client:?}");
-        assert!(client.flush_store(Duration::from_secs(5)).await, "Redis answers");
+        assert!(
+            client.flush_store(Duration::from_secs(5)).await,
+            "Redis answers"
+        );
         println!("@@ ready");
         let mut lines = BufReader::new(std::io::stdin()).lines();
         while let Some(Ok(line)) = lines.next() {
@@ -365,7 +381,10 @@ pub fn worker_main() {
                     Ok(done) => format!("ok {} {}", done.status, done.attempts),
                     Err(e) => format!("err {e}"),
                 },
-                ["flush"] => format!("flushed {}", client.flush_store(Duration::from_secs(2)).await),
+                ["flush"] => format!(
+                    "flushed {}",
+                    client.flush_store(Duration::from_secs(2)).await
+                ),
                 ["state", id] => format!("{:?}", client.pool().state(KeyId(id.parse().unwrap()))),
                 ["quit"] => break,
                 _ => format!("unknown command {line}"),
