@@ -5,10 +5,10 @@
 //!
 //! What must happen: a later cooldown wins over an earlier one whichever is written
 //! first; a revocation stays through a cooldown and until a restore; news seen before the
-//! last restore is dropped; waits are stored as Redis server time (`TIME`) plus the
-//! reported duration, so a writer's clock plays no part (the report carries no clock at
-//! all, and what the other store reads is the same duration); every hash has a TTL (the
-//! wait's end, or the memory period for a revocation).
+//! last restore is dropped; a removal stays through a restore; waits are stored as Redis
+//! server time (`TIME`) plus the reported duration, so a writer's clock plays no part (the
+//! report carries no clock at all, and what the other store reads is the same duration);
+//! every hash has a TTL (the wait's end, or the memory period for a revocation).
 //!
 //! Why: the fleet's merges must be monotone and atomic (Lua), and a host whose clock is
 //! off must neither shorten nor lengthen a wait (issue #19, "Time across hosts").
@@ -92,6 +92,15 @@ async fn merges_are_monotone_and_waits_are_in_server_time() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     a.write(&[report(2, ReportKind::Revoked, 0)]).await.unwrap();
     assert!(a.read(&[KeyId(2)]).await.unwrap().keys[0].revoked);
+
+    // A removal is final: a restore does not lift it.
+    a.write(&[report(4, ReportKind::Removed, 0)]).await.unwrap();
+    b.write(&[report(4, ReportKind::Restored, 0)])
+        .await
+        .unwrap();
+    let view = &a.read(&[KeyId(4)]).await.unwrap().keys[0];
+    assert!(view.removed);
+    assert_eq!(view.restores, 1);
 
     // A key no one reported on reads as nothing bad; the first read of a process finds no
     // marker of it (Redis "forgot" it), the next one does.
