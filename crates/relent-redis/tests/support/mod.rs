@@ -34,9 +34,11 @@ fn available() -> bool {
                  Redis (.ci/run installs it with `apt-get install -y redis-server`)"
             );
         }
-        eprintln!(
-            "\n!!!!!!!! SKIPPED: redis-server not found on PATH; the relent-redis fleet \
-             tests did not run. Install it (apt-get install redis-server) to run them. !!!!!!!!\n"
+        // Straight to stderr, past the test harness's capture, so it is seen.
+        let _ = std::io::stderr().write_all(
+            b"\n!!!!!!!! SKIPPED: redis-server not found on PATH; the relent-redis fleet \
+              tests did not run. Install it (apt-get install redis-server) to run them. \
+              !!!!!!!!\n\n",
         );
     }
     found
