@@ -7,6 +7,7 @@ use crate::error::CallError;
 use crate::options::HeaderNames;
 use crate::secret::{Headers, KeyStore};
 use crate::shared::SharedPool;
+use crate::store::{spawn_link, Outbox, Store, StoreOptions};
 use crate::target::{
     check_endpoint, check_header_name, check_header_value, check_secret, Auth, Endpoint,
 };
@@ -30,6 +31,7 @@ pub struct ClientBuilder<T: Transport> {
     policy: Policy,
     seed: Option<u64>,
     settings: Settings,
+    store: Option<(Arc<dyn Store>, StoreOptions)>,
 }
 
 impl<T: Transport> std::fmt::Debug for ClientBuilder<T> {
@@ -39,6 +41,7 @@ impl<T: Transport> std::fmt::Debug for ClientBuilder<T> {
             .field("keys", &self.keys)
             .field("policy", &self.policy)
             .field("seed", &self.seed)
+            .field("store", &self.store.as_ref().map(|(_, options)| options))
             .finish_non_exhaustive()
     }
 }
@@ -57,7 +60,28 @@ impl<T: Transport> ClientBuilder<T> {
                 progress: None,
                 idle: DEFAULT_BODY_IDLE_TIMEOUT,
             },
+            store: None,
         }
+    }
+
+    /// Shares key health with other processes through `store` (see [`crate::store`]):
+    /// revocations, removals, restores and waits this client learns are written to it, and
+    /// what the others wrote reaches this client's calls. Without it the pool stays in this
+    /// process. [`ClientBuilder::build`] must then run inside a tokio runtime, which runs
+    /// the store's link task.
+    pub fn store(mut self, store: impl Store) -> Self {
+        let options = self.store.take().map(|(_, o)| o).unwrap_or_default();
+        self.store = Some((Arc::new(store), options));
+        self
+    }
+
+    /// How the link to the store behaves (timeouts, re-read period); only with
+    /// [`ClientBuilder::store`].
+    pub fn store_options(mut self, options: StoreOptions) -> Self {
+        if let Some((_, o)) = self.store.as_mut() {
+            *o = options;
+        }
+        self
     }
 
     /// Adds a target (after those already added: the fallback chain runs in this order).
@@ -165,15 +189,30 @@ impl<T: Transport> ClientBuilder<T> {
             Some(seed) => seed,
             None => entropy_seed(),
         };
+        let epoch = Instant::now();
+        let shared = match self.store {
+            None => Arc::new(SharedPool::new(pool, overload)),
+            Some((store, options)) => {
+                if tokio::runtime::Handle::try_current().is_err() {
+                    return Err(config(
+                        "a client with a store must be built inside a tokio runtime, which runs the store's link".to_string(),
+                    ));
+                }
+                let outbox = Arc::new(Outbox::new(options, epoch));
+                let shared = Arc::new(SharedPool::with_outbox(pool, overload, outbox));
+                spawn_link(&shared, store);
+                shared
+            }
+        };
         Ok(Client {
             transport: Arc::new(self.transport),
             core: Arc::new(Core {
-                shared: Arc::new(SharedPool::new(pool, overload)),
+                shared,
                 keys: Mutex::new(self.keys),
                 endpoints,
                 policy: self.policy,
                 next_seed: AtomicU64::new(seed),
-                epoch: Instant::now(),
+                epoch,
                 epoch_unix_ms: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .ok()

@@ -189,6 +189,22 @@ impl<T: Transport> Client<T> {
         self.core.shared.snapshot()
     }
 
+    /// Whether the fleet store answered its last operation: `None` without a store,
+    /// `Some(false)` while the client goes on with its local pool alone.
+    pub fn store_healthy(&self) -> Option<bool> {
+        self.core.shared.outbox().map(|o| o.healthy())
+    }
+
+    /// Waits until what this client learned is written to its fleet store, at most
+    /// `within`. True when written (false without a store, or when the store did not
+    /// answer in time: the news stays queued and is written when it does).
+    pub async fn flush_store(&self, within: Duration) -> bool {
+        match self.core.shared.outbox() {
+            Some(outbox) => outbox.flush(within).await,
+            None => false,
+        }
+    }
+
     /// Makes one logical call with `body` (raw bytes, POST, JSON) and reads the whole
     /// response.
     pub async fn call(&self, body: &[u8]) -> Result<Completion, CallError> {
@@ -297,6 +313,11 @@ impl<T: Transport> Client<T> {
             &settings.header_names.attempt,
         ] {
             crate::target::check_header_name(name).map_err(CallError::config)?;
+        }
+        if let Some(outbox) = core.shared.outbox() {
+            // A fresh client learns what the fleet knows before its first send (at most
+            // one store timeout; later calls never wait for the store).
+            outbox.first_read().await;
         }
         let snapshot = core.shared.snapshot();
         let mut bodies = Vec::with_capacity(core.endpoints.len());

@@ -22,6 +22,9 @@
 //! - **Timeouts**: the attempt timeout runs until the headers; then a body idle timeout and
 //!   the call's deadline. Streams ([`Streaming`]) honour cancellation and report a
 //!   server-sent error event as `failed_after_commit`.
+//! - **Fleets**: [`ClientBuilder::store`] shares key health (revocations, cooldowns) with
+//!   other processes through a [`store::Store`], such as the Redis one of `relent-redis`;
+//!   the in-process pool stays the default (`docs/FLEET.md`).
 //! - **Configuration files**: [`Config`], [`Client::from_config_file`] (`docs/CONFIG.md`).
 //!
 //! ```
@@ -63,6 +66,7 @@ pub mod request;
 mod response;
 mod secret;
 mod shared;
+pub mod store;
 mod target;
 mod transport;
 

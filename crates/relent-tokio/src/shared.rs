@@ -11,17 +11,24 @@
 //! same way: each sync folds the call's spending and breaker changes into the client's
 //! ([`Overload::merge_call`]) and hands the machine the result
 //! ([`RetryMachine::sync_overload`]), so concurrent calls draw on one budget.
+//!
+//! With a fleet store ([`crate::store`]), what the shared pool learns also goes to an
+//! outbox the store's link writes out, and what the link reads comes in through
+//! [`SharedPool::absorb`], like an outside change.
 
 use crate::error::CallError;
 use crate::metrics as m;
+use crate::store::Outbox;
 use relent::{KeyState, Overload, Pool, PoolChange, RetryMachine, Time};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 pub(crate) struct SharedPool {
     pool: Mutex<Pool>,
     overload: Mutex<Overload>,
     version: watch::Sender<u64>,
+    /// What goes to the fleet store, when there is one.
+    outbox: Option<Arc<Outbox>>,
 }
 
 /// What one call last took from the shared state: the base its next merge starts from.
@@ -36,6 +43,36 @@ impl SharedPool {
             pool: Mutex::new(pool),
             overload: Mutex::new(overload),
             version: watch::Sender::new(0),
+            outbox: None,
+        }
+    }
+
+    /// A shared pool whose news also goes to a fleet store's link through `outbox`.
+    pub(crate) fn with_outbox(pool: Pool, overload: Overload, outbox: Arc<Outbox>) -> Self {
+        SharedPool {
+            outbox: Some(outbox),
+            ..SharedPool::new(pool, overload)
+        }
+    }
+
+    pub(crate) fn outbox(&self) -> Option<&Arc<Outbox>> {
+        self.outbox.as_ref()
+    }
+
+    /// Applies changes a fleet store reported (not written back to it) and tells every
+    /// running call. `changes` computes them from the pool, under the lock.
+    pub(crate) fn absorb(&self, changes: impl FnOnce(&Pool) -> Vec<PoolChange>) {
+        let changed = {
+            let mut pool = self.lock();
+            let before = pool.clone();
+            for change in changes(&pool) {
+                let _ = pool.apply(&change);
+            }
+            m::key_state_changes(&before, &pool);
+            *pool != before
+        };
+        if changed {
+            self.version.send_modify(|v| *v += 1);
         }
     }
 
@@ -82,6 +119,9 @@ impl SharedPool {
             pool.apply(change)
                 .map_err(|e| CallError::config(e.to_string()))?;
             m::key_state_changes(&before, &pool);
+            if let Some(outbox) = &self.outbox {
+                outbox.note(&before, &pool);
+            }
         }
         self.version.send_modify(|v| *v += 1);
         Ok(())
@@ -100,7 +140,11 @@ impl SharedPool {
             let mut shared = self.lock();
             if learned {
                 m::key_state_changes(synced, machine.pool());
+                let before = self.outbox.is_some().then(|| shared.clone());
                 shared.merge_call(synced, machine.pool());
+                if let (Some(outbox), Some(before)) = (&self.outbox, before) {
+                    outbox.note(&before, &shared);
+                }
             }
             differences(&shared, machine.pool())
         };
