@@ -27,7 +27,7 @@ fn family(name: &str) -> &'static relent_sim::scoreboard::FamilyReport {
 }
 
 /// Known misses, each with its reason and the issue that changes relent's policy.
-const KNOWN_MISSES: [(&str, &str); 6] = [
+const KNOWN_MISSES: [(&str, &str); 5] = [
     (
         "single-dead-key",
         "one fresh-connection retry of a lone rejected key, by design (docs/POLICY.md); #13 revisits the rule",
@@ -47,10 +47,6 @@ const KNOWN_MISSES: [(&str, &str); 6] = [
     (
         "sequence-20-calls",
         "rotates from a rate-limited key into an untried (here dead) one where hermes-agent waits out the same key's Retry-After: #13 (server waits)",
-    ),
-    (
-        "many-clients-overload",
-        "no retry budget across calls (peak amplification 3.14×): #14",
     ),
 ];
 
@@ -102,10 +98,27 @@ fn the_known_misses_are_the_documented_ones() {
         hermes_seq.p99_ms > 10 * seq.p99_ms,
         "hermes-agent pays in time"
     );
-    let many = relent("many-clients-overload");
-    let hermes = family("many-clients-overload").row("hermes-agent").unwrap();
-    assert!(hermes.successes >= many.successes);
-    assert!(hermes.peak_amplification < many.peak_amplification);
+}
+
+/// The retry budget shared by a client's calls (issue #14): over the 20 s outage of
+/// many-clients-overload relent adds at most 10 % to the load, and loses no call that the
+/// best baseline keeps.
+#[test]
+fn the_retry_budget_holds_the_outage_load_without_losing_calls() {
+    let f = family("many-clients-overload");
+    let relent = f.row("relent").unwrap();
+    let best = f
+        .rows
+        .iter()
+        .filter(|r| r.policy != "relent" && r.policy != "oracle")
+        .map(|r| r.successes)
+        .max()
+        .unwrap();
+    assert!(relent.successes >= best, "{relent:?}");
+    assert!(relent.steady_amplification <= 1.1, "{relent:?}");
+    // Unlimited, it was 2.26x; every baseline that retries a 529 is above 2x.
+    let hermes = f.row("hermes-agent").unwrap();
+    assert!(hermes.steady_amplification > 2.0 * relent.steady_amplification);
 }
 
 /// relent loses only what its 120 s deadline forbids where attempts hang.
