@@ -23,6 +23,9 @@
 //!   the call's deadline. Streams ([`Streaming`]) honour cancellation and report a
 //!   server-sent error event as `failed_after_commit`.
 //! - **Configuration files**: [`Config`], [`Client::from_config_file`] (`docs/CONFIG.md`).
+//! - **Adapters**: [`adapter`] runs the same loop inside another client ([`retry`] with a
+//!   closure, or a [`SendAttempt`] of one's own); see the `relent-adapters` crate for
+//!   async-openai, reqwest-middleware and tower.
 //!
 //! ```
 //! use relent::{KeySpec, Policy, Provider, Target};
@@ -51,6 +54,7 @@
 //! # });
 //! ```
 
+pub mod adapter;
 mod builder;
 mod client;
 #[cfg(feature = "reqwest")]
@@ -66,6 +70,10 @@ mod shared;
 mod target;
 mod transport;
 
+pub use adapter::{
+    is_credential_header, retry, retry_with, Answer, Attempt, Handover, NoTransport, RetryState,
+    SendAttempt,
+};
 pub use builder::{ClientBuilder, DEFAULT_BODY_IDLE_TIMEOUT};
 pub use client::Client;
 #[cfg(feature = "reqwest")]
