@@ -56,6 +56,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     })
     .await?;
-    println!("{} after {} attempts: {:?}", done.status, done.attempts, done.text());
+    println!(
+        "{} after {} attempts: {:?}",
+        done.status,
+        done.attempts,
+        done.text()
+    );
     Ok(())
 }

@@ -199,7 +199,15 @@ impl RetryState {
                 .map(|(target, endpoint)| endpoint.url_for(&target.model))
                 .collect(),
         };
-        let result = run(&self.core, &self.settings, &adapted, &options, mode, started).await;
+        let result = run(
+            &self.core,
+            &self.settings,
+            &adapted,
+            &options,
+            mode,
+            started,
+        )
+        .await;
         record_failure(&result, started);
         result
     }
@@ -289,7 +297,14 @@ impl Attempt {
         headers: &mut Headers,
         body: &[u8],
     ) -> Result<(), String> {
-        apply_auth(&self.endpoint.auth, &self.secret, method, url, headers, body)
+        apply_auth(
+            &self.endpoint.auth,
+            &self.secret,
+            method,
+            url,
+            headers,
+            body,
+        )
     }
 
     /// `body` with its top-level JSON `"model"` set to this target's model (when the

@@ -245,7 +245,17 @@ impl<T: Transport> Client<T> {
     ) -> Result<Streaming, CallError> {
         let started = Instant::now();
         let result = match self.http_adapter(request, &options) {
-            Ok(adapter) => run(&self.core, &self.settings, &adapter, &options, mode, started).await,
+            Ok(adapter) => {
+                run(
+                    &self.core,
+                    &self.settings,
+                    &adapter,
+                    &options,
+                    mode,
+                    started,
+                )
+                .await
+            }
             Err(error) => Err(error),
         };
         record_failure(&result, started);

@@ -20,8 +20,8 @@
 use relent::{KeyId, TransportError};
 use relent_sim::stub::Stub;
 use relent_sim::Schedule;
-use relent_tokio::{retry, Answer, Attempt, Client, KeyStore, ReqwestTransport, Secret};
 use relent_tokio::Endpoint;
+use relent_tokio::{retry, Answer, Attempt, Client, KeyStore, ReqwestTransport, Secret};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const WORLD: &str = r#"{"targets": [
@@ -96,7 +96,10 @@ async fn the_closure_gets_each_attempt_and_the_dead_key_is_learned_for_the_clien
     })
     .await
     .unwrap();
-    assert_eq!((done.status, done.attempts, done.via.key), (200, 2, KeyId(2)));
+    assert_eq!(
+        (done.status, done.attempts, done.via.key),
+        (200, 2, KeyId(2))
+    );
     let attempts = seen_attempts.into_inner().unwrap();
     assert_eq!(attempts.len(), 2);
     assert_eq!(
@@ -113,7 +116,10 @@ async fn the_closure_gets_each_attempt_and_the_dead_key_is_learned_for_the_clien
     );
     // relent's headers went out: one idempotency key (the one the closure was given),
     // and the attempt numbers.
-    assert_eq!(seen[0].idempotency_key.as_deref(), Some(attempts[0].4.as_str()));
+    assert_eq!(
+        seen[0].idempotency_key.as_deref(),
+        Some(attempts[0].4.as_str())
+    );
     assert_eq!(seen[0].idempotency_key, seen[1].idempotency_key);
     assert_eq!(
         (seen[0].attempt.as_deref(), seen[1].attempt.as_deref()),
