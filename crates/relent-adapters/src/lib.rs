@@ -5,9 +5,9 @@
 //!
 //! | client | seam | here | feature |
 //! |---|---|---|---|
-//! | async-openai ≥ 0.43 | `Client::with_http_service` | [`openai::OpenAiService`] | `async-openai` |
-//! | reqwest-middleware 0.5 (and clients on it) | `ClientBuilder::with` | [`middleware::RelentMiddleware`] | `reqwest-middleware` |
-//! | any `tower::Service<http::Request<B>>` | `tower::Layer` | [`layer::RelentLayer`] | `tower` |
+//! | async-openai ≥ 0.43 | `Client::with_http_service` | `openai::OpenAiService` | `async-openai` |
+//! | reqwest-middleware 0.5 (and clients on it) | `ClientBuilder::with` | `middleware::RelentMiddleware` | `reqwest-middleware` |
+//! | any `tower::Service<http::Request<B>>` | `tower::Layer` | `layer::RelentLayer` | `tower` |
 //! | anything else | a closure | [`relent_tokio::retry`] | none |
 //!
 //! Every adapter runs relent-tokio's one drive loop ([`relent_tokio::RetryState::start`]
@@ -29,6 +29,9 @@
 //! [`relent::Abort`] (reason, message, last failure) and how long until a retry could
 //! succeed, when known. Each adapter hands it over in its client's own error type (see
 //! each module).
+//!
+//! Each seam's module exists only with its feature (the documentation on docs.rs is built
+//! with all of them).
 //!
 //! Turn the client's own retries off (see `docs/ADAPTERS.md`): relent retries, and two
 //! retry layers multiply each other's attempts.

@@ -112,7 +112,7 @@ impl SendAttempt for Attempts<'_> {
                 Err(message) => return AttemptResult::Invalid(message),
             };
             let mut extensions = self.extensions.lock().await;
-            match self.next.clone().run(request, &mut **extensions).await {
+            match self.next.clone().run(request, &mut extensions).await {
                 Ok(response) => attempt_result(Ok(response)),
                 Err(reqwest_middleware::Error::Reqwest(error)) => {
                     AttemptResult::Failed(reqwest_kind(&error))

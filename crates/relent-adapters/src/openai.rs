@@ -169,8 +169,8 @@ struct Attempts<'a> {
 }
 
 impl SendAttempt for Attempts<'_> {
-    fn send_attempt(&self, attempt: Attempt) -> impl Future<Output = AttemptResult> + Send {
-        async move {
+    async fn send_attempt(&self, attempt: Attempt) -> AttemptResult {
+        {
             let mut request = match self.factory.build().await {
                 Ok(request) => request,
                 Err(error) => {

@@ -184,16 +184,15 @@ impl RetryState {
             Handover::Whole => Mode::Buffered,
             Handover::FirstChunk => Mode::Streaming,
         };
+        let snapshot = self.core.shared.snapshot();
+        let targets = snapshot.targets();
         let adapted = Adapted {
             adapter,
             core: &self.core,
             settings: &self.settings,
             call_headers: &options.headers,
-            bases: self
-                .core
-                .shared
-                .snapshot()
-                .targets()
+            models: targets.iter().map(|t| t.model.clone()).collect(),
+            bases: targets
                 .iter()
                 .zip(&self.core.endpoints)
                 .map(|(target, endpoint)| endpoint.url_for(&target.model))
@@ -441,6 +440,8 @@ struct Adapted<'a, A> {
     core: &'a Core,
     settings: &'a Settings,
     call_headers: &'a Headers,
+    /// Every target's model, in fallback order.
+    models: Vec<String>,
     bases: Arc<[String]>,
 }
 
@@ -477,14 +478,7 @@ impl<A> Adapted<'_, A> {
                     send.key
                 )
             })?;
-        let model = self
-            .core
-            .shared
-            .snapshot()
-            .targets()
-            .get(t)
-            .map(|target| target.model.clone())
-            .unwrap_or_default();
+        let model = self.models.get(t).cloned().unwrap_or_default();
         let mut headers = Headers::new();
         for (name, value) in &endpoint.headers {
             headers.push(name.clone(), value.clone());

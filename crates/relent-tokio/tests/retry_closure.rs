@@ -85,6 +85,9 @@ async fn the_closure_gets_each_attempt_and_the_dead_key_is_learned_for_the_clien
     let http = reqwest::Client::new();
     let seen_attempts = std::sync::Mutex::new(Vec::new());
     let done = retry(&state, |attempt| {
+        // What an attempt prints never shows its key.
+        let shown = format!("{attempt:?}");
+        assert!(!shown.contains(attempt.secret.expose()), "{shown}");
         seen_attempts.lock().unwrap().push((
             attempt.target,
             attempt.model.clone(),
