@@ -111,7 +111,10 @@ async fn a_dead_key_among_three_is_sent_once_and_never_again_by_any_clone() {
     )
     .await;
     let base = format!("{}/v1", stub.base_url());
-    let client = openai_client(&base, state(&schedule, std::slice::from_ref(&base), quick()));
+    let client = openai_client(
+        &base,
+        state(&schedule, std::slice::from_ref(&base), quick()),
+    );
     let calls = 4;
     for _ in 0..calls {
         let answer = client.clone().chat().create(chat("gpt-4o")).await.unwrap();
@@ -145,7 +148,10 @@ async fn a_429_with_retry_after_is_waited_out_and_a_wait_past_the_deadline_is_re
     ))
     .await;
     let base = format!("{}/v1", stub.base_url());
-    let client = openai_client(&base, state(&schedule, std::slice::from_ref(&base), quick()));
+    let client = openai_client(
+        &base,
+        state(&schedule, std::slice::from_ref(&base), quick()),
+    );
     let answer = client.chat().create(chat("gpt-4o")).await.unwrap();
     assert_eq!(answer.choices[0].message.content.as_deref(), Some("Hello!"));
     let seen = stub.seen();
@@ -206,7 +212,10 @@ async fn a_streaming_chat_behind_a_dead_key_streams_from_the_live_one() {
     )
     .await;
     let base = format!("{}/v1", stub.base_url());
-    let client = openai_client(&base, state(&schedule, std::slice::from_ref(&base), quick()));
+    let client = openai_client(
+        &base,
+        state(&schedule, std::slice::from_ref(&base), quick()),
+    );
     let mut stream = client.chat().create_stream(chat("gpt-4o")).await.unwrap();
     let mut text = String::new();
     let mut chunks = 0;
