@@ -16,7 +16,8 @@ use relent_tokio::{Endpoint, KeyStore, RetryState, Secret};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Key 1 is revoked; key 2 is rate limited for the first second (`Retry-After: 1`).
+    // Key 1 is revoked; key 2 is rate limited for the first second (`Retry-After: 1`), so
+    // relent moves on to key 3 rather than wait; the streamed call then starts on key 3.
     let schedule: relent_sim::Schedule = serde_json::from_str(
         r#"{"targets": [{"provider": "openai", "model": "gpt-4o",
              "keys": [{"id": 1, "label": "old"}, {"id": 2, "label": "main"}, {"id": 3, "label": "spare"}]}],
