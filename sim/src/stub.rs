@@ -8,6 +8,9 @@
 //! - The schedule's virtual clock is the real time since the stub started, in ms; each reply
 //!   is computed by the simulator's server (`server.rs`) when the request arrives, and sent
 //!   after `latency_ms`.
+//! - An OpenAI-shaped success carries `created` and the request's `model` (as the real API
+//!   does, so SDKs that require them can parse it), and a request with `"stream": true` gets
+//!   it as server-sent `chat.completion.chunk` events ending in `data: [DONE]`.
 //! - A hang is a reply that never comes (until the client gives up); a reset or a TLS failure
 //!   is a response whose body breaks before it ends; a stream that fails midway sends one
 //!   event and then breaks.
@@ -39,6 +42,10 @@ pub struct Seen {
     pub attempt: Option<String>,
     /// The client's port: a new port means a new connection.
     pub connection: u16,
+    /// The request's path.
+    pub path: String,
+    /// The JSON body's top-level `model`, if any.
+    pub model: Option<String>,
 }
 
 struct Shared {
@@ -145,12 +152,22 @@ fn secret_key(headers: &HeaderMap) -> Option<KeyId> {
 async fn handle(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let connection = peer.port();
     let at = shared.started.elapsed().as_millis() as u64;
     let key = secret_key(&headers);
+    let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    let model = json
+        .as_ref()
+        .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_string));
+    let wants_stream = json
+        .as_ref()
+        .and_then(|v| v.get("stream"))
+        .and_then(|s| s.as_bool())
+        .unwrap_or(false);
     let header = |name: &str| {
         headers
             .get(name)
@@ -164,6 +181,8 @@ async fn handle(
             idempotency_key: header("idempotency-key"),
             attempt: header("x-relent-attempt"),
             connection,
+            path: uri.path().to_string(),
+            model: model.clone(),
         });
     }
     let Some(key) = key else {
@@ -172,11 +191,9 @@ async fn handle(
             r#"{"error":{"message":"No API key provided (the stub expects stub-<key id>)","type":"invalid_request_error","code":"invalid_api_key"}}"#,
         );
     };
-    let model = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("model").and_then(|m| m.as_str()).map(str::to_string));
     let target = model
-        .and_then(|m| shared.schedule.targets.iter().position(|t| t.model == m))
+        .as_ref()
+        .and_then(|m| shared.schedule.targets.iter().position(|t| t.model == *m))
         .unwrap_or(0);
     let reply = match shared.server.lock() {
         Ok(mut server) => server.serve(key, target, Time(at)).reply,
@@ -184,6 +201,11 @@ async fn handle(
     };
     tokio::time::sleep(Duration::from_millis(shared.schedule.latency_ms)).await;
     match reply {
+        Reply::Http {
+            status: 200,
+            ref body,
+            ..
+        } if is_openai_chat(body) => openai_success(body, model.as_deref(), wants_stream),
         Reply::Http {
             status,
             headers,
@@ -209,6 +231,63 @@ async fn handle(
             broken(b"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n".to_vec())
         }
     }
+}
+
+/// Whether a body is an OpenAI chat completion.
+fn is_openai_chat(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v.get("object").and_then(|o| o.as_str()) == Some("chat.completion"))
+}
+
+/// An OpenAI chat success as the real API sends it: with `created` and the model, whole or
+/// (when the request asked for a stream) as `chat.completion.chunk` events.
+fn openai_success(body: &[u8], model: Option<&str>, stream: bool) -> Response {
+    let mut value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let model = model.unwrap_or("stub-model");
+    value["created"] = serde_json::json!(0);
+    value["model"] = serde_json::json!(model);
+    if !stream {
+        let mut response = Response::new(Body::from(value.to_string()));
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        return response;
+    }
+    let text = value["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+        let event = serde_json::json!({
+            "id": value["id"], "object": "chat.completion.chunk", "created": 0, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        format!("data: {event}\n\n")
+    };
+    let mut events = vec![chunk(
+        serde_json::json!({"role": "assistant", "content": ""}),
+        serde_json::Value::Null,
+    )];
+    // One event per word, so a client sees several chunks.
+    for word in text.split_inclusive(' ') {
+        events.push(chunk(
+            serde_json::json!({"content": word}),
+            serde_json::Value::Null,
+        ));
+    }
+    events.push(chunk(serde_json::json!({}), serde_json::json!("stop")));
+    events.push("data: [DONE]\n\n".to_string());
+    let stream = futures_util::stream::iter(
+        events
+            .into_iter()
+            .map(|e| Ok::<_, std::io::Error>(bytes::Bytes::from(e))),
+    );
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
 }
 
 fn plain(status: u16, body: &'static str) -> Response {

@@ -115,10 +115,11 @@ fn the_retry_budget_holds_the_outage_load_without_losing_calls() {
         .max()
         .unwrap();
     assert!(relent.successes >= best, "{relent:?}");
-    assert!(relent.steady_amplification <= 1.1, "{relent:?}");
-    // Unlimited, it was 2.26x; every baseline that retries a 529 is above 2x.
+    let steady = relent.steady_amplification.expect("a multi-client family");
+    assert!(steady <= 1.1, "{relent:?}");
+    // Unlimited, it was 2.26x; hermes-agent, which also keeps every call, is above 2x.
     let hermes = f.row("hermes-agent").unwrap();
-    assert!(hermes.steady_amplification > 2.0 * relent.steady_amplification);
+    assert!(hermes.steady_amplification.expect("a multi-client family") > 2.0 * steady);
 }
 
 /// relent loses only what its 120 s deadline forbids where attempts hang.

@@ -1,17 +1,17 @@
 //! The [`Client`]: shared state, the calls, and the HTTP adapter the drive loop sends with.
 
-use crate::builder::{check_headers, ClientBuilder};
-use crate::drive::{drive, Adapter, Call, Mode, Progress, ProgressFn};
+use crate::adapter::{collect, record_failure, run};
+use crate::builder::ClientBuilder;
+use crate::drive::{Adapter, Mode, Progress, ProgressFn};
 use crate::error::CallError;
-use crate::metrics as m;
 use crate::options::{CallOptions, HeaderNames};
 use crate::request::Request;
-use crate::response::{is_event_stream, Completion, SseScanner, Streaming};
+use crate::response::{Completion, Streaming};
 use crate::secret::{Headers, KeyStore, Secret};
-use crate::shared::{SharedPool, Synced};
+use crate::shared::SharedPool;
 use crate::target::{apply_auth, check_method, check_secret, Auth, Endpoint};
 use crate::transport::{AttemptRequest, AttemptResult, Transport};
-use relent::{Policy, Pool, PoolChange, RetryMachine, Target};
+use relent::{Policy, Pool, PoolChange, Target};
 use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, info_span, Instrument};
 
 /// What every clone of a client shares: the pool, the secrets, the targets, the clock.
 pub(crate) struct Core {
@@ -239,28 +238,7 @@ impl<T: Transport> Client<T> {
         request: Request,
         options: CallOptions,
     ) -> Result<Completion, CallError> {
-        let mut streaming = self.start(&request, options, Mode::Buffered).await?;
-        let mut full = streaming.first.take().unwrap_or_default();
-        streaming.first = None;
-        // Scan what was read whole, then read (nothing, normally) to the end.
-        if let Some(scanner) = streaming.sse.as_mut() {
-            if let Some((before, data)) = scanner.feed(&full) {
-                full.truncate(before);
-                streaming.pending_error = Some(data);
-            }
-        }
-        while let Some(chunk) = streaming.next_chunk().await? {
-            full.extend_from_slice(&chunk);
-        }
-        Ok(Completion {
-            status: streaming.status,
-            headers: std::mem::take(&mut streaming.headers),
-            body: full,
-            via: streaming.via,
-            api: streaming.api,
-            attempts: streaming.attempts,
-            seed: streaming.seed,
-        })
+        collect(self.start(&request, options, Mode::Buffered).await?).await
     }
 
     /// Makes one logical call with `request` and hands the response over at its first
@@ -273,7 +251,8 @@ impl<T: Transport> Client<T> {
         self.start(&request, options, Mode::Streaming).await
     }
 
-    /// Checks what the call brings, then drives it to a committed response.
+    /// Checks what the call brings, then drives it to a committed response (the loop and
+    /// its setup are shared with every adapter: [`crate::adapter`]).
     async fn start(
         &self,
         request: &Request,
@@ -281,44 +260,32 @@ impl<T: Transport> Client<T> {
         mode: Mode,
     ) -> Result<Streaming, CallError> {
         let started = Instant::now();
-        let result = self.start_inner(request, options, mode, started).await;
-        if let Err(error) = &result {
-            match error {
-                CallError::Aborted(abort) => {
-                    m::abort(abort);
-                    m::call_ended(abort.reason.name(), started.elapsed().as_secs_f64());
-                }
-                CallError::Config(_) => m::call_ended("config_error", 0.0),
-                _ => m::call_ended("internal_error", started.elapsed().as_secs_f64()),
+        let result = match self.http_adapter(request, &options) {
+            Ok(adapter) => {
+                run(
+                    &self.core,
+                    &self.settings,
+                    &adapter,
+                    &options,
+                    mode,
+                    started,
+                )
+                .await
             }
-        }
+            Err(error) => Err(error),
+        };
+        record_failure(&result, started);
         result
     }
 
-    async fn start_inner(
-        &self,
-        request: &Request,
-        options: CallOptions,
-        mode: Mode,
-        started: Instant,
-    ) -> Result<Streaming, CallError> {
+    /// The HTTP adapter for one call: the request checked and shaped for every target.
+    fn http_adapter<'a>(
+        &'a self,
+        request: &'a Request,
+        options: &'a CallOptions,
+    ) -> Result<HttpAdapter<'a, T>, CallError> {
         let core = &*self.core;
-        let settings = &*self.settings;
-        // Everything the call brings is checked before the first send.
         check_method(request.http_method()).map_err(CallError::config)?;
-        check_headers(&settings.extra_headers)?;
-        check_headers(&options.headers)?;
-        for name in [
-            &settings.header_names.idempotency,
-            &settings.header_names.attempt,
-        ] {
-            crate::target::check_header_name(name).map_err(CallError::config)?;
-        }
-        if let Some(outbox) = core.shared.outbox() {
-            // A fresh client learns what the fleet knows before its first send (at most
-            // one store timeout; later calls never wait for the store).
-            outbox.first_read().await;
-        }
         let snapshot = core.shared.snapshot();
         let mut bodies = Vec::with_capacity(core.endpoints.len());
         let mut models = Vec::with_capacity(core.endpoints.len());
@@ -335,84 +302,15 @@ impl<T: Transport> Client<T> {
             bodies.push(body);
             models.push(target.model.clone());
         }
-
-        let seed = core.next_seed.fetch_add(1, Ordering::Relaxed);
-        let mut policy = core.policy.clone();
-        if let Some(deadline) = options.deadline {
-            policy.deadline_ms = policy
-                .deadline_ms
-                .min(u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX))
-                .max(1);
-        }
-        let mut synced = Synced {
-            pool: snapshot,
-            overload: core.shared.overload(),
-        };
-        let mut machine = RetryMachine::with_pool(policy, synced.pool.clone(), seed)
-            .map_err(|e| CallError::Config(e.to_string()))?
-            .with_overload(synced.overload.clone());
-        if let Some(unix_ms) = core.epoch_unix_ms {
-            machine = machine.wall_clock_epoch(unix_ms);
-        }
-        let metadata: String = options
-            .metadata
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let span = info_span!(
-            "relent.call",
-            seed,
-            idempotency_key = %machine.idempotency_key(),
-            metadata = %relent::classify::redact::redact(&metadata),
-        );
-        let cancel = options.cancel.clone().unwrap_or_default();
-        let adapter = HttpAdapter {
+        Ok(HttpAdapter {
             transport: &*self.transport,
             core,
-            settings,
+            settings: &self.settings,
             bodies,
             models,
             method: request.http_method(),
             content_type: request.content_type_header(),
             call_headers: &options.headers,
-        };
-        let call = Call {
-            shared: &core.shared,
-            epoch: core.epoch,
-            cancel: &cancel,
-            mode,
-            idle: settings.idle,
-            progress: settings.progress.as_ref(),
-        };
-        let mut guard = DropGuard { done: false };
-        let result = drive(&adapter, &call, &mut machine, &mut synced)
-            .instrument(span)
-            .await;
-        guard.done = true;
-        core.shared.sync(&mut machine, &mut synced, call.now());
-        let committed = result?;
-        let api = core.endpoints[committed.via.target].api;
-        let sse = is_event_stream(&committed.headers).then(SseScanner::default);
-        Ok(Streaming {
-            status: committed.status,
-            headers: committed.headers,
-            via: committed.via,
-            api,
-            attempts: committed.attempts,
-            seed,
-            first: Some(committed.first),
-            reader: committed.reader,
-            machine,
-            synced,
-            shared: core.shared.clone(),
-            epoch: core.epoch,
-            started,
-            idle: settings.idle,
-            cancel,
-            sse,
-            pending_error: None,
-            done: false,
         })
     }
 }
@@ -503,18 +401,5 @@ impl<T: Transport> HttpAdapter<'_, T> {
             body,
         )?;
         Ok((url, headers, body, send.fresh_connection))
-    }
-}
-
-/// Logs a call whose future was dropped before it ended.
-struct DropGuard {
-    done: bool,
-}
-
-impl Drop for DropGuard {
-    fn drop(&mut self) {
-        if !self.done {
-            info!("relent: call dropped by the caller before it ended");
-        }
     }
 }

@@ -26,6 +26,9 @@
 //!   other processes through a [`store::Store`], such as the Redis one of `relent-redis`;
 //!   the in-process pool stays the default (`docs/FLEET.md`).
 //! - **Configuration files**: [`Config`], [`Client::from_config_file`] (`docs/CONFIG.md`).
+//! - **Adapters**: [`adapter`] runs the same loop inside another client ([`retry`] with a
+//!   closure, or a [`SendAttempt`] of one's own); see the `relent-adapters` crate for
+//!   async-openai, reqwest-middleware and tower.
 //!
 //! ```
 //! use relent::{KeySpec, Policy, Provider, Target};
@@ -54,6 +57,7 @@
 //! # });
 //! ```
 
+pub mod adapter;
 mod builder;
 mod client;
 #[cfg(feature = "reqwest")]
@@ -70,6 +74,10 @@ pub mod store;
 mod target;
 mod transport;
 
+pub use adapter::{
+    is_credential_header, retry, retry_with, Answer, Attempt, Handover, NoTransport, RetryState,
+    SendAttempt,
+};
 pub use builder::{ClientBuilder, DEFAULT_BODY_IDLE_TIMEOUT};
 pub use client::Client;
 #[cfg(feature = "reqwest")]

@@ -220,7 +220,7 @@ mod erased {
 }
 
 /// Replaces the top-level `"model"` of a JSON object body when it differs.
-fn rewrite<'a>(bytes: &'a [u8], model: &str, on: bool) -> Cow<'a, [u8]> {
+pub(crate) fn rewrite<'a>(bytes: &'a [u8], model: &str, on: bool) -> Cow<'a, [u8]> {
     if !on || memchr_model(bytes).is_none() {
         return Cow::Borrowed(bytes);
     }
