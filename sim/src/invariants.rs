@@ -838,8 +838,7 @@ impl Checker {
                 after == Reason::RateLimited
             }
             // A wait for the retry budget waits for time, not for a key.
-            Some(SleepReason::RetryBudget { .. }) | None => false,
-            Some(_) => false,
+            _ => false,
         };
         let current = self.target;
         waiting_for_keys
@@ -878,8 +877,8 @@ impl Checker {
                     SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
                         *after == Reason::RateLimited
                     }
-                    // Another ready key would cost the same retry the budget cannot pay.
-                    SleepReason::RetryBudget { .. } => false,
+                    // A wait for the retry budget: another ready key would cost the same
+                    // retry the budget cannot pay.
                     _ => false,
                 };
                 let budget_wait = matches!(reason, SleepReason::RetryBudget { .. });

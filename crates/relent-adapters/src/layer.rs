@@ -16,10 +16,7 @@
 pub use crate::body::RelentBody;
 use crate::body::{relent_body, transport_kind, HttpBodyReader};
 use crate::RelentError;
-use relent_tokio::{
-    is_credential_header, Attempt, AttemptResult, Auth, CallOptions, Handover, Headers, RetryState,
-    SendAttempt,
-};
+use relent_tokio::{Attempt, AttemptResult, Auth, CallOptions, Handover, RetryState, SendAttempt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -160,36 +157,12 @@ impl<B: Clone, S> Attempts<B, S> {
             .map_err(|_| "the request's lock was poisoned".to_string())?
             .clone();
         let mut url = attempt.rebase(&request.uri().to_string())?;
-        let mut added = Headers::new();
-        for (name, value, sensitive) in attempt.headers().iter_marked() {
-            if sensitive {
-                added.push_sensitive(name, value);
-            } else {
-                added.push(name, value);
-            }
-        }
+        let mut added = attempt.headers().clone();
         attempt.authorize(request.method().as_str(), &mut url, &mut added, &[])?;
         *request.uri_mut() = url
             .parse()
             .map_err(|_| format!("cannot parse URL {}", relent_tokio::redact_url(&url)))?;
-        let headers = request.headers_mut();
-        let credentials: Vec<_> = headers
-            .keys()
-            .filter(|name| is_credential_header(name.as_str()))
-            .cloned()
-            .collect();
-        for name in credentials {
-            headers.remove(name);
-        }
-        for (name, value, sensitive) in added.iter_marked() {
-            let name = http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("`{}` is not a valid header name", name.escape_debug()))?;
-            let mut value = http::HeaderValue::from_str(value).map_err(|_| {
-                format!("the value of header `{name}` cannot be sent (a line break or control character?)")
-            })?;
-            value.set_sensitive(sensitive);
-            headers.insert(name, value);
-        }
+        crate::headers::replace_credentials(request.headers_mut(), &added)?;
         Ok(request)
     }
 }

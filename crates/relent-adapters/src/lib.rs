@@ -41,6 +41,8 @@ use std::time::Duration;
 
 #[cfg(feature = "http")]
 mod body;
+#[cfg(feature = "http")]
+mod headers;
 #[cfg(feature = "tower")]
 pub mod layer;
 #[cfg(feature = "reqwest-middleware")]

@@ -3,7 +3,7 @@
 //! committed response back as a `reqwest::Response`.
 
 use crate::body::{chunks, transport_kind};
-use relent_tokio::{is_credential_header, Attempt, AttemptResult, BodyReader, Headers, NextChunk};
+use relent_tokio::{Attempt, AttemptResult, BodyReader, NextChunk};
 use relent_tokio::{RetryState, Streaming};
 
 /// Moves `request` to `attempt`'s target: the URL under the target's base, the model in a
@@ -16,14 +16,7 @@ pub(crate) fn retarget(request: &mut reqwest::Request, attempt: &Attempt) -> Res
         }
     }
     let mut url = attempt.rebase(request.url().as_str())?;
-    let mut added = Headers::new();
-    for (name, value, sensitive) in attempt.headers().iter_marked() {
-        if sensitive {
-            added.push_sensitive(name, value);
-        } else {
-            added.push(name, value);
-        }
-    }
+    let mut added = attempt.headers().clone();
     let body = request
         .body()
         .and_then(reqwest::Body::as_bytes)
@@ -31,26 +24,7 @@ pub(crate) fn retarget(request: &mut reqwest::Request, attempt: &Attempt) -> Res
     attempt.authorize(request.method().as_str(), &mut url, &mut added, body)?;
     *request.url_mut() = reqwest::Url::parse(&url)
         .map_err(|e| format!("cannot parse URL {}: {e}", relent_tokio::redact_url(&url)))?;
-    let headers = request.headers_mut();
-    let credentials: Vec<_> = headers
-        .keys()
-        .filter(|name| is_credential_header(name.as_str()))
-        .cloned()
-        .collect();
-    for name in credentials {
-        headers.remove(name);
-    }
-    for (name, value, sensitive) in added.iter_marked() {
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("`{}` is not a valid header name", name.escape_debug()))?;
-        let mut value = http::HeaderValue::from_str(value).map_err(|_| {
-            format!(
-                "the value of header `{name}` cannot be sent (a line break or control character?)"
-            )
-        })?;
-        value.set_sensitive(sensitive);
-        headers.insert(name, value);
-    }
+    crate::headers::replace_credentials(request.headers_mut(), &added)?;
     Ok(())
 }
 

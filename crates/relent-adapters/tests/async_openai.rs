@@ -97,24 +97,26 @@ fn chat(model: &str) -> CreateChatCompletionRequest {
         .unwrap()
 }
 
+/// One OpenAI target whose first of three keys is rejected, every time.
+const DEAD_KEY_AMONG_THREE: &str = r#"{"targets": [{"provider": "openai", "model": "gpt-4o",
+    "keys": [{"id": 1, "label": "dead"}, {"id": 2, "label": "live"}, {"id": 3, "label": "spare"}]}],
+    "faults": [{"scope": {"key": 1}, "kind": {"type": "key_rejected"}}],
+    "latency_ms": 2}"#;
+
+/// An async-openai client of the stub's one target, through relent with the quick policy.
+fn quick_client(stub: &Stub, schedule: &Schedule) -> Client<OpenAIConfig> {
+    let base = format!("{}/v1", stub.base_url());
+    openai_client(&base, state(schedule, std::slice::from_ref(&base), quick()))
+}
+
 fn sent_with(seen: &[Seen], key: u32) -> usize {
     seen.iter().filter(|s| s.key == Some(KeyId(key))).count()
 }
 
 #[tokio::test]
 async fn a_dead_key_among_three_is_sent_once_and_never_again_by_any_clone() {
-    let (stub, schedule) = start_stub(
-        r#"{"targets": [{"provider": "openai", "model": "gpt-4o",
-             "keys": [{"id": 1, "label": "dead"}, {"id": 2, "label": "live"}, {"id": 3, "label": "spare"}]}],
-            "faults": [{"scope": {"key": 1}, "kind": {"type": "key_rejected"}}],
-            "latency_ms": 2}"#,
-    )
-    .await;
-    let base = format!("{}/v1", stub.base_url());
-    let client = openai_client(
-        &base,
-        state(&schedule, std::slice::from_ref(&base), quick()),
-    );
+    let (stub, schedule) = start_stub(DEAD_KEY_AMONG_THREE).await;
+    let client = quick_client(&stub, &schedule);
     let calls = 4;
     for _ in 0..calls {
         let answer = client.clone().chat().create(chat("gpt-4o")).await.unwrap();
@@ -147,11 +149,7 @@ async fn a_429_with_retry_after_is_waited_out_and_a_wait_past_the_deadline_is_re
             "latency_ms": 2}}"#
     ))
     .await;
-    let base = format!("{}/v1", stub.base_url());
-    let client = openai_client(
-        &base,
-        state(&schedule, std::slice::from_ref(&base), quick()),
-    );
+    let client = quick_client(&stub, &schedule);
     let answer = client.chat().create(chat("gpt-4o")).await.unwrap();
     assert_eq!(answer.choices[0].message.content.as_deref(), Some("Hello!"));
     let seen = stub.seen();
@@ -204,18 +202,8 @@ async fn a_429_with_retry_after_is_waited_out_and_a_wait_past_the_deadline_is_re
 
 #[tokio::test]
 async fn a_streaming_chat_behind_a_dead_key_streams_from_the_live_one() {
-    let (stub, schedule) = start_stub(
-        r#"{"targets": [{"provider": "openai", "model": "gpt-4o",
-             "keys": [{"id": 1, "label": "dead"}, {"id": 2, "label": "live"}, {"id": 3, "label": "spare"}]}],
-            "faults": [{"scope": {"key": 1}, "kind": {"type": "key_rejected"}}],
-            "latency_ms": 2}"#,
-    )
-    .await;
-    let base = format!("{}/v1", stub.base_url());
-    let client = openai_client(
-        &base,
-        state(&schedule, std::slice::from_ref(&base), quick()),
-    );
+    let (stub, schedule) = start_stub(DEAD_KEY_AMONG_THREE).await;
+    let client = quick_client(&stub, &schedule);
     let mut stream = client.chat().create_stream(chat("gpt-4o")).await.unwrap();
     let mut text = String::new();
     let mut chunks = 0;

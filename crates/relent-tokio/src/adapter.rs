@@ -481,20 +481,13 @@ impl<A> Adapted<'_, A> {
             })?;
         let model = self.models.get(t).cloned().unwrap_or_default();
         let mut headers = Headers::new();
-        for (name, value) in &endpoint.headers {
-            headers.push(name.clone(), value.clone());
-        }
-        let extra = self.settings.extra_headers.iter_marked();
-        for (name, value, sensitive) in extra.chain(self.call_headers.iter_marked()) {
-            if sensitive {
-                headers.push_sensitive(name, value);
-            } else {
-                headers.push(name, value);
-            }
-        }
-        let names = &self.settings.header_names;
-        headers.push(names.idempotency.clone(), send.idempotency_key.to_string());
-        headers.push(names.attempt.clone(), send.attempt.to_string());
+        push_attempt_headers(
+            &mut headers,
+            endpoint,
+            self.settings,
+            self.call_headers,
+            send,
+        );
         Ok(Attempt {
             target: t,
             model,
@@ -508,6 +501,33 @@ impl<A> Adapted<'_, A> {
             bases: self.bases.clone(),
         })
     }
+}
+
+/// Adds what every attempt carries besides its credential, in this order: the target's
+/// own headers, the client's and the call's extra headers (sensitive ones stay marked),
+/// then the idempotency key and the attempt number under the configured names. The
+/// `Client` and every adapter build their attempts with it.
+pub(crate) fn push_attempt_headers(
+    headers: &mut Headers,
+    endpoint: &Endpoint,
+    settings: &Settings,
+    call_headers: &Headers,
+    send: &relent::Send,
+) {
+    for (name, value) in &endpoint.headers {
+        headers.push(name.clone(), value.clone());
+    }
+    let extra = settings.extra_headers.iter_marked();
+    for (name, value, sensitive) in extra.chain(call_headers.iter_marked()) {
+        if sensitive {
+            headers.push_sensitive(name, value);
+        } else {
+            headers.push(name, value);
+        }
+    }
+    let names = &settings.header_names;
+    headers.push(names.idempotency.clone(), send.idempotency_key.to_string());
+    headers.push(names.attempt.clone(), send.attempt.to_string());
 }
 
 /// Drives one call with `adapter` to a committed response: the setup every call shares

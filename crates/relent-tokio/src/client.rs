@@ -1,6 +1,6 @@
 //! The [`Client`]: shared state, the calls, and the HTTP adapter the drive loop sends with.
 
-use crate::adapter::{collect, record_failure, run};
+use crate::adapter::{collect, push_attempt_headers, record_failure, run};
 use crate::builder::ClientBuilder;
 use crate::drive::{Adapter, Mode, Progress, ProgressFn};
 use crate::error::CallError;
@@ -378,20 +378,13 @@ impl<T: Transport> HttpAdapter<'_, T> {
         if let Some(content_type) = self.content_type {
             headers.push("content-type", content_type);
         }
-        for (name, value) in &endpoint.headers {
-            headers.push(name.clone(), value.clone());
-        }
-        let extra = self.settings.extra_headers.iter_marked();
-        for (name, value, sensitive) in extra.chain(self.call_headers.iter_marked()) {
-            if sensitive {
-                headers.push_sensitive(name, value);
-            } else {
-                headers.push(name, value);
-            }
-        }
-        let names = &self.settings.header_names;
-        headers.push(names.idempotency.clone(), send.idempotency_key.to_string());
-        headers.push(names.attempt.clone(), send.attempt.to_string());
+        push_attempt_headers(
+            &mut headers,
+            endpoint,
+            self.settings,
+            self.call_headers,
+            send,
+        );
         apply_auth(
             &endpoint.auth,
             &secret,

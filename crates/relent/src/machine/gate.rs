@@ -336,11 +336,9 @@ mod tests {
     const SERVER_ERROR: &str =
         r#"{"type":"error","error":{"type":"api_error","message":"Internal"}}"#;
 
-    #[test]
-    fn a_retry_the_budget_cannot_pay_waits_for_the_refill_then_sends() {
-        // 5 tokens, 5 a retry, 1 back a second: the second retry must wait until five
-        // seconds after the first was paid.
-        let p = policy(OverloadPolicy {
+    /// One retry's worth of tokens (5, at 5 a retry), 1 back a second, no breaker.
+    fn one_retry_refilling() -> Policy {
+        policy(OverloadPolicy {
             budget: BudgetPolicy {
                 capacity: 5,
                 retry_cost: 5,
@@ -349,21 +347,29 @@ mod tests {
                 refill_per_sec: 1,
             },
             breaker: BreakerPolicy::off(),
-        });
+        })
+    }
+
+    /// A call under `p` answered 500, waited and sent its first retry: the machine and the
+    /// time that retry was paid.
+    fn retried_once(p: Policy) -> (RetryMachine, Time) {
         let mut m = RetryMachine::new(p, targets(1), 7).unwrap();
         m.start(Time(0)).unwrap();
         drain(&mut m);
         m.handle_response(Time(300), http(500, SERVER_ERROR))
             .unwrap();
-        let [Action::Sleep {
-            until: first_wake, ..
-        }] = drain(&mut m)[..]
-        else {
+        let [Action::Sleep { until, .. }] = drain(&mut m)[..] else {
             panic!()
         };
-        m.handle_timeout(first_wake).unwrap();
+        m.handle_timeout(until).unwrap();
         assert!(matches!(drain(&mut m)[..], [Action::Send(_)]));
-        let paid_at = first_wake;
+        (m, until)
+    }
+
+    #[test]
+    fn a_retry_the_budget_cannot_pay_waits_for_the_refill_then_sends() {
+        // The second retry must wait until five seconds after the first was paid.
+        let (mut m, paid_at) = retried_once(one_retry_refilling());
         m.handle_response(Time(paid_at.0 + 300), http(500, SERVER_ERROR))
             .unwrap();
         let [Action::Sleep {
@@ -404,28 +410,10 @@ mod tests {
         // 1 token a second against a 5-token retry with 3 s of deadline left: no wait.
         let p = Policy {
             deadline_ms: 3_000,
-            ..policy(OverloadPolicy {
-                budget: BudgetPolicy {
-                    capacity: 5,
-                    retry_cost: 5,
-                    timeout_retry_cost: 5,
-                    success_reward: 0,
-                    refill_per_sec: 1,
-                },
-                breaker: BreakerPolicy::off(),
-            })
+            ..one_retry_refilling()
         };
-        let mut m = RetryMachine::new(p, targets(1), 7).unwrap();
-        m.start(Time(0)).unwrap();
-        drain(&mut m);
-        m.handle_response(Time(300), http(500, SERVER_ERROR))
-            .unwrap();
-        let [Action::Sleep { until, .. }] = drain(&mut m)[..] else {
-            panic!()
-        };
-        m.handle_timeout(until).unwrap();
-        drain(&mut m);
-        m.handle_response(Time(until.0 + 300), http(500, SERVER_ERROR))
+        let (mut m, paid_at) = retried_once(p);
+        m.handle_response(Time(paid_at.0 + 300), http(500, SERVER_ERROR))
             .unwrap();
         let actions = drain(&mut m);
         assert!(
