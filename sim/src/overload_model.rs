@@ -222,39 +222,38 @@ impl OverloadModel {
         1_000 * u64::from(policy.overload.budget.capacity)
     }
 
-    /// Counts the refill up to `now`: `refill_per_sec` tokens for every second since the
-    /// last count, never past the capacity.
+    /// The thousandths of a token the budget holds at `now`: `refill_per_sec` tokens for
+    /// every second since the last count, never past the capacity.
+    fn milli_at(&self, policy: &Policy, now: Time) -> u64 {
+        let elapsed_ms = now.0.saturating_sub(self.counted_to.0);
+        let gained = elapsed_ms.saturating_mul(u64::from(policy.overload.budget.refill_per_sec));
+        self.milli.saturating_add(gained).min(Self::ceiling(policy))
+    }
+
+    /// Counts the refill up to `now`.
     pub fn refill_to(&mut self, policy: &Policy, now: Time) {
         if now > self.counted_to {
-            let elapsed_ms = now.0 - self.counted_to.0;
-            let gained =
-                elapsed_ms.saturating_mul(u64::from(policy.overload.budget.refill_per_sec));
-            self.milli = (self.milli.saturating_add(gained)).min(Self::ceiling(policy));
+            self.milli = self.milli_at(policy, now);
             self.counted_to = now;
         }
     }
 
     /// Whole tokens left at `now`.
     pub fn tokens_at(&self, policy: &Policy, now: Time) -> u64 {
-        let mut at = self.clone();
-        at.refill_to(policy, now);
-        at.milli / 1_000
+        self.milli_at(policy, now) / 1_000
     }
 
     /// Whether the budget holds `cost` tokens at `now`.
     pub fn affords(&self, policy: &Policy, now: Time, cost: u64) -> bool {
-        let mut at = self.clone();
-        at.refill_to(policy, now);
-        at.milli >= cost * 1_000
+        self.milli_at(policy, now) >= cost * 1_000
     }
 
     /// The first millisecond at or after `now` at which the refill alone makes the budget
     /// hold `cost` tokens; `None` when it never does.
     pub fn affords_from(&self, policy: &Policy, now: Time, cost: u64) -> Option<Time> {
-        let mut at = self.clone();
-        at.refill_to(policy, now);
+        let held = self.milli_at(policy, now);
         let wanted = cost * 1_000;
-        if at.milli >= wanted {
+        if held >= wanted {
             return Some(now);
         }
         let rate = u64::from(policy.overload.budget.refill_per_sec);
@@ -262,7 +261,7 @@ impl OverloadModel {
             return None;
         }
         // The smallest whole number of milliseconds whose refill covers the shortfall.
-        let short = wanted - at.milli;
+        let short = wanted - held;
         let ms = short / rate + u64::from(short % rate != 0);
         Some(Time(now.0 + ms))
     }
