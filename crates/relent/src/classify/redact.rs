@@ -29,7 +29,9 @@
 //!   `passwd`, `signature` or `credential` (`key=`, `api_key=`, `x-api-key:`,
 //!   `access_token=`, `"apiKey": "…"`, inside URLs too), and whatever follows
 //!   `key provided:`;
-//! * a long opaque token: 20 or more letters and digits in a row, mixing both.
+//! * a long opaque token: 20 or more letters and digits in a row, mixing both;
+//! * a long base64 token: 40 or more base64 characters in a row with a `+` or `/`, mixing
+//!   capitals, small letters and digits (an AWS session token).
 //!
 //! The whole run of key characters around a match is replaced by `[redacted]`. Every step
 //! is a single left-to-right pass, so redaction is linear in the length of the text. The
@@ -530,8 +532,11 @@ fn find_secrets(text: &str) -> Vec<Range<usize>> {
         scan_key_run(bytes, start, i, &mut spans, &mut aws_id_seen);
     }
 
-    // Long base64 runs: kept aside until we know whether an AWS key id is present.
-    if aws_id_seen {
+    // Long base64 runs: beside an AWS key id, any of them (the secret access key); without
+    // one, those that carry a `+` or `/` and mix capitals, small letters and digits (an AWS
+    // session token, a base64 secret), which the opaque-token rule misses because `+` and
+    // `/` break its runs.
+    if aws_id_seen || memchr::memchr2(b'+', b'/', bytes).is_some() {
         let mut i = 0;
         while i < bytes.len() {
             if !is_base64_byte(bytes[i]) {
@@ -542,7 +547,7 @@ fn find_secrets(text: &str) -> Vec<Range<usize>> {
             while i < bytes.len() && is_base64_byte(bytes[i]) {
                 i += 1;
             }
-            if i - start >= 40 {
+            if i - start >= LONG_BASE64 && (aws_id_seen || is_base64_secret(&bytes[start..i])) {
                 long_base64.push(start..i);
             }
         }
@@ -552,6 +557,23 @@ fn find_secrets(text: &str) -> Vec<Range<usize>> {
     scan_context(text, &mut spans);
 
     merge(spans)
+}
+
+/// How long a run of base64 characters must be to be taken for a secret.
+const LONG_BASE64: usize = 40;
+
+/// A long base64 run that is a secret even with no AWS key id beside it: it holds a `+` or
+/// a `/` (standard base64, not a word or a URL path of plain words) and mixes capitals,
+/// small letters and digits.
+fn is_base64_secret(run: &[u8]) -> bool {
+    let (mut slash_or_plus, mut upper, mut lower, mut digit) = (false, false, false, false);
+    for b in run {
+        slash_or_plus |= matches!(b, b'+' | b'/');
+        upper |= b.is_ascii_uppercase();
+        lower |= b.is_ascii_lowercase();
+        digit |= b.is_ascii_digit();
+    }
+    slash_or_plus && upper && lower && digit
 }
 
 /// A digit or a capital letter: what tells a key from a lower-case label.
@@ -880,6 +902,32 @@ mod tests {
             "Incorrect API key provided: [redacted]. You can obtain an API key from https://console.x.ai."
         );
         assert_eq!(redact("Bearer abc"), "Bearer [redacted]");
+    }
+
+    #[test]
+    fn long_base64_tokens_are_redacted_without_an_aws_id() {
+        // A made-up session token: standard base64, so `/` and `+` break it into pieces
+        // shorter than an opaque token.
+        let token = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+9xKq";
+        for context in [
+            "token {} expired",
+            "https://user:{}@proxy.example.com/v1",
+            "provided key ({}) invalid",
+            "{}",
+        ] {
+            let text = context.replace("{}", token);
+            let out = redact(&text);
+            let leaked = (0..=token.len() - 12).find(|&i| out.contains(&token[i..i + 12]));
+            assert_eq!(leaked, None, "{text} -> {out}");
+        }
+        // Paths and model ids of plain words are not base64 secrets.
+        for kept in [
+            "POST https://api.openai.com/v1/chat/completions failed",
+            "model meta-llama/Llama-3.1-8B-Instruct is not loaded",
+            "see /v1beta/models/gemini-1.5-pro:generateContent and /v1/organizations/settings",
+        ] {
+            assert_eq!(redact(kept), kept);
+        }
     }
 
     #[test]
