@@ -87,12 +87,21 @@
 //! 20. no send to a target whose breaker the model has open;
 //! 21. a half-open breaker admits exactly its probe count: no send beyond it, and
 //!     `circuit_open` only while the model has a breaker on the way forward open or its
-//!     probes out.
+//!     probes out;
+//! 22. a key the machine chooses (at the start, on an answer or on a pool change) is the
+//!     one the policy's selection names among the keys the model knows are ready: first in
+//!     configured order (priority), first after the key used last (round robin, the
+//!     cursor kept by the model and shared across calls as the driver's merge shares it),
+//!     or used longest ago (least recently used). A resend of the key just used is a retry,
+//!     not a choice, and a send that ends a sleep is not checked (it may use the key chosen
+//!     when the sleep began).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
 use relent::machine::TraceEntry;
-use relent::{AbortReason, Action, KeyId, Policy, PoolChange, Reason, SleepReason, Target, Time};
+use relent::{
+    AbortReason, Action, KeyId, Policy, PoolChange, Reason, Selection, SleepReason, Target, Time,
+};
 use serde::{Deserialize, Serialize};
 
 /// A broken invariant.
@@ -180,6 +189,8 @@ pub struct KeyModel {
     pub revoked_at: Option<Time>,
     /// When a re-probe's answer last lifted the key's revocation.
     pub lifted_at: Option<Time>,
+    /// When the key was last sent (by any call of the client).
+    pub last_used: Option<Time>,
 }
 
 impl KeyModel {
@@ -195,6 +206,7 @@ impl KeyModel {
             revoked: false,
             revoked_at: None,
             lifted_at: None,
+            last_used: None,
         }
     }
 
@@ -226,6 +238,7 @@ impl KeyModel {
         }
         self.blocked_until = self.blocked_until.max(other.blocked_until);
         self.free_by = self.free_by.max(other.free_by);
+        self.last_used = self.last_used.max(other.last_used);
     }
 }
 
@@ -238,6 +251,8 @@ pub struct ClientModel {
     pub contexts: Vec<Option<u32>>,
     /// The client's retry budget and breakers (issue #14), when a policy is known.
     pub overload: Option<OverloadModel>,
+    /// Per target, the round-robin cursor: the index after the key sent last.
+    pub cursors: Vec<usize>,
 }
 
 impl ClientModel {
@@ -251,6 +266,7 @@ impl ClientModel {
                 .collect(),
             contexts: targets.iter().map(|t| t.context_tokens).collect(),
             overload: None,
+            cursors: vec![0; targets.len()],
         }
     }
 
@@ -284,6 +300,15 @@ impl ClientModel {
             }
         }
         call.synced.clone_from(&call.keys);
+        // A cursor the call moved is the client's now (the driver's merge takes it).
+        for (t, cursor) in call.cursors.iter().enumerate() {
+            if call.synced_cursors.get(t) != Some(cursor) {
+                if let Some(shared) = self.cursors.get_mut(t) {
+                    *shared = *cursor;
+                }
+            }
+        }
+        call.synced_cursors.clone_from(&call.cursors);
     }
 
     /// Applies a pool change from outside (every running call sees it too).
@@ -369,6 +394,17 @@ fn refuses_target(reason: Reason) -> bool {
     )
 }
 
+/// How far past the model's bound on a key's cooldown invariant 22 waits before it counts
+/// the key as ready: the machine reads a reset the server states to the millisecond while
+/// the model's bound comes from the world's own clock, and the two may round apart.
+const SELECTION_MARGIN_MS: u64 = 1_000;
+
+/// Whether the model is sure that `k` is not held back at `now`, for invariant 22: never
+/// held, or held until a time at least [`SELECTION_MARGIN_MS`] ago.
+fn surely_free(k: &KeyModel, now: Time) -> bool {
+    k.free_by == Time::ZERO || k.free_by.0.saturating_add(SELECTION_MARGIN_MS) <= now.0
+}
+
 /// Transient faults: waited out on the same key.
 fn is_transient(reason: Reason) -> bool {
     matches!(
@@ -408,6 +444,10 @@ pub struct Checker {
     rejected_here: Vec<KeyId>,
     /// The key models as this call last shared them with the client.
     synced: Vec<KeyModel>,
+    /// Per target, the round-robin cursor (see [`ClientModel::cursors`]).
+    cursors: Vec<usize>,
+    /// The cursors as this call last shared them with the client.
+    synced_cursors: Vec<usize>,
     /// The idempotency key of the call's first send.
     idempotency: Option<relent::machine::IdempotencyKey>,
     sleeping: Option<SleepReason>,
@@ -444,6 +484,8 @@ impl Checker {
             probing: None,
             rejected_here: Vec::new(),
             synced: client.keys.clone(),
+            cursors: client.cursors.clone(),
+            synced_cursors: client.cursors.clone(),
             idempotency: None,
             sleeping: None,
             committed: false,
@@ -854,7 +896,15 @@ impl Checker {
             self.violation(now, 6, format!("{} after the call ended", action.kind()));
         }
         match action {
-            Action::Send(send) => self.send(now, send),
+            Action::Send(send) => {
+                // A key chosen on an answer, at the start or on a pool change is the
+                // selection's choice. (A send that ends a sleep may use the key chosen when
+                // the sleep began, which the model does not follow.)
+                if matches!(input, Input::Start | Input::Answer(_) | Input::Pool(_)) {
+                    self.selection_order(now, send);
+                }
+                self.send(now, send)
+            }
             Action::Sleep { until, reason } => {
                 if self.committed && !self.restart_granted {
                     self.violation(now, 12, "a sleep after the response was committed");
@@ -1008,6 +1058,71 @@ impl Checker {
         }
     }
 
+    /// The keys of target `t`, in the pool's order (configured, then added).
+    fn target_keys(&self, t: usize) -> impl Iterator<Item = (usize, &KeyModel)> {
+        self.keys.iter().filter(move |k| k.target == t).enumerate()
+    }
+
+    /// Invariant 22: a key the machine chooses is the one its selection names among the
+    /// keys the model knows are ready: no such key comes before it in configured order
+    /// (priority), in order after the last key used (round robin), or by last use
+    /// (least recently used, never-used keys first, ties in configured order). A resend
+    /// of the key just used is a retry, not a choice.
+    fn selection_order(&mut self, now: Time, send: &relent::Send) {
+        if self.last_send.map(|(_, k)| k) == Some(send.key) {
+            return;
+        }
+        let t = send.target;
+        let count = self.target_keys(t).count();
+        let Some(chosen) = self
+            .target_keys(t)
+            .find(|(_, k)| k.id == send.key)
+            .map(|(i, k)| (i, k.last_used))
+        else {
+            return;
+        };
+        let cursor = self.cursors.get(t).copied().unwrap_or(0);
+        // Where a key stands in the selection's order: lower goes first.
+        let rank = |i: usize, last_used: Option<Time>| -> (u64, usize) {
+            match self.policy.selection {
+                Selection::Priority => (0, i),
+                Selection::RoundRobin => (0, (i + count - cursor % count.max(1)) % count.max(1)),
+                Selection::LeastRecentlyUsed => (last_used.map_or(0, |t| t.0 + 1), i),
+            }
+        };
+        let chosen_rank = rank(chosen.0, chosen.1);
+        let ahead = self
+            .target_keys(t)
+            .filter(|(_, k)| k.id != send.key && self.surely_in_play(k) && surely_free(k, now))
+            .find(|(i, k)| rank(*i, k.last_used) < chosen_rank)
+            .map(|(_, k)| k.id);
+        if let Some(ahead) = ahead {
+            self.violation(
+                now,
+                22,
+                format!(
+                    "sent key {} of target {t} while key {ahead}, ready, comes first by {:?} selection",
+                    send.key, self.policy.selection
+                ),
+            );
+        }
+    }
+
+    /// A send moves the round-robin cursor past its key and stamps the key's last use.
+    fn note_used(&mut self, t: usize, key: KeyId, now: Time) {
+        let count = self.target_keys(t).count();
+        let index = self
+            .target_keys(t)
+            .find(|(_, k)| k.id == key)
+            .map(|(i, _)| i);
+        if let (Some(i), Some(cursor)) = (index, self.cursors.get_mut(t)) {
+            *cursor = (i + 1) % count;
+        }
+        if let Some(k) = self.key_mut(key) {
+            k.last_used = Some(now);
+        }
+    }
+
     fn send(&mut self, now: Time, send: &relent::Send) {
         if self.committed && !self.restart_granted {
             self.violation(now, 12, "a send after the response was committed");
@@ -1154,6 +1269,7 @@ impl Checker {
             }
         }
         self.last_send = Some((send.target, send.key));
+        self.note_used(send.target, send.key, now);
         self.sleeping = None;
     }
 

@@ -319,6 +319,39 @@ pub fn all() -> Vec<Scenario> {
         "The only key is rejected twice (a provider-side auth incident), then works again: revoked; a call 30 s later sends nothing; a call after the 60 s re-probe time (at 120 s) probes it and succeeds.",
         reprobe,
     );
+    let mut removed = world(
+        "removed-key-ends-the-wait",
+        vec![openai(1)],
+        vec![Fault {
+            until_ms: Some(30_000),
+            ..on_key(
+                1,
+                FaultKind::RateLimited {
+                    hint: HintFormat::RetryAfterSeconds,
+                },
+            )
+        }],
+    );
+    removed.pool_changes.push(TimedChange {
+        at_ms: 5_000,
+        change: PoolChange::Removed { key: KeyId(1) },
+    });
+    add(
+        "removed-key-ends-the-wait",
+        "The only key is rate limited for 30 s and the machine sleeps for it; the key is removed at 5 s: the sleep ends then, with no_usable_key, instead of running to 30 s.",
+        removed,
+    );
+    let mut at_limit = world(
+        "rejected-key-at-the-attempt-limit",
+        vec![openai(1)],
+        vec![on_key(1, FaultKind::KeyRejected)],
+    );
+    at_limit.policy.max_attempts = 1;
+    add(
+        "rejected-key-at-the-attempt-limit",
+        "The only key is rejected on the one attempt the policy allows: the call ends auth_permanent (the failure's own reason), not attempts_exhausted.",
+        at_limit,
+    );
     list
 }
 

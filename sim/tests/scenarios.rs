@@ -210,7 +210,7 @@ fn every_scenario_has_a_test() {
     let names: Vec<_> = scenarios::all().iter().map(|s| s.name).collect();
     assert_eq!(
         names.len(),
-        17,
+        19,
         "add a test (and snapshot) for the new scenario: {names:?}"
     );
 }
@@ -254,4 +254,20 @@ fn out_of_order_events_are_rejected() {
         m.handle_timeout(Time(50)),
         Err(EventError::Finished(_))
     ));
+}
+
+#[test]
+fn removed_key_ends_the_wait() {
+    let r = outcome_of("removed-key-ends-the-wait");
+    assert_eq!(r.outcome, Outcome::Aborted(AbortReason::NoUsableKey));
+    assert_eq!(r.attempts, 1);
+    // The removal comes at 5 s; the wait it cut short would have run to 30 s.
+    assert_eq!(r.virtual_elapsed_ms, 5_000);
+}
+
+#[test]
+fn rejected_key_at_the_attempt_limit() {
+    let r = outcome_of("rejected-key-at-the-attempt-limit");
+    assert_eq!(r.outcome, Outcome::Aborted(AbortReason::AuthPermanent));
+    assert_eq!(r.attempts, 1);
 }
