@@ -196,7 +196,7 @@ pub fn world(seed: u64) -> FleetWorld {
         dies_at_ms,
         limited,
         limit_ms,
-        outage_ms: (dies_at_ms - 5_000, dies_at_ms + 15_000),
+        outage_ms: (dies_at_ms - 5_000, dies_at_ms + 3_000),
         arrivals,
     }
 }
@@ -898,7 +898,7 @@ pub fn run_fleet(seeds: u64) -> FleetReport {
     FleetReport {
         family: "fleet-8-processes".into(),
         about: format!(
-            "{PROCESSES} processes, {KEYS} keys; {CALLS} calls over {} s in random processes; key 1 (first in order) rejected from 10-20 s on, key 2 rate limited (retry-after) for 10-30 s from 5-15 s after that; the store's outage runs from 5 s before the death to 15 s after",
+            "{PROCESSES} processes, {KEYS} keys; {CALLS} calls over {} s in random processes; key 1 (first in order) rejected from 10-20 s on, key 2 rate limited (retry-after) for 10-30 s from 5-15 s after that; the store's outage runs from 5 s before the death to 3 s after",
             SPAN_MS / 1000
         ),
         seeds,
