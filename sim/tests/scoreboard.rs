@@ -229,3 +229,151 @@ fn example_family_files_load() {
         "every choice is checked when loaded"
     );
 }
+
+// ----- the fleet family (issue #19) -----
+
+use relent_sim::scoreboard::fleet::{
+    self, news_everywhere_by, play_fleet, FleetRun, FleetWorld, Sharing, StoreModel,
+};
+
+/// Worlds of the fleet tests (the doc's table has more).
+const FLEET_SEEDS: u64 = 100;
+
+fn fleet_worlds() -> &'static [FleetWorld] {
+    static WORLDS: OnceLock<Vec<FleetWorld>> = OnceLock::new();
+    WORLDS.get_or_init(|| (0..FLEET_SEEDS).map(fleet::world).collect())
+}
+
+fn fleet_runs(sharing: Sharing) -> &'static [FleetRun] {
+    static RUNS: OnceLock<Vec<Vec<FleetRun>>> = OnceLock::new();
+    let all = RUNS.get_or_init(|| {
+        Sharing::ALL
+            .iter()
+            .map(|s| {
+                fleet_worlds()
+                    .iter()
+                    .map(|w| play_fleet(w, *s, &StoreModel::default()))
+                    .collect()
+            })
+            .collect()
+    });
+    let i = Sharing::ALL.iter().position(|s| *s == sharing).unwrap();
+    &all[i]
+}
+
+/// The target of issue #19 on one run, from the world and the store's timing alone: the
+/// first rejection of the dead key reaches its process one latency after its send; the
+/// store (as `sharing` models it) has that news in every process's pool by
+/// `news_everywhere_by`. So no send reaches the dead key once that time is past, and at most
+/// one send per call that was running before it (the first, plus what the delay allows).
+fn dead_key_within_propagation(
+    sharing: Sharing,
+    world: &FleetWorld,
+    run: &FleetRun,
+) -> Result<(), String> {
+    let dead: Vec<_> = run.dead_key_sends(world).collect();
+    let Some(first) = dead.first() else {
+        return Ok(());
+    };
+    let learned = first.sent_ms + world.schedule.latency_ms;
+    let by = news_everywhere_by(sharing, &StoreModel::default(), world, learned)
+        .ok_or("no store: no news to bound")?;
+    if let Some(late) = dead.iter().find(|s| s.sent_ms > by) {
+        return Err(format!(
+            "seed {}: a send to the dead key at {} ms, after the news was everywhere ({by} ms): {late:?}",
+            world.schedule.seed, late.sent_ms
+        ));
+    }
+    let running = run
+        .calls
+        .iter()
+        .filter(|c| c.start_ms <= by && c.end_ms >= first.sent_ms)
+        .count();
+    if dead.len() > running {
+        return Err(format!(
+            "seed {}: {} sends to the dead key, more than the {running} calls running before the news was everywhere",
+            world.schedule.seed,
+            dead.len()
+        ));
+    }
+    Ok(())
+}
+
+/// With the shared store, fleet-wide sends to a dead key stay at the first one plus what
+/// the propagation delay allows (pub/sub, the 1 s re-read, an outage's resync); without it
+/// every process that calls after the death finds out alone (about N).
+#[test]
+fn fleet_dead_key_sends_stay_within_what_the_store_propagation_allows() {
+    let worlds = fleet_worlds();
+    for sharing in [Sharing::Store, Sharing::RereadOnly, Sharing::Outage] {
+        for (world, run) in worlds.iter().zip(fleet_runs(sharing)) {
+            dead_key_within_propagation(sharing, world, run)
+                .unwrap_or_else(|e| panic!("{}: {e}", sharing.name()));
+        }
+    }
+    // Where nothing can be shared, each process learns alone: every process with a call
+    // starting after the death (without a store), or after the death and before the store
+    // is back (an outage), sends to the dead key (first in order) at least once.
+    let no_store: fn(&FleetWorld) -> u64 = |_| u64::MAX;
+    let until_back: fn(&FleetWorld) -> u64 = |w| w.outage_ms.1;
+    for (sharing, alone_until) in [(Sharing::Alone, no_store), (Sharing::Outage, until_back)] {
+        for (world, run) in worlds.iter().zip(fleet_runs(sharing)) {
+            let calling: std::collections::BTreeSet<usize> = run
+                .calls
+                .iter()
+                .filter(|c| (world.dies_at_ms..alone_until(world)).contains(&c.start_ms))
+                .map(|c| c.process)
+                .collect();
+            let paid: std::collections::BTreeSet<usize> =
+                run.dead_key_sends(world).map(|s| s.process).collect();
+            assert!(
+                paid.is_superset(&calling),
+                "{}: seed {}",
+                sharing.name(),
+                world.schedule.seed
+            );
+        }
+    }
+    let mean = |sharing| {
+        worlds
+            .iter()
+            .zip(fleet_runs(sharing))
+            .map(|(w, r)| r.dead_key_sends(w).count())
+            .sum::<usize>() as f64
+            / worlds.len() as f64
+    };
+    let (alone, store) = (mean(Sharing::Alone), mean(Sharing::Store));
+    assert!(alone >= fleet::PROCESSES as f64, "{alone}");
+    assert!(store * 2.0 < alone, "store {store}, alone {alone}");
+    assert!(mean(Sharing::RereadOnly) >= store);
+    assert!(mean(Sharing::Outage) > store);
+}
+
+/// Break-test of the bound: the same check fails on runs where nothing is shared (the store
+/// switched off), in most worlds.
+#[test]
+fn fleet_bound_fails_without_sharing() {
+    let failed = fleet_worlds()
+        .iter()
+        .zip(fleet_runs(Sharing::Alone))
+        .filter(|(w, r)| dead_key_within_propagation(Sharing::Store, w, r).is_err())
+        .count();
+    assert!(failed * 10 >= 9 * FLEET_SEEDS as usize, "{failed}");
+}
+
+/// The shared cooldown: fewer sends into the rate limit with the store, and no call lost
+/// in any mode (keys 3 and 4 always work).
+#[test]
+fn fleet_shares_the_rate_limit_and_loses_no_call() {
+    let worlds = fleet_worlds();
+    let rows: Vec<_> = Sharing::ALL
+        .iter()
+        .map(|s| fleet::fleet_row(*s, worlds, fleet_runs(*s)))
+        .collect();
+    for r in &rows {
+        assert_eq!(r.successes, r.calls, "{r:?}");
+    }
+    let row = |s: Sharing| rows.iter().find(|r| r.sharing == s).unwrap();
+    assert!(row(Sharing::Store).limited_key_sends * 2.0 < row(Sharing::Alone).limited_key_sends);
+    assert!(row(Sharing::Store).wasted_per_call < row(Sharing::Alone).wasted_per_call);
+}

@@ -2,7 +2,7 @@
 
 use relent::Policy;
 use relent_sim::scoreboard::file::FamilyFile;
-use relent_sim::scoreboard::{families, render_svg, render_table, run_with};
+use relent_sim::scoreboard::{families, fleet, render_svg, render_table, run_with};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,6 +25,10 @@ pub struct Args {
     /// each world's own.
     #[arg(long = "policy", value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// Run the fleet family instead: processes sharing keys, with no store, with the fleet
+    /// store, and with the store down mid-run (docs/SCOREBOARD.md, "Fleets").
+    #[arg(long, conflicts_with_all = ["family", "policy", "svg"])]
+    fleet: bool,
 }
 
 fn read(path: &PathBuf) -> Result<String, String> {
@@ -99,6 +103,18 @@ fn toml_subset(text: &str) -> Result<serde_json::Value, String> {
 pub fn run_cmd(args: Args) -> Result<ExitCode, String> {
     if args.seeds == 0 {
         return Err("--seeds must be at least 1".into());
+    }
+    if args.fleet {
+        let report = fleet::run_fleet(args.seeds);
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            );
+        } else {
+            print!("{}", fleet::render_fleet_table(&report));
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let policy = args.policy.as_ref().map(load_policy).transpose()?;
     let board = if args.family.is_empty() {

@@ -7,6 +7,7 @@ pub mod baselines;
 pub mod caller;
 pub mod families;
 pub mod file;
+pub mod fleet;
 pub mod many;
 pub mod play;
 mod report;
