@@ -2,8 +2,8 @@
 //! design brief, written as code.
 
 use super::{
-    Abort, AbortReason, Action, PoolChange, Resume, RetryMachine, SeenSummary, Send, SleepReason,
-    State,
+    Abort, AbortReason, Action, Phase, PoolChange, Resume, RetryMachine, SeenSummary, Send,
+    SleepReason,
 };
 use crate::classify::hints::MAX_HINT_MS;
 use crate::classify::{
@@ -62,7 +62,7 @@ impl RetryMachine {
         now: Time,
         observation: &Observation<'_>,
     ) -> Option<SeenSummary> {
-        let State::AwaitingResponse { via, .. } = self.state else {
+        let Phase::AwaitingResponse { via, .. } = self.phase else {
             return None;
         };
         let provider = self.pool.targets()[via.target].provider;
@@ -83,7 +83,7 @@ impl RetryMachine {
                     entry.revoked_at = None;
                 }
             }
-            self.state = State::Committed { via };
+            self.phase = Phase::Committed { via };
             self.push(Action::Succeeded {
                 via,
                 attempts: self.attempts,
@@ -95,12 +95,12 @@ impl RetryMachine {
     }
 
     pub(super) fn on_timeout(&mut self, now: Time) -> Option<SeenSummary> {
-        match self.state {
-            State::AwaitingResponse { timeout_at, .. } if now >= timeout_at => self.on_response(
+        match self.phase {
+            Phase::AwaitingResponse { timeout_at, .. } if now >= timeout_at => self.on_response(
                 now,
                 &Observation::Transport(crate::classify::TransportError::Timeout),
             ),
-            State::Sleeping { until, .. } if now >= until => {
+            Phase::Sleeping { until, .. } if now >= until => {
                 self.wake(now);
                 None
             }
@@ -114,7 +114,7 @@ impl RetryMachine {
         now: Time,
         observation: &Observation<'_>,
     ) -> Option<SeenSummary> {
-        let State::Committed { via } = self.state else {
+        let Phase::Committed { via } = self.phase else {
             return None;
         };
         let provider = self.pool.targets()[via.target].provider;
@@ -619,7 +619,7 @@ impl RetryMachine {
         self.pool.note_used(to, now);
         // No attempt outlives the call.
         let timeout_at = (now + Millis(self.policy.attempt_timeout_ms)).min(self.deadline);
-        self.state = State::AwaitingResponse {
+        self.phase = Phase::AwaitingResponse {
             via: to,
             attempt: self.attempts,
             timeout_at,
@@ -634,21 +634,29 @@ impl RetryMachine {
         }));
     }
 
+    /// Sleeps until `until`, then carries out `resume` (at once when `until` is not later).
     pub(super) fn sleep(&mut self, now: Time, until: Time, reason: SleepReason, resume: Resume) {
-        self.resume = Some(resume);
         if until <= now {
-            return self.wake(now);
+            return self.resume_with(now, resume);
         }
-        self.state = State::Sleeping { until, reason };
+        self.phase = Phase::Sleeping {
+            until,
+            reason,
+            resume,
+        };
         self.push(Action::Sleep { until, reason });
     }
 
-    /// The sleep is over (or cut short): send with the preferred key if it is usable, else
-    /// with any ready key of the target, else decide again.
+    /// The sleep is over (or cut short): carry out its plan.
     pub(super) fn wake(&mut self, now: Time) {
-        let Some(resume) = self.resume.take() else {
-            return;
-        };
+        if let Phase::Sleeping { resume, .. } = self.phase {
+            self.resume_with(now, resume);
+        }
+    }
+
+    /// Sends with the plan's preferred key if it is usable, else with any ready key of the
+    /// target, else decides again.
+    fn resume_with(&mut self, now: Time, resume: Resume) {
         // The preferred key only when it is usable outright: a re-probe is for when no
         // key of the target is (`pick` decides that).
         let preferred = resume
@@ -688,8 +696,7 @@ impl RetryMachine {
     pub(super) fn abort(&mut self, now: Time, reason: AbortReason, retry_at: Option<Time>) {
         let message = self.abort_message(now, reason, retry_at);
         let last_failure = self.last_failure.as_ref().map(|(_, c)| c.reason);
-        self.resume = None;
-        self.state = State::Aborted { reason };
+        self.phase = Phase::Aborted { reason };
         self.push(Action::Abort(Abort {
             reason,
             message,
@@ -717,9 +724,12 @@ impl RetryMachine {
         // a longer sleep, or an abort).
         if let (
             PoolChange::Removed { .. } | PoolChange::MarkedBad { .. },
-            State::Sleeping { until, reason },
-            Some(resume),
-        ) = (&change, self.state, self.resume)
+            Phase::Sleeping {
+                until,
+                reason,
+                resume,
+            },
+        ) = (&change, self.phase)
         {
             let waiting_for_keys =
                 matches!(reason, SleepReason::AllKeysCooling) || resume.why == Reason::RateLimited;
@@ -733,9 +743,7 @@ impl RetryMachine {
             }
         }
         // A key that is usable now ends a sleep that was waiting for keys to cool down.
-        if let (Some(key), State::Sleeping { reason, .. }, Some(resume)) =
-            (touched, self.state, self.resume)
-        {
+        if let (Some(key), Phase::Sleeping { reason, resume, .. }) = (touched, self.phase) {
             let waiting_for_keys =
                 matches!(reason, SleepReason::AllKeysCooling) || resume.why == Reason::RateLimited;
             let same_target = self
@@ -750,7 +758,7 @@ impl RetryMachine {
     }
 
     fn forget_preference(&mut self, key: KeyId) {
-        if let Some(resume) = self.resume.as_mut() {
+        if let Phase::Sleeping { resume, .. } = &mut self.phase {
             if resume.prefer == Some(key) {
                 resume.prefer = None;
                 resume.from.get_or_insert(KeyRef {

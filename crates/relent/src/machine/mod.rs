@@ -98,6 +98,55 @@ impl State {
     }
 }
 
+/// Where the call stands inside the machine: [`State`], whose public view it gives, plus
+/// what only the machine needs. A sleep carries the plan for the send that ends it, so no
+/// plan can outlive its sleep or exist without one.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Built, not started.
+    Idle,
+    /// A `Send` is out.
+    AwaitingResponse {
+        via: KeyRef,
+        attempt: u32,
+        timeout_at: Time,
+    },
+    /// Waiting before the next send, and what that send will be.
+    Sleeping {
+        until: Time,
+        reason: SleepReason,
+        resume: Resume,
+    },
+    /// A success was handed to the caller.
+    Committed { via: KeyRef },
+    /// Ended in success.
+    Succeeded,
+    /// Ended in failure.
+    Aborted { reason: AbortReason },
+}
+
+impl Phase {
+    /// The public view.
+    fn view(self) -> State {
+        match self {
+            Phase::Idle => State::Idle,
+            Phase::AwaitingResponse {
+                via,
+                attempt,
+                timeout_at,
+            } => State::AwaitingResponse {
+                via,
+                attempt,
+                timeout_at,
+            },
+            Phase::Sleeping { until, reason, .. } => State::Sleeping { until, reason },
+            Phase::Committed { via } => State::Committed { via },
+            Phase::Succeeded => State::Succeeded,
+            Phase::Aborted { reason } => State::Aborted { reason },
+        }
+    }
+}
+
 /// What to do when a sleep ends.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Resume {
@@ -120,8 +169,7 @@ pub struct RetryMachine {
     rng: ChaCha8Rng,
     idempotency_key: IdempotencyKey,
     wall_clock_epoch_unix_ms: Option<u64>,
-    state: State,
-    resume: Option<Resume>,
+    phase: Phase,
     started_at: Time,
     deadline: Time,
     last_now: Time,
@@ -169,8 +217,7 @@ impl RetryMachine {
             rng,
             idempotency_key,
             wall_clock_epoch_unix_ms: None,
-            state: State::Idle,
-            resume: None,
+            phase: Phase::Idle,
             started_at: Time::ZERO,
             deadline: Time::MAX,
             last_now: Time::ZERO,
@@ -224,7 +271,7 @@ impl RetryMachine {
 
     /// The current state.
     pub fn state(&self) -> State {
-        self.state
+        self.phase.view()
     }
 
     /// The pool with every key's current state.
@@ -266,9 +313,9 @@ impl RetryMachine {
     /// When the machine next needs a [`Event::Timeout`]: the end of a sleep or the pending
     /// attempt's timeout.
     pub fn next_timeout(&self) -> Option<Time> {
-        match self.state {
-            State::AwaitingResponse { timeout_at, .. } => Some(timeout_at),
-            State::Sleeping { until, .. } => Some(until),
+        match self.phase {
+            Phase::AwaitingResponse { timeout_at, .. } => Some(timeout_at),
+            Phase::Sleeping { until, .. } => Some(until),
             _ => None,
         }
     }
@@ -302,10 +349,10 @@ impl RetryMachine {
     /// Starts the call: sets the deadline and emits the first `Send` (or an `Abort` when no
     /// key can be used).
     pub fn start(&mut self, now: Time) -> Result<(), EventError> {
-        match self.state {
-            State::Idle => {}
-            State::Succeeded | State::Aborted { .. } => {
-                return Err(EventError::Finished(self.state.name()))
+        match self.phase {
+            Phase::Idle => {}
+            Phase::Succeeded | Phase::Aborted { .. } => {
+                return Err(EventError::Finished(self.state().name()))
             }
             _ => return Err(EventError::AlreadyStarted),
         }
@@ -340,7 +387,7 @@ impl RetryMachine {
                 None
             }
             Event::StreamEnded => {
-                self.state = State::Succeeded;
+                self.phase = Phase::Succeeded;
                 None
             }
             Event::StreamFailed(observation) => self.on_stream_failed(now, &observation),
@@ -389,18 +436,18 @@ impl RetryMachine {
     fn check_fits(&self, event: &Event<'_>) -> Result<(), EventError> {
         let unexpected = |event: &Event<'_>| EventError::Unexpected {
             event: EventSummary::of(event).name(),
-            state: self.state.name(),
+            state: self.state().name(),
         };
-        match (self.state, event) {
-            (State::Succeeded | State::Aborted { .. }, _) => {
-                Err(EventError::Finished(self.state.name()))
+        match (self.phase, event) {
+            (Phase::Succeeded | Phase::Aborted { .. }, _) => {
+                Err(EventError::Finished(self.state().name()))
             }
             (_, Event::PoolChanged(change)) => Ok(self.pool.check(change)?),
             (_, Event::Cancel) => Ok(()),
-            (State::Idle, _) => Err(EventError::NotStarted),
-            (State::AwaitingResponse { .. }, Event::Response(_) | Event::Timeout) => Ok(()),
-            (State::Sleeping { .. }, Event::Timeout) => Ok(()),
-            (State::Committed { .. }, Event::StreamEnded | Event::StreamFailed(_)) => Ok(()),
+            (Phase::Idle, _) => Err(EventError::NotStarted),
+            (Phase::AwaitingResponse { .. }, Event::Response(_) | Event::Timeout) => Ok(()),
+            (Phase::Sleeping { .. }, Event::Timeout) => Ok(()),
+            (Phase::Committed { .. }, Event::StreamEnded | Event::StreamFailed(_)) => Ok(()),
             (_, event) => Err(unexpected(event)),
         }
     }
@@ -430,7 +477,7 @@ impl RetryMachine {
             event,
             seen,
             actions: std::mem::take(&mut self.emitted),
-            state: self.state.name().into(),
+            state: self.phase.view().name().into(),
             keys,
         });
     }
