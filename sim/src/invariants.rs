@@ -94,7 +94,11 @@
 //!     cursor kept by the model and shared across calls as the driver's merge shares it),
 //!     or used longest ago (least recently used). A resend of the key just used is a retry,
 //!     not a choice, and a send that ends a sleep is not checked (it may use the key chosen
-//!     when the sleep began).
+//!     when the sleep began);
+//! 23. every move to another key is announced: a `Rotate` starts from the key the call last
+//!     sent with (none before its first send), names the fault of the call's last answer,
+//!     and is followed at once by the send with the key it names; a send with another key
+//!     than the last one comes only after such a `Rotate`.
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -434,6 +438,8 @@ pub struct Checker {
     excluded: Vec<KeyId>,
     refused: Vec<usize>,
     last_send: Option<(usize, KeyId)>,
+    /// The key a `Rotate` just announced, until its send.
+    rotating: Option<relent::KeyRef>,
     /// The last answer's truth, while no send or sleep has followed it.
     fresh_answer: Option<Truth>,
     /// The lone-rejection retry the model allows.
@@ -480,6 +486,7 @@ impl Checker {
             refused: Vec::new(),
             last_send: None,
             fresh_answer: None,
+            rotating: None,
             retry_allowed: None,
             probing: None,
             rejected_here: Vec::new(),
@@ -895,6 +902,45 @@ impl Checker {
         if self.ended {
             self.violation(now, 6, format!("{} after the call ended", action.kind()));
         }
+        // Invariant 23: a `Rotate` announces the send that follows it, and a send with
+        // another key than the last one is announced.
+        match (self.rotating.take(), action) {
+            (Some(to), Action::Send(send)) if (to.target, to.key) != (send.target, send.key) => {
+                self.violation(
+                    now,
+                    23,
+                    format!(
+                        "a rotation to key {} of target {} followed by a send with key {} of target {}",
+                        to.key, to.target, send.key, send.target
+                    ),
+                );
+            }
+            (Some(_), Action::Send(_)) => {}
+            (Some(to), other) => self.violation(
+                now,
+                23,
+                format!(
+                    "a rotation to key {} followed by a {}, not its send",
+                    to.key,
+                    other.kind()
+                ),
+            ),
+            (None, Action::Send(send)) => {
+                if let Some((t, k)) = self.last_send {
+                    if (t, k) != (send.target, send.key) {
+                        self.violation(
+                            now,
+                            23,
+                            format!(
+                                "a send with key {} of target {} after key {k} of target {t}, with no rotation",
+                                send.key, send.target
+                            ),
+                        );
+                    }
+                }
+            }
+            (None, _) => {}
+        }
         match action {
             Action::Send(send) => {
                 // A key chosen on an answer, at the start or on a pool change is the
@@ -1013,7 +1059,7 @@ impl Checker {
                 self.sleeping = Some(*reason);
                 self.fresh_answer = None;
             }
-            Action::Rotate { .. } => {}
+            Action::Rotate { from, to, why } => self.rotate(now, *from, *to, *why),
             Action::Succeeded { .. } => {
                 if !answered_success {
                     self.violation(now, 18, "`Succeeded` without a successful answer");
@@ -1121,6 +1167,30 @@ impl Checker {
         if let Some(k) = self.key_mut(key) {
             k.last_used = Some(now);
         }
+    }
+
+    /// Invariant 23: a rotation starts from the key the call last sent with (none before
+    /// the first send) and names the fault of the call's last answer.
+    fn rotate(&mut self, now: Time, from: Option<relent::KeyRef>, to: relent::KeyRef, why: Reason) {
+        let last = from.map(|f| (f.target, f.key));
+        if last != self.last_send {
+            self.violation(
+                now,
+                23,
+                format!(
+                    "a rotation from {last:?}, but the last send was with {:?}",
+                    self.last_send
+                ),
+            );
+        }
+        if let Some(answer) = self.last_truth.filter(|r| *r != why) {
+            self.violation(
+                now,
+                23,
+                format!("a rotation after {why}, but the last answer was {answer}"),
+            );
+        }
+        self.rotating = Some(to);
     }
 
     fn send(&mut self, now: Time, send: &relent::Send) {

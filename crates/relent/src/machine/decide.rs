@@ -607,10 +607,21 @@ impl RetryMachine {
         if !self.overload_gate(now, t, key, connection, from, why) {
             return;
         }
-        if let Some(from) = from.filter(|f| *f != to) {
-            // The placeholder for "no key was in use" is never shown to the caller.
-            let from = (from.key != NO_KEY).then_some(from);
-            self.push(Action::Rotate { from, to, why });
+        // A move to another key is announced, from the key the call last sent with (whose
+        // failure is the last one: every send but the first follows a failure). Before the
+        // first send there is none: a call that waited from its start for a key, or whose
+        // first choice met an open breaker, rotates from no key.
+        let in_use = self.last_failure.as_ref().map(|(at, _)| *at);
+        let announce = match in_use {
+            Some(last) => last != to,
+            None => from.is_some_and(|f| f != to),
+        };
+        if announce {
+            self.push(Action::Rotate {
+                from: in_use,
+                to,
+                why,
+            });
         }
         // A key that is not usable but sendable is a re-probe of a revoked key.
         self.probing = !self.pool.state(key).usable_at(now);
