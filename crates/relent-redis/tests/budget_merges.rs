@@ -48,7 +48,7 @@ async fn exchange(store: &RedisStore, r: &BudgetReport) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spending_adds_up_once_within_zero_and_the_capacity() {
+async fn spending_adds_up_once_between_the_floor_and_the_capacity() {
     let Some(redis) = RedisServer::start(None) else {
         return;
     };
