@@ -276,3 +276,40 @@ fn differences(shared: &Pool, mine: &Pool) -> Vec<PoolChange> {
     }
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relent::{KeySpec, OverloadPolicy, Provider, Target};
+
+    #[test]
+    fn the_fleets_balance_is_adopted_with_what_the_calls_did_since_the_report() {
+        let pool = Pool::new(vec![Target::new(
+            Provider::Openai,
+            "gpt-4o",
+            vec![KeySpec::new(1, "a")],
+        )])
+        .unwrap();
+        let policy = OverloadPolicy {
+            budget: BudgetPolicy {
+                capacity: 10,
+                refill_per_sec: 0,
+                ..BudgetPolicy::default()
+            },
+            ..OverloadPolicy::default()
+        };
+        let shared = SharedPool::new(pool, Overload::new(&policy, 1));
+        {
+            let mut ledger = shared.ledger();
+            ledger.spent = 7_000; // 5 tokens reported, 2 more spent since
+            ledger.earned = 1_000; // and 1 earned since
+        }
+        // The fleet has 4 tokens once it counted the 5: this client holds 4 - 2 + 1.
+        shared.adopt_budget((5_000, 0), 4_000, Time(10));
+        assert_eq!(shared.overload().budget.milli(), 3_000);
+        // A fleet in debt: the client holds nothing.
+        shared.adopt_budget((7_000, 1_000), -2_000, Time(20));
+        assert_eq!(shared.overload().budget.milli(), 0);
+        assert_eq!(shared.budget_counters(), (7_000, 1_000));
+    }
+}
