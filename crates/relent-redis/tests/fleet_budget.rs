@@ -18,7 +18,10 @@
 //!   one propagation delay. Each worker makes one call at a time and its retries are at
 //!   least 100 ms apart (the backoff floor), far more than a loopback Redis's propagation
 //!   (a few ms), so that is at most one retry each: `2 + (N - 1) = 3` for two workers. The
-//!   control, at the same time in separate namespaces, sends 4.
+//!   control, at the same time in separate namespaces, sends 4;
+//! - with Redis gone, a worker spends its local budget (calls are not held up); when
+//!   Redis comes back empty, what it spent meanwhile is written and the other worker
+//!   adopts it.
 //!
 //! Why: issue #19 asks that "the shared budget caps retries fleet-wide": a per-process
 //! budget lets N processes send N times the retries to a provider that is overloaded.
@@ -155,5 +158,30 @@ async fn at_the_same_time_the_fleet_overspends_by_at_most_what_propagation_allow
             "both know the budget is spent",
             || a.ask("budget") == "budget 0" && b.ask("budget") == "budget 0",
         );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spending_during_an_outage_reaches_the_fleet_when_redis_returns() {
+    let Some(mut redis) = RedisServer::start(None) else {
+        return;
+    };
+    let stub = overloaded_stub().await;
+    tokio::task::block_in_place(|| {
+        let mut a = spawn(&redis, "shared", &stub);
+        let mut b = spawn(&redis, "shared", &stub);
+        // Redis goes away: A goes on with its local budget and spends it all.
+        redis.stop();
+        assert_eq!(retries_of(&stub, &mut a), SINGLE_BUDGET_RETRIES);
+        assert_eq!(a.ask("budget"), "budget 0");
+        assert_eq!(b.ask("budget"), "budget 10", "B cannot have heard");
+        // Redis comes back empty: A's spending is written, and B adopts it.
+        redis.restart();
+        let took = eventually(Duration::from_secs(5), "B learns A's spending", || {
+            b.ask("budget") == "budget 0"
+        });
+        eprintln!("B learned A's outage spending {took:?} after Redis came back");
+        assert_eq!(retries_of(&stub, &mut b), 0);
+        assert_eq!(redis.hget("relent:{shared}:budget", "spent"), Some(10_000));
     });
 }
