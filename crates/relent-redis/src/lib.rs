@@ -1,7 +1,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 //! relent-redis: a Redis [`Store`] for relent-tokio, so that a fleet of processes (workers,
-//! pods) sharing API keys shares what they learn about them.
+//! pods) sharing API keys shares what they learn about them, and one retry budget.
 //!
 //! A key one process sees revoked is not sent by the others; a rate-limit cooldown one
 //! process is told about is honoured by all. The driver keeps its own pool in every
@@ -25,6 +25,13 @@
 //!   learned meanwhile. Each process keeps a marker key (`relent:{<namespace>}:alive:<id>`)
 //!   whose disappearance tells it that Redis forgot its news (a restart without
 //!   persistence), so it writes it again.
+//! - **The retry budget** is shared too: `relent:{<namespace>}:budget` holds the fleet's
+//!   token bucket (milli-tokens, settled in Redis server time with the writers' policy),
+//!   and `relent:{<namespace>}:budget:client:<id>` the counters last applied for each
+//!   client, so a report sent twice counts once. Each process decides from its local copy
+//!   and adopts the fleet's balance at each exchange; the overspend is bounded by what the
+//!   processes spend within one propagation delay, and is kept as a debt (down to minus
+//!   the capacity) that the refill pays back (`docs/FLEET.md`). Breakers stay per process.
 //! - **Credentials** (an ACL user and password, TLS with `rediss://` and the `tls`
 //!   feature) come in the URL; the URL's password never appears in `Debug` output or in
 //!   errors.
@@ -36,14 +43,6 @@
 //! // relent_tokio::Client::builder(transport).store(store) ... .build()?
 //! # Ok(()) }
 //! ```
-//!
-//! - **The retry budget** is shared too: `relent:{<namespace>}:budget` holds the fleet's
-//!   token bucket (milli-tokens, settled in Redis server time with the writers' policy),
-//!   and `relent:{<namespace>}:budget:client:<id>` the counters last applied for each
-//!   client, so a report sent twice counts once. Each process decides from its local copy
-//!   and adopts the fleet's balance at each exchange; the overspend is bounded by what the
-//!   processes spend within one propagation delay (`docs/FLEET.md`). Breakers stay per
-//!   process.
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
