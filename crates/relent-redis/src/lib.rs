@@ -1,7 +1,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 //! relent-redis: a Redis [`Store`] for relent-tokio, so that a fleet of processes (workers,
-//! pods) sharing API keys shares what they learn about them.
+//! pods) sharing API keys shares what they learn about them, and one retry budget.
 //!
 //! A key one process sees revoked is not sent by the others; a rate-limit cooldown one
 //! process is told about is honoured by all. The driver keeps its own pool in every
@@ -25,6 +25,13 @@
 //!   learned meanwhile. Each process keeps a marker key (`relent:{<namespace>}:alive:<id>`)
 //!   whose disappearance tells it that Redis forgot its news (a restart without
 //!   persistence), so it writes it again.
+//! - **The retry budget** is shared too: `relent:{<namespace>}:budget` holds the fleet's
+//!   token bucket (milli-tokens, settled in Redis server time with the writers' policy),
+//!   and `relent:{<namespace>}:budget:client:<id>` the counters last applied for each
+//!   client, so a report sent twice counts once. Each process decides from its local copy
+//!   and adopts the fleet's balance at each exchange; the overspend is bounded by what the
+//!   processes spend within one propagation delay, and is kept as a debt (down to minus
+//!   the capacity) that the refill pays back (`docs/FLEET.md`). Breakers stay per process.
 //! - **Credentials** (an ACL user and password, TLS with `rediss://` and the `tls`
 //!   feature) come in the URL; the URL's password never appears in `Debug` output or in
 //!   errors.
@@ -36,16 +43,13 @@
 //! // relent_tokio::Client::builder(transport).store(store) ... .build()?
 //! # Ok(()) }
 //! ```
-//!
-//! Budget and breaker counters (the overload-control work) are not stored yet; the layout
-//! leaves room for them as further keys of the namespace, written with `INCRBY` and a TTL
-//! (counters add), see `docs/FLEET.md`.
 
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use relent::KeyId;
 use relent_tokio::store::{
-    KeyReport, KeyView, ReadOutcome, ReportKind, Store, StoreError, StoreFuture,
+    BudgetReport, BudgetView, KeyReport, KeyView, ReadOutcome, ReportKind, Store, StoreError,
+    StoreFuture,
 };
 use relent_tokio::CancellationToken;
 use std::fmt;
@@ -152,6 +156,14 @@ impl Keys {
     fn channel(&self) -> String {
         format!("{}:changed", self.prefix)
     }
+
+    fn budget(&self) -> String {
+        format!("{}:budget", self.prefix)
+    }
+
+    fn budget_client(&self, client: u64) -> String {
+        format!("{}:budget:client:{client:016x}", self.prefix)
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -177,6 +189,11 @@ impl Drop for RedisStore {
 
 /// How long the marker of a process lives without a read refreshing it.
 const ALIVE_MS: u64 = 60_000;
+
+/// How long a client's budget record lives without a write refreshing it (a live client
+/// writes at least every re-read period; a record Redis forgot costs nothing, see
+/// [`BudgetReport`]).
+const BUDGET_CLIENT_MS: u64 = 60_000;
 
 impl RedisStore {
     /// A store for `config`. Connects lazily: Redis may be down now (the driver goes on
@@ -241,6 +258,12 @@ impl RedisStore {
     /// The Redis name of the hash that holds key `id`'s health.
     pub fn key_name(&self, id: KeyId) -> String {
         self.inner.keys.key(id)
+    }
+
+    /// The Redis name of the hash that holds the fleet's retry budget (fields `milli`,
+    /// `as_of`, and the counters `spent` and `earned`, all in milli-tokens or Redis ms).
+    pub fn budget_key_name(&self) -> String {
+        self.inner.keys.budget()
     }
 }
 
@@ -366,10 +389,68 @@ end
 return out
 "#;
 
-fn scripts() -> &'static (redis::Script, redis::Script) {
-    static SCRIPTS: std::sync::OnceLock<(redis::Script, redis::Script)> =
-        std::sync::OnceLock::new();
-    SCRIPTS.get_or_init(|| (redis::Script::new(WRITE), redis::Script::new(READ)))
+/// Applies a client's budget counters to the fleet's retry budget, a token bucket in
+/// milli-tokens settled in Redis server time. KEYS: the budget hash, the client's record.
+/// ARGV: capacity (milli-tokens), refill (milli-tokens per ms, which is tokens per
+/// second), the client's spent and earned counters, the acknowledged ones, the budget's
+/// TTL (ms), the record's TTL (ms), the channel. Returns the balance (milli-tokens, at
+/// least minus the capacity: a debt of what processes spent before hearing that others
+/// had, paid back by the refill and earnings); publishes on the channel when the fleet
+/// spent more.
+///
+/// A missing budget is a full one (as a fresh process's is). A missing record (a new
+/// client, or one Redis forgot) counts from the acknowledged counters. Only growth counts,
+/// so a write sent twice is applied once.
+const BUDGET: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local cap = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 'milli', 'as_of')
+local milli = tonumber(b[1] or ARGV[1])
+local as_of = tonumber(b[2] or now)
+if now > as_of then
+  milli = milli + (now - as_of) * rate
+  as_of = now
+end
+if milli > cap then milli = cap end
+local c = redis.call('HMGET', KEYS[2], 'spent', 'earned')
+local last_spent = tonumber(c[1] or ARGV[5])
+local last_earned = tonumber(c[2] or ARGV[6])
+local spent = tonumber(ARGV[3])
+local earned = tonumber(ARGV[4])
+local dspent = math.max(0, spent - last_spent)
+local dearned = math.max(0, earned - last_earned)
+milli = milli + dearned - dspent
+if milli > cap then milli = cap end
+if milli < -cap then milli = -cap end
+local function int(x) return string.format('%.0f', x) end
+redis.call('HSET', KEYS[1], 'milli', int(milli), 'as_of', int(as_of))
+if dspent > 0 then redis.call('HINCRBY', KEYS[1], 'spent', int(dspent)) end
+if dearned > 0 then redis.call('HINCRBY', KEYS[1], 'earned', int(dearned)) end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[7]))
+redis.call('HSET', KEYS[2], 'spent', int(math.max(spent, last_spent)),
+  'earned', int(math.max(earned, last_earned)))
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[8]))
+if dspent > 0 then
+  redis.call('PUBLISH', ARGV[9], 'budget')
+end
+return milli
+"#;
+
+struct Scripts {
+    write: redis::Script,
+    read: redis::Script,
+    budget: redis::Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        write: redis::Script::new(WRITE),
+        read: redis::Script::new(READ),
+        budget: redis::Script::new(BUDGET),
+    })
 }
 
 fn kind_args(kind: ReportKind) -> (&'static str, u64) {
@@ -390,7 +471,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             let inner = &*self.inner;
             let mut con = inner.connection().await?;
-            let mut invocation = scripts().0.prepare_invoke();
+            let mut invocation = scripts().write.prepare_invoke();
             invocation.arg(inner.keys.channel()).arg(inner.memory_ms);
             for report in reports {
                 let (kind, wait) = kind_args(report.kind);
@@ -413,7 +494,7 @@ impl Store for RedisStore {
         Box::pin(async move {
             let inner = &*self.inner;
             let mut con = inner.connection().await?;
-            let mut invocation = scripts().1.prepare_invoke();
+            let mut invocation = scripts().read.prepare_invoke();
             for key in keys {
                 invocation.key(inner.keys.key(*key));
             }
@@ -447,6 +528,35 @@ impl Store for RedisStore {
 
     fn changes(&self) -> Arc<Notify> {
         self.inner.changes.clone()
+    }
+
+    fn exchange_budget<'a>(
+        &'a self,
+        report: &'a BudgetReport,
+    ) -> StoreFuture<'a, Result<Option<BudgetView>, StoreError>> {
+        Box::pin(async move {
+            let inner = &*self.inner;
+            let mut con = inner.connection().await?;
+            let policy = &report.policy;
+            let milli: i64 = scripts()
+                .budget
+                .key(inner.keys.budget())
+                .key(inner.keys.budget_client(report.client))
+                .arg(u64::from(policy.capacity) * 1_000)
+                .arg(policy.refill_per_sec)
+                .arg(report.spent_milli)
+                .arg(report.earned_milli)
+                .arg(report.acked_spent_milli)
+                .arg(report.acked_earned_milli)
+                .arg(inner.memory_ms)
+                .arg(BUDGET_CLIENT_MS)
+                .arg(inner.keys.channel())
+                .invoke_async(&mut con)
+                .await
+                .map_err(|e| inner.error(e))?;
+            inner.done();
+            Ok(Some(BudgetView::new(milli)))
+        })
     }
 }
 

@@ -66,8 +66,9 @@ impl<T: Transport> ClientBuilder<T> {
 
     /// Shares key health with other processes through `store` (see [`crate::store`]):
     /// revocations, removals, restores and waits this client learns are written to it, and
-    /// what the others wrote reaches this client's calls. Without it the pool stays in this
-    /// process. [`ClientBuilder::build`] must then run inside a tokio runtime, which runs
+    /// what the others wrote reaches this client's calls. A store that shares budgets
+    /// (the Redis one does) also makes the retry budget the fleet's. Without it the pool
+    /// and the budget stay in this process. [`ClientBuilder::build`] must then run inside a tokio runtime, which runs
     /// the store's link task.
     pub fn store(mut self, store: impl Store) -> Self {
         let options = self.store.take().map(|(_, o)| o).unwrap_or_default();
@@ -199,7 +200,12 @@ impl<T: Transport> ClientBuilder<T> {
                     ));
                 }
                 let outbox = Arc::new(Outbox::new(options, epoch));
-                let shared = Arc::new(SharedPool::with_outbox(pool, overload, outbox));
+                let shared = Arc::new(SharedPool::with_outbox(
+                    pool,
+                    overload,
+                    self.policy.overload.budget,
+                    outbox,
+                ));
                 spawn_link(&shared, store);
                 shared
             }

@@ -188,6 +188,13 @@ impl<T: Transport> Client<T> {
         self.core.shared.snapshot()
     }
 
+    /// The client's retry budget now (whole tokens, as last settled): shared by all its
+    /// calls, and, with a fleet store that shares budgets, the fleet's balance as last
+    /// read plus what this client did since.
+    pub fn retry_budget(&self) -> u32 {
+        self.core.shared.overload().budget.balance()
+    }
+
     /// Whether the fleet store answered its last operation: `None` without a store,
     /// `Some(false)` while the client goes on with its local pool alone.
     pub fn store_healthy(&self) -> Option<bool> {

@@ -22,9 +22,10 @@
 //! - **Timeouts**: the attempt timeout runs until the headers; then a body idle timeout and
 //!   the call's deadline. Streams ([`Streaming`]) honour cancellation and report a
 //!   server-sent error event as `failed_after_commit`.
-//! - **Fleets**: [`ClientBuilder::store`] shares key health (revocations, cooldowns) with
-//!   other processes through a [`store::Store`], such as the Redis one of `relent-redis`;
-//!   the in-process pool stays the default (`docs/FLEET.md`).
+//! - **Fleets**: [`ClientBuilder::store`] shares key health (revocations, cooldowns) and,
+//!   with a store that supports it, the retry budget with other processes through a
+//!   [`store::Store`], such as the Redis one of `relent-redis`; the in-process pool and
+//!   budget stay the default (`docs/FLEET.md`).
 //! - **Configuration files**: [`Config`], [`Client::from_config_file`] (`docs/CONFIG.md`).
 //! - **Adapters**: [`adapter`] runs the same loop inside another client ([`retry`] with a
 //!   closure, or a [`SendAttempt`] of one's own); see the `relent-adapters` crate for

@@ -14,21 +14,37 @@
 //!
 //! With a fleet store ([`crate::store`]), what the shared pool learns also goes to an
 //! outbox the store's link writes out, and what the link reads comes in through
-//! [`SharedPool::absorb`], like an outside change.
+//! [`SharedPool::absorb`], like an outside change. The budget's part: every sync adds the
+//! call's net budget change (without refill) to two counters, spent and earned, that the
+//! link reports to the store; the fleet balance the store answers replaces the client's
+//! balance, plus what the client's calls did since the counters were read
+//! ([`SharedPool::adopt_budget`]).
 
 use crate::error::CallError;
 use crate::metrics as m;
 use crate::store::Outbox;
-use relent::{KeyState, Overload, Pool, PoolChange, RetryMachine, Time};
+use relent::overload::RetryBudget;
+use relent::{BudgetPolicy, KeyState, Overload, Pool, PoolChange, RetryMachine, Time};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 pub(crate) struct SharedPool {
     pool: Mutex<Pool>,
-    overload: Mutex<Overload>,
+    overload: Mutex<Ledger>,
     version: watch::Sender<u64>,
     /// What goes to the fleet store, when there is one.
     outbox: Option<Arc<Outbox>>,
+    /// The budget's policy, reported to the fleet store.
+    budget_policy: BudgetPolicy,
+}
+
+/// The client's overload state and the budget counters a fleet store is told.
+struct Ledger {
+    state: Overload,
+    /// Milli-tokens the client's calls spent, ever (net per sync, refill left out).
+    spent: u64,
+    /// Milli-tokens the client's calls earned, ever.
+    earned: u64,
 }
 
 /// What one call last took from the shared state: the base its next merge starts from.
@@ -41,18 +57,34 @@ impl SharedPool {
     pub(crate) fn new(pool: Pool, overload: Overload) -> Self {
         SharedPool {
             pool: Mutex::new(pool),
-            overload: Mutex::new(overload),
+            overload: Mutex::new(Ledger {
+                state: overload,
+                spent: 0,
+                earned: 0,
+            }),
             version: watch::Sender::new(0),
             outbox: None,
+            budget_policy: BudgetPolicy::default(),
         }
     }
 
     /// A shared pool whose news also goes to a fleet store's link through `outbox`.
-    pub(crate) fn with_outbox(pool: Pool, overload: Overload, outbox: Arc<Outbox>) -> Self {
+    pub(crate) fn with_outbox(
+        pool: Pool,
+        overload: Overload,
+        budget_policy: BudgetPolicy,
+        outbox: Arc<Outbox>,
+    ) -> Self {
         SharedPool {
             outbox: Some(outbox),
+            budget_policy,
             ..SharedPool::new(pool, overload)
         }
+    }
+
+    /// The budget's policy (what a fleet store is told).
+    pub(crate) fn budget_policy(&self) -> BudgetPolicy {
+        self.budget_policy
     }
 
     pub(crate) fn outbox(&self) -> Option<&Arc<Outbox>> {
@@ -78,23 +110,56 @@ impl SharedPool {
 
     /// The client's retry budget and breakers now.
     pub(crate) fn overload(&self) -> Overload {
-        self.overload
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.ledger().state.clone()
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.overload.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The budget counters (spent, earned) now, for a report to the fleet store.
+    pub(crate) fn budget_counters(&self) -> (u64, u64) {
+        let ledger = self.ledger();
+        (ledger.spent, ledger.earned)
+    }
+
+    /// Takes the fleet's balance, `fleet_milli`, which counts this client's spending up to
+    /// the counters `reported` (spent, earned): the client's balance becomes the fleet's
+    /// plus what its calls did since, as of `now`.
+    /// A negative balance is the fleet's debt ([`RetryBudget::adopt`]).
+    pub(crate) fn adopt_budget(&self, reported: (u64, u64), fleet_milli: i64, now: Time) {
+        let mut ledger = self.ledger();
+        let since = i128::from(ledger.earned)
+            - i128::from(reported.1)
+            - (i128::from(ledger.spent) - i128::from(reported.0));
+        let milli = i128::from(fleet_milli) + since;
+        let milli = i64::try_from(milli).unwrap_or(if milli < 0 { i64::MIN } else { i64::MAX });
+        ledger.state.budget.adopt(now, milli);
     }
 
     /// Folds the call's overload changes since `synced` into the client's and hands the
     /// machine the client's state.
     fn sync_overload(&self, machine: &mut RetryMachine, synced: &mut Overload) {
-        let mut shared = self.overload.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ledger = self.ledger();
         if *synced != *machine.overload() {
-            shared.merge_call(synced, machine.overload());
+            let change = RetryBudget::call_change(&synced.budget, &machine.overload().budget);
+            ledger.state.merge_call(synced, machine.overload());
+            if change != 0 {
+                let amount = change.unsigned_abs();
+                if change < 0 {
+                    ledger.spent = ledger.spent.saturating_add(amount);
+                } else {
+                    ledger.earned = ledger.earned.saturating_add(amount);
+                }
+                if let Some(outbox) = &self.outbox {
+                    outbox.note_budget();
+                }
+            }
         }
-        if *shared != *machine.overload() {
-            machine.sync_overload(&shared);
+        if ledger.state != *machine.overload() {
+            machine.sync_overload(&ledger.state);
         }
-        synced.clone_from(&shared);
+        synced.clone_from(&ledger.state);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
@@ -210,4 +275,41 @@ fn differences(shared: &Pool, mine: &Pool) -> Vec<PoolChange> {
         }
     }
     changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use relent::{KeySpec, OverloadPolicy, Provider, Target};
+
+    #[test]
+    fn the_fleets_balance_is_adopted_with_what_the_calls_did_since_the_report() {
+        let pool = Pool::new(vec![Target::new(
+            Provider::Openai,
+            "gpt-4o",
+            vec![KeySpec::new(1, "a")],
+        )])
+        .unwrap();
+        let policy = OverloadPolicy {
+            budget: BudgetPolicy {
+                capacity: 10,
+                refill_per_sec: 0,
+                ..BudgetPolicy::default()
+            },
+            ..OverloadPolicy::default()
+        };
+        let shared = SharedPool::new(pool, Overload::new(&policy, 1));
+        {
+            let mut ledger = shared.ledger();
+            ledger.spent = 7_000; // 5 tokens reported, 2 more spent since
+            ledger.earned = 1_000; // and 1 earned since
+        }
+        // The fleet has 4 tokens once it counted the 5: this client holds 4 - 2 + 1.
+        shared.adopt_budget((5_000, 0), 4_000, Time(10));
+        assert_eq!(shared.overload().budget.milli(), 3_000);
+        // A fleet in debt: the client holds nothing.
+        shared.adopt_budget((7_000, 1_000), -2_000, Time(20));
+        assert_eq!(shared.overload().budget.milli(), 0);
+        assert_eq!(shared.budget_counters(), (7_000, 1_000));
+    }
 }

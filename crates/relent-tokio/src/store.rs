@@ -22,10 +22,19 @@
 //!   outbox held stays there, and once the store answers again the link writes everything
 //!   the pool knows (a *resync*), then reads.
 //!
-//! What goes to a store is key ids and waits only: no secret, no label, no request.
+//! - **Budget**: with a store that shares budgets ([`Store::exchange_budget`]), the client's
+//!   retry budget becomes the fleet's. Calls keep deciding from the client's local budget;
+//!   the link reports what they spent and earned as monotone counters ([`BudgetReport`])
+//!   whenever the budget changed and on every read, and the client adopts the fleet's
+//!   balance the store answers, plus what its calls did since. A store that fails leaves
+//!   the client on its local budget; the counters are reported once it answers again.
+//!   Breakers stay per process.
+//!
+//! What goes to a store is key ids, waits and budget counters only: no secret, no label,
+//! no request.
 
 use crate::shared::SharedPool;
-use relent::{KeyId, KeyState, Pool, PoolChange, Time};
+use relent::{BudgetPolicy, KeyId, KeyState, Pool, PoolChange, Time};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
@@ -139,6 +148,67 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+/// What one client tells a fleet store about its retry budget: everything it spent and
+/// earned since it started, as two counters that only grow, and how much of them the
+/// store last acknowledged.
+///
+/// Counters rather than deltas make a write idempotent: a store keeps, per client, the
+/// counters it last applied and adds only what grew since, so a write that timed out and
+/// is sent again is not counted twice. A store that has forgotten the client (it
+/// restarted empty, or its record expired) applies what grew since the acknowledged
+/// counters instead, so it neither recounts what it had applied before forgetting nor
+/// loses what it had not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BudgetReport {
+    /// This client's id in the store (random per client and process run).
+    pub client: u64,
+    /// Milli-tokens the client's calls spent on retries, ever.
+    pub spent_milli: u64,
+    /// Milli-tokens the client's calls earned with successes, ever.
+    pub earned_milli: u64,
+    /// `spent_milli` as of the last write the store answered.
+    pub acked_spent_milli: u64,
+    /// `earned_milli` as of the last write the store answered.
+    pub acked_earned_milli: u64,
+    /// The client's budget policy: the store's bucket holds at most its capacity and
+    /// refills at its rate, in the store's time. Processes sharing a budget should share
+    /// one policy; the writer's applies to its write.
+    pub policy: BudgetPolicy,
+}
+
+impl BudgetReport {
+    /// A report for client `client` with budget policy `policy` and all counters at zero.
+    pub fn new(client: u64, policy: BudgetPolicy) -> Self {
+        BudgetReport {
+            client,
+            spent_milli: 0,
+            earned_milli: 0,
+            acked_spent_milli: 0,
+            acked_earned_milli: 0,
+            policy,
+        }
+    }
+}
+
+/// What a fleet store answers a [`BudgetReport`]: the fleet's balance once the report is
+/// applied and the bucket settled to the store's now.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BudgetView {
+    /// Milli-tokens left in the fleet's budget. Negative: a debt (the fleet spent more than
+    /// it had, each process on what it had not yet heard of), which the refill and
+    /// earnings pay back before anyone retries again.
+    pub milli: i64,
+}
+
+impl BudgetView {
+    /// A view of this balance.
+    pub fn new(milli: i64) -> Self {
+        BudgetView { milli }
+    }
+}
+
 /// A place several processes share key health through.
 ///
 /// Implementations do the I/O only; the client's link decides what to write and when,
@@ -156,6 +226,18 @@ pub trait Store: Send + Sync + 'static {
     /// reconnected and may have missed news): the link reads soon after. A store without
     /// notifications returns a `Notify` that never fires; the periodic re-read still runs.
     fn changes(&self) -> Arc<Notify>;
+
+    /// Applies a client's retry-budget counters to the fleet's shared budget and returns
+    /// the fleet's balance, or `None` when this store does not share budgets (the default:
+    /// each process then keeps its own budget, as without a store). The link calls it when
+    /// the client's budget changed and on every read; calls never wait for it.
+    fn exchange_budget<'a>(
+        &'a self,
+        report: &'a BudgetReport,
+    ) -> StoreFuture<'a, Result<Option<BudgetView>, StoreError>> {
+        let _ = report;
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// How a client's link to its [`Store`] behaves.
@@ -220,6 +302,8 @@ pub(crate) struct Outbox {
     healthy: AtomicBool,
     /// The link has taken news from the outbox and not yet written it.
     writing: AtomicBool,
+    /// The client's retry budget changed since the link last reported it.
+    budget_changed: AtomicBool,
     pub(crate) options: StoreOptions,
     /// The client's epoch: `Time` values count from here.
     epoch: Instant,
@@ -243,6 +327,7 @@ impl Outbox {
             first_read_done: Notify::new(),
             healthy: AtomicBool::new(false),
             writing: AtomicBool::new(false),
+            budget_changed: AtomicBool::new(false),
             options,
             epoch,
         }
@@ -282,6 +367,13 @@ impl Outbox {
         }
     }
 
+    /// Notes that a call spent or earned budget (under the shared budget's lock).
+    pub(crate) fn note_budget(&self) {
+        if !self.budget_changed.swap(true, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
     fn take(&self) -> BTreeMap<KeyId, Pending> {
         std::mem::take(&mut *self.lock())
     }
@@ -303,7 +395,7 @@ impl Outbox {
     }
 
     fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().is_empty() && !self.budget_changed.load(Ordering::Acquire)
     }
 
     fn now(&self) -> Time {
@@ -442,6 +534,11 @@ async fn run_link(weak: Weak<SharedPool>, store: Arc<dyn Store>) {
         store,
         outbox: outbox.clone(),
         restores: HashMap::new(),
+        budget: BudgetLink {
+            client: crate::builder::entropy_seed(),
+            acked: (0, 0),
+            shared: true,
+        },
         // Nothing is known of the store yet: the first round writes everything and reads.
         resync: true,
         baseline: true,
@@ -461,11 +558,22 @@ async fn run_link(weak: Weak<SharedPool>, store: Arc<dyn Store>) {
     }
 }
 
+/// The link's side of the shared retry budget.
+struct BudgetLink {
+    /// This client's id in the store.
+    client: u64,
+    /// The budget counters (spent, earned) the store last answered for.
+    acked: (u64, u64),
+    /// The store shares budgets (it has not answered `None`).
+    shared: bool,
+}
+
 struct Link {
     store: Arc<dyn Store>,
     outbox: Arc<Outbox>,
     /// The restore count of each key at the last read.
     restores: HashMap<KeyId, u64>,
+    budget: BudgetLink,
     /// The next successful round writes all the pool knows (the store was down, or forgot).
     resync: bool,
     /// The next read sets the restore counts without applying them.
@@ -482,8 +590,55 @@ impl Link {
             self.fault();
             return;
         }
+        let budget_due = self.outbox.budget_changed.load(Ordering::Acquire);
+        if budget_due || read_due || self.resync {
+            self.outbox.writing.store(true, Ordering::Release);
+            let exchanged = self.exchange_budget(shared).await;
+            self.outbox.writing.store(false, Ordering::Release);
+            if !exchanged {
+                self.fault();
+                return;
+            }
+        }
         if read_due || self.resync {
             self.read(shared).await;
+        }
+    }
+
+    /// Reports the client's budget counters and adopts the fleet's balance; false if the
+    /// store failed (the client goes on with its own budget, and the counters are sent
+    /// again next time).
+    async fn exchange_budget(&mut self, shared: &SharedPool) -> bool {
+        // Taken before the counters are read: a change noted meanwhile sets it again.
+        self.outbox.budget_changed.store(false, Ordering::Release);
+        if !self.budget.shared {
+            return true;
+        }
+        let counters = shared.budget_counters();
+        let report = BudgetReport {
+            client: self.budget.client,
+            spent_milli: counters.0,
+            earned_milli: counters.1,
+            acked_spent_milli: self.budget.acked.0,
+            acked_earned_milli: self.budget.acked.1,
+            policy: shared.budget_policy(),
+        };
+        let timeout = self.outbox.options.op_timeout;
+        match tokio::time::timeout(timeout, self.store.exchange_budget(&report)).await {
+            Ok(Ok(Some(view))) => {
+                self.budget.acked = counters;
+                shared.adopt_budget(counters, view.milli, self.outbox.now());
+                self.outbox.healthy.store(true, Ordering::Relaxed);
+                true
+            }
+            Ok(Ok(None)) => {
+                self.budget.shared = false;
+                true
+            }
+            _ => {
+                self.outbox.budget_changed.store(true, Ordering::Release);
+                false
+            }
         }
     }
 

@@ -244,11 +244,27 @@ pub struct Worker {
 /// The environment variable that turns the test binary into a worker.
 pub const WORKER_ENV: &str = "RELENT_FLEET_WORKER";
 
+/// Gives the worker's client a retry budget, `capacity,retry_cost,refill_per_sec`, with
+/// breakers off and a congestion backoff of 100 to 200 ms (equal jitter on 200 ms).
+pub const BUDGET_ENV: &str = "RELENT_FLEET_BUDGET";
+
 impl Worker {
     /// Runs `test_name` of the current test binary (an ignored test that acts as the
     /// worker when [`WORKER_ENV`] is set).
     pub fn spawn(test_name: &str, redis_url: &str, namespace: &str, stub_url: &str) -> Worker {
+        Worker::spawn_with(test_name, redis_url, namespace, stub_url, &[])
+    }
+
+    /// [`Worker::spawn`] with more environment for the worker (say, [`BUDGET_ENV`]).
+    pub fn spawn_with(
+        test_name: &str,
+        redis_url: &str,
+        namespace: &str,
+        stub_url: &str,
+        env: &[(&str, &str)],
+    ) -> Worker {
         let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+            .envs(env.iter().copied())
             .args([
                 test_name,
                 "--exact",
@@ -284,7 +300,14 @@ impl Worker {
         worker
     }
 
-    fn reply(&mut self) -> String {
+    /// Sends one command without waiting for its reply (read it with [`Worker::reply`]).
+    pub fn send(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").expect("write the worker");
+        self.stdin.flush().unwrap();
+    }
+
+    /// The next reply.
+    pub fn reply(&mut self) -> String {
         loop {
             let mut line = String::new();
             let n = self.stdout.read_line(&mut line).expect("read the worker");
@@ -355,7 +378,25 @@ pub fn worker_main() {
         keys.insert(KeyId(1), Secret::new("stub-1"));
         keys.insert(KeyId(2), Secret::new("stub-2"));
         let target = schedule("[]").targets.remove(0);
+        let mut policy = relent::Policy::default();
+        if let Ok(budget) = std::env::var(BUDGET_ENV) {
+            let n: Vec<u32> = budget.split(',').map(|x| x.parse().unwrap()).collect();
+            policy.overload = relent::OverloadPolicy {
+                budget: relent::BudgetPolicy {
+                    capacity: n[0],
+                    retry_cost: n[1],
+                    timeout_retry_cost: n[1],
+                    success_reward: 0,
+                    refill_per_sec: n[2],
+                },
+                breaker: relent::BreakerPolicy::off(),
+            };
+            policy.congestion_backoff.base_ms = 200;
+            policy.congestion_backoff.cap_ms = 200;
+            policy.deadline_ms = 10_000;
+        }
         let client = Client::builder(ReqwestTransport::new())
+            .policy(policy)
             .target(
                 target,
                 Endpoint::openai(format!("{}/v1/chat/completions", env("RELENT_FLEET_STUB"))),
@@ -383,6 +424,18 @@ pub fn worker_main() {
                     Ok(done) => format!("ok {} {}", done.status, done.attempts),
                     Err(e) => format!("err {e}"),
                 },
+                // `n` calls one after another: how many ended well, how many did not.
+                ["calls", n] => {
+                    let (mut ok, mut failed) = (0, 0);
+                    for _ in 0..n.parse::<u32>().unwrap() {
+                        match client.call(br#"{"model": "gpt-4o", "messages": []}"#).await {
+                            Ok(_) => ok += 1,
+                            Err(_) => failed += 1,
+                        }
+                    }
+                    format!("calls {ok} {failed}")
+                }
+                ["budget"] => format!("budget {}", client.retry_budget()),
                 ["flush"] => format!(
                     "flushed {}",
                     client.flush_store(Duration::from_secs(2)).await

@@ -144,8 +144,10 @@ impl RetryBudget {
             None | Some(0) => Some(now),
             Some(_) if cost > self.capacity || self.refill_per_sec == 0 => None,
             Some(need) => {
+                // The refill counts from `as_of`, which an adopted debt may put after `now`.
                 let rate = u64::from(self.refill_per_sec);
-                Some(Time(now.0.saturating_add(need.div_ceil(rate))))
+                let from = settled.as_of.max(now);
+                Some(Time(from.0.saturating_add(need.div_ceil(rate))))
             }
         }
     }
@@ -175,10 +177,40 @@ impl RetryBudget {
     /// within zero and the capacity.
     pub fn merge_call(&mut self, before: &RetryBudget, after: &RetryBudget) {
         self.settle(after.as_of);
-        let refill = i128::from(after.refilled) - i128::from(before.refilled);
-        let delta = i128::from(after.milli) - i128::from(before.milli) - refill;
+        let delta = i128::from(RetryBudget::call_change(before, after));
         let merged = (i128::from(self.milli) + delta).clamp(0, i128::from(self.cap_milli()));
         self.milli = u64::try_from(merged).unwrap_or(0);
+    }
+
+    /// Milli-tokens (thousandths of a token) left, as last settled.
+    pub fn milli(&self) -> u64 {
+        self.milli
+    }
+
+    /// A call's net change from `before` to `after` in milli-tokens: what it earned less
+    /// what it spent, not counting the refill (what [`RetryBudget::merge_call`] applies,
+    /// before the clamp). A fleet store sums these across processes.
+    pub fn call_change(before: &RetryBudget, after: &RetryBudget) -> i64 {
+        let refill = i128::from(after.refilled) - i128::from(before.refilled);
+        let delta = i128::from(after.milli) - i128::from(before.milli) - refill;
+        i64::try_from(delta).unwrap_or(if delta < 0 { i64::MIN } else { i64::MAX })
+    }
+
+    /// Takes a balance learned elsewhere (a fleet's shared budget, which counts its refill
+    /// itself): `milli` milli-tokens as of `now`, at most the capacity. The refill this
+    /// value accrued locally up to `now` is dropped; from `now` on it refills as usual. A
+    /// negative `milli` is a debt: the balance is zero and the refill starts only once it
+    /// would have paid the debt back.
+    pub fn adopt(&mut self, now: Time, milli: i64) {
+        self.settle(now);
+        self.as_of = now;
+        self.milli = milli.max(0).unsigned_abs().min(self.cap_milli());
+        if milli < 0 && self.refill_per_sec > 0 {
+            let wait = milli
+                .unsigned_abs()
+                .div_ceil(u64::from(self.refill_per_sec));
+            self.as_of = Time(now.0.saturating_add(wait));
+        }
     }
 }
 
@@ -283,6 +315,31 @@ mod tests {
         once.settle(Time(7_000));
         assert_eq!(often.balance(), once.balance());
         assert_eq!(often.balance(), 10);
+    }
+
+    #[test]
+    fn a_calls_change_leaves_out_the_refill_and_an_adopted_balance_refills_from_then() {
+        let p = refilling();
+        let before = RetryBudget::new(&p);
+        let mut after = before;
+        assert!(after.spend(Time(0), 10));
+        after.settle(Time(1_000)); // +2 tokens of refill, not the call's doing
+        after.earn(1);
+        assert_eq!(RetryBudget::call_change(&before, &after), -9_000);
+        let mut b = before;
+        b.adopt(Time(1_000), 3_500);
+        assert_eq!(b.milli(), 3_500);
+        b.settle(Time(1_500));
+        assert_eq!(b.milli(), 4_500);
+        b.adopt(Time(1_500), 1_000_000);
+        assert_eq!(b.balance(), 10, "never above the capacity");
+        // A debt of 3 tokens at 2 a second: nothing for 1.5 s, then the refill.
+        b.adopt(Time(2_000), -3_000);
+        assert_eq!(b.milli(), 0);
+        assert!(!b.can_pay(Time(3_499), 1));
+        assert_eq!(b.ready_at(Time(2_000), 1), Some(Time(4_000)));
+        b.settle(Time(4_000));
+        assert_eq!(b.milli(), 1_000);
     }
 
     #[test]
