@@ -98,7 +98,12 @@
 //! 23. every move to another key is announced: a `Rotate` starts from the key the call last
 //!     sent with (none before its first send), names the fault of the call's last answer,
 //!     and is followed at once by the send with the key it names; a send with another key
-//!     than the last one comes only after such a `Rotate`.
+//!     than the last one comes only after such a `Rotate`;
+//! 24. after a server error, a dropped connection, a timeout, an unknown fault or an
+//!     overload the call falls back only "after a few tries": never while a retry of the
+//!     current target is due for sure (every limit, the overload count before fallback, the
+//!     budget and the breaker allow it, the server did not say no, and the longest wait it
+//!     could take is within `max_wait_before_fallback_ms` and inside the deadline).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -440,6 +445,8 @@ pub struct Checker {
     last_send: Option<(usize, KeyId)>,
     /// The key a `Rotate` just announced, until its send.
     rotating: Option<relent::KeyRef>,
+    /// Overloads answered on the current target.
+    target_overloads: u32,
     /// The last answer's truth, while no send or sleep has followed it.
     fresh_answer: Option<Truth>,
     /// The lone-rejection retry the model allows.
@@ -487,6 +494,7 @@ impl Checker {
             last_send: None,
             fresh_answer: None,
             rotating: None,
+            target_overloads: 0,
             retry_allowed: None,
             probing: None,
             rejected_here: Vec::new(),
@@ -773,6 +781,9 @@ impl Checker {
         self.overload
             .answered(&self.policy, target, now, truth.reason);
         self.last_truth = Some(truth.reason);
+        if truth.reason == Reason::Overloaded {
+            self.target_overloads += 1;
+        }
         self.rejected_here.retain(|k| *k != key);
         if truth.reason == Reason::KeyRejected {
             self.rejected_here.push(key);
@@ -949,6 +960,9 @@ impl Checker {
                 if matches!(input, Input::Start | Input::Answer(_) | Input::Pool(_)) {
                     self.selection_order(now, send);
                 }
+                if let Input::Answer(truth) = input {
+                    self.early_fallback(now, send, truth);
+                }
                 self.send(now, send)
             }
             Action::Sleep { until, reason } => {
@@ -1044,6 +1058,23 @@ impl Checker {
                 } else {
                     None
                 };
+                // A backoff after a transient fault whose retry the budget cannot pay is no
+                // wait while a later target could take the call now: the machine falls back.
+                if let (
+                    None,
+                    SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. },
+                ) = (breaker_wait, reason)
+                {
+                    if is_transient(*after) && !self.budget_pays(now, *after) {
+                        if let Some(t) = self.fallback_ready(now) {
+                            self.violation(
+                                now,
+                                19,
+                                format!("a backoff after {after} whose retry the budget cannot pay, while target {t} could take the call now"),
+                            );
+                        }
+                    }
+                }
                 match breaker_wait {
                     // Nor is a wait for the budget's refill: it follows a wait that counted.
                     _ if budget_wait => {}
@@ -1053,6 +1084,7 @@ impl Checker {
                         self.target = t;
                         self.target_sends = 0;
                         self.transient = 0;
+                        self.target_overloads = 0;
                     }
                     Some(_) => {}
                 }
@@ -1149,6 +1181,59 @@ impl Checker {
                 format!(
                     "sent key {} of target {t} while key {ahead}, ready, comes first by {:?} selection",
                     send.key, self.policy.selection
+                ),
+            );
+        }
+    }
+
+    /// Invariant 24: after a server error, a dropped connection, a timeout, an unknown
+    /// fault or an overload, the call moves to a later target only "after a few tries"
+    /// (the behaviour table): not while a retry of this target is due for sure. A retry is
+    /// due when the transient-retry and send limits, the overload count before fallback,
+    /// the retry budget and this target's breaker all allow it, the server did not say no,
+    /// and the longest wait it could take (the server's announced reset, else the backoff's
+    /// cap) is within `max_wait_before_fallback_ms` and ends before the deadline.
+    fn early_fallback(&mut self, now: Time, send: &relent::Send, truth: &Truth) {
+        let r = truth.reason;
+        let retried_here = matches!(
+            r,
+            Reason::ServerError
+                | Reason::Timeout
+                | Reason::ConnectionFailed
+                | Reason::Unknown
+                | Reason::Overloaded
+        );
+        if send.target <= self.target || !retried_here || truth.says_no_retry {
+            return;
+        }
+        let p = &self.policy;
+        let overload = r == Reason::Overloaded;
+        let backoff = if overload {
+            p.congestion_backoff
+        } else {
+            p.backoff
+        };
+        let wait = truth
+            .reset_at
+            .map_or(backoff.cap_ms, |at| at.0.saturating_sub(now.0));
+        let due = (overload || self.transient < p.transient_retries_per_target)
+            && !(overload && self.target_overloads >= p.overload_attempts_before_fallback)
+            && self.sends < p.max_attempts
+            && self.target_sends < p.max_attempts_per_target
+            && self.budget_pays(now, r)
+            && matches!(
+                self.overload.verdict(p, self.target, now),
+                Verdict::Pass | Verdict::Probe
+            )
+            && wait <= p.max_wait_before_fallback_ms
+            && now.0.saturating_add(wait) < self.deadline.0;
+        if due {
+            self.violation(
+                now,
+                24,
+                format!(
+                    "moved to target {} after {r} on target {} while a retry there was due",
+                    send.target, self.target
                 ),
             );
         }
@@ -1251,6 +1336,7 @@ impl Checker {
             self.target = send.target;
             self.target_sends = 0;
             self.transient = 0;
+            self.target_overloads = 0;
         }
         self.sends += 1;
         self.target_sends += 1;
@@ -1402,7 +1488,58 @@ impl Checker {
 
     /// Invariant 19 for a wait for the retry budget: only when the model's budget cannot
     /// pay for the retry now, and ending exactly when its refill does.
+    /// Whether the model's budget pays now for a retry after `reason` on the current target
+    /// (the first send to a target, and a move after a key's own fault, are free).
+    fn budget_pays(&self, now: Time, reason: Reason) -> bool {
+        let cost = if self.target_sends > 0 && !overload_model::free_after(reason) {
+            OverloadModel::cost(&self.policy, reason)
+        } else {
+            0
+        };
+        self.overload.affords(&self.policy, now, cost)
+    }
+
+    /// A later target the call could move to now, as far as the model is sure: it has not
+    /// refused the request, its breaker admits a send, and a key of it is surely ready.
+    fn fallback_ready(&self, now: Time) -> Option<usize> {
+        self.keys
+            .iter()
+            .filter(|k| {
+                k.target > self.target
+                    && !self.refused.contains(&k.target)
+                    && self.surely_in_play(k)
+                    && surely_free(k, now)
+            })
+            .map(|k| k.target)
+            .find(|t| {
+                matches!(
+                    self.overload.verdict(&self.policy, *t, now),
+                    Verdict::Pass | Verdict::Probe
+                )
+            })
+    }
+
     fn budget_wait(&mut self, now: Time, until: Time) {
+        // A wait is for a send: none may be left after it, and a free fallback comes first.
+        if self.sends >= self.policy.max_attempts
+            || self.target_sends >= self.policy.max_attempts_per_target
+        {
+            self.violation(
+                now,
+                19,
+                format!(
+                    "a wait for the retry budget after {} sends ({} on this target), when the limits allow no more",
+                    self.sends, self.target_sends
+                ),
+            );
+        }
+        if let Some(t) = self.fallback_ready(now) {
+            self.violation(
+                now,
+                19,
+                format!("a wait for the retry budget while target {t} could take the call now"),
+            );
+        }
         let cost = self
             .last_truth
             .filter(|r| self.target_sends > 0 && !overload_model::free_after(*r))
