@@ -117,7 +117,10 @@ async fn world(
 fn assert_only_relents_key(stub: &Stub, recorder: &Recorder, auth_header: &str) {
     let sent = recorder.sent();
     let lower = sent.to_ascii_lowercase();
-    assert!(!sent.contains(CANARY), "the client's credential was sent:\n{sent}");
+    assert!(
+        !sent.contains(CANARY),
+        "the client's credential was sent:\n{sent}"
+    );
     assert!(
         lower.contains(&format!("{auth_header}: ")) && sent.contains("stub-1"),
         "relent's key was not sent as `{auth_header}`:\n{sent}"

@@ -40,8 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let request = ChatRequest::from_user("Say hello.");
     for call in 1..=2 {
-        let answer =
-            relent_genai::chat(&state, &client, &request, &ChatOptions::default()).await?;
+        let answer = relent_genai::chat(&state, &client, &request, &ChatOptions::default()).await?;
         println!(
             "call {call}: {:?} from {}",
             answer.first_text().unwrap_or_default(),
