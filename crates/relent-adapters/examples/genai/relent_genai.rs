@@ -89,6 +89,9 @@ impl std::fmt::Display for ChatError {
 impl std::error::Error for ChatError {}
 
 /// A reqwest client for genai (`genai::Client::builder().with_reqwest(..)`): no redirects.
+/// This workspace builds genai without TLS (the stub is plain HTTP on loopback); a program
+/// that calls a real provider keeps genai's default `rustls-tls` feature (or
+/// `native-tls`).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -120,7 +123,7 @@ pub async fn chat(
                         .exec_chat(target, request.clone(), Some(&options))
                         .await;
                     let answer = answer_of(&result);
-                    (answer, Outcome::Sent(number, result))
+                    (answer, Outcome::Sent(number, Box::new(result)))
                 }
             };
             *kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
@@ -131,7 +134,7 @@ pub async fn chat(
     let kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
     match (done, kept) {
         (Ok(done), Some(Outcome::Sent(number, result))) if number == done.attempts => {
-            result.map_err(ChatError::Genai)
+            (*result).map_err(ChatError::Genai)
         }
         (Ok(_), _) => Err(ChatError::Lost),
         (Err(_), Some(Outcome::NotSent(refused))) => Err(ChatError::Genai(refused)),
@@ -142,7 +145,7 @@ pub async fn chat(
 /// What one attempt ended with, as genai said it.
 enum Outcome {
     /// Sent as attempt `.0`; genai's result.
-    Sent(u32, genai::Result<ChatResponse>),
+    Sent(u32, Box<genai::Result<ChatResponse>>),
     /// Refused before sending.
     NotSent(genai::Error),
 }
