@@ -8,7 +8,7 @@
 //! | async-openai ≥ 0.43 | `Client::with_http_service` | `openai::OpenAiService` | `async-openai` |
 //! | reqwest-middleware 0.5 (and clients on it) | `ClientBuilder::with` | `middleware::RelentMiddleware` | `reqwest-middleware` |
 //! | any `tower::Service<http::Request<B>>` | `tower::Layer` | `layer::RelentLayer` | `tower` |
-//! | anything else | a closure | [`relent_tokio::retry`] | none |
+//! | anything else (genai: this crate's `genai` example) | a closure | [`relent_tokio::retry`] | none |
 //!
 //! Every adapter runs relent-tokio's one drive loop ([`relent_tokio::RetryState::start`]
 //! with a [`relent_tokio::SendAttempt`] of its own): it says only how one attempt is sent,
