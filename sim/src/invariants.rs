@@ -1075,6 +1075,9 @@ impl Checker {
                         }
                     }
                 }
+                if let Some(t) = breaker_wait.filter(|_| !budget_wait) {
+                    self.breaker_wait_allowed(now, t);
+                }
                 match breaker_wait {
                     // Nor is a wait for the budget's refill: it follows a wait that counted.
                     _ if budget_wait => {}
@@ -1517,6 +1520,38 @@ impl Checker {
                     Verdict::Pass | Verdict::Probe
                 )
             })
+    }
+
+    /// Invariant 21 for a wait on target `t`'s breaker: a send must be able to follow it
+    /// (on `t`, the limits not spent), and no later target could take the call now (the
+    /// machine falls back before it waits; after a context overflow only a larger window
+    /// would do, which the model does not weigh, so that case is left out).
+    fn breaker_wait_allowed(&mut self, now: Time, t: usize) {
+        let on_t = if t == self.target {
+            self.target_sends
+        } else {
+            0
+        };
+        if self.sends >= self.policy.max_attempts || on_t >= self.policy.max_attempts_per_target {
+            self.violation(
+                now,
+                21,
+                format!(
+                    "a wait for target {t}'s breaker after {} sends ({on_t} on it), when the limits allow no more",
+                    self.sends
+                ),
+            );
+        }
+        let later = self
+            .fallback_ready(now)
+            .filter(|u| *u > t && self.last_truth != Some(Reason::ContextOverflow));
+        if let Some(u) = later {
+            self.violation(
+                now,
+                21,
+                format!("a wait for target {t}'s breaker while target {u} could take the call now"),
+            );
+        }
     }
 
     fn budget_wait(&mut self, now: Time, until: Time) {
