@@ -1167,7 +1167,7 @@ impl Checker {
         let rank = |i: usize, last_used: Option<Time>| -> (u64, usize) {
             match self.policy.selection {
                 Selection::Priority => (0, i),
-                Selection::RoundRobin => (0, (i + count - cursor % count.max(1)) % count.max(1)),
+                Selection::RoundRobin => (0, (i + count - cursor % count) % count),
                 Selection::LeastRecentlyUsed => (last_used.map_or(0, |t| t.0 + 1), i),
             }
         };
