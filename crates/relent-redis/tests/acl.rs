@@ -19,9 +19,10 @@ mod support;
 
 use relent::{KeyId, KeyState};
 use relent_redis::{RedisStore, RedisStoreConfig};
-use relent_tokio::{Client, Endpoint, KeyStore, ReqwestTransport, Secret};
+use relent_tokio::store::StoreOptions;
+use relent_tokio::{Client, ReqwestTransport};
 use std::time::Duration;
-use support::{eventually, schedule, sends, RedisServer};
+use support::{eventually, schedule, sends, store_client, RedisServer};
 
 const PASSWORD: &str = "acl-canary-pw-Q7mZ4xTk";
 
@@ -30,18 +31,8 @@ const FLEET_MD_COMMANDS: &str = "+evalsha +eval +script|load +hget +hmget +hset 
     +hdel +hincrby +pttl +pexpire +exists +set +time +publish +subscribe +ping";
 
 fn client(redis_url: &str, stub_url: &str) -> Client<ReqwestTransport> {
-    let mut keys = KeyStore::new();
-    keys.insert(KeyId(1), Secret::new("stub-1"));
-    keys.insert(KeyId(2), Secret::new("stub-2"));
-    Client::builder(ReqwestTransport::new())
-        .target(
-            schedule("[]").targets.remove(0),
-            Endpoint::openai(format!("{stub_url}/v1/chat/completions")),
-        )
-        .keys(keys)
-        .store(RedisStore::new(RedisStoreConfig::new(redis_url, "acl")).unwrap())
-        .build()
-        .unwrap()
+    let store = RedisStore::new(RedisStoreConfig::new(redis_url, "acl")).unwrap();
+    store_client(stub_url, store, StoreOptions::new())
 }
 
 const BODY: &[u8] = br#"{"model": "gpt-4o", "messages": []}"#;

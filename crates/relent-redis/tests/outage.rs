@@ -26,32 +26,22 @@ mod support;
 use relent::KeyId;
 use relent_redis::{RedisStore, RedisStoreConfig};
 use relent_tokio::store::StoreOptions;
-use relent_tokio::{Client, Endpoint, KeyStore, ReqwestTransport, Secret};
+use relent_tokio::{Client, ReqwestTransport};
 use std::time::{Duration, Instant};
-use support::{eventually, schedule, sends, RedisServer};
+use support::{eventually, schedule, sends, store_client, RedisServer};
 
 fn client(redis_url: &str, stub_url: &str) -> Client<ReqwestTransport> {
-    let mut keys = KeyStore::new();
-    keys.insert(KeyId(1), Secret::new("stub-1"));
-    keys.insert(KeyId(2), Secret::new("stub-2"));
     let store = RedisStore::new(
         RedisStoreConfig::new(redis_url, "outage").connect_timeout(Duration::from_millis(100)),
     )
     .unwrap();
-    Client::builder(ReqwestTransport::new())
-        .target(
-            schedule("[]").targets.remove(0),
-            Endpoint::openai(format!("{stub_url}/v1/chat/completions")),
-        )
-        .keys(keys)
-        .store(store)
-        .store_options(
-            StoreOptions::new()
-                .op_timeout(Duration::from_millis(100))
-                .reread_every(Duration::from_millis(200)),
-        )
-        .build()
-        .unwrap()
+    store_client(
+        stub_url,
+        store,
+        StoreOptions::new()
+            .op_timeout(Duration::from_millis(100))
+            .reread_every(Duration::from_millis(200)),
+    )
 }
 
 const BODY: &[u8] = br#"{"model": "gpt-4o", "messages": []}"#;

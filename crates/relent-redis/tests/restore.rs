@@ -17,24 +17,17 @@ mod support;
 use relent::{KeyId, KeyState, PoolChange};
 use relent_redis::{RedisStore, RedisStoreConfig};
 use relent_tokio::store::StoreOptions;
-use relent_tokio::{Client, Endpoint, KeyStore, ReqwestTransport, Secret};
+use relent_tokio::{Client, ReqwestTransport};
 use std::time::Duration;
-use support::{eventually, schedule, sends, RedisServer};
+use support::{eventually, schedule, sends, store_client, RedisServer};
 
 fn client(redis_url: &str, stub_url: &str) -> Client<ReqwestTransport> {
-    let mut keys = KeyStore::new();
-    keys.insert(KeyId(1), Secret::new("stub-1"));
-    keys.insert(KeyId(2), Secret::new("stub-2"));
-    Client::builder(ReqwestTransport::new())
-        .target(
-            schedule("[]").targets.remove(0),
-            Endpoint::openai(format!("{stub_url}/v1/chat/completions")),
-        )
-        .keys(keys)
-        .store(RedisStore::new(RedisStoreConfig::new(redis_url, "restore")).unwrap())
-        .store_options(StoreOptions::new().reread_every(Duration::from_secs(10)))
-        .build()
-        .unwrap()
+    let store = RedisStore::new(RedisStoreConfig::new(redis_url, "restore")).unwrap();
+    store_client(
+        stub_url,
+        store,
+        StoreOptions::new().reread_every(Duration::from_secs(10)),
+    )
 }
 
 const BODY: &[u8] = br#"{"model": "gpt-4o", "messages": []}"#;

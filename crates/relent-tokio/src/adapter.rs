@@ -56,7 +56,7 @@ use crate::options::CallOptions;
 use crate::response::{is_event_stream, Completion, SseScanner, Streaming};
 use crate::secret::{is_sensitive_header, Headers, Secret};
 use crate::shared::Synced;
-use crate::target::{apply_auth, check_header_name, Auth, Endpoint};
+use crate::target::{apply_auth, check_header_name, Endpoint};
 use crate::transport::{AttemptRequest, AttemptResult, BodyReader, NextChunk, Transport};
 use relent::{KeyId, Pool, PoolChange, RetryMachine, TransportError};
 use std::borrow::Cow;
@@ -468,17 +468,7 @@ impl<A> Adapted<'_, A> {
             .ok_or_else(|| format!("no endpoint for target {t}"))?;
         let secret = self
             .core
-            .keys
-            .lock()
-            .ok()
-            .and_then(|keys| keys.get(send.key).cloned())
-            .or_else(|| matches!(endpoint.auth, Auth::None).then(|| Secret::new("")))
-            .ok_or_else(|| {
-                format!(
-                    "no secret for key {}; add keys with RetryState::add_key",
-                    send.key
-                )
-            })?;
+            .secret_for(send.key, endpoint, "RetryState::add_key")?;
         let model = self.models.get(t).cloned().unwrap_or_default();
         let mut headers = Headers::new();
         push_attempt_headers(

@@ -35,6 +35,24 @@ pub(crate) struct Core {
     pub epoch_unix_ms: Option<u64>,
 }
 
+impl Core {
+    /// The secret to send with `key` to `endpoint`: the key store's, or none needed when
+    /// the endpoint takes no auth. The error names `add_key`, the method that adds one.
+    pub(crate) fn secret_for(
+        &self,
+        key: relent::KeyId,
+        endpoint: &Endpoint,
+        add_key: &str,
+    ) -> Result<Secret, String> {
+        self.keys
+            .lock()
+            .ok()
+            .and_then(|keys| keys.get(key).cloned())
+            .or_else(|| matches!(endpoint.auth, Auth::None).then(|| Secret::new("")))
+            .ok_or_else(|| format!("no secret for key {key}; add keys with {add_key}"))
+    }
+}
+
 /// The driver's own settings.
 #[derive(Clone)]
 pub(crate) struct Settings {
@@ -369,17 +387,7 @@ impl<T: Transport> HttpAdapter<'_, T> {
         };
         let secret = self
             .core
-            .keys
-            .lock()
-            .ok()
-            .and_then(|keys| keys.get(send.key).cloned())
-            .or_else(|| matches!(endpoint.auth, Auth::None).then(|| Secret::new("")))
-            .ok_or_else(|| {
-                format!(
-                    "no secret for key {}; add keys with Client::add_key",
-                    send.key
-                )
-            })?;
+            .secret_for(send.key, endpoint, "Client::add_key")?;
         let mut url = endpoint.url_for(model);
         let mut headers = Headers::new();
         if let Some(content_type) = self.content_type {

@@ -224,6 +224,29 @@ pub fn schedule(faults: &str) -> relent_sim::Schedule {
     .expect("a schedule")
 }
 
+/// A client of the stub's world (`schedule`: keys 1 and 2 with their secrets) whose pool is
+/// shared through `store` with the given store options.
+pub fn store_client(
+    stub_url: &str,
+    store: relent_redis::RedisStore,
+    options: relent_tokio::store::StoreOptions,
+) -> relent_tokio::Client<relent_tokio::ReqwestTransport> {
+    use relent_tokio::{Client, Endpoint, KeyStore, ReqwestTransport, Secret};
+    let mut keys = KeyStore::new();
+    keys.insert(KeyId(1), Secret::new("stub-1"));
+    keys.insert(KeyId(2), Secret::new("stub-2"));
+    Client::builder(ReqwestTransport::new())
+        .target(
+            schedule("[]").targets.remove(0),
+            Endpoint::openai(format!("{stub_url}/v1/chat/completions")),
+        )
+        .keys(keys)
+        .store(store)
+        .store_options(options)
+        .build()
+        .unwrap()
+}
+
 /// Requests the stub saw with key `id`.
 pub fn sends(stub: &relent_sim::stub::Stub, id: u32) -> usize {
     stub.seen()
