@@ -286,7 +286,7 @@ impl Attempt {
         &self.headers
     }
 
-    /// Adds this attempt's credential, as the target's [`Auth`] says: a header, a query
+    /// Adds this attempt's credential, as the target's [`Auth`](crate::Auth) says: a header, a query
     /// parameter (`url` changes), or a signature over `method`, `url`, `headers` and
     /// `body`. Remove the client's own credential first ([`is_credential_header`]). An
     /// error is a configuration error whose text quotes no secret.
