@@ -557,11 +557,14 @@ pub(crate) async fn run<A: Adapter>(
         pool: core.shared.snapshot(),
         overload: core.shared.overload(),
     };
-    let mut machine = RetryMachine::with_pool(policy, synced.pool.clone(), seed)
-        .map_err(|e| CallError::Config(e.to_string()))?
-        .with_overload(synced.overload.clone());
+    // Boxed: the machine goes on to the response handed to the caller, which moves about.
+    let mut machine = Box::new(
+        RetryMachine::with_pool(policy, synced.pool.clone(), seed)
+            .map_err(|e| CallError::Config(e.to_string()))?
+            .with_overload(synced.overload.clone()),
+    );
     if let Some(unix_ms) = core.epoch_unix_ms {
-        machine = machine.wall_clock_epoch(unix_ms);
+        *machine = machine.wall_clock_epoch(unix_ms);
     }
     let metadata: String = options
         .metadata

@@ -97,8 +97,21 @@ pub(crate) async fn next_chunk(
     deadline: Instant,
     cancel: &CancellationToken,
 ) -> Chunk {
-    let until = (Instant::now() + idle).min(deadline);
+    if cancel.is_cancelled() {
+        return Chunk::Cancelled;
+    }
+    let now = Instant::now();
+    if deadline <= now {
+        return Chunk::Failed(TransportError::Timeout);
+    }
+    let until = (now + idle).min(deadline);
+    // Biased, the chunk first: a chunk that is already in (the usual case once the
+    // headers are) is taken without registering a timer or a cancellation waiter, which
+    // would each cost a lock and, for the timer, often a wake-up of the runtime's driver.
+    // A cancellation and the deadline are still seen before every chunk (above) and while
+    // one is awaited.
     tokio::select! {
+        biased;
         chunk = reader.next_chunk() => match chunk {
             Ok(Some(bytes)) => Chunk::Data(bytes),
             Ok(None) => Chunk::End,
@@ -159,6 +172,7 @@ pub(crate) async fn drive<A: Adapter>(
                 tokio::pin!(attempt);
                 // The attempt timeout runs until the status and headers are in.
                 let headers_in = tokio::select! {
+                    biased;
                     result = &mut attempt => Some(result),
                     _ = tokio::time::sleep_until(call.at(send.timeout_at)) => None,
                     _ = call.cancel.cancelled() => {

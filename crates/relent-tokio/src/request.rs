@@ -224,6 +224,20 @@ pub(crate) fn rewrite<'a>(bytes: &'a [u8], model: &str, on: bool) -> Cow<'a, [u8
     if !on || memchr_model(bytes).is_none() {
         return Cow::Borrowed(bytes);
     }
+    // The usual case, a body that already names the target's model, is read without
+    // building a tree: only the top-level `model` member is kept, borrowed. A body this
+    // cannot read (not an object, a repeated `model`, a `model` that is not a string) takes
+    // the general path below, which decides it exactly as before.
+    #[derive(Deserialize)]
+    struct Top<'b> {
+        #[serde(borrow, default)]
+        model: Option<Cow<'b, str>>,
+    }
+    if let Ok(Top { model: Some(named) }) = serde_json::from_slice::<Top<'_>>(bytes) {
+        if named == model {
+            return Cow::Borrowed(bytes);
+        }
+    }
     let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(bytes) else {
         return Cow::Borrowed(bytes);
     };
@@ -385,5 +399,27 @@ mod tests {
         let other = Request::raw(b"model".to_vec());
         let not_json = other.shape(Api::Other, "b", true).unwrap();
         assert_eq!(&*not_json, b"model");
+    }
+
+    #[test]
+    fn the_model_rewrite_reads_the_last_of_repeated_members_and_escapes() {
+        let model_of =
+            |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap()["model"].clone();
+        // Already the target's model: the very same bytes, not a copy.
+        let same = br#"{"model":"b","messages":[{"content":"x"}]}"#;
+        assert!(matches!(rewrite(same, "b", true), Cow::Borrowed(b) if b == same));
+        // Written with an escape, it is still the same model.
+        let escaped = br#"{"model":"\u0062","messages":[]}"#;
+        assert!(matches!(rewrite(escaped, "b", true), Cow::Borrowed(_)));
+        // A repeated member: JSON readers keep the last, and so does the rewrite.
+        let repeated = br#"{"model":"b","model":"a"}"#;
+        assert_eq!(model_of(&rewrite(repeated, "b", true)), "b");
+        let repeated = br#"{"model":"a","model":"b"}"#;
+        assert_eq!(model_of(&rewrite(repeated, "b", true)), "b");
+        // A nested "model" is not the request's model.
+        let nested = br#"{"metadata":{"model":"b"},"model":"a"}"#;
+        assert_eq!(model_of(&rewrite(nested, "b", true)), "b");
+        let only_nested = br#"{"metadata":{"model":"a"}}"#;
+        assert!(matches!(rewrite(only_nested, "b", true), Cow::Borrowed(_)));
     }
 }

@@ -80,7 +80,7 @@ pub struct Streaming {
     pub seed: u64,
     pub(crate) first: Option<Vec<u8>>,
     pub(crate) reader: Box<dyn BodyReader>,
-    pub(crate) machine: RetryMachine,
+    pub(crate) machine: Box<RetryMachine>,
     pub(crate) synced: Synced,
     pub(crate) shared: Arc<SharedPool>,
     pub(crate) epoch: Instant,

@@ -128,24 +128,35 @@ impl KeyStore {
 /// secret, password, signature or credential (`x-api-key`, `api-key`, `x-goog-api-key`,
 /// `x-auth-token`), in any case. An idempotency key is not a credential.
 pub fn is_sensitive_header(name: &str) -> bool {
-    let name = name.trim().to_ascii_lowercase();
-    if name.contains("idempotency") {
+    // Compared in place, ASCII case folded, without a lowercased copy: this runs for every
+    // header of every attempt.
+    let name = name.trim().as_bytes();
+    let has = |word: &[u8]| {
+        name.windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
+    if has(b"idempotency") {
         return false;
     }
-    matches!(
-        name.as_str(),
-        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
-    ) || [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "signature",
-        "credential",
-        "auth",
+    [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
     ]
     .iter()
-    .any(|word| name.contains(word))
+    .any(|exact| name.eq_ignore_ascii_case(exact.as_bytes()))
+        || [
+            "key",
+            "token",
+            "secret",
+            "password",
+            "signature",
+            "credential",
+            "auth",
+        ]
+        .iter()
+        .any(|word| has(word.as_bytes()))
 }
 
 /// A URL fit to print: the password of its user part, the values of parameters whose names
@@ -316,6 +327,43 @@ impl fmt::Display for Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sensitive_header_names_in_any_case() {
+        for name in [
+            "Authorization",
+            " PROXY-AUTHORIZATION ",
+            "cookie",
+            "Set-Cookie",
+            "x-api-key",
+            "API-KEY",
+            "x-goog-api-key",
+            "X-Auth-Token",
+            "x-amz-security-token",
+            "x-client-secret",
+            "x-password",
+            "x-amz-signature",
+            "x-credential",
+            "x-custom-auth",
+            "ÄÖ-key",
+        ] {
+            assert!(is_sensitive_header(name), "{name} must be sensitive");
+        }
+        for name in [
+            "content-type",
+            "idempotency-key",
+            "X-Idempotency-Token",
+            "x-relent-attempt",
+            "anthropic-version",
+            "cookies-policy-x",
+            "accept",
+            "",
+            "k",
+            "ÄÖ",
+        ] {
+            assert!(!is_sensitive_header(name), "{name} must not be sensitive");
+        }
+    }
 
     #[test]
     fn key_files_parse_and_errors_never_quote_secrets() {

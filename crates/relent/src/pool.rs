@@ -43,7 +43,7 @@ impl KeySpec {
 }
 
 /// One provider and model, with the keys that may call it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// Which API this is.
     pub provider: Provider,
@@ -55,6 +55,32 @@ pub struct Target {
     pub context_tokens: Option<u32>,
     /// The keys, in priority order.
     pub keys: Vec<KeySpec>,
+}
+
+impl Clone for Target {
+    fn clone(&self) -> Self {
+        Target {
+            provider: self.provider,
+            model: self.model.clone(),
+            context_tokens: self.context_tokens,
+            keys: self.keys.clone(),
+        }
+    }
+
+    // Reuses the model's and the keys' buffers (see `Pool`'s `clone_from`).
+    fn clone_from(&mut self, source: &Self) {
+        // Destructured whole, so a new field cannot be forgotten here.
+        let Target {
+            provider,
+            model,
+            context_tokens,
+            keys,
+        } = source;
+        self.provider = *provider;
+        self.model.clone_from(model);
+        self.context_tokens = *context_tokens;
+        self.keys.clone_from(keys);
+    }
 }
 
 impl Target {
@@ -159,11 +185,35 @@ pub struct KeyRef {
 }
 
 /// Targets and their keys' states.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
     targets: Vec<Target>,
     keys: Vec<Vec<KeyEntry>>,
     cursors: Vec<usize>,
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        Pool {
+            targets: self.targets.clone(),
+            keys: self.keys.clone(),
+            cursors: self.cursors.clone(),
+        }
+    }
+
+    // Reuses every buffer of `self`: a driver refreshes its copy of a running call's pool
+    // after every step, and a copy of the same shape then allocates nothing.
+    fn clone_from(&mut self, source: &Self) {
+        // Destructured whole, so a new field cannot be forgotten here.
+        let Pool {
+            targets,
+            keys,
+            cursors,
+        } = source;
+        self.targets.clone_from(targets);
+        self.keys.clone_from(keys);
+        self.cursors.clone_from(cursors);
+    }
 }
 
 /// A pool configuration that cannot work.
@@ -531,6 +581,35 @@ mod tests {
             vec![KeySpec::new(1, "a"), KeySpec::new(2, "b")],
         )])
         .unwrap()
+    }
+
+    #[test]
+    fn clone_from_copies_any_pool_into_any_other() {
+        let mut big = Pool::new(vec![
+            Target::new(Provider::Anthropic, "claude", vec![KeySpec::new(7, "x")]),
+            Target::new(
+                Provider::Openai,
+                "gpt-4o-mini",
+                vec![KeySpec::new(8, "y"), KeySpec::new(9, "z")],
+            ),
+        ])
+        .unwrap();
+        big.set_state(KeyId(8), KeyState::CoolingDown(Time(5)));
+        big.note_used(
+            KeyRef {
+                target: 1,
+                key: KeyId(9),
+            },
+            Time(3),
+        );
+        let small = pool();
+        let mut copy = big.clone();
+        copy.clone_from(&small);
+        assert_eq!(copy, small);
+        let mut copy = small.clone();
+        copy.clone_from(&big);
+        assert_eq!(copy, big);
+        assert_eq!(big.clone(), big);
     }
 
     #[test]

@@ -30,7 +30,14 @@ impl<'de> Deserialize<'de> for IdempotencyKey {
 
 impl fmt::Display for IdempotencyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "relent-{:032x}", self.0)
+        // `relent-` and 32 lower-case hex digits, written without the formatting machinery
+        // (a driver prints one per attempt).
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = *b"relent-00000000000000000000000000000000";
+        for (i, digit) in text[7..].iter_mut().enumerate() {
+            *digit = HEX[((self.0 >> (124 - 4 * i)) & 0xf) as usize];
+        }
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -390,6 +390,14 @@ fn getters_and_display_forms() {
         IdempotencyKey(0xab).to_string(),
         "relent-000000000000000000000000000000ab"
     );
+    assert_eq!(
+        IdempotencyKey(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210).to_string(),
+        "relent-0123456789abcdeffedcba9876543210"
+    );
+    assert_eq!(
+        IdempotencyKey(u128::MAX).to_string(),
+        format!("relent-{}", "f".repeat(32))
+    );
     // The key is drawn from both halves of the seeded stream: neither half is lost.
     let key = m.idempotency_key().0;
     assert_ne!(key >> 64, 0);

@@ -1,0 +1,229 @@
+//! The driver's cost per call in CPU time, which a busy machine distorts less than the
+//! wall-clock medians of `benches/overhead.rs`: the same loopback call to relent-sim's stub
+//! (latency 0, always a success) made `N` times through a plain `reqwest::Client` and
+//! through `relent_tokio::Client`, alternated in rounds, with the process's CPU time
+//! (user + system, every thread: the stub's server side included) read around each round.
+//!
+//! ```text
+//! cargo run --release -p relent-tokio --example overhead_cpu -- 5000 5
+//! ```
+//!
+//! Arguments: calls per round (default 5000) and rounds (default 5). Prints, per round, the
+//! CPU microseconds per call of each client, then the medians over rounds and their ratio;
+//! also the driver alone (a transport that answers in memory) and plain reqwest sending
+//! relent's extra headers (idempotency key, attempt number, content type).
+//!
+//! For instruction counts, which the machine's load does not move, set `OVERHEAD_MODE` to
+//! `plain`, `relent`, `headers` or `memory` and count one run with 1 call and one with 201
+//! under callgrind; the difference over 200 is the cost of one call:
+//!
+//! ```text
+//! OVERHEAD_MODE=relent valgrind --tool=callgrind target/release/examples/overhead_cpu 201
+//! ```
+
+use relent::{KeyId, Policy};
+use relent_tokio::{
+    Api, AttemptRequest, AttemptResult, BodyReader, Client, Endpoint, KeyStore, NextChunk,
+    ReqwestTransport, Secret, Transport,
+};
+use std::hint::black_box;
+use std::time::Duration;
+
+const BODY: &[u8] = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
+
+/// A transport that answers every attempt at once, in memory, with a small completion: a
+/// call through it costs only the driver's own work.
+struct Instant200;
+
+struct OneChunk(Option<Vec<u8>>);
+
+const ANSWER: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}]}"#;
+
+impl BodyReader for OneChunk {
+    fn next_chunk(&mut self) -> NextChunk<'_> {
+        let chunk = self.0.take();
+        Box::pin(async move { Ok(chunk) })
+    }
+}
+
+impl Transport for Instant200 {
+    fn send(
+        &self,
+        request: AttemptRequest<'_>,
+    ) -> impl std::future::Future<Output = AttemptResult> + Send {
+        black_box(request);
+        async {
+            AttemptResult::Response {
+                status: 200,
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("x-request-id".into(), "req_1".into()),
+                ],
+                body: Box::new(OneChunk(Some(ANSWER.to_vec()))),
+            }
+        }
+    }
+}
+
+/// The process's CPU time so far (user + system, all threads), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // Linux reports these in clock ticks of 100 Hz on every common configuration.
+    Duration::from_millis(ticks * 10)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let calls: u32 = args
+        .next()
+        .map_or(5000, |a| a.parse().expect("calls per round"));
+    let rounds: u32 = args.next().map_or(5, |a| a.parse().expect("rounds"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let schedule: relent_sim::Schedule = serde_json::from_str(r#"{"targets":[{"provider":"openai","model":"gpt-4o","keys":[{"id":1,"label":"k"}]}],"latency_ms":0}"#).unwrap();
+    let stub = rt
+        .block_on(relent_sim::stub::Stub::start(
+            schedule.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .unwrap();
+    let url = format!("{}/v1/chat/completions", stub.base_url());
+    let mut keys = KeyStore::new();
+    keys.insert(KeyId(1), Secret::new("stub-1"));
+    let client = Client::new(
+        ReqwestTransport::new(),
+        schedule.targets.clone(),
+        vec![Endpoint::new(url.clone(), Api::OpenAiCompatible)],
+        keys,
+        Policy::default(),
+    )
+    .unwrap();
+    let mut keys = KeyStore::new();
+    keys.insert(KeyId(1), Secret::new("stub-1"));
+    let in_memory = Client::new(
+        Instant200,
+        schedule.targets.clone(),
+        vec![Endpoint::new(url.clone(), Api::OpenAiCompatible)],
+        keys,
+        Policy::default(),
+    )
+    .unwrap();
+    let plain = reqwest::Client::new();
+    let plain_call = || async {
+        let response = plain
+            .post(&url)
+            .header("authorization", "Bearer stub-1")
+            .body(BODY)
+            .send()
+            .await
+            .unwrap();
+        black_box(response.bytes().await.unwrap());
+    };
+    // `plain N`, `relent N`, `headers N` or `memory N`: only that loop, for an instruction
+    // count under `valgrind --tool=callgrind` (subtract a run with N = 0).
+    if let Ok(mode) = std::env::var("OVERHEAD_MODE") {
+        for n in 0..calls {
+            match mode.as_str() {
+                "plain" => rt.block_on(plain_call()),
+                "relent" => {
+                    rt.block_on(async { black_box(client.call(BODY).await.unwrap()) });
+                }
+                "memory" => {
+                    rt.block_on(async { black_box(in_memory.call(BODY).await.unwrap()) });
+                }
+                "headers" => rt.block_on(async {
+                    let response = plain
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("authorization", "Bearer stub-1")
+                        .header("idempotency-key", format!("relent-99d065db{n:016x}"))
+                        .header("x-relent-attempt", "1")
+                        .body(BODY)
+                        .send()
+                        .await
+                        .unwrap();
+                    black_box(response.bytes().await.unwrap());
+                }),
+                other => panic!("unknown OVERHEAD_MODE {other}"),
+            }
+        }
+        return;
+    }
+    // Warm both connections and code paths.
+    for _ in 0..200 {
+        rt.block_on(plain_call());
+        rt.block_on(async { black_box(client.call(BODY).await.unwrap()) });
+    }
+    let (mut plain_us, mut relent_us) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let before = cpu_time();
+        for _ in 0..calls {
+            rt.block_on(plain_call());
+        }
+        let middle = cpu_time();
+        for _ in 0..calls {
+            rt.block_on(async { black_box(client.call(BODY).await.unwrap()) });
+        }
+        let after = cpu_time();
+        let p = (middle - before).as_secs_f64() * 1e6 / f64::from(calls);
+        let r = (after - middle).as_secs_f64() * 1e6 / f64::from(calls);
+        println!("round {round}: plain {p:.1} µs CPU per call, relent {r:.1} µs");
+        plain_us.push(p);
+        relent_us.push(r);
+    }
+    let mut memory_us = Vec::new();
+    for _ in 0..rounds {
+        let before = cpu_time();
+        for _ in 0..calls * 10 {
+            rt.block_on(async { black_box(in_memory.call(BODY).await.unwrap()) });
+        }
+        memory_us.push((cpu_time() - before).as_secs_f64() * 1e6 / f64::from(calls * 10));
+    }
+    println!(
+        "relent over an in-memory transport (the driver alone): median {:.2} µs CPU per call",
+        median(memory_us)
+    );
+    let mut same_headers_us = Vec::new();
+    for _ in 0..rounds {
+        let before = cpu_time();
+        for n in 0..calls {
+            rt.block_on(async {
+                let response = plain
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("authorization", "Bearer stub-1")
+                    .header("idempotency-key", format!("relent-99d065db{n:016x}"))
+                    .header("x-relent-attempt", "1")
+                    .body(BODY)
+                    .send()
+                    .await
+                    .unwrap();
+                black_box(response.bytes().await.unwrap());
+            });
+        }
+        same_headers_us.push((cpu_time() - before).as_secs_f64() * 1e6 / f64::from(calls));
+    }
+    println!(
+        "plain reqwest with relent's headers: median {:.1} µs CPU per call",
+        median(same_headers_us)
+    );
+    let (p, r) = (median(plain_us), median(relent_us));
+    println!(
+        "median: plain {p:.1} µs, relent {r:.1} µs, difference {:.1} µs, ratio {:.3}",
+        r - p,
+        r / p
+    );
+}
