@@ -689,7 +689,9 @@ pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
     let code = code.trim();
     TABLE
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(code))
+        // The length test first: most codes match no name's length, and it is cheaper than
+        // a call per name.
+        .find(|(name, _)| name.len() == code.len() && name.eq_ignore_ascii_case(code))
         .map(|(_, reason)| *reason)
 }
 
