@@ -283,22 +283,27 @@ fn is_tidy(text: &str) -> bool {
     if bytes.len() > MAX_MESSAGE_CHARS || text.starts_with(' ') || text.ends_with(' ') {
         return false;
     }
-    // Single spaces only: no other ASCII whitespace (a branch-free pass the compiler
-    // vectorises), no double space, and no other whitespace outside ASCII.
-    let other_space = bytes
-        .iter()
-        .fold(false, |seen, &b| seen | matches!(b, b'\t'..=b'\r'));
-    if other_space || memchr::memmem::find(bytes, b"  ").is_some() {
+    // Single spaces only: no other ASCII whitespace and no double space (one branch-free
+    // pass over at most MAX_MESSAGE_CHARS bytes), and no other whitespace outside ASCII.
+    let (mut other_space, mut double_space, mut after_space) = (false, false, false);
+    for &b in bytes {
+        let space = b == b' ';
+        double_space |= space & after_space;
+        after_space = space;
+        other_space |= matches!(b, b'\t'..=b'\r');
+    }
+    if other_space || double_space {
         return false;
     }
     text.is_ascii() || !text.chars().any(|c| c.is_whitespace() && c != ' ')
 }
 
 /// Byte classes, one table load per byte: key characters, key characters and dots (the
-/// runs searched for keys), and ASCII whitespace.
+/// runs searched for keys), ASCII whitespace, and standard base64.
 const KEY: u8 = 1;
 const RUN: u8 = 2;
 const SPACE: u8 = 4;
+const BASE64: u8 = 8;
 const BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -312,6 +317,9 @@ const BYTE_CLASS: [u8; 256] = {
         }
         if is_space_byte(byte) {
             table[b] |= SPACE;
+        }
+        if base64_byte(byte) {
+            table[b] |= BASE64;
         }
         b += 1;
     }
@@ -483,8 +491,13 @@ fn is_key_byte(b: u8) -> bool {
     BYTE_CLASS[b as usize] & KEY != 0
 }
 
-/// A character of standard base64 (AWS secret access keys).
-const fn is_base64_byte(b: u8) -> bool {
+/// A character of standard base64 (AWS secret access keys): one table load.
+fn is_base64_byte(b: u8) -> bool {
+    BYTE_CLASS[b as usize] & BASE64 != 0
+}
+
+/// A character of standard base64, as [`BYTE_CLASS`] is built from.
+const fn base64_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')
 }
 
@@ -881,6 +894,61 @@ fn value_span(text: &str, start: usize, covered: usize) -> Option<Range<usize>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `is_tidy` as it was before its double-space search was folded into its byte pass.
+    fn is_tidy_before(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        if bytes.len() > MAX_MESSAGE_CHARS || text.starts_with(' ') || text.ends_with(' ') {
+            return false;
+        }
+        let other_space = bytes
+            .iter()
+            .fold(false, |seen, &b| seen | matches!(b, b'\t'..=b'\r'));
+        if other_space || memchr::memmem::find(bytes, b"  ").is_some() {
+            return false;
+        }
+        text.is_ascii() || !text.chars().any(|c| c.is_whitespace() && c != ' ')
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn is_tidy_is_what_it_was(text in "[ a\t\r\n\u{a0}\u{2003}é.]{0,250}") {
+            proptest::prop_assert_eq!(is_tidy(&text), is_tidy_before(&text));
+        }
+    }
+
+    #[test]
+    fn the_byte_table_holds_base64_exactly() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/');
+            assert_eq!(is_base64_byte(b), expected, "{b}");
+        }
+    }
+
+    #[test]
+    fn is_tidy_is_what_it_was_on_edges() {
+        let long = "a".repeat(MAX_MESSAGE_CHARS);
+        for text in [
+            "",
+            " ",
+            "  ",
+            "a b",
+            "a  b",
+            "a b ",
+            " a",
+            "a\tb",
+            "a\u{a0}b",
+            "a \u{2003}",
+            &long,
+            &format!("{long}a"),
+            "x  ",
+            "x \u{a0} y",
+        ] {
+            assert_eq!(is_tidy(text), is_tidy_before(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn redacts_every_known_key_shape() {
