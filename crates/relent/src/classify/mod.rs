@@ -8,6 +8,10 @@ mod body;
 pub mod hints;
 pub mod providers;
 pub mod redact;
+#[cfg(test)]
+mod redact_before;
+#[cfg(test)]
+mod redact_differential;
 mod rules;
 mod types;
 mod wait;
