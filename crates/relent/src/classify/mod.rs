@@ -169,8 +169,11 @@ fn classify_http(
     };
     // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key"):
     // then the text is put together, decoded and scanned as one string.
+    // (A piece shorter than `%20`, such as the single spaces, cannot hold one: not searched.)
     let percent_space = |p: &str| {
-        memchr::memchr_iter(b'%', p.as_bytes()).any(|at| p.as_bytes()[at + 1..].starts_with(b"20"))
+        p.len() >= 3
+            && memchr::memchr_iter(b'%', p.as_bytes())
+                .any(|at| p.as_bytes()[at + 1..].starts_with(b"20"))
     };
     let mut percent = false;
     for_each_piece(&mut |piece| percent = percent || percent_space(piece));
