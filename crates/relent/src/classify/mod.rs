@@ -8,6 +8,10 @@ mod body;
 pub mod hints;
 pub mod providers;
 pub mod redact;
+#[cfg(test)]
+mod redact_before;
+#[cfg(test)]
+mod redact_differential;
 mod rules;
 mod types;
 mod wait;
@@ -122,7 +126,12 @@ fn classify_http(
     // A body cut by the scan bound is not valid JSON; its end may still name the error.
     let tail = (fields.is_none() && cut).then(|| {
         let start = BODY_SCAN_LIMIT.max(response.body.len() - BODY_TAIL_SCAN);
-        String::from_utf8_lossy(&response.body[start..])
+        let end = &response.body[start..];
+        // Validating first is cheaper than the lossy conversion when the bytes are UTF-8.
+        match std::str::from_utf8(end) {
+            Ok(end) => std::borrow::Cow::Borrowed(end),
+            Err(_) => String::from_utf8_lossy(end),
+        }
     });
     let tail_code = tail.as_deref().and_then(|t| {
         body::tail_member(t, "code")
@@ -141,33 +150,41 @@ fn classify_http(
     // The text the phrase families are searched in, in pieces: the error fields each
     // followed by a space (or the body, or a cut body's head), then a cut body's tail and an
     // AWS code, each after a space. It is scanned in place, lowercased on the fly.
-    let mut pieces: Vec<&str> = Vec::with_capacity(16);
-    match &fields {
-        Some(f) => f.search_pieces(&mut pieces),
+    let whole = match &fields {
+        Some(_) => "",
         // A cut body that is not a page names its error near its start or in its end (an
         // echoed prompt fills the middle): its head and tail are searched, not all of it.
-        None if tail.is_some() && !html => pieces.push(head(&text, BODY_HEAD_SEARCH)),
-        None => pieces.push(&text),
-    }
-    if let Some(t) = &tail {
-        pieces.extend([" ", t]);
-    }
-    if let Some(t) = aws_type {
-        pieces.extend([" ", t]);
-    }
+        None if tail.is_some() && !html => head(&text, BODY_HEAD_SEARCH),
+        None => &text,
+    };
+    let for_each_piece = |f: &mut dyn FnMut(&str)| {
+        match &fields {
+            Some(fields) => fields.for_each_search_piece(&mut |piece| f(piece)),
+            None => f(whole),
+        }
+        for extra in [tail.as_deref(), aws_type].into_iter().flatten() {
+            f(" ");
+            f(extra);
+        }
+    };
     // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key"):
     // then the text is put together, decoded and scanned as one string.
-    let percent_space = |p: &&str| {
-        memchr::memchr_iter(b'%', p.as_bytes()).any(|at| p.as_bytes()[at + 1..].starts_with(b"20"))
+    // (A piece shorter than `%20`, such as the single spaces, cannot hold one: not searched.)
+    let percent_space = |p: &str| {
+        p.len() >= 3
+            && memchr::memchr_iter(b'%', p.as_bytes())
+                .any(|at| p.as_bytes()[at + 1..].starts_with(b"20"))
     };
-    let sig = if pieces.iter().any(percent_space) {
-        let search = pieces.concat().to_ascii_lowercase();
+    let mut percent = false;
+    for_each_piece(&mut |piece| percent = percent || percent_space(piece));
+    let sig = if percent {
+        let mut search = String::new();
+        for_each_piece(&mut |piece| search.push_str(piece));
+        let search = search.to_ascii_lowercase();
         rules::Signals::scan(&search.replace("%20", " ").replace("%3a", ":"))
     } else {
         let mut scanner = rules::Scanner::new();
-        for piece in &pieces {
-            scanner.feed(piece);
-        }
+        for_each_piece(&mut |piece| scanner.feed(piece));
         scanner.signals()
     };
 
@@ -271,8 +288,15 @@ fn looks_like_html(headers: &[(&str, &str)], text: &str) -> bool {
 pub(crate) fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(n, _)| n.trim_ascii().eq_ignore_ascii_case(name))
+        .find(|(n, _)| names_match(n, name))
         .map(|(_, v)| *v)
+}
+
+/// Whether the header name `sent` is `name`, ignoring case and surrounding ASCII whitespace.
+/// A name shorter than `name` cannot match (trimming only shortens it): checked first, as
+/// it rules out most headers without trimming them.
+fn names_match(sent: &str, name: &str) -> bool {
+    sent.len() >= name.len() && sent.trim_ascii().eq_ignore_ascii_case(name)
 }
 
 /// Every value of a header, matched case-insensitively.
@@ -282,7 +306,7 @@ pub(crate) fn headers_named<'a, 'h>(
 ) -> impl Iterator<Item = &'a str> + 'h {
     headers
         .iter()
-        .filter(move |(n, _)| n.trim_ascii().eq_ignore_ascii_case(name))
+        .filter(move |(n, _)| names_match(n, name))
         .map(|(_, v)| *v)
 }
 

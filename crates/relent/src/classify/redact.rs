@@ -122,13 +122,15 @@ pub fn contains_secret(text: &str) -> bool {
 /// decoding step can also *break* a key (`%2` before `AIza…` decodes to `*Iza…`), so spans
 /// found at one stage are carried through each later step.
 fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
-    let needs_work = memchr::memchr2(b'%', b'\\', text.as_bytes()).is_some()
-        || (!text.is_ascii() && text.chars().any(is_invisible));
+    // The text as it is is searched first whatever follows; the same pass notes whether it
+    // holds a `%` or a `\\` (anything to decode).
+    let (spans, seen) = find_secrets_noting(text);
+    let needs_work = seen & ESCAPE != 0 || (!text.is_ascii() && text.chars().any(is_invisible));
     if !needs_work {
-        return (Cow::Borrowed(text), find_secrets(text));
+        return (Cow::Borrowed(text), spans);
     }
     let mut current = text.to_string();
-    let mut spans = find_secrets(&current);
+    let mut spans = spans;
     // Dropping invisible characters, percent-decoding and unescaping take turns, each a
     // stage of its own searched in turn, so that none of them can hide what another revealed
     // (`\\` before `%62asic` reads as an escape only once the percent is decoded).
@@ -283,22 +285,32 @@ fn is_tidy(text: &str) -> bool {
     if bytes.len() > MAX_MESSAGE_CHARS || text.starts_with(' ') || text.ends_with(' ') {
         return false;
     }
-    // Single spaces only: no other ASCII whitespace (a branch-free pass the compiler
-    // vectorises), no double space, and no other whitespace outside ASCII.
-    let other_space = bytes
-        .iter()
-        .fold(false, |seen, &b| seen | matches!(b, b'\t'..=b'\r'));
-    if other_space || memchr::memmem::find(bytes, b"  ").is_some() {
+    // Single spaces only: no other ASCII whitespace and no double space (one branch-free
+    // pass over at most MAX_MESSAGE_CHARS bytes), and no other whitespace outside ASCII.
+    let (mut other_space, mut double_space, mut after_space) = (false, false, false);
+    for &b in bytes {
+        let space = b == b' ';
+        double_space |= space & after_space;
+        after_space = space;
+        other_space |= matches!(b, b'\t'..=b'\r');
+    }
+    if other_space || double_space {
         return false;
     }
     text.is_ascii() || !text.chars().any(|c| c.is_whitespace() && c != ' ')
 }
 
 /// Byte classes, one table load per byte: key characters, key characters and dots (the
-/// runs searched for keys), and ASCII whitespace.
+/// runs searched for keys), ASCII whitespace, and standard base64; and the bytes whose
+/// presence decides whether a later pass has anything to do: `+` and `/` (long base64
+/// runs), `%` and `\\` (decoding), `=` and `:` (parameters).
 const KEY: u8 = 1;
 const RUN: u8 = 2;
 const SPACE: u8 = 4;
+const BASE64: u8 = 8;
+const PLUS_SLASH: u8 = 16;
+const ESCAPE: u8 = 32;
+const SEPARATOR: u8 = 64;
 const BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -313,6 +325,15 @@ const BYTE_CLASS: [u8; 256] = {
         if is_space_byte(byte) {
             table[b] |= SPACE;
         }
+        if base64_byte(byte) {
+            table[b] |= BASE64;
+        }
+        table[b] |= match byte {
+            b'+' | b'/' => PLUS_SLASH,
+            b'%' | b'\\' => ESCAPE,
+            b'=' | b':' => SEPARATOR,
+            _ => 0,
+        };
         b += 1;
     }
     table
@@ -479,12 +500,18 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
 // ---------------------------------------------------------------------------------------
 
 /// A key character: what API keys are made of (`*` included for masked keys).
+#[cfg(test)]
 fn is_key_byte(b: u8) -> bool {
     BYTE_CLASS[b as usize] & KEY != 0
 }
 
-/// A character of standard base64 (AWS secret access keys).
-const fn is_base64_byte(b: u8) -> bool {
+/// A character of standard base64 (AWS secret access keys): one table load.
+fn is_base64_byte(b: u8) -> bool {
+    BYTE_CLASS[b as usize] & BASE64 != 0
+}
+
+/// A character of standard base64, as [`BYTE_CLASS`] is built from.
+const fn base64_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/')
 }
 
@@ -513,15 +540,28 @@ fn is_value_end(c: char) -> bool {
 
 /// The byte ranges of `text` that hold secrets, sorted and not overlapping.
 fn find_secrets(text: &str) -> Vec<Range<usize>> {
+    find_secrets_noting(text).0
+}
+
+/// [`find_secrets`], and the union of the classes in [`BYTE_CLASS`] of the bytes of `text`
+/// that are not key characters (so that the caller knows, for one, whether it holds a `%`
+/// or a `\\`; none of the bytes noted as `PLUS_SLASH`, `ESCAPE` or `SEPARATOR` is a key
+/// character, a test checks it).
+fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, u8) {
     let bytes = text.as_bytes();
     let mut spans: Vec<Range<usize>> = Vec::new();
     let mut aws_id_seen = false;
     let mut long_base64: Vec<Range<usize>> = Vec::new();
 
-    // Runs of key characters and dots: prefixed keys, AWS ids, JWTs and opaque tokens.
+    // Runs of key characters and dots: prefixed keys, AWS ids, JWTs and opaque tokens. Every
+    // byte outside a run is looked at here, and its class noted in `seen`: `+`, `/`, `%`,
+    // `\\`, `=` and `:` are never in a run (they are not key characters nor dots).
+    let mut seen = 0u8;
     let mut i = 0;
     while i < bytes.len() {
-        if !is_key_byte(bytes[i]) {
+        let class = BYTE_CLASS[bytes[i] as usize];
+        if class & KEY == 0 {
+            seen |= class;
             i += 1;
             continue;
         }
@@ -536,7 +576,7 @@ fn find_secrets(text: &str) -> Vec<Range<usize>> {
     // one, those that carry a `+` or `/` and mix capitals, small letters and digits (an AWS
     // session token, a base64 secret), which the opaque-token rule misses because `+` and
     // `/` break its runs.
-    if aws_id_seen || memchr::memchr2(b'+', b'/', bytes).is_some() {
+    if aws_id_seen || seen & PLUS_SLASH != 0 {
         let mut i = 0;
         while i < bytes.len() {
             if !is_base64_byte(bytes[i]) {
@@ -554,9 +594,9 @@ fn find_secrets(text: &str) -> Vec<Range<usize>> {
         spans.append(&mut long_base64);
     }
 
-    scan_context(text, &mut spans);
+    scan_context(text, seen, &mut spans);
 
-    merge(spans)
+    (merge(spans), seen)
 }
 
 /// How long a run of base64 characters must be to be taken for a secret.
@@ -736,14 +776,19 @@ fn github_prefix(here: &[u8]) -> Option<usize> {
 /// Lead words: credentials after `Bearer` and `Basic`, parameter values, and whatever
 /// follows `key provided:`. Parameters are found from their `=` or `:` (looking back for
 /// the name), schemes from their `b` or `B`, both located with `memchr`.
-fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
+///
+/// `seen` holds the byte classes of `text` outside runs of key characters and dots (see
+/// `find_secrets_noting`): without a `=` or `:` there, the parameter pass would find nothing
+/// and is skipped.
+fn scan_context(text: &str, seen: u8, spans: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
     // In each pass, `covered` is the end of the last value found: a value that would start
     // inside it ends where it ends, so it is not scanned again, which keeps both passes
     // linear. A lead word inside a value is still looked at (the value after
     // `key provided:` may be `Basic`, whose credential the other pass finds).
     let mut covered = 0;
-    for sep in memchr::memchr2_iter(b'=', b':', bytes) {
+    let separators = (seen & SEPARATOR != 0).then(|| memchr::memchr2_iter(b'=', b':', bytes));
+    for sep in separators.into_iter().flatten() {
         if param_name_before(bytes, sep) {
             if let Some(span) = value_after(text, sep, covered) {
                 covered = span.end;
@@ -881,6 +926,74 @@ fn value_span(text: &str, start: usize, covered: usize) -> Option<Range<usize>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `is_tidy` as it was before its double-space search was folded into its byte pass.
+    fn is_tidy_before(text: &str) -> bool {
+        let bytes = text.as_bytes();
+        if bytes.len() > MAX_MESSAGE_CHARS || text.starts_with(' ') || text.ends_with(' ') {
+            return false;
+        }
+        let other_space = bytes
+            .iter()
+            .fold(false, |seen, &b| seen | matches!(b, b'\t'..=b'\r'));
+        if other_space || memchr::memmem::find(bytes, b"  ").is_some() {
+            return false;
+        }
+        text.is_ascii() || !text.chars().any(|c| c.is_whitespace() && c != ' ')
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn is_tidy_is_what_it_was(text in "[ a\t\r\n\u{a0}\u{2003}é.]{0,250}") {
+            proptest::prop_assert_eq!(is_tidy(&text), is_tidy_before(&text));
+        }
+    }
+
+    #[test]
+    fn the_byte_table_holds_base64_exactly() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/');
+            assert_eq!(is_base64_byte(b), expected, "{b}");
+        }
+    }
+
+    #[test]
+    fn the_noted_bytes_are_exactly_those_and_never_key_characters() {
+        for b in 0..=255u8 {
+            let class = BYTE_CLASS[b as usize];
+            assert_eq!(class & PLUS_SLASH != 0, matches!(b, b'+' | b'/'), "{b}");
+            assert_eq!(class & ESCAPE != 0, matches!(b, b'%' | b'\\'), "{b}");
+            assert_eq!(class & SEPARATOR != 0, matches!(b, b'=' | b':'), "{b}");
+            if class & (PLUS_SLASH | ESCAPE | SEPARATOR) != 0 {
+                assert!(!is_key_byte(b) && class & RUN == 0, "{b}");
+            }
+        }
+    }
+
+    #[test]
+    fn is_tidy_is_what_it_was_on_edges() {
+        let long = "a".repeat(MAX_MESSAGE_CHARS);
+        for text in [
+            "",
+            " ",
+            "  ",
+            "a b",
+            "a  b",
+            "a b ",
+            " a",
+            "a\tb",
+            "a\u{a0}b",
+            "a \u{2003}",
+            &long,
+            &format!("{long}a"),
+            "x  ",
+            "x \u{a0} y",
+        ] {
+            assert_eq!(is_tidy(text), is_tidy_before(text), "{text:?}");
+        }
+    }
 
     #[test]
     fn redacts_every_known_key_shape() {

@@ -686,10 +686,26 @@ pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
         ("AccessDeniedException", Reason::PermissionDenied),
         ("ResourceNotFoundException", Reason::ModelNotFound),
     ];
+    // Bit n is set when some name is n bytes long (every name is shorter than 64 bytes): a
+    // code of any other length matches no name, and most codes are such.
+    const LENGTHS: u64 = {
+        let mut mask = 0u64;
+        let mut i = 0;
+        while i < TABLE.len() {
+            assert!(TABLE[i].0.len() < 64);
+            mask |= 1 << TABLE[i].0.len();
+            i += 1;
+        }
+        mask
+    };
     let code = code.trim();
+    if code.len() >= 64 || LENGTHS & (1 << code.len()) == 0 {
+        return None;
+    }
     TABLE
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(code))
+        // The length test first: it is cheaper than a call per name.
+        .find(|(name, _)| name.len() == code.len() && name.eq_ignore_ascii_case(code))
         .map(|(_, reason)| *reason)
 }
 

@@ -23,7 +23,7 @@ mod visitors;
 mod tests;
 
 use super::hints;
-use shapes::Top;
+use shapes::Object;
 use std::borrow::Cow;
 
 /// The fields of an error body that the rules look at. All strings are as sent (not
@@ -46,7 +46,7 @@ pub(crate) struct ErrorFields<'a> {
 impl ErrorFields<'_> {
     /// Every field, each followed by a space, in the order the keyword rules read them:
     /// message, type, code, status, OpenRouter's `metadata.raw`, then the details.
-    pub fn search_pieces<'s>(&'s self, pieces: &mut Vec<&'s str>) {
+    pub fn for_each_search_piece(&self, f: &mut impl FnMut(&str)) {
         let parts = [
             &self.message,
             &self.kind,
@@ -55,7 +55,8 @@ impl ErrorFields<'_> {
             &self.upstream_raw,
         ];
         for part in parts.into_iter().flatten().chain(&self.details) {
-            pieces.extend([part.as_ref(), " "]);
+            f(part);
+            f(" ");
         }
     }
 }
@@ -69,8 +70,11 @@ impl ErrorFields<'_> {
 pub(crate) fn extract(body: &str, in_band: bool) -> Option<ErrorFields<'_>> {
     let trimmed = body.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        let top: Top<'_> = serde_json::from_str(trimmed).ok()?;
-        return top.into_fields(in_band);
+        let mut object = Object::default();
+        return match visitors::read_body(trimmed, &mut object) {
+            Ok(true) => object.take_fields(in_band),
+            Ok(false) | Err(_) => None,
+        };
     }
     // Server-sent events: an `event: error` or a `data:` line whose JSON carries an error.
     if trimmed.starts_with("event:") || trimmed.starts_with("data:") || trimmed.starts_with(':') {
@@ -78,8 +82,9 @@ pub(crate) fn extract(body: &str, in_band: bool) -> Option<ErrorFields<'_>> {
             if let Some(data) = line.strip_prefix("data:") {
                 let data = data.trim();
                 if data.starts_with('{') {
-                    if let Ok(top) = serde_json::from_str::<Top<'_>>(data) {
-                        if let Some(fields) = top.into_fields(true) {
+                    let mut object = Object::default();
+                    if let Ok(true) = visitors::read_body(data, &mut object) {
+                        if let Some(fields) = object.take_fields(true) {
                             return Some(fields);
                         }
                     }

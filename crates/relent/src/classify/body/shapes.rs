@@ -34,16 +34,15 @@ impl<'a> Scalar<'a> {
     }
 }
 
-/// The body's top level: an object, or an array whose first item is read.
-pub(super) enum Top<'a> {
-    Object(Box<Object<'a>>),
-    Array(Option<Box<Top<'a>>>),
-    Other,
-}
-
-/// A top-level object: an `error` member, or the members of an error itself.
+/// A top-level object (or the first item of a top-level list, at any depth): an `error`
+/// member, or the members of an error itself. It is filled in place by the visitors, so
+/// that neither it nor the members of its `error` are moved or boxed.
+#[derive(Default)]
 pub(super) struct Object<'a> {
+    /// What the `error` member was (the last one, when it repeats).
     pub(super) error: Option<ErrorMember<'a>>,
+    /// The members of `error`, when `error` is [`ErrorMember::Object`].
+    pub(super) error_members: Members<'a>,
     pub(super) members: Members<'a>,
 }
 
@@ -81,9 +80,9 @@ pub(super) struct FirstError<'a> {
     pub(super) code: Option<Scalar<'a>>,
 }
 
-/// The `error` member.
+/// The `error` member. The members of an object are kept in [`Object::error_members`].
 pub(super) enum ErrorMember<'a> {
-    Object(Box<Members<'a>>),
+    Object,
     Text(Cow<'a, str>),
     Null,
     Other,
@@ -118,29 +117,17 @@ pub(super) struct Metadata<'a> {
 pub(super) const MAX_DETAILS: usize = 16;
 pub(super) const MAX_VIOLATIONS: usize = 8;
 
-impl<'a> Top<'a> {
-    pub(super) fn into_fields(self, in_band: bool) -> Option<ErrorFields<'a>> {
-        match self {
-            Top::Array(first) => first.and_then(|top| top.into_fields(in_band)),
-            Top::Object(object) => object.into_fields(in_band),
-            Top::Other => None,
-        }
-    }
-}
-
 impl<'a> Object<'a> {
-    pub(super) fn into_fields(self: Box<Self>, in_band: bool) -> Option<ErrorFields<'a>> {
+    /// The error fields of this object, taken out of it.
+    pub(super) fn take_fields(&mut self, in_band: bool) -> Option<ErrorFields<'a>> {
         let mut fields = ErrorFields::default();
-        let Object {
-            error,
-            members: mut this,
-        } = *self;
-        match error {
-            Some(ErrorMember::Object(inner)) => inner.read_into(&mut fields),
+        let this = &mut self.members;
+        match self.error.take() {
+            Some(ErrorMember::Object) => self.error_members.read_into(&mut fields),
             Some(ErrorMember::Text(message)) => {
                 // xAI: {"code": "...", "error": "Incorrect API key provided: ..."}
                 fields.message = Some(message);
-                fields.code = this.code.and_then(Scalar::text);
+                fields.code = this.code.take().and_then(Scalar::text);
             }
             Some(ErrorMember::Null) | None => {
                 let explicit = this.kind.as_ref().and_then(Scalar::as_str) == Some("error")
@@ -175,11 +162,11 @@ impl<'a> Object<'a> {
 
 impl<'a> Members<'a> {
     /// Reads these members as the error object into fresh `fields`.
-    pub(super) fn read_into(self, fields: &mut ErrorFields<'a>) {
-        fields.message = self.message.and_then(Scalar::text);
-        fields.kind = self.kind.and_then(Scalar::text);
-        fields.status_text = self.status.and_then(Scalar::text);
-        match self.code {
+    pub(super) fn read_into(&mut self, fields: &mut ErrorFields<'a>) {
+        fields.message = self.message.take().and_then(Scalar::text);
+        fields.kind = self.kind.take().and_then(Scalar::text);
+        fields.status_text = self.status.take().and_then(Scalar::text);
+        match self.code.take() {
             Some(Scalar::Num(n)) => {
                 fields.numeric_code = n.as_u64().and_then(|c| u16::try_from(c).ok());
                 fields.code = Some(n.to_string().into());
@@ -187,10 +174,10 @@ impl<'a> Members<'a> {
             Some(other) => fields.code = other.text(),
             None => {}
         }
-        if let Some(inner) = self.inner_code.and_then(Scalar::text) {
+        if let Some(inner) = self.inner_code.take().and_then(Scalar::text) {
             fields.details.push(inner);
         }
-        match self.details {
+        match self.details.take() {
             Some(Details::List(details)) => {
                 for detail in details {
                     detail.read_into(fields);
@@ -204,17 +191,17 @@ impl<'a> Members<'a> {
             }
             Some(Details::Other) | None => {}
         }
-        if let Some(metadata) = self.metadata {
+        if let Some(metadata) = self.metadata.take() {
             fields.upstream_raw = metadata.raw;
             fields.openrouter_reset_unix_ms = metadata.reset;
         }
         if fields.message.is_none() {
-            fields.message = self.error_msg.and_then(Scalar::text);
+            fields.message = self.error_msg.take().and_then(Scalar::text);
         }
         if fields.code.is_none() {
-            fields.code = self.error_code.and_then(Scalar::text);
+            fields.code = self.error_code.take().and_then(Scalar::text);
         }
-        if let Some(first) = self.errors {
+        if let Some(first) = self.errors.take() {
             if fields.message.is_none() {
                 fields.message = first.message.and_then(Scalar::text);
             }

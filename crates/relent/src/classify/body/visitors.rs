@@ -3,11 +3,13 @@
 //! everything else is skipped (but still checked to be valid JSON).
 
 use super::shapes::{
-    Detail, Details, ErrorMember, FirstError, Members, Metadata, Object, Scalar, Top, MAX_DETAILS,
+    Detail, Details, ErrorMember, FirstError, Members, Metadata, Object, Scalar, MAX_DETAILS,
     MAX_VIOLATIONS,
 };
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Number, Value};
 use std::borrow::Cow;
 use std::fmt;
@@ -165,27 +167,83 @@ macro_rules! any_json {
     };
 }
 
-any_json!(Top<'de>, TopVisitor, Top::Other, "a JSON object or list", {
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
-        let first = seq.next_element::<Top<'de>>()?.map(Box::new);
-        skip_rest(seq)?;
-        Ok(Top::Array(first))
-    }
+/// Reads a whole body into `object`: the top-level object, or the first item of a top-level
+/// list (at any depth). Returns whether an object was read; the body must be valid JSON
+/// throughout, as `serde_json::from_str` requires.
+pub(super) fn read_body<'de>(text: &'de str, object: &mut Object<'de>) -> serde_json::Result<bool> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let read = TopSeed(object).deserialize(&mut deserializer)?;
+    deserializer.end()?;
+    Ok(read)
+}
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Top<'de>, A::Error> {
-        Ok(Top::Object(Box::new(read_object(map)?)))
-    }
-});
+/// The body's top level, read into the object it borrows; its value is whether an object was
+/// found (a scalar, an empty list or a list whose first item holds no object give `false`).
+struct TopSeed<'o, 'de>(&'o mut Object<'de>);
 
-impl<'de> Deserialize<'de> for ErrorMember<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ErrorMemberVisitor)
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, 'de> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct ErrorMemberVisitor;
+impl<'de> Visitor<'de> for TopSeed<'_, 'de> {
+    type Value = bool;
 
-impl<'de> Visitor<'de> for ErrorMemberVisitor {
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object or list")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let first = seq.next_element_seed(TopSeed(self.0))?;
+        skip_rest(seq)?;
+        Ok(first.unwrap_or(false))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        read_object(map, self.0)?;
+        Ok(true)
+    }
+}
+
+/// The `error` member, its members read into the `Members` it borrows when it is an object.
+struct ErrorSeed<'o, 'de>(&'o mut Members<'de>);
+
+impl<'de> DeserializeSeed<'de> for ErrorSeed<'_, 'de> {
+    type Value = ErrorMember<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ErrorSeed<'_, 'de> {
     type Value = ErrorMember<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -226,14 +284,14 @@ impl<'de> Visitor<'de> for ErrorMemberVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorMember<'de>, A::Error> {
-        let mut members = Box::<Members<'de>>::default();
+        let members = self.0;
         while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             // A nested error's own `error` member is skipped.
             if key == "error" || !members.read(&key, &mut map)? {
                 map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(ErrorMember::Object(members))
+        Ok(ErrorMember::Object)
     }
 }
 
@@ -502,20 +560,23 @@ any_json!(
     }
 );
 
-/// Reads a top-level object.
-fn read_object<'de, A: MapAccess<'de>>(mut map: A) -> Result<Object<'de>, A::Error> {
-    let mut object = Object {
-        error: None,
-        members: Members::default(),
-    };
+/// Reads a top-level object into `object`.
+fn read_object<'de, A: MapAccess<'de>>(
+    mut map: A,
+    object: &mut Object<'de>,
+) -> Result<(), A::Error> {
     while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
         if key == "error" {
-            object.error = Some(map.next_value()?);
+            // The last `error` wins, as it did when each was read into a value of its own.
+            if object.error.take().is_some() {
+                object.error_members = Members::default();
+            }
+            object.error = Some(map.next_value_seed(ErrorSeed(&mut object.error_members))?);
         } else if !object.members.read(&key, &mut map)? {
             map.next_value::<IgnoredAny>()?;
         }
     }
-    Ok(object)
+    Ok(())
 }
 
 impl<'de> Members<'de> {
