@@ -38,6 +38,17 @@ const KEY_REJECTED: &[&str] = &[
     "api key was reported as leaked",
     "api key has been revoked",
     "key has been disabled",
+    // The key's organization is switched off (Anthropic "This organization has been disabled",
+    // Groq `organization_restricted`): no request with this key can succeed.
+    "organization has been disabled",
+    "organization has been restricted",
+    "organization_restricted",
+    // Google: the request carried no identity it accepts.
+    "unregistered callers",
+    // Baidu Qianfan (error_code 110), Qwen: the access token derived from the key.
+    "access token invalid",
+    "access token expired",
+    "invalid access token",
 ];
 
 const QUOTA: &[&str] = &[
@@ -86,6 +97,14 @@ const QUOTA: &[&str] = &[
     "arrearage",
     "overdue-payment",
     "account is in good standing",
+    // Gateway spend budgets (LiteLLM `budget_exceeded`): spent until an admin or the budget
+    // period resets it.
+    "budget_exceeded",
+    "budget exceeded",
+    "budget has been exceeded",
+    "exceeded budget",
+    "exceeded your budget",
+    "over budget",
     // Chinese: "insufficient balance", "please recharge", "in arrears".
     "余额不足",
     "请充值",
@@ -192,6 +211,15 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "cannot truncate prompt",
     "`inputs` tokens",
     "`inputs` must have less than",
+    // Moonshot "exceeded model token limit", "model max length exceeded".
+    "model token limit",
+    "model max length",
+    // Cohere "too many tokens: total number of tokens in the prompt cannot exceed …" (the
+    // colon tells it from Bedrock's throttling "Too many tokens, please wait").
+    "too many tokens:",
+    // A JSON-schema length check on the input (Bedrock "Malformed input request: expected
+    // maxLength: 42000, actual: 46735").
+    "expected maxlength",
     // Chinese: "over-long".
     "超长",
 ];
@@ -203,6 +231,8 @@ const MAX_TOKENS_PARAM: &[&str] = &[
     "valid range of max_tokens",
     "maximum tokens you requested exceeds the model limit",
     "maximum allowed number of output tokens",
+    "max_completion_tokens must be",
+    "max tokens must be",
 ];
 
 const CONTENT_FILTER: &[&str] = &[
@@ -242,6 +272,15 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "is not a valid model",
     "no such model",
     "model_not_available",
+    "model not exist",
+    // Groq `model_decommissioned`: the model is gone for good.
+    "model_decommissioned",
+    "been decommissioned",
+    // Bedrock: the id names no model this account can invoke this way.
+    "model identifier is invalid",
+    "on-demand throughput",
+    // Chinese: "the model does not exist" (Zhipu 1211).
+    "模型不存在",
 ];
 
 const PERMISSION: &[&str] = &[
@@ -255,6 +294,10 @@ const PERMISSION: &[&str] = &[
     "does not have access",
     "not allowed to",
     "no permission to use",
+    // Gemini "User location is not supported for the API use".
+    "location is not supported",
+    // OpenAI "Your organization must be verified to use the model / stream this model".
+    "must be verified to",
 ];
 
 /// The markers `hints::message_wait_ms` looks for: when none occurs, the message names no
@@ -294,6 +337,9 @@ const PAYLOAD: &[&str] = &[
     "request entity too large",
     "body too large",
     "request too large",
+    // OpenAI embeddings: "Requested 319487 tokens, max 300000 tokens per request".
+    "max_tokens_per_request",
+    "tokens per request",
 ];
 
 /// A family of phrases; each phrase list above is one family.
@@ -324,9 +370,10 @@ enum Family {
     PerMinute,
     Billing,
     CheckPlan,
+    UpstreamSaturated,
 }
 
-const FAMILIES: [(Family, &[&str]); 24] = [
+const FAMILIES: [(Family, &[&str]); 25] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -354,6 +401,9 @@ const FAMILIES: [(Family, &[&str]); 24] = [
     (Family::PerMinute, &["perminute"]),
     (Family::Billing, &["billing"]),
     (Family::CheckPlan, &["check your plan and billing details"]),
+    // one-api and new-api rewrite an upstream 429 as "当前分组上游负载已饱和，请稍后再试"
+    // ("the group's upstream load is saturated, try again later").
+    (Family::UpstreamSaturated, &["上游负载已饱和"]),
 ];
 
 /// Which families of phrases occur in a text: found in one pass over it.
@@ -628,7 +678,12 @@ pub(crate) fn decide(
     if sig.has(Family::ContentFilter) && !server {
         return Reason::ContentFilter;
     }
-    if sig.has(Family::RateLimited) && matches!(status, 400 | 403 | 0) {
+    // A complaint about `max_tokens` is never a rate limit (Cohere "too many tokens: max tokens
+    // must be …").
+    if sig.has(Family::RateLimited)
+        && matches!(status, 400 | 403 | 0)
+        && !sig.has(Family::MaxTokensParam)
+    {
         // Bedrock has sent ThrottlingException with a 400; some proxies do the same.
         return Reason::RateLimited;
     }
@@ -756,6 +811,11 @@ fn too_many_requests(
     }
     if quota {
         return Reason::QuotaExhausted;
+    }
+    // A relay that rewrote its upstream's 429 (one-api, new-api); after the quota check, since
+    // the same relays word their own spent balance the same way with `insufficient_quota`.
+    if sig.has(Family::UpstreamSaturated) {
+        return Reason::UpstreamRateLimited;
     }
     // "Request too large … Limit 30000, Requested 30601": the request alone exceeds the
     // window, so no wait can help; a smaller request or another target can.
@@ -1255,6 +1315,203 @@ mod tests {
         assert_eq!(
             reason_of(Provider::Generic, 429, &[], cloudflare),
             Reason::Overloaded
+        );
+    }
+
+    #[test]
+    fn a_disabled_organization_or_an_unaccepted_identity_rejects_the_key() {
+        for (status, message) in [
+            (400, "This organization has been disabled."),
+            (
+                400,
+                "Your organization has been disabled for a policy violation",
+            ),
+            (400, "Organization has been restricted. Contact support."),
+            (
+                403,
+                "Method doesn't allow unregistered callers (callers without established identity).",
+            ),
+            (200, "Access token invalid or no longer valid"),
+            (200, "Access token expired"),
+            (401, "invalid access token or token expired"),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::KeyRejected,
+                "{status} {message}"
+            );
+        }
+        let groq = r#"{"error":{"message":"Access suspended.","type":"invalid_request_error","code":"organization_restricted"}}"#;
+        assert_eq!(
+            reason_of(Provider::Groq, 400, &[], groq),
+            Reason::KeyRejected
+        );
+        // Still the server's problem on a 5xx.
+        let body = openai_shape("This organization has been disabled.");
+        assert_eq!(
+            reason_of(Provider::Generic, 500, &[], &body),
+            Reason::ServerError
+        );
+    }
+
+    #[test]
+    fn a_spent_gateway_budget_is_quota_on_any_4xx() {
+        for (status, message) in [
+            (
+                400,
+                "Budget has been exceeded! Current cost: 12.5, Max budget: 10.0",
+            ),
+            (
+                429,
+                "LiteLLM Team: research, exceeded budget for model=gpt-4o",
+            ),
+            (
+                400,
+                "ExceededBudget: End User=alice over budget. Spend=3.2, Budget=3.0",
+            ),
+            (403, "Key budget exceeded for this billing period"),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::QuotaExhausted,
+                "{status} {message}"
+            );
+        }
+        // A thinking budget is a parameter, not money.
+        let thinking = openai_shape("`max_tokens` must be greater than `thinking.budget_tokens`");
+        assert_eq!(
+            reason_of(Provider::Anthropic, 400, &[], &thinking),
+            Reason::MalformedRequest
+        );
+    }
+
+    #[test]
+    fn token_limits_of_moonshot_cohere_and_bedrock_are_context_overflows() {
+        for (status, message) in [
+            (
+                400,
+                "Invalid request: Your request exceeded model token limit: 131072 (requested: 140000)",
+            ),
+            (400, "model max length exceeded, max length:32768"),
+            (
+                400,
+                "too many tokens: total number of tokens in the prompt cannot exceed 4081 - received 4292.",
+            ),
+            (400, "too many tokens: size limit exceeded by 11326 tokens."),
+            (
+                400,
+                "Malformed input request: #/texts/0: expected maxLength: 2048, actual: 2500, please reformat your input and try again.",
+            ),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::ContextOverflow,
+                "{status} {message}"
+            );
+        }
+        // Complaints about the output budget stay malformed requests, even with "too many tokens"
+        // or the context window in them.
+        for message in [
+            "too many tokens: max tokens must be less than or equal to 4096, the maximum output for this model - received 8192.",
+            "max_completion_tokens must be less than or equal to 8192, the maximum value for max_completion_tokens is less than the context_window for this model",
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, 400, &[], &body),
+                Reason::MalformedRequest,
+                "{message}"
+            );
+        }
+        // Bedrock's throttling wording stays a rate limit.
+        let throttled = openai_shape("Too many tokens, please wait before trying again.");
+        assert_eq!(
+            reason_of(Provider::Generic, 400, &[], &throttled),
+            Reason::RateLimited
+        );
+    }
+
+    #[test]
+    fn retired_unknown_and_uninvocable_models_are_model_not_found() {
+        for message in [
+            "The model `mixtral-8x7b-32768` has been decommissioned and is no longer supported.",
+            "The provided model identifier is invalid.",
+            "Invocation of model ID anthropic.claude-3-7-sonnet-20250219-v1:0 with on-demand throughput isn't supported.",
+            "The provided model doesn't support on-demand throughput.",
+            "Model not exist.",
+            "[1211][模型不存在，请检查模型代码。]",
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, 400, &[], &body),
+                Reason::ModelNotFound,
+                "{message}"
+            );
+        }
+        let code_only = r#"{"error":{"message":"gone","type":"invalid_request_error","code":"model_decommissioned"}}"#;
+        assert_eq!(
+            reason_of(Provider::Groq, 400, &[], code_only),
+            Reason::ModelNotFound
+        );
+    }
+
+    #[test]
+    fn region_and_verification_walls_are_permission_denied() {
+        for (status, message) in [
+            (400, "User location is not supported for the API use."),
+            (403, "Your location is not supported by this model"),
+            (
+                400,
+                "Your organization must be verified to stream this model. Please go to settings.",
+            ),
+            (
+                400,
+                "Your organization must be verified to generate reasoning summaries.",
+            ),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::PermissionDenied,
+                "{status} {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_per_request_token_cap_is_a_payload_problem() {
+        for message in [
+            "Requested 400000 tokens, max 300000 tokens per request",
+            "Batch exceeds max_tokens_per_request",
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Openai, 400, &[], &body),
+                Reason::PayloadTooLarge,
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_relay_rewritten_upstream_429_is_the_upstreams_rate_limit() {
+        let saturated = r#"{"error":{"message":"当前分组上游负载已饱和，请稍后再试 (request id: 2025)","type":"new_api_error","param":"","code":null}}"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], saturated),
+            Reason::UpstreamRateLimited
+        );
+        let upstream_error = r#"{"error":{"message":"上游负载已饱和","type":"upstream_error"}}"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], upstream_error),
+            Reason::UpstreamRateLimited
+        );
+        // The same words over the relay's own spent balance are quota.
+        let spent = r#"{"error":{"message":"当前分组上游负载已饱和，请稍后再试","type":"insufficient_quota","code":"insufficient_user_quota"}}"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], spent),
+            Reason::QuotaExhausted
         );
     }
 
