@@ -104,6 +104,13 @@
 //!     current target is due for sure (every limit, the overload count before fallback, the
 //!     budget and the breaker allow it, the server did not say no, and the longest wait it
 //!     could take is within `max_wait_before_fallback_ms` and inside the deadline).
+//! 26. after a timeout or a dropped connection (the world's truth for the answer), the next
+//!     send to the target of the failed send goes on a fresh connection: the pooled one may
+//!     be dead (the
+//!     brief's row "timeout, reset, DNS, connect failure: retry on a fresh connection");
+//! 27. after a context overflow, a move to a later target goes only to one whose context
+//!     window the policy's targets state and is larger than the current target's (a
+//!     smaller or unknown window would overflow again).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -1323,6 +1330,39 @@ impl Checker {
                 && send.target == self.target
             {
                 self.transient += 1;
+            }
+        }
+        // Invariant 26: a retry after a timeout or a dropped connection on a fresh one.
+        if matches!(
+            self.last_truth,
+            Some(Reason::Timeout | Reason::ConnectionFailed)
+        ) && self.last_send.map(|(t, _)| t) == Some(send.target)
+            && !send.fresh_connection
+        {
+            self.violation(
+                now,
+                26,
+                format!(
+                    "send {} after {} reuses the pooled connection",
+                    send.attempt,
+                    self.last_truth.map_or("?", |r| r.name())
+                ),
+            );
+        }
+        // Invariant 27: after a context overflow, only a known larger window helps.
+        if send.target > self.target && self.last_truth == Some(Reason::ContextOverflow) {
+            let current = self.contexts.get(self.target).copied().flatten();
+            let next = self.contexts.get(send.target).copied().flatten();
+            let larger = next.is_some_and(|n| current.is_none_or(|c| n > c));
+            if !larger {
+                self.violation(
+                    now,
+                    27,
+                    format!(
+                        "after a context overflow on target {} ({current:?} tokens), a move to target {} ({next:?} tokens)",
+                        self.target, send.target
+                    ),
+                );
             }
         }
         if send.target != self.target {

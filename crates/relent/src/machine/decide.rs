@@ -635,11 +635,17 @@ impl RetryMachine {
             attempt: self.attempts,
             timeout_at,
         };
+        // A timeout or a dropped connection may have left the pooled connection dead: the
+        // next send to that target opens a new one, whatever route led to it (a retry, a
+        // move to another key of the target, a wait for a key, a pool change).
+        let after_transport_fault = self.last_failure.as_ref().is_some_and(|(at, c)| {
+            at.target == t && matches!(c.reason, Reason::Timeout | Reason::ConnectionFailed)
+        });
         self.push(Action::Send(Send {
             target: t,
             key,
             attempt: self.attempts,
-            fresh_connection: connection == Connection::Fresh,
+            fresh_connection: connection == Connection::Fresh || after_transport_fault,
             timeout_at,
             idempotency_key: self.idempotency_key,
         }));
