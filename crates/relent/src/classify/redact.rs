@@ -609,15 +609,20 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
         scheme_word: false,
         param_word: false,
     };
-    let mut last_space = usize::MAX;
+    // Where the current stretch without whitespace starts, and the longest such stretch
+    // (a long base64 run lies inside one).
+    let mut word_start = 0;
+    let mut longest_word = 0;
     let mut i = 0;
     while i < bytes.len() {
         let class = BYTE_CLASS[bytes[i] as usize];
         if class & KEY == 0 {
             seen.classes |= class;
             if class & SPACE != 0 {
-                seen.untidy_space |= bytes[i] != b' ' || last_space.wrapping_add(1) == i;
-                last_space = i;
+                // `word_start == i`: at the start, or right after another whitespace byte.
+                seen.untidy_space |= bytes[i] != b' ' || word_start == i;
+                longest_word = longest_word.max(i - word_start);
+                word_start = i + 1;
             }
             i += 1;
             continue;
@@ -633,8 +638,10 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
     // Long base64 runs: beside an AWS key id, any of them (the secret access key); without
     // one, those that carry a `+` or `/` and mix capitals, small letters and digits (an AWS
     // session token, a base64 secret), which the opaque-token rule misses because `+` and
-    // `/` break its runs.
-    if aws_id_seen || seen.classes & PLUS_SLASH != 0 {
+    // `/` break its runs. Either is at least LONG_BASE64 bytes long and holds no whitespace,
+    // so when no stretch between whitespace is that long, there is none.
+    longest_word = longest_word.max(bytes.len() - word_start);
+    if longest_word >= LONG_BASE64 && (aws_id_seen || seen.classes & PLUS_SLASH != 0) {
         let mut i = 0;
         while i < bytes.len() {
             if !is_base64_byte(bytes[i]) {

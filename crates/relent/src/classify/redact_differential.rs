@@ -219,3 +219,31 @@ proptest! {
         same(&pieces.concat());
     }
 }
+
+/// Long base64 runs of every length around the threshold, with and without an AWS key id,
+/// between every kind of whitespace: the base64 pass is skipped when no stretch between
+/// whitespace bytes is long enough to hold one.
+#[test]
+fn base64_runs_at_the_threshold_redact_as_before() {
+    let alphabet = b"aB3+/xY9zQ";
+    for len in 30..50 {
+        let run: String = (0..len)
+            .map(|n| alphabet[n % alphabet.len()] as char)
+            .collect();
+        for (before, after) in [
+            ("", ""),
+            (" ", " "),
+            ("\t", "\n"),
+            ("x ", " y"),
+            ("AKIAABCDEFGHIJKLMNOP ", ""),
+            ("", " ASIAABCDEFGHIJKLMNOP"),
+            ("AKIAABCDEFGHIJKLMNOP", ""),
+            ("a\u{a0}", "\u{2003}b"),
+            ("  ", "\r\n"),
+        ] {
+            same(&format!("{before}{run}{after}"));
+            same(&format!("{before}{}{after}", &run[..len / 2]));
+            same(&format!("{before}{} {}{after}", &run[..len / 2], &run[len / 2..]));
+        }
+    }
+}
