@@ -243,7 +243,11 @@ fn base64_runs_at_the_threshold_redact_as_before() {
         ] {
             same(&format!("{before}{run}{after}"));
             same(&format!("{before}{}{after}", &run[..len / 2]));
-            same(&format!("{before}{} {}{after}", &run[..len / 2], &run[len / 2..]));
+            same(&format!(
+                "{before}{} {}{after}",
+                &run[..len / 2],
+                &run[len / 2..]
+            ));
         }
     }
 }
