@@ -92,21 +92,30 @@ pub fn redact(text: &str) -> String {
     if is_plain_token(text) {
         return text.to_owned();
     }
-    let (normal, spans) = analyse(text);
-    if spans.is_empty() && is_tidy(&normal) {
+    let (normal, spans, tidy) = analyse_noting(text);
+    if spans.is_empty() && tidy.unwrap_or_else(|| is_tidy(&normal)) {
         return normal.into_owned();
     }
     render(&normal, &spans)
 }
 
-/// A short run of key characters and dots (an error code such as `rate_limit_exceeded`):
-/// shorter than any secret the rules can find (a prefix and [`MIN_TAIL`] characters, a JWT,
-/// an AWS id or an opaque token all take at least 19 bytes), with nothing to decode, no
-/// separator a parameter or a scheme needs, and no whitespace. [`redact`] returns it as it is.
+/// A run of key characters and dots (an error code such as `rate_limit_exceeded`) that can
+/// hold no secret: shorter than any secret the rules can find (a prefix and [`MIN_TAIL`]
+/// characters, a JWT, an AWS id or an opaque token all take at least 19 bytes), or no longer
+/// than [`MAX_MESSAGE_CHARS`] and without a digit or a capital letter (every rule that finds
+/// a secret in a run needs one); with nothing to decode, no separator a parameter or a
+/// scheme needs, and no whitespace. [`redact`] returns it as it is.
 fn is_plain_token(text: &str) -> bool {
-    text.len() < 3 + MIN_TAIL
-        && !text.is_empty()
-        && text.bytes().all(|b| BYTE_CLASS[b as usize] & RUN != 0)
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_MESSAGE_CHARS {
+        return false;
+    }
+    if bytes.len() < 3 + MIN_TAIL {
+        return bytes.iter().all(|&b| BYTE_CLASS[b as usize] & RUN != 0);
+    }
+    bytes
+        .iter()
+        .all(|&b| BYTE_CLASS[b as usize] & RUN != 0 && !is_varied(&b))
 }
 
 /// True when `text` still contains anything that [`redact`] would remove. This is
@@ -117,17 +126,26 @@ pub fn contains_secret(text: &str) -> bool {
 }
 
 /// The normalised text and the byte ranges of it that hold secrets.
+fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
+    let (normal, spans, _) = analyse_noting(text);
+    (normal, spans)
+}
+
+/// [`analyse`], and, when its first pass could tell, whether the normalised text is tidy
+/// (see [`is_tidy`]).
 ///
 /// A secret is searched for at every stage of decoding, not only in the final text: a
 /// decoding step can also *break* a key (`%2` before `AIza…` decodes to `*Iza…`), so spans
 /// found at one stage are carried through each later step.
-fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
+fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>) {
     // The text as it is is searched first whatever follows; the same pass notes whether it
-    // holds a `%` or a `\\` (anything to decode).
+    // holds a `%` or a `\\` (anything to decode) or a byte outside ASCII.
     let (spans, seen) = find_secrets_noting(text);
-    let needs_work = seen & ESCAPE != 0 || (!text.is_ascii() && text.chars().any(is_invisible));
+    let needs_work =
+        seen.classes & ESCAPE != 0 || (seen.classes & HIGH != 0 && text.chars().any(is_invisible));
     if !needs_work {
-        return (Cow::Borrowed(text), spans);
+        let tidy = is_tidy_noted(text, &seen);
+        return (Cow::Borrowed(text), spans, Some(tidy));
     }
     let mut current = text.to_string();
     let mut spans = spans;
@@ -158,7 +176,7 @@ fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
         spans = merge(carried);
         current = next;
     }
-    (Cow::Owned(current), spans)
+    (Cow::Owned(current), spans, None)
 }
 
 /// One stage of normalisation.
@@ -300,10 +318,23 @@ fn is_tidy(text: &str) -> bool {
     text.is_ascii() || !text.chars().any(|c| c.is_whitespace() && c != ' ')
 }
 
+/// [`is_tidy`] of the text that `seen` was noted from by `find_secrets_noting` (which saw
+/// every whitespace byte, none being a key character nor a dot).
+fn is_tidy_noted(text: &str, seen: &Seen) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() > MAX_MESSAGE_CHARS || seen.untidy_space {
+        return false;
+    }
+    if bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ') {
+        return false;
+    }
+    seen.classes & HIGH == 0 || !text.chars().any(|c| c.is_whitespace() && c != ' ')
+}
+
 /// Byte classes, one table load per byte: key characters, key characters and dots (the
 /// runs searched for keys), ASCII whitespace, and standard base64; and the bytes whose
 /// presence decides whether a later pass has anything to do: `+` and `/` (long base64
-/// runs), `%` and `\\` (decoding), `=` and `:` (parameters).
+/// runs), `%` and `\\` (decoding), `=` and `:` (parameters), bytes outside ASCII.
 const KEY: u8 = 1;
 const RUN: u8 = 2;
 const SPACE: u8 = 4;
@@ -311,6 +342,7 @@ const BASE64: u8 = 8;
 const PLUS_SLASH: u8 = 16;
 const ESCAPE: u8 = 32;
 const SEPARATOR: u8 = 64;
+const HIGH: u8 = 128;
 const BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
@@ -332,6 +364,7 @@ const BYTE_CLASS: [u8; 256] = {
             b'+' | b'/' => PLUS_SLASH,
             b'%' | b'\\' => ESCAPE,
             b'=' | b':' => SEPARATOR,
+            0x80.. => HIGH,
             _ => 0,
         };
         b += 1;
@@ -543,11 +576,23 @@ fn find_secrets(text: &str) -> Vec<Range<usize>> {
     find_secrets_noting(text).0
 }
 
-/// [`find_secrets`], and the union of the classes in [`BYTE_CLASS`] of the bytes of `text`
-/// that are not key characters (so that the caller knows, for one, whether it holds a `%`
-/// or a `\\`; none of the bytes noted as `PLUS_SLASH`, `ESCAPE` or `SEPARATOR` is a key
-/// character, a test checks it).
-fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, u8) {
+/// What the first pass of `find_secrets_noting` saw of a text besides its secrets.
+struct Seen {
+    /// The union of the classes in [`BYTE_CLASS`] of the bytes that are not key characters
+    /// (so that the caller knows, for one, whether the text holds a `%` or a `\\`; none of
+    /// the bytes noted as `PLUS_SLASH`, `ESCAPE`, `SEPARATOR` or `HIGH` is a key character,
+    /// a test checks it).
+    classes: u8,
+    /// An ASCII whitespace byte other than the space, or two spaces in a row.
+    untidy_space: bool,
+    /// Some run of key characters and dots ends with `bearer` or `basic`, in any case.
+    scheme_word: bool,
+    /// Some run ends with a name of [`SECRET_PARAMS`] or with `provided`, in any case.
+    param_word: bool,
+}
+
+/// [`find_secrets`], and what the same pass saw of `text` (see [`Seen`]).
+fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
     let bytes = text.as_bytes();
     let mut spans: Vec<Range<usize>> = Vec::new();
     let mut aws_id_seen = false;
@@ -555,13 +600,30 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, u8) {
 
     // Runs of key characters and dots: prefixed keys, AWS ids, JWTs and opaque tokens. Every
     // byte outside a run is looked at here, and its class noted in `seen`: `+`, `/`, `%`,
-    // `\\`, `=` and `:` are never in a run (they are not key characters nor dots).
-    let mut seen = 0u8;
+    // `\\`, `=`, `:`, whitespace and bytes outside ASCII are never in a run (they are not
+    // key characters nor dots). The end of each run is checked for the lead words of
+    // `scan_context`.
+    let mut seen = Seen {
+        classes: 0,
+        untidy_space: false,
+        scheme_word: false,
+        param_word: false,
+    };
+    // Where the current stretch without whitespace starts, and the longest such stretch
+    // (a long base64 run lies inside one).
+    let mut word_start = 0;
+    let mut longest_word = 0;
     let mut i = 0;
     while i < bytes.len() {
         let class = BYTE_CLASS[bytes[i] as usize];
         if class & KEY == 0 {
-            seen |= class;
+            seen.classes |= class;
+            if class & SPACE != 0 {
+                // `word_start == i`: at the start, or right after another whitespace byte.
+                seen.untidy_space |= bytes[i] != b' ' || word_start == i;
+                longest_word = longest_word.max(i - word_start);
+                word_start = i + 1;
+            }
             i += 1;
             continue;
         }
@@ -569,14 +631,17 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, u8) {
         while i < bytes.len() && BYTE_CLASS[bytes[i] as usize] & RUN != 0 {
             i += 1;
         }
+        note_lead_word(&bytes[start..i], &mut seen);
         scan_key_run(bytes, start, i, &mut spans, &mut aws_id_seen);
     }
 
     // Long base64 runs: beside an AWS key id, any of them (the secret access key); without
     // one, those that carry a `+` or `/` and mix capitals, small letters and digits (an AWS
     // session token, a base64 secret), which the opaque-token rule misses because `+` and
-    // `/` break its runs.
-    if aws_id_seen || seen & PLUS_SLASH != 0 {
+    // `/` break its runs. Either is at least LONG_BASE64 bytes long and holds no whitespace,
+    // so when no stretch between whitespace is that long, there is none.
+    longest_word = longest_word.max(bytes.len() - word_start);
+    if longest_word >= LONG_BASE64 && (aws_id_seen || seen.classes & PLUS_SLASH != 0) {
         let mut i = 0;
         while i < bytes.len() {
             if !is_base64_byte(bytes[i]) {
@@ -594,9 +659,34 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, u8) {
         spans.append(&mut long_base64);
     }
 
-    scan_context(text, seen, &mut spans);
+    scan_context(text, &seen, &mut spans);
 
     (merge(spans), seen)
+}
+
+/// Notes in `seen` whether `run` ends with a word that `scan_context` looks for: `bearer`
+/// or `basic` (a scheme is found only where a separator follows it, and no separator is a
+/// key character nor a dot, so the run holding the scheme ends with it), or a secret
+/// parameter's name or `provided` (the end of `key provided`), likewise followed by a
+/// quote, a space, a `=` or a `:`.
+fn note_lead_word(run: &[u8], seen: &mut Seen) {
+    let ends_with_ci = |word: &[u8]| {
+        run.len() >= word.len() && run[run.len() - word.len()..].eq_ignore_ascii_case(word)
+    };
+    match run[run.len() - 1] | 0x20 {
+        b'r' => seen.scheme_word |= ends_with_ci(b"bearer"),
+        b'c' => seen.scheme_word |= ends_with_ci(b"basic"),
+        b'y' => seen.param_word |= ends_with_ci(b"key"),
+        b'n' => seen.param_word |= ends_with_ci(b"token"),
+        b't' => seen.param_word |= ends_with_ci(b"secret"),
+        b'd' => {
+            seen.param_word |=
+                ends_with_ci(b"password") || ends_with_ci(b"passwd") || ends_with_ci(b"provided")
+        }
+        b'e' => seen.param_word |= ends_with_ci(b"signature"),
+        b'l' => seen.param_word |= ends_with_ci(b"credential"),
+        _ => {}
+    }
 }
 
 /// How long a run of base64 characters must be to be taken for a secret.
@@ -636,10 +726,15 @@ fn scan_key_run(
     if end - start < 20.min(3 + MIN_TAIL) {
         return;
     }
-    let run_last_varied = bytes[start..end]
+    // Every rule needs a digit or a capital letter in the run: an AWS id and a JWT's prefix
+    // hold one, a prefixed key's tail and an opaque token must.
+    let Some(run_last_varied) = bytes[start..end]
         .iter()
         .rposition(is_varied)
-        .map(|p| start + p);
+        .map(|p| Some(start + p))
+    else {
+        return;
+    };
     let mut piece = start;
     while piece < end {
         if bytes[piece] == b'.' {
@@ -777,17 +872,19 @@ fn github_prefix(here: &[u8]) -> Option<usize> {
 /// follows `key provided:`. Parameters are found from their `=` or `:` (looking back for
 /// the name), schemes from their `b` or `B`, both located with `memchr`.
 ///
-/// `seen` holds the byte classes of `text` outside runs of key characters and dots (see
-/// `find_secrets_noting`): without a `=` or `:` there, the parameter pass would find nothing
-/// and is skipped.
-fn scan_context(text: &str, seen: u8, spans: &mut Vec<Range<usize>>) {
+/// `seen` holds the byte classes of `text` outside runs of key characters and dots and
+/// whether a run ends with a lead word (see `find_secrets_noting`): without a `=` or `:`
+/// and a run ending with a parameter's name, the parameter pass would find nothing and is
+/// skipped; without a run ending with `bearer` or `basic`, so would the scheme pass.
+fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
     // In each pass, `covered` is the end of the last value found: a value that would start
     // inside it ends where it ends, so it is not scanned again, which keeps both passes
     // linear. A lead word inside a value is still looked at (the value after
     // `key provided:` may be `Basic`, whose credential the other pass finds).
     let mut covered = 0;
-    let separators = (seen & SEPARATOR != 0).then(|| memchr::memchr2_iter(b'=', b':', bytes));
+    let separators = (seen.classes & SEPARATOR != 0 && seen.param_word)
+        .then(|| memchr::memchr2_iter(b'=', b':', bytes));
     for sep in separators.into_iter().flatten() {
         if param_name_before(bytes, sep) {
             if let Some(span) = value_after(text, sep, covered) {
@@ -797,7 +894,10 @@ fn scan_context(text: &str, seen: u8, spans: &mut Vec<Range<usize>>) {
         }
     }
     let mut covered = 0;
-    for at in memchr::memchr2_iter(b'b', b'B', bytes) {
+    let schemes = seen
+        .scheme_word
+        .then(|| memchr::memchr2_iter(b'b', b'B', bytes));
+    for at in schemes.into_iter().flatten() {
         let here = &bytes[at..];
         let span = if starts_with_ci(here, b"bearer") {
             credential_after(text, at + 6, Credential::Any, covered)
@@ -968,6 +1068,29 @@ mod tests {
             assert_eq!(class & SEPARATOR != 0, matches!(b, b'=' | b':'), "{b}");
             if class & (PLUS_SLASH | ESCAPE | SEPARATOR) != 0 {
                 assert!(!is_key_byte(b) && class & RUN == 0, "{b}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn the_first_pass_tells_tidiness_as_is_tidy(
+            text in "[ a\t\r\n\u{a0}\u{2003}é.=b-]{0,250}"
+        ) {
+            let (_, seen) = find_secrets_noting(&text);
+            proptest::prop_assert_eq!(is_tidy_noted(&text, &seen), is_tidy(&text));
+        }
+    }
+
+    #[test]
+    fn high_bytes_are_noted_and_never_key_characters() {
+        for b in 0..=255u8 {
+            let class = BYTE_CLASS[b as usize];
+            assert_eq!(class & HIGH != 0, b >= 0x80, "{b}");
+            if b >= 0x80 {
+                assert!(class & (KEY | RUN) == 0, "{b}");
             }
         }
     }
