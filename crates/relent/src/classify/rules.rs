@@ -105,6 +105,12 @@ const QUOTA: &[&str] = &[
     "exceeded budget",
     "exceeded your budget",
     "over budget",
+    // Qwen OAuth / DashScope "Free allocated quota exceeded.": the free daily allowance is
+    // spent until the next day (QwenLM/qwen-code#1742).
+    "free allocated quota",
+    // Arrears: Volcengine Ark `AccountOverdueError` "your account has an overdue balance".
+    "overdue balance",
+    "accountoverdue",
     // Chinese: "insufficient balance", "please recharge", "in arrears".
     "余额不足",
     "请充值",
@@ -147,6 +153,10 @@ const OVERLOADED: &[&str] = &[
     "utilization is high",
     "is currently loading",
     "no more data centers",
+    // Gemini Code Assist "No capacity available for model … on the server"
+    // (`MODEL_CAPACITY_EXHAUSTED`): the server's capacity, not the caller's quota.
+    "no capacity available",
+    "model_capacity_exhausted",
     // Chinese: "traffic too high", "busy", "overloaded".
     "访问量过大",
     "繁忙",
@@ -180,6 +190,9 @@ const CONTEXT_STRONG: &[&str] = &[
     "context size has been exceeded",
     "exceed_context_size",
     "prompt is too long",
+    // vLLM "The decoder prompt (length 66501) is longer than the maximum model length of 65536"
+    // (Xinference passes it on with a 500).
+    "longer than the maximum model length",
     // Chinese: "the input is over-long".
     "输入内容超长",
 ];
@@ -298,6 +311,26 @@ const PERMISSION: &[&str] = &[
     "location is not supported",
     // OpenAI "Your organization must be verified to use the model / stream this model".
     "must be verified to",
+    // Region walls of gateways (OpenRouter, opencode, Zed): "This model is not available in
+    // your region / country".
+    "not available in your region",
+    "not available in your country",
+    // Volcengine Ark `ModelNotOpen`: "Your account … has not activated the model …".
+    "not activated the model",
+    "modelnotopen",
+];
+
+/// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
+/// permission wording beside it: "The model `x` does not exist or you do not have access to it"
+/// is a missing model.
+const NOT_FOUND_WORD: &[&str] = &[
+    "not found",
+    "not_found",
+    "notfound",
+    "not exist",
+    "no such",
+    // Chinese: "does not exist".
+    "不存在",
 ];
 
 /// The markers `hints::message_wait_ms` looks for: when none occurs, the message names no
@@ -371,9 +404,10 @@ enum Family {
     Billing,
     CheckPlan,
     UpstreamSaturated,
+    NotFoundWord,
 }
 
-const FAMILIES: [(Family, &[&str]); 25] = [
+const FAMILIES: [(Family, &[&str]); 26] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -396,7 +430,15 @@ const FAMILIES: [(Family, &[&str]); 25] = [
     (Family::QuotaWord, &["quota"]),
     (
         Family::GoogleWall,
-        &["per day", "perday", "limit: 0", "free quota tier"],
+        // Cloud Code's `ErrorInfo.reason` `QUOTA_EXHAUSTED` (a reset hours or days away, even
+        // with a `RetryInfo`), as opposed to its short `RATE_LIMIT_EXCEEDED`.
+        &[
+            "per day",
+            "perday",
+            "limit: 0",
+            "free quota tier",
+            "quota_exhausted",
+        ],
     ),
     (Family::PerMinute, &["perminute"]),
     (Family::Billing, &["billing"]),
@@ -404,6 +446,7 @@ const FAMILIES: [(Family, &[&str]); 25] = [
     // one-api and new-api rewrite an upstream 429 as "当前分组上游负载已饱和，请稍后再试"
     // ("the group's upstream load is saturated, try again later").
     (Family::UpstreamSaturated, &["上游负载已饱和"]),
+    (Family::NotFoundWord, NOT_FOUND_WORD),
 ];
 
 /// Which families of phrases occur in a text: found in one pass over it.
@@ -687,7 +730,14 @@ pub(crate) fn decide(
         // Bedrock has sent ThrottlingException with a 400; some proxies do the same.
         return Reason::RateLimited;
     }
-    if sig.has(Family::Permission) && matches!(status, 400 | 401 | 403 | 0) {
+    // A 404 or 451 that names a wall in front of an existing model (verification, region,
+    // activation) is a permission problem; a 404 that says the model is missing stays one.
+    let permission_status = match status {
+        400 | 401 | 403 | 451 | 0 => true,
+        404 => !sig.has(Family::NotFoundWord),
+        _ => false,
+    };
+    if sig.has(Family::Permission) && permission_status {
         return Reason::PermissionDenied;
     }
     if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 0) {
@@ -777,6 +827,8 @@ fn by_status(status: u16) -> Reason {
         407 => Reason::ConnectionFailed,
         408 => Reason::Timeout,
         413 => Reason::PayloadTooLarge,
+        // Unavailable For Legal Reasons: a region wall (Zed's "not available in your region").
+        451 => Reason::PermissionDenied,
         424 => Reason::ServerError,
         429 => Reason::RateLimited,
         498 | 503 | 529 => Reason::Overloaded,
@@ -1512,6 +1564,150 @@ mod tests {
         assert_eq!(
             reason_of(Provider::Generic, 429, &[], spent),
             Reason::QuotaExhausted
+        );
+    }
+
+    #[test]
+    fn a_prompt_longer_than_the_model_length_overflows_the_context_on_any_status() {
+        // vLLM's wording; servers in front of vLLM (Xinference) pass it on with a 500.
+        for (status, message) in [
+            (
+                400,
+                "The decoder prompt (length 9000) is longer than the maximum model length of 8192.",
+            ),
+            (
+                500,
+                "[address=0.0.0.0:1234, pid=7] The decoder prompt (length 40000) is longer than the maximum model length of 32768.",
+            ),
+            (
+                400,
+                "Prompt length of 5000 is longer than the maximum model length of 4096.",
+            ),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::ContextOverflow,
+                "{status} {message}"
+            );
+        }
+        // A complaint about the output budget is still a malformed request.
+        let body = openai_shape("max_tokens must be at least 1, got -53.");
+        assert_eq!(
+            reason_of(Provider::Generic, 400, &[], &body),
+            Reason::MalformedRequest
+        );
+    }
+
+    #[test]
+    fn a_server_without_capacity_for_the_model_is_overloaded() {
+        for body in [
+            r#"{"error":{"code":429,"message":"No capacity available for model gemini-2.5-pro on the server","status":"RESOURCE_EXHAUSTED"}}"#,
+            r#"{"error":{"code":429,"message":"Server at capacity","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"MODEL_CAPACITY_EXHAUSTED"}]}}"#,
+            r#"{"error":{"code":503,"message":"No capacity available right now"}}"#,
+        ] {
+            assert_eq!(
+                reason_of(Provider::Gemini, 429, &[], body),
+                Reason::Overloaded,
+                "{body}"
+            );
+        }
+        // The caller's own per-minute quota stays a rate limit.
+        let per_minute = r#"{"error":{"code":429,"message":"You exceeded your current quota. Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests, limit: 10","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"20s"}]}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 429, &[], per_minute),
+            Reason::RateLimited
+        );
+    }
+
+    #[test]
+    fn googles_quota_exhausted_reason_is_a_wall_even_with_a_retry_delay() {
+        for body in [
+            r#"{"error":{"code":429,"message":"You have exhausted your capacity on this model. Your quota will reset after 20h1m2s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED","domain":"cloudcode-pa.googleapis.com"},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"72062s"}]}}"#,
+            r#"{"error":{"code":429,"message":"Individual quota reached. Resets in 3h.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"QUOTA_EXHAUSTED"}]}}"#,
+        ] {
+            assert_eq!(
+                reason_of(Provider::Gemini, 429, &[], body),
+                Reason::QuotaExhausted,
+                "{body}"
+            );
+        }
+        // Cloud Code's short limit says RATE_LIMIT_EXCEEDED and stays a rate limit.
+        let short = r#"{"error":{"code":429,"message":"You have exhausted your capacity on this model. Your quota will reset after 5s.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED"},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"5s"}]}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 429, &[], short),
+            Reason::RateLimited
+        );
+    }
+
+    #[test]
+    fn a_spent_free_allocation_or_an_overdue_account_is_quota() {
+        for (status, message) in [
+            (429, "Free allocated quota exceeded."),
+            (429, "free allocated quota exceeded for this model today"),
+            (
+                403,
+                "The request failed because your account has an overdue balance.",
+            ),
+            (400, "AccountOverdueError"),
+        ] {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::QuotaExhausted,
+                "{status} {message}"
+            );
+        }
+        // A plain rate limit stays one.
+        let body = openai_shape("Requests rate limit exceeded, please try again later.");
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[], &body),
+            Reason::RateLimited
+        );
+    }
+
+    #[test]
+    fn permission_wording_on_a_404_or_451_wins_when_the_model_exists() {
+        for (status, body) in [
+            (
+                404,
+                openai_shape("Your organization must be verified to use the model `o4`. Please go to settings."),
+            ),
+            // The same wall with a code that names the model's availability, not its absence.
+            (
+                404,
+                r#"{"error":{"message":"Your organization must be verified to use the model `gpt-image-1`.","type":"invalid_request_error","code":"model_not_available"}}"#.to_string(),
+            ),
+            (
+                404,
+                r#"{"error":{"code":"ModelNotOpen","message":"Your account 42 has not activated the model doubao-seed-1-6. Please activate the model service in the Ark Console."}}"#.to_string(),
+            ),
+            (403, openai_shape("This model is not available in your country.")),
+            (451, "Access to these models is not available in your region (XY)".to_string()),
+            (400, openai_shape("This model is not available in your region.")),
+        ] {
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                Reason::PermissionDenied,
+                "{status} {body}"
+            );
+        }
+        // A model that does not exist stays model_not_found, even with access words beside it.
+        for body in [
+            openai_shape("The model `gpt-9` does not exist or you do not have access to it."),
+            openai_shape("Publisher Model `projects/p/locations/l/publishers/google/models/gemini-9` was not found or your project does not have access to it."),
+            r#"{"error":{"message":"model not found","type":"invalid_request_error","code":"model_not_found"}}"#.to_string(),
+        ] {
+            assert_eq!(
+                reason_of(Provider::Generic, 404, &[], &body),
+                Reason::ModelNotFound,
+                "{body}"
+            );
+        }
+        // A plain 404 is still a missing model.
+        assert_eq!(
+            reason_of(Provider::Generic, 404, &[], &openai_shape("Not Found")),
+            Reason::ModelNotFound
         );
     }
 
