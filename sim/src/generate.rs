@@ -313,5 +313,14 @@ pub fn generate(seed: u64) -> Schedule {
         o.breaker.max_open_ms = o.breaker.open_ms * d.range(1, 4);
         o.breaker.half_open_probes = d.range(1, 3) as u32;
     }
+    // Escalating key cooldowns (issue #14 item 2): one world in five draws its own shape
+    // (or turns escalation off), drawn last for the same reason.
+    if d.chance(0.2) {
+        let c = &mut schedule.policy.key_cooldown;
+        c.enabled = d.chance(0.85);
+        c.base_ms = d.range(200, 20_000);
+        c.max_ms = c.base_ms * d.range(1, 12);
+        c.jitter_percent = d.range(0, 100) as u8;
+    }
     schedule
 }

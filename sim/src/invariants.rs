@@ -200,6 +200,12 @@ pub struct KeyModel {
     pub lifted_at: Option<Time>,
     /// When the key was last sent (by any call of the client).
     pub last_used: Option<Time>,
+    /// Rate limits with no server hint in a row (since the key's last success or restore):
+    /// the count a cooldown the machine picks escalates with (invariant 25).
+    pub cooldowns: u8,
+    /// No send before this time: the floor of the escalated cooldown the key's last
+    /// hint-less rate limit earned (invariant 25).
+    pub escalated_until: Time,
 }
 
 impl KeyModel {
@@ -216,6 +222,8 @@ impl KeyModel {
             revoked_at: None,
             lifted_at: None,
             last_used: None,
+            cooldowns: 0,
+            escalated_until: Time::ZERO,
         }
     }
 
@@ -247,6 +255,7 @@ impl KeyModel {
         }
         self.blocked_until = self.blocked_until.max(other.blocked_until);
         self.free_by = self.free_by.max(other.free_by);
+        self.escalated_until = self.escalated_until.max(other.escalated_until);
         self.last_used = self.last_used.max(other.last_used);
     }
 }
@@ -304,7 +313,21 @@ impl ClientModel {
             }
             match self.keys.iter_mut().find(|k| k.id == learned.id) {
                 Some(k) if before == Some(k) => *k = learned.clone(),
-                Some(k) => k.absorb(learned),
+                Some(k) => {
+                    // The count of hint-less cooldowns merges on its own, as the driver's
+                    // merge does: the call's count when only the call changed it, the
+                    // larger when both did, the client's when the call left it alone.
+                    let shared = k.cooldowns;
+                    k.absorb(learned);
+                    let started = before.map(|b| b.cooldowns);
+                    k.cooldowns = if started == Some(learned.cooldowns) {
+                        shared
+                    } else if started == Some(shared) {
+                        learned.cooldowns
+                    } else {
+                        shared.max(learned.cooldowns)
+                    };
+                }
                 None => self.keys.push(learned.clone()),
             }
         }
@@ -357,6 +380,8 @@ fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
                 k.strikes = 0;
                 k.blocked_until = Time::ZERO;
                 k.free_by = Time::ZERO;
+                k.cooldowns = 0;
+                k.escalated_until = Time::ZERO;
             }
         }
     }
@@ -404,7 +429,8 @@ fn refuses_target(reason: Reason) -> bool {
 }
 
 /// How far past the model's bound on a key's cooldown invariant 22 waits before it counts
-/// the key as ready: the machine reads a reset the server states to the millisecond while
+/// the key as ready (and invariant 25 lets a server's reset, as the machine holds it, run
+/// past the model's): the machine reads a reset the server states to the millisecond while
 /// the model's bound comes from the world's own clock, and the two may round apart.
 const SELECTION_MARGIN_MS: u64 = 1_000;
 
@@ -473,6 +499,12 @@ pub struct Checker {
     last_truth: Option<Reason>,
     /// What the pending send cost the budget.
     charged: u64,
+    /// Keys that came into the call with hint-less cooldowns counted by earlier calls.
+    inherited_cooldowns: Vec<KeyId>,
+    /// A key's hint-less cooldown escalated (its second or later in a row) in this call.
+    escalated: bool,
+    /// ... with a count that an earlier call of the client had started.
+    escalated_across_calls: bool,
     violations: Vec<Violation>,
 }
 
@@ -512,6 +544,14 @@ impl Checker {
                 .unwrap_or_else(|| OverloadModel::new(policy, client.contexts.len())),
             last_truth: None,
             charged: 0,
+            inherited_cooldowns: client
+                .keys
+                .iter()
+                .filter(|k| k.cooldowns > 0)
+                .map(|k| k.id)
+                .collect(),
+            escalated: false,
+            escalated_across_calls: false,
             violations: Vec::new(),
         }
     }
@@ -521,6 +561,60 @@ impl Checker {
     pub fn sync_overload(&mut self, client: &ClientModel) {
         if let Some(o) = &client.overload {
             self.overload.clone_from(o);
+        }
+    }
+
+    /// Whether a key's cooldown escalated in this call (its second or later hint-less rate
+    /// limit in a row), and whether one did with a count an earlier call had started.
+    pub fn escalated(&self) -> (bool, bool) {
+        (self.escalated, self.escalated_across_calls)
+    }
+
+    /// The policy's key-cooldown escalation as the model reads it: base, most and jitter
+    /// percent, or `None` when it is off.
+    fn escalation(&self) -> Option<(u64, u64, u64)> {
+        let e = &self.policy.key_cooldown;
+        e.enabled
+            .then_some((e.base_ms, e.max_ms, u64::from(e.jitter_percent)))
+    }
+
+    /// Invariant 25: after a rate limit, the machine reports the key held back no longer
+    /// than `longest` (a server's reset is never lengthened, a cooldown it picks never
+    /// outlasts the larger of the congestion cap and the escalation's floor plus jitter)
+    /// and, for a cooldown it picks, no shorter than `shortest` (the escalation's floor).
+    fn reported_cooldown(
+        &mut self,
+        now: Time,
+        key: KeyId,
+        entry: &TraceEntry,
+        longest: Time,
+        shortest: Option<Time>,
+    ) {
+        let Some(reported) = entry.keys.iter().find(|k| k.key == key) else {
+            return;
+        };
+        // A revoked or removed key is held back for good, by something else.
+        let Some(ready_at) = reported.state.ready_at() else {
+            return;
+        };
+        if ready_at > longest {
+            self.violation(
+                now,
+                25,
+                format!(
+                    "after a rate limit key {key} is held back until {ready_at}, past {longest}, the most the model allows"
+                ),
+            );
+        }
+        if let Some(shortest) = shortest.filter(|s| ready_at < *s) {
+            let n = self.key(key).map_or(0, |k| k.cooldowns);
+            self.violation(
+                now,
+                25,
+                format!(
+                    "after hint-less rate limit {n} in a row key {key} cools only until {ready_at}, before the escalated floor {shortest}"
+                ),
+            );
         }
     }
 
@@ -816,6 +910,7 @@ impl Checker {
             Reason::Success => {
                 if let Some(k) = self.key_mut(key) {
                     k.strikes = 0;
+                    k.cooldowns = 0;
                     // A re-probe that worked brings the key back.
                     k.revoked = false;
                     k.revoked_at = None;
@@ -861,16 +956,42 @@ impl Checker {
                 }
             }
             Reason::RateLimited => {
-                if let Some(k) = self.key_mut(key) {
-                    match truth.reset_at {
-                        Some(reset) => {
-                            k.blocked_until = k.blocked_until.max(reset);
-                            let slack = relent::Millis(truth.reset_slack_ms);
-                            k.free_by = k.free_by.max(reset + slack);
-                        }
-                        None => k.free_by = k.free_by.max(now + cap),
+                let escalation = self.escalation();
+                let Some(k) = self.key_mut(key) else { return };
+                let held_until = k.free_by;
+                // The longest the machine may hold the key back after this answer, and the
+                // shortest (for a cooldown it picks).
+                let (longest, shortest) = match truth.reset_at {
+                    Some(reset) => {
+                        k.blocked_until = k.blocked_until.max(reset);
+                        let slack = relent::Millis(truth.reset_slack_ms);
+                        k.free_by = k.free_by.max(reset + slack);
+                        // The machine reads the reset as the server states it, which may
+                        // round apart from the world's clock (see `SELECTION_MARGIN_MS`).
+                        (reset + slack + relent::Millis(SELECTION_MARGIN_MS), None)
                     }
+                    None => {
+                        let (floor, jitter) = match escalation {
+                            Some((base, max, percent)) => {
+                                k.cooldowns = k.cooldowns.saturating_add(1);
+                                let floor = base.saturating_mul(u64::from(k.cooldowns)).min(max);
+                                (floor, floor.saturating_mul(percent) / 100)
+                            }
+                            None => (0, 0),
+                        };
+                        let until = now + relent::Millis(floor);
+                        k.escalated_until = k.escalated_until.max(until);
+                        let longest = now + cap.max(relent::Millis(floor + jitter));
+                        k.free_by = k.free_by.max(longest);
+                        (longest, Some(until))
+                    }
+                };
+                let count = k.cooldowns;
+                if shortest.is_some() && count >= 2 {
+                    self.escalated = true;
+                    self.escalated_across_calls |= self.inherited_cooldowns.contains(&key);
                 }
+                self.reported_cooldown(now, key, entry, held_until.max(longest), shortest);
             }
             Reason::PermissionDenied => self.excluded.push(key),
             reason if refuses_target(reason) => self.refused.push(target),
@@ -1386,6 +1507,17 @@ impl Checker {
             );
         }
         let retry_allowed = self.retry_allowed.take();
+        if let Some(k) = self.key(send.key).filter(|k| now < k.escalated_until) {
+            let (n, until) = (k.cooldowns, k.escalated_until);
+            self.violation(
+                now,
+                25,
+                format!(
+                    "send at {now} with key {}, cooled after hint-less rate limit {n} in a row until at least {until}",
+                    send.key
+                ),
+            );
+        }
         match self.key(send.key) {
             None => self.violation(now, 2, format!("send with unknown key {}", send.key)),
             Some(k) => {

@@ -653,6 +653,13 @@ fn finish_call(
     if live_checked {
         marks.hit(Named::LivenessChecked);
     }
+    let (escalated, across_calls) = call.checker.escalated();
+    if escalated {
+        marks.hit(Named::KeyCooldownEscalated);
+    }
+    if across_calls {
+        marks.hit(Named::KeyCooldownEscalatedAcrossCalls);
+    }
     if index > 0 && outcome == Outcome::Succeeded {
         marks.hit(Named::LaterCallSucceeded);
     }
