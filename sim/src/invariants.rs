@@ -206,6 +206,8 @@ pub struct KeyModel {
     /// No send before this time: the floor of the escalated cooldown the key's last
     /// hint-less rate limit earned (invariant 25).
     pub escalated_until: Time,
+    /// A success reset a count of hint-less cooldowns on this key (for a coverage mark).
+    pub cooldowns_reset: bool,
 }
 
 impl KeyModel {
@@ -224,6 +226,7 @@ impl KeyModel {
             last_used: None,
             cooldowns: 0,
             escalated_until: Time::ZERO,
+            cooldowns_reset: false,
         }
     }
 
@@ -256,6 +259,7 @@ impl KeyModel {
         self.blocked_until = self.blocked_until.max(other.blocked_until);
         self.free_by = self.free_by.max(other.free_by);
         self.escalated_until = self.escalated_until.max(other.escalated_until);
+        self.cooldowns_reset |= other.cooldowns_reset;
         self.last_used = self.last_used.max(other.last_used);
     }
 }
@@ -505,6 +509,8 @@ pub struct Checker {
     escalated: bool,
     /// ... with a count that an earlier call of the client had started.
     escalated_across_calls: bool,
+    /// A key drew a hint-less rate limit after a success had reset its count.
+    restarted_after_reset: bool,
     violations: Vec<Violation>,
 }
 
@@ -552,6 +558,7 @@ impl Checker {
                 .collect(),
             escalated: false,
             escalated_across_calls: false,
+            restarted_after_reset: false,
             violations: Vec::new(),
         }
     }
@@ -565,9 +572,14 @@ impl Checker {
     }
 
     /// Whether a key's cooldown escalated in this call (its second or later hint-less rate
-    /// limit in a row), and whether one did with a count an earlier call had started.
-    pub fn escalated(&self) -> (bool, bool) {
-        (self.escalated, self.escalated_across_calls)
+    /// limit in a row); whether one did with a count an earlier call had started; whether a
+    /// key drew a hint-less rate limit after a success had reset its count.
+    pub fn escalated(&self) -> (bool, bool, bool) {
+        (
+            self.escalated,
+            self.escalated_across_calls,
+            self.restarted_after_reset,
+        )
     }
 
     /// The policy's key-cooldown escalation as the model reads it: base, most and jitter
@@ -910,6 +922,7 @@ impl Checker {
             Reason::Success => {
                 if let Some(k) = self.key_mut(key) {
                     k.strikes = 0;
+                    k.cooldowns_reset |= k.cooldowns > 0;
                     k.cooldowns = 0;
                     // A re-probe that worked brings the key back.
                     k.revoked = false;
@@ -986,11 +999,12 @@ impl Checker {
                         (longest, Some(until))
                     }
                 };
-                let count = k.cooldowns;
+                let (count, after_reset) = (k.cooldowns, k.cooldowns_reset);
                 if shortest.is_some() && count >= 2 {
                     self.escalated = true;
                     self.escalated_across_calls |= self.inherited_cooldowns.contains(&key);
                 }
+                self.restarted_after_reset |= shortest.is_some() && after_reset;
                 self.reported_cooldown(now, key, entry, held_until.max(longest), shortest);
             }
             Reason::PermissionDenied => self.excluded.push(key),

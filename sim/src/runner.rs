@@ -653,7 +653,10 @@ fn finish_call(
     if live_checked {
         marks.hit(Named::LivenessChecked);
     }
-    let (escalated, across_calls) = call.checker.escalated();
+    let (escalated, across_calls, after_reset) = call.checker.escalated();
+    if after_reset {
+        marks.hit(Named::KeyCooldownRestartedAfterSuccess);
+    }
     if escalated {
         marks.hit(Named::KeyCooldownEscalated);
     }
