@@ -470,6 +470,10 @@ pub struct Checker {
     sends: u32,
     target_sends: u32,
     transient: u32,
+    /// Waits on the current target (every sleep, and every resend of the key just used
+    /// with no sleep between): at least as many as the retries the machine's backoff has
+    /// counted there (invariant 25 bounds its delay with them).
+    target_waits: u32,
     excluded: Vec<KeyId>,
     refused: Vec<usize>,
     last_send: Option<(usize, KeyId)>,
@@ -527,6 +531,7 @@ impl Checker {
             sends: 0,
             target_sends: 0,
             transient: 0,
+            target_waits: 0,
             excluded: Vec::new(),
             refused: Vec::new(),
             last_send: None,
@@ -590,9 +595,26 @@ impl Checker {
             .then_some((e.base_ms, e.max_ms, u64::from(e.jitter_percent)))
     }
 
+    /// The longest congestion backoff the machine may draw now: every retry on this target
+    /// so far (each a sleep or an immediate resend, so at most `target_waits`) can have
+    /// doubled it, up to its cap; a decorrelated one may reach the cap at once.
+    fn congestion_backoff_most(&self) -> relent::Millis {
+        let b = self.policy.congestion_backoff;
+        let cap = b.cap_ms.max(1);
+        let retries = self.target_waits.min(63);
+        relent::Millis(match b.jitter {
+            relent::Jitter::Decorrelated => cap,
+            _ => b
+                .base_ms
+                .saturating_mul(1u64.checked_shl(retries).unwrap_or(u64::MAX))
+                .min(cap),
+        })
+    }
+
     /// Invariant 25: after a rate limit, the machine reports the key held back no longer
     /// than `longest` (a server's reset is never lengthened, a cooldown it picks never
-    /// outlasts the larger of the congestion cap and the escalation's floor plus jitter)
+    /// outlasts the larger of the congestion backoff it may draw and the escalation's floor
+    /// plus jitter)
     /// and, for a cooldown it picks, no shorter than `shortest` (the escalation's floor).
     fn reported_cooldown(
         &mut self,
@@ -970,6 +992,7 @@ impl Checker {
             }
             Reason::RateLimited => {
                 let escalation = self.escalation();
+                let backoff_most = self.congestion_backoff_most();
                 let Some(k) = self.key_mut(key) else { return };
                 let held_until = k.free_by;
                 // The longest the machine may hold the key back after this answer, and the
@@ -994,9 +1017,9 @@ impl Checker {
                         };
                         let until = now + relent::Millis(floor);
                         k.escalated_until = k.escalated_until.max(until);
-                        let longest = now + cap.max(relent::Millis(floor + jitter));
-                        k.free_by = k.free_by.max(longest);
-                        (longest, Some(until))
+                        let escalated = relent::Millis(floor + jitter);
+                        k.free_by = k.free_by.max(now + cap.max(escalated));
+                        (now + escalated.max(backoff_most), Some(until))
                     }
                 };
                 let (count, after_reset) = (k.cooldowns, k.cooldowns_reset);
@@ -1222,10 +1245,12 @@ impl Checker {
                         self.target = t;
                         self.target_sends = 0;
                         self.transient = 0;
+                        self.target_waits = 0;
                         self.target_overloads = 0;
                     }
                     Some(_) => {}
                 }
+                self.target_waits += 1;
                 self.sleeping = Some(*reason);
                 self.fresh_answer = None;
             }
@@ -1452,6 +1477,9 @@ impl Checker {
         // is a transient retry too.
         let same_key_again = self.last_send.map(|(_, k)| k) == Some(send.key);
         if let Some(truth) = self.fresh_answer.take() {
+            if same_key_again && send.target == self.target {
+                self.target_waits += 1;
+            }
             if same_key_again
                 && is_transient(truth.reason)
                 && truth.reason != Reason::Overloaded
@@ -1474,6 +1502,7 @@ impl Checker {
             self.target = send.target;
             self.target_sends = 0;
             self.transient = 0;
+            self.target_waits = 0;
             self.target_overloads = 0;
         }
         self.sends += 1;
