@@ -22,7 +22,8 @@
 //! From these it keeps its own model of every key ([`KeyModel`]): removed, marked bad,
 //! blocked until a time it knows for certain (an announced reset, an outside mark, the
 //! policy's quota cooldown), possibly cooling until a time it can bound (after a rate limit
-//! with no hint the machine picks a backoff no longer than the congestion cap), rejected how
+//! with no hint the machine picks a backoff no longer than the congestion cap, or the
+//! escalated cooldown's floor plus jitter, and no shorter than that floor), rejected how
 //! many times, revoked, or excluded for this call.
 //!
 //! # The catalog
@@ -103,7 +104,17 @@
 //!     overload the call falls back only "after a few tries": never while a retry of the
 //!     current target is due for sure (every limit, the overload count before fallback, the
 //!     budget and the breaker allow it, the server did not say no, and the longest wait it
-//!     could take is within `max_wait_before_fallback_ms` and inside the deadline).
+//!     could take is within `max_wait_before_fallback_ms` and inside the deadline);
+//! 25. escalating key cooldowns (`Policy::key_cooldown`): the model counts, per key, the rate
+//!     limits with no hint in a row (reset by a success with the key or a restore, merged
+//!     across calls as the driver's merge does: the call's count when only it changed it,
+//!     the larger when both did). After the n-th, the key is not sent before
+//!     `min(base × n, max)` has passed, and the machine reports it held back at least that
+//!     long and no longer than the larger of that plus its jitter and the longest
+//!     congestion backoff the call may draw (its base doubled once per wait on the target,
+//!     capped). After a hinted rate limit the key is held back no longer than the server's
+//!     reset (plus the reading's slack and [`SELECTION_MARGIN_MS`]): a hint is never
+//!     lengthened.
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
