@@ -2,7 +2,7 @@
 //! tweaks) and its own fault mix, switching whole fault kinds off, so that rare
 //! combinations are reached without tuning a single global distribution.
 
-use crate::schedule::{Fault, FaultKind, FaultScope, Schedule, TimedChange};
+use crate::schedule::{Fault, FaultKind, FaultScope, HintFormat, Schedule, TimedChange};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use relent::classify::providers::SPECS;
@@ -312,6 +312,38 @@ pub fn generate(seed: u64) -> Schedule {
         o.breaker.open_ms = d.range(500, 30_000);
         o.breaker.max_open_ms = o.breaker.open_ms * d.range(1, 4);
         o.breaker.half_open_probes = d.range(1, 3) as u32;
+    }
+    // Escalating key cooldowns (issue #14 item 2): one world in five draws its own shape
+    // (or turns escalation off), drawn last for the same reason.
+    if d.chance(0.2) {
+        let c = &mut schedule.policy.key_cooldown;
+        c.enabled = d.chance(0.85);
+        c.base_ms = d.range(200, 20_000);
+        c.max_ms = c.base_ms * d.range(1, 12);
+        c.jitter_percent = d.range(0, 100) as u8;
+    }
+    // A key that flaps: one in thirty worlds is a client whose calls, one after another,
+    // meet a key that answers some sends with a hint-less 429 and others with success, so
+    // that its cooldowns escalate, reset on a success, and escalate again across calls.
+    if d.chance(1.0 / 30.0) {
+        if schedule.calls.is_empty() {
+            let mut at = 0;
+            schedule.calls.push(0);
+            for _ in 1..d.range(3, 6) {
+                at += d.range(1_000, 20_000);
+                schedule.calls.push(at);
+            }
+        }
+        schedule.faults.push(Fault {
+            scope: FaultScope::Key(d.pick(&all_keys)),
+            from_ms: 0,
+            until_ms: None,
+            first_sends: None,
+            probability: (d.range(30, 70) as f64) / 100.0,
+            kind: FaultKind::RateLimited {
+                hint: HintFormat::None,
+            },
+        });
     }
     schedule
 }

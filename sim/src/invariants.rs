@@ -22,7 +22,8 @@
 //! From these it keeps its own model of every key ([`KeyModel`]): removed, marked bad,
 //! blocked until a time it knows for certain (an announced reset, an outside mark, the
 //! policy's quota cooldown), possibly cooling until a time it can bound (after a rate limit
-//! with no hint the machine picks a backoff no longer than the congestion cap), rejected how
+//! with no hint the machine picks a backoff no longer than the congestion cap, or the
+//! escalated cooldown's floor plus jitter, and no shorter than that floor), rejected how
 //! many times, revoked, or excluded for this call.
 //!
 //! # The catalog
@@ -103,11 +104,21 @@
 //!     overload the call falls back only "after a few tries": never while a retry of the
 //!     current target is due for sure (every limit, the overload count before fallback, the
 //!     budget and the breaker allow it, the server did not say no, and the longest wait it
-//!     could take is within `max_wait_before_fallback_ms` and inside the deadline).
+//!     could take is within `max_wait_before_fallback_ms` and inside the deadline);
+//! 25. escalating key cooldowns (`Policy::key_cooldown`): the model counts, per key, the rate
+//!     limits with no hint in a row (reset by a success with the key or a restore, merged
+//!     across calls as the driver's merge does: the call's count when only it changed it,
+//!     the larger when both did). After the n-th, the key is not sent before
+//!     `min(base × n, max)` has passed, and the machine reports it held back at least that
+//!     long and no longer than the larger of that plus its jitter and the longest
+//!     congestion backoff the call may draw (its base doubled once per wait on the target,
+//!     capped). After a hinted rate limit the key is held back no longer than the server's
+//!     reset (plus the reading's slack and [`SELECTION_MARGIN_MS`]): a hint is never
+//!     lengthened.
 //! 26. after a timeout or a dropped connection (the world's truth for the answer), the next
 //!     send to the target of the failed send goes on a fresh connection: the pooled one may
-//!     be dead (the
-//!     brief's row "timeout, reset, DNS, connect failure: retry on a fresh connection");
+//!     be dead (the brief's row "timeout, reset, DNS, connect failure: retry on a fresh
+//!     connection");
 //! 27. after a context overflow, a move to a later target goes only to one whose context
 //!     window the policy's targets state and is larger than the current target's (a
 //!     smaller or unknown window would overflow again).
@@ -207,6 +218,14 @@ pub struct KeyModel {
     pub lifted_at: Option<Time>,
     /// When the key was last sent (by any call of the client).
     pub last_used: Option<Time>,
+    /// Rate limits with no server hint in a row (since the key's last success or restore):
+    /// the count a cooldown the machine picks escalates with (invariant 25).
+    pub cooldowns: u8,
+    /// No send before this time: the floor of the escalated cooldown the key's last
+    /// hint-less rate limit earned (invariant 25).
+    pub escalated_until: Time,
+    /// A success reset a count of hint-less cooldowns on this key (for a coverage mark).
+    pub cooldowns_reset: bool,
 }
 
 impl KeyModel {
@@ -223,6 +242,9 @@ impl KeyModel {
             revoked_at: None,
             lifted_at: None,
             last_used: None,
+            cooldowns: 0,
+            escalated_until: Time::ZERO,
+            cooldowns_reset: false,
         }
     }
 
@@ -254,6 +276,8 @@ impl KeyModel {
         }
         self.blocked_until = self.blocked_until.max(other.blocked_until);
         self.free_by = self.free_by.max(other.free_by);
+        self.escalated_until = self.escalated_until.max(other.escalated_until);
+        self.cooldowns_reset |= other.cooldowns_reset;
         self.last_used = self.last_used.max(other.last_used);
     }
 }
@@ -311,7 +335,21 @@ impl ClientModel {
             }
             match self.keys.iter_mut().find(|k| k.id == learned.id) {
                 Some(k) if before == Some(k) => *k = learned.clone(),
-                Some(k) => k.absorb(learned),
+                Some(k) => {
+                    // The count of hint-less cooldowns merges on its own, as the driver's
+                    // merge does: the call's count when only the call changed it, the
+                    // larger when both did, the client's when the call left it alone.
+                    let shared = k.cooldowns;
+                    k.absorb(learned);
+                    let started = before.map(|b| b.cooldowns);
+                    k.cooldowns = if started == Some(learned.cooldowns) {
+                        shared
+                    } else if started == Some(shared) {
+                        learned.cooldowns
+                    } else {
+                        shared.max(learned.cooldowns)
+                    };
+                }
                 None => self.keys.push(learned.clone()),
             }
         }
@@ -364,6 +402,8 @@ fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
                 k.strikes = 0;
                 k.blocked_until = Time::ZERO;
                 k.free_by = Time::ZERO;
+                k.cooldowns = 0;
+                k.escalated_until = Time::ZERO;
             }
         }
     }
@@ -411,7 +451,8 @@ fn refuses_target(reason: Reason) -> bool {
 }
 
 /// How far past the model's bound on a key's cooldown invariant 22 waits before it counts
-/// the key as ready: the machine reads a reset the server states to the millisecond while
+/// the key as ready (and invariant 25 lets a server's reset, as the machine holds it, run
+/// past the model's): the machine reads a reset the server states to the millisecond while
 /// the model's bound comes from the world's own clock, and the two may round apart.
 const SELECTION_MARGIN_MS: u64 = 1_000;
 
@@ -447,6 +488,10 @@ pub struct Checker {
     sends: u32,
     target_sends: u32,
     transient: u32,
+    /// Waits on the current target (every sleep, and every resend of the key just used
+    /// with no sleep between): at least as many as the retries the machine's backoff has
+    /// counted there (invariant 25 bounds its delay with them).
+    target_waits: u32,
     excluded: Vec<KeyId>,
     refused: Vec<usize>,
     last_send: Option<(usize, KeyId)>,
@@ -480,6 +525,14 @@ pub struct Checker {
     last_truth: Option<Reason>,
     /// What the pending send cost the budget.
     charged: u64,
+    /// Keys that came into the call with hint-less cooldowns counted by earlier calls.
+    inherited_cooldowns: Vec<KeyId>,
+    /// A key's hint-less cooldown escalated (its second or later in a row) in this call.
+    escalated: bool,
+    /// ... with a count that an earlier call of the client had started.
+    escalated_across_calls: bool,
+    /// A key drew a hint-less rate limit after a success had reset its count.
+    restarted_after_reset: bool,
     violations: Vec<Violation>,
 }
 
@@ -496,6 +549,7 @@ impl Checker {
             sends: 0,
             target_sends: 0,
             transient: 0,
+            target_waits: 0,
             excluded: Vec::new(),
             refused: Vec::new(),
             last_send: None,
@@ -519,6 +573,15 @@ impl Checker {
                 .unwrap_or_else(|| OverloadModel::new(policy, client.contexts.len())),
             last_truth: None,
             charged: 0,
+            inherited_cooldowns: client
+                .keys
+                .iter()
+                .filter(|k| k.cooldowns > 0)
+                .map(|k| k.id)
+                .collect(),
+            escalated: false,
+            escalated_across_calls: false,
+            restarted_after_reset: false,
             violations: Vec::new(),
         }
     }
@@ -528,6 +591,82 @@ impl Checker {
     pub fn sync_overload(&mut self, client: &ClientModel) {
         if let Some(o) = &client.overload {
             self.overload.clone_from(o);
+        }
+    }
+
+    /// Whether a key's cooldown escalated in this call (its second or later hint-less rate
+    /// limit in a row); whether one did with a count an earlier call had started; whether a
+    /// key drew a hint-less rate limit after a success had reset its count.
+    pub fn escalated(&self) -> (bool, bool, bool) {
+        (
+            self.escalated,
+            self.escalated_across_calls,
+            self.restarted_after_reset,
+        )
+    }
+
+    /// The policy's key-cooldown escalation as the model reads it: base, most and jitter
+    /// percent, or `None` when it is off.
+    fn escalation(&self) -> Option<(u64, u64, u64)> {
+        let e = &self.policy.key_cooldown;
+        e.enabled
+            .then_some((e.base_ms, e.max_ms, u64::from(e.jitter_percent)))
+    }
+
+    /// The longest congestion backoff the machine may draw now: every retry on this target
+    /// so far (each a sleep or an immediate resend, so at most `target_waits`) can have
+    /// doubled it, up to its cap; a decorrelated one may reach the cap at once.
+    fn congestion_backoff_most(&self) -> relent::Millis {
+        let b = self.policy.congestion_backoff;
+        let cap = b.cap_ms.max(1);
+        let retries = self.target_waits.min(63);
+        relent::Millis(match b.jitter {
+            relent::Jitter::Decorrelated => cap,
+            _ => b
+                .base_ms
+                .saturating_mul(1u64.checked_shl(retries).unwrap_or(u64::MAX))
+                .min(cap),
+        })
+    }
+
+    /// Invariant 25: after a rate limit, the machine reports the key held back no longer
+    /// than `longest` (a server's reset is never lengthened, a cooldown it picks never
+    /// outlasts the larger of the congestion backoff it may draw and the escalation's floor
+    /// plus jitter)
+    /// and, for a cooldown it picks, no shorter than `shortest` (the escalation's floor).
+    fn reported_cooldown(
+        &mut self,
+        now: Time,
+        key: KeyId,
+        entry: &TraceEntry,
+        longest: Time,
+        shortest: Option<Time>,
+    ) {
+        let Some(reported) = entry.keys.iter().find(|k| k.key == key) else {
+            return;
+        };
+        // A revoked or removed key is held back for good, by something else.
+        let Some(ready_at) = reported.state.ready_at() else {
+            return;
+        };
+        if ready_at > longest {
+            self.violation(
+                now,
+                25,
+                format!(
+                    "after a rate limit key {key} is held back until {ready_at}, past {longest}, the most the model allows"
+                ),
+            );
+        }
+        if let Some(shortest) = shortest.filter(|s| ready_at < *s) {
+            let n = self.key(key).map_or(0, |k| k.cooldowns);
+            self.violation(
+                now,
+                25,
+                format!(
+                    "after hint-less rate limit {n} in a row key {key} cools only until {ready_at}, before the escalated floor {shortest}"
+                ),
+            );
         }
     }
 
@@ -823,6 +962,8 @@ impl Checker {
             Reason::Success => {
                 if let Some(k) = self.key_mut(key) {
                     k.strikes = 0;
+                    k.cooldowns_reset |= k.cooldowns > 0;
+                    k.cooldowns = 0;
                     // A re-probe that worked brings the key back.
                     k.revoked = false;
                     k.revoked_at = None;
@@ -868,16 +1009,44 @@ impl Checker {
                 }
             }
             Reason::RateLimited => {
-                if let Some(k) = self.key_mut(key) {
-                    match truth.reset_at {
-                        Some(reset) => {
-                            k.blocked_until = k.blocked_until.max(reset);
-                            let slack = relent::Millis(truth.reset_slack_ms);
-                            k.free_by = k.free_by.max(reset + slack);
-                        }
-                        None => k.free_by = k.free_by.max(now + cap),
+                let escalation = self.escalation();
+                let backoff_most = self.congestion_backoff_most();
+                let Some(k) = self.key_mut(key) else { return };
+                let held_until = k.free_by;
+                // The longest the machine may hold the key back after this answer, and the
+                // shortest (for a cooldown it picks).
+                let (longest, shortest) = match truth.reset_at {
+                    Some(reset) => {
+                        k.blocked_until = k.blocked_until.max(reset);
+                        let slack = relent::Millis(truth.reset_slack_ms);
+                        k.free_by = k.free_by.max(reset + slack);
+                        // The machine reads the reset as the server states it, which may
+                        // round apart from the world's clock (see `SELECTION_MARGIN_MS`).
+                        (reset + slack + relent::Millis(SELECTION_MARGIN_MS), None)
                     }
+                    None => {
+                        let (floor, jitter) = match escalation {
+                            Some((base, max, percent)) => {
+                                k.cooldowns = k.cooldowns.saturating_add(1);
+                                let floor = base.saturating_mul(u64::from(k.cooldowns)).min(max);
+                                (floor, floor.saturating_mul(percent) / 100)
+                            }
+                            None => (0, 0),
+                        };
+                        let until = now + relent::Millis(floor);
+                        k.escalated_until = k.escalated_until.max(until);
+                        let escalated = relent::Millis(floor + jitter);
+                        k.free_by = k.free_by.max(now + cap.max(escalated));
+                        (now + escalated.max(backoff_most), Some(until))
+                    }
+                };
+                let (count, after_reset) = (k.cooldowns, k.cooldowns_reset);
+                if shortest.is_some() && count >= 2 {
+                    self.escalated = true;
+                    self.escalated_across_calls |= self.inherited_cooldowns.contains(&key);
                 }
+                self.restarted_after_reset |= shortest.is_some() && after_reset;
+                self.reported_cooldown(now, key, entry, held_until.max(longest), shortest);
             }
             Reason::PermissionDenied => self.excluded.push(key),
             reason if refuses_target(reason) => self.refused.push(target),
@@ -1094,10 +1263,12 @@ impl Checker {
                         self.target = t;
                         self.target_sends = 0;
                         self.transient = 0;
+                        self.target_waits = 0;
                         self.target_overloads = 0;
                     }
                     Some(_) => {}
                 }
+                self.target_waits += 1;
                 self.sleeping = Some(*reason);
                 self.fresh_answer = None;
             }
@@ -1324,6 +1495,9 @@ impl Checker {
         // is a transient retry too.
         let same_key_again = self.last_send.map(|(_, k)| k) == Some(send.key);
         if let Some(truth) = self.fresh_answer.take() {
+            if same_key_again && send.target == self.target {
+                self.target_waits += 1;
+            }
             if same_key_again
                 && is_transient(truth.reason)
                 && truth.reason != Reason::Overloaded
@@ -1379,6 +1553,7 @@ impl Checker {
             self.target = send.target;
             self.target_sends = 0;
             self.transient = 0;
+            self.target_waits = 0;
             self.target_overloads = 0;
         }
         self.sends += 1;
@@ -1426,6 +1601,17 @@ impl Checker {
             );
         }
         let retry_allowed = self.retry_allowed.take();
+        if let Some(k) = self.key(send.key).filter(|k| now < k.escalated_until) {
+            let (n, until) = (k.cooldowns, k.escalated_until);
+            self.violation(
+                now,
+                25,
+                format!(
+                    "send at {now} with key {}, cooled after hint-less rate limit {n} in a row until at least {until}",
+                    send.key
+                ),
+            );
+        }
         match self.key(send.key) {
             None => self.violation(now, 2, format!("send with unknown key {}", send.key)),
             Some(k) => {

@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 20] = [
+const NAMED: [&str; 23] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -31,6 +31,9 @@ const NAMED: [&str; 20] = [
     "breaker_opened",
     "breaker_half_opened",
     "breaker_closed",
+    "key_cooldown_escalated",
+    "key_cooldown_escalated_across_calls",
+    "key_cooldown_restarted_after_success",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -81,6 +84,14 @@ pub enum Named {
     BreakerHalfOpened,
     /// A half-open breaker closed after its probes succeeded.
     BreakerClosed,
+    /// A key drew its second (or later) rate limit with no hint in a row, so its cooldown
+    /// escalated (issue #14 item 2).
+    KeyCooldownEscalated,
+    /// ... with a count an earlier call of the client had started.
+    KeyCooldownEscalatedAcrossCalls,
+    /// A key drew a rate limit with no hint after a success had reset its count of such
+    /// cooldowns, so its cooldown started again from the base.
+    KeyCooldownRestartedAfterSuccess,
 }
 
 /// The marks reached.

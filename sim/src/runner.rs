@@ -653,6 +653,16 @@ fn finish_call(
     if live_checked {
         marks.hit(Named::LivenessChecked);
     }
+    let (escalated, across_calls, after_reset) = call.checker.escalated();
+    if after_reset {
+        marks.hit(Named::KeyCooldownRestartedAfterSuccess);
+    }
+    if escalated {
+        marks.hit(Named::KeyCooldownEscalated);
+    }
+    if across_calls {
+        marks.hit(Named::KeyCooldownEscalatedAcrossCalls);
+    }
     if index > 0 && outcome == Outcome::Succeeded {
         marks.hit(Named::LaterCallSucceeded);
     }

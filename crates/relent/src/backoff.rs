@@ -69,7 +69,7 @@ impl Backoff {
 }
 
 /// A uniform integer in `[low, high]`.
-fn uniform(rng: &mut ChaCha8Rng, low: u64, high: u64) -> u64 {
+pub(crate) fn uniform(rng: &mut ChaCha8Rng, low: u64, high: u64) -> u64 {
     let span = high.saturating_sub(low);
     if span == 0 {
         return low;

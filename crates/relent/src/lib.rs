@@ -85,6 +85,6 @@ pub use machine::{
     State,
 };
 pub use overload::{BreakerPolicy, BudgetPolicy, Overload, OverloadPolicy};
-pub use policy::Policy;
+pub use policy::{KeyCooldown, Policy};
 pub use pool::{KeyId, KeyRef, KeySpec, KeyState, Pool, Selection, Target};
 pub use time::{Millis, Time};

@@ -52,6 +52,9 @@ pub struct Policy {
     pub max_server_wait_ms: Option<u64>,
     /// How long a key stays exhausted after a credit or quota error that names no reset.
     pub quota_cooldown_ms: u64,
+    /// How a key that keeps drawing rate limits with no server hint cools for longer each
+    /// time (issue #14 item 2).
+    pub key_cooldown: KeyCooldown,
     /// How to choose among ready keys.
     pub selection: Selection,
     /// Whether a content-filter refusal may be retried on the next target.
@@ -83,11 +86,70 @@ impl Default for Policy {
             },
             max_server_wait_ms: None,
             quota_cooldown_ms: 3_600_000,
+            key_cooldown: KeyCooldown::default(),
             selection: Selection::Priority,
             fallback_on_content_filter: false,
             restart_after_commit: false,
             overload: crate::overload::OverloadPolicy::default(),
         }
+    }
+}
+
+/// Escalating key cooldowns, after Envoy's outlier detection (`base_ejection_time`,
+/// `max_ejection_time`, `max_ejection_time_jitter`): the n-th rate limit in a row that a key
+/// draws with no usable server hint (no `retry-after`, no reset header, no "try again in")
+/// benches it for at least `min(base_ms × n, max_ms)`, plus a jitter of up to
+/// `jitter_percent` of that, drawn from the machine's seeded RNG. The count is kept in the
+/// pool (`KeyEntry::cooldowns`), so it lasts across a client's calls; a success with the key
+/// or a `Restored` pool change resets it. A server's hint is never lengthened or shortened:
+/// a hinted rate limit neither counts nor resets. The call's own congestion backoff still
+/// applies when it is longer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyCooldown {
+    /// Whether cooldowns escalate at all; `false` benches a hint-less rate-limited key for
+    /// one congestion-backoff delay, as before.
+    pub enabled: bool,
+    /// The first hint-less cooldown's floor, in milliseconds; the n-th in a row is n times it.
+    pub base_ms: u64,
+    /// The most the floor grows to, in milliseconds.
+    pub max_ms: u64,
+    /// The jitter added to the floor: uniform, up to this share of it, in percent.
+    pub jitter_percent: u8,
+}
+
+impl Default for KeyCooldown {
+    fn default() -> Self {
+        KeyCooldown {
+            enabled: true,
+            base_ms: 5_000,
+            max_ms: 60_000,
+            jitter_percent: 20,
+        }
+    }
+}
+
+impl KeyCooldown {
+    /// Escalation off: a hint-less rate limit benches a key for one congestion backoff.
+    pub fn off() -> Self {
+        KeyCooldown {
+            enabled: false,
+            ..KeyCooldown::default()
+        }
+    }
+
+    /// The floor of the `n`-th hint-less cooldown in a row (`n` from 1): `min(base × n,
+    /// max)`; zero when escalation is off.
+    pub fn floor_ms(&self, n: u8) -> u64 {
+        if !self.enabled {
+            return 0;
+        }
+        self.base_ms.saturating_mul(u64::from(n)).min(self.max_ms)
+    }
+
+    /// The most jitter added to a floor of `floor_ms`.
+    pub fn jitter_ms(&self, floor_ms: u64) -> u64 {
+        floor_ms.saturating_mul(u64::from(self.jitter_percent)) / 100
     }
 }
 
@@ -104,6 +166,14 @@ pub enum PolicyError {
     /// A limit is so large that it could not be meant (the machine would run for ever).
     #[error("policy field `{0}` is {1}, above the most it may be ({2})")]
     TooLarge(&'static str, u64, u64),
+    /// The key cooldown's most is below its base.
+    #[error("policy key_cooldown.max_ms ({max}) is below key_cooldown.base_ms ({base})")]
+    KeyCooldownMaxBelowBase {
+        /// The base.
+        base: u64,
+        /// The most.
+        max: u64,
+    },
     /// The backoff cap is below its base.
     #[error("policy backoff.cap_ms ({cap}) is below backoff.base_ms ({base})")]
     CapBelowBase {
@@ -167,6 +237,22 @@ impl Policy {
                 ));
             }
         }
+        let cooldown = &self.key_cooldown;
+        if cooldown.enabled {
+            if cooldown.max_ms < cooldown.base_ms {
+                return Err(PolicyError::KeyCooldownMaxBelowBase {
+                    base: cooldown.base_ms,
+                    max: cooldown.max_ms,
+                });
+            }
+            if cooldown.jitter_percent > 100 {
+                return Err(PolicyError::TooLarge(
+                    "key_cooldown.jitter_percent",
+                    u64::from(cooldown.jitter_percent),
+                    100,
+                ));
+            }
+        }
         for b in [&self.backoff, &self.congestion_backoff] {
             if b.cap_ms < b.base_ms {
                 return Err(PolicyError::CapBelowBase {
@@ -226,5 +312,54 @@ mod tests {
             p.validate(),
             Err(PolicyError::TooLarge("max_attempts", ..))
         ));
+        let p = Policy {
+            key_cooldown: KeyCooldown {
+                base_ms: 10_000,
+                max_ms: 5_000,
+                ..KeyCooldown::default()
+            },
+            ..Policy::default()
+        };
+        assert_eq!(
+            p.validate(),
+            Err(PolicyError::KeyCooldownMaxBelowBase {
+                base: 10_000,
+                max: 5_000
+            })
+        );
+        let p = Policy {
+            key_cooldown: KeyCooldown {
+                jitter_percent: 101,
+                ..KeyCooldown::default()
+            },
+            ..Policy::default()
+        };
+        assert!(matches!(
+            p.validate(),
+            Err(PolicyError::TooLarge(
+                "key_cooldown.jitter_percent",
+                101,
+                100
+            ))
+        ));
+    }
+
+    #[test]
+    fn key_cooldown_floors_escalate_to_the_cap_and_vanish_when_off() {
+        let c = KeyCooldown {
+            enabled: true,
+            base_ms: 5_000,
+            max_ms: 60_000,
+            jitter_percent: 20,
+        };
+        assert_eq!(c.floor_ms(1), 5_000);
+        assert_eq!(c.floor_ms(3), 15_000);
+        assert_eq!(c.floor_ms(13), 60_000);
+        assert_eq!(c.floor_ms(u8::MAX), 60_000);
+        assert_eq!(c.jitter_ms(15_000), 3_000);
+        assert_eq!(KeyCooldown::off().floor_ms(7), 0);
+        let p: Policy = serde_json::from_str(r#"{"key_cooldown": {"enabled": false}}"#).unwrap();
+        assert!(!p.key_cooldown.enabled);
+        assert_eq!(p.validate(), Ok(()));
     }
 }

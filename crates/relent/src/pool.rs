@@ -168,11 +168,20 @@ pub struct KeyEntry {
     pub last_used: Option<Time>,
     /// Consecutive rejections (reset by a success or a restore).
     pub rejections: u8,
+    /// Rate limits in a row with no usable server hint (reset by a success or a restore; a
+    /// hinted rate limit leaves it as it is): the next such cooldown's escalation
+    /// (`Policy::key_cooldown`). Kept at zero while escalation is off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cooldowns: u8,
     /// When the provider's rejection revoked the key (`None` for a key that is not revoked,
     /// or that an outside `MarkedBad` revoked for good). A policy may probe such a key again
     /// after a long time (`Policy::revoked_reprobe_after_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Time>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 /// A key's place in the pool: its target index and id.
@@ -256,6 +265,7 @@ impl Pool {
                         state: KeyState::Ready,
                         last_used: None,
                         rejections: 0,
+                        cooldowns: 0,
                         revoked_at: None,
                     })
                     .collect()
@@ -466,6 +476,7 @@ impl Pool {
                     state: KeyState::Ready,
                     last_used: None,
                     rejections: 0,
+                    cooldowns: 0,
                     revoked_at: None,
                 });
                 Some(key.id)
@@ -478,6 +489,7 @@ impl Pool {
                 self.set_state(*key, KeyState::Ready);
                 if let Some(entry) = self.entry_mut(*key) {
                     entry.rejections = 0;
+                    entry.cooldowns = 0;
                     entry.revoked_at = None;
                 }
                 Some(*key)
@@ -505,7 +517,8 @@ impl Pool {
     /// since; otherwise the more restrictive of the two stays, so a revocation is never
     /// lost to a concurrent call that still saw the key ready. Rejection counts merge the
     /// same way, last use takes the later time, and selection cursors the call moved are
-    /// taken from it. Keys this pool does not have are left alone.
+    /// taken from it. Counts of hint-less cooldowns in a row merge like rejection counts.
+    /// Keys this pool does not have are left alone.
     pub fn merge_call(&mut self, before: &Pool, after: &Pool) {
         for (_, learned) in after.all_keys() {
             let id = learned.spec.id;
@@ -556,6 +569,14 @@ impl Pool {
                     learned.rejections
                 } else {
                     shared.rejections.max(learned.rejections)
+                };
+            }
+            if started.map(|k| k.cooldowns) != Some(learned.cooldowns) {
+                let untouched = started.map(|k| k.cooldowns) == Some(shared.cooldowns);
+                shared.cooldowns = if untouched {
+                    learned.cooldowns
+                } else {
+                    shared.cooldowns.max(learned.cooldowns)
                 };
             }
             shared.last_used = shared.last_used.max(learned.last_used);
@@ -642,6 +663,30 @@ mod tests {
         call.set_state(KeyId(1), KeyState::Removed);
         shared.merge_call(&before, &call);
         assert_eq!(shared.state(KeyId(1)), KeyState::Removed);
+    }
+
+    #[test]
+    fn hint_less_cooldown_counts_merge_like_rejections() {
+        let mut before = pool();
+        before.entry_mut(KeyId(1)).unwrap().cooldowns = 2;
+        // A call that reset the count (a success) while no one else touched it: taken.
+        let mut shared = before.clone();
+        let mut call = before.clone();
+        call.entry_mut(KeyId(1)).unwrap().cooldowns = 0;
+        shared.merge_call(&before, &call);
+        assert_eq!(shared.find(KeyId(1)).unwrap().1.cooldowns, 0);
+        // Two calls that both changed it: the larger count stays.
+        let mut shared = before.clone();
+        shared.entry_mut(KeyId(1)).unwrap().cooldowns = 4;
+        shared.merge_call(&before, &call);
+        assert_eq!(shared.find(KeyId(1)).unwrap().1.cooldowns, 4);
+        // A call that left it alone does not undo another's change.
+        let mut shared = before.clone();
+        shared.entry_mut(KeyId(1)).unwrap().cooldowns = 3;
+        let mut call = before.clone();
+        call.entry_mut(KeyId(2)).unwrap().last_used = Some(Time(9));
+        shared.merge_call(&before, &call);
+        assert_eq!(shared.find(KeyId(1)).unwrap().1.cooldowns, 3);
     }
 
     #[test]

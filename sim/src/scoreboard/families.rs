@@ -77,6 +77,11 @@ pub fn all() -> Vec<Family> {
             |s| rate_limited(s, HintFormat::ResetHeadersAndRetryAfter),
         ),
         Family::new(
+            "rate-limit-no-hint",
+            "as rate-limit-retry-after, with no hint at all (no retry-after, no reset header)",
+            |s| rate_limited(s, HintFormat::None),
+        ),
+        Family::new(
             "shared-limit",
             "one rate limit shared by every key (an organisation's), 2-20 s, with retry-after",
             shared_limit,
@@ -157,7 +162,32 @@ pub fn sequences() -> Vec<Sequence> {
         calls: 20,
         gap_ms: 3_000,
         build: sequence_world,
+    }, Sequence {
+        name: "sequence-20-calls-no-hint",
+        about: "one client, 20 calls 3 s apart; of its three keys one (any) draws 429s with no hint for 30-60 s",
+        calls: 20,
+        gap_ms: 3_000,
+        build: sequence_no_hint_world,
     }]
+}
+
+fn sequence_no_hint_world(seed: u64) -> Schedule {
+    let mut rng = dice(seed);
+    let p = pick(&mut rng, &[Provider::Openai, Provider::Anthropic]);
+    let limited = 1 + (rng.next_u64() % 3) as u32;
+    world(
+        seed,
+        vec![Target::new(p, "model", keys(3))],
+        vec![Fault {
+            until_ms: Some(30_000 + rng.next_u64() % 30_000),
+            ..fault(
+                FaultScope::Key(KeyId(limited)),
+                FaultKind::RateLimited {
+                    hint: HintFormat::None,
+                },
+            )
+        }],
+    )
 }
 
 fn sequence_world(seed: u64) -> Schedule {

@@ -376,7 +376,8 @@ pub enum Rule {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Bench {
-    /// Rate limited: until the server's reset, or one backoff delay.
+    /// Rate limited: until the server's reset, or one backoff delay (escalating when the key
+    /// keeps drawing rate limits with no hint: `Policy::key_cooldown`).
     Cooling,
     /// Out of credit or quota: until the quota's own reset, or the policy's long TTL.
     Exhausted,

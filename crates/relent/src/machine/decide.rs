@@ -77,6 +77,7 @@ impl RetryMachine {
             self.probing = false;
             if let Some(entry) = self.pool.entry_mut(via.key) {
                 entry.rejections = 0;
+                entry.cooldowns = 0;
                 // A re-probe of a key the provider had rejected worked: it is back.
                 if entry.state == KeyState::Revoked && entry.revoked_at.is_some() {
                     entry.state = KeyState::Ready;
@@ -155,7 +156,12 @@ impl RetryMachine {
                 self.rotate_wait_or_fallback(now, at, why, None, server);
             }
             Rule::BenchKey(_) => {
-                let (wait_ms, own_wait) = self.wait_for(why, hint);
+                let (mut wait_ms, own_wait) = self.wait_for(why, hint);
+                // A server's hint is authoritative; only a cooldown the machine picked
+                // escalates.
+                if matches!(own_wait, SleepReason::Backoff { .. }) {
+                    wait_ms = wait_ms.max(self.escalated_cooldown(at.key));
+                }
                 self.bench(at.key, KeyState::CoolingDown(now + Millis(wait_ms)));
                 self.rotate_wait_or_fallback(now, at, why, Some(own_wait), server);
             }
@@ -482,6 +488,24 @@ impl RetryMachine {
             ),
             None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
         }
+    }
+
+    /// The floor, with its jitter, of a cooldown the machine picks for `key` after a rate
+    /// limit with no usable hint: the key's count of such cooldowns in a row goes up by one,
+    /// and the n-th lasts at least `min(base × n, max)` plus up to `jitter_percent` of that
+    /// (`Policy::key_cooldown`, after Envoy's outlier ejection). Zero, and no count, when
+    /// escalation is off.
+    fn escalated_cooldown(&mut self, key: KeyId) -> u64 {
+        let policy = self.policy.key_cooldown;
+        if !policy.enabled {
+            return 0;
+        }
+        let Some(entry) = self.pool.entry_mut(key) else {
+            return 0;
+        };
+        entry.cooldowns = entry.cooldowns.saturating_add(1);
+        let floor = policy.floor_ms(entry.cooldowns);
+        floor + crate::backoff::uniform(&mut self.rng, 0, policy.jitter_ms(floor))
     }
 
     /// Holds a key back after a rate limit or a spent quota. What the key's state already

@@ -550,3 +550,125 @@ fn with_pool_rejects_an_invalid_policy() {
         Err(ConfigError::Policy(_))
     ));
 }
+
+// ----- issue #14 item 2: escalating key cooldowns -----
+
+/// A two-key client's call under `policy`, started from `pool`: key 1 draws a rate limit
+/// with `headers` and the call rotates to key 2, which succeeds. Returns the pool after and
+/// how long key 1 was benched.
+fn call_with_a_rate_limit(
+    policy: &Policy,
+    pool: Pool,
+    seed: u64,
+    headers: &'static [(&'static str, &'static str)],
+) -> (Pool, u64) {
+    // Each call starts long after the one before, when every cooldown is over.
+    let start = Time(seed * 1_000_000);
+    let mut m = RetryMachine::with_pool(policy.clone(), pool, seed).unwrap();
+    m.start(start).unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send { key: KeyId(1), .. })]
+    ));
+    m.handle_response(start + Millis(100), http(429, headers, RATE_LIMITED))
+        .unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [
+            Action::Rotate { .. },
+            Action::Send(Send { key: KeyId(2), .. })
+        ]
+    ));
+    let benched = match m.pool().state(KeyId(1)) {
+        KeyState::CoolingDown(until) => until.since(start + Millis(100)).0,
+        other => panic!("{other:?}"),
+    };
+    m.handle_response(start + Millis(200), http(200, &[], "{}"))
+        .unwrap();
+    (m.pool().clone(), benched)
+}
+
+fn two_keys() -> Pool {
+    Pool::new(vec![Target::new(
+        Provider::Openai,
+        "gpt-4o",
+        vec![KeySpec::new(1, "a"), KeySpec::new(2, "b")],
+    )])
+    .unwrap()
+}
+
+/// Call after call, a key that keeps drawing hint-less 429s is benched for base × n (plus
+/// at most the jitter), capped; with escalation off, every call benches it for one
+/// congestion backoff, no longer than the backoff's first delay.
+#[test]
+fn hint_less_cooldowns_escalate_across_calls_up_to_the_cap() {
+    let policy = Policy::default();
+    let c = policy.key_cooldown;
+    let mut pool = two_keys();
+    for n in 1..=15u64 {
+        let (after, benched) = call_with_a_rate_limit(&policy, pool.clone(), n, &[]);
+        let floor = (c.base_ms * n).min(c.max_ms);
+        let most = floor + floor * u64::from(c.jitter_percent) / 100;
+        assert!(
+            (floor..=most).contains(&benched),
+            "cooldown {n}: {benched} ms, not in {floor}..={most}"
+        );
+        assert_eq!(after.find(KeyId(1)).unwrap().1.cooldowns, n as u8);
+        pool.merge_call(&pool.clone(), &after);
+    }
+    let off = Policy {
+        key_cooldown: crate::KeyCooldown::off(),
+        ..Policy::default()
+    };
+    let mut pool = two_keys();
+    for n in 1..=5 {
+        let (after, benched) = call_with_a_rate_limit(&off, pool.clone(), n, &[]);
+        assert!(benched <= off.congestion_backoff.base_ms, "{benched}");
+        assert_eq!(after.find(KeyId(1)).unwrap().1.cooldowns, 0);
+        pool.merge_call(&pool.clone(), &after);
+    }
+}
+
+/// A server's hint is authoritative: a hinted cooldown is exactly the hint, however many
+/// hint-less ones came before, and it neither counts nor resets the run.
+#[test]
+fn a_hinted_cooldown_is_never_escalated() {
+    let policy = Policy::default();
+    let mut pool = two_keys();
+    for seed in 1..=4 {
+        let (after, _) = call_with_a_rate_limit(&policy, pool.clone(), seed, &[]);
+        pool.merge_call(&pool.clone(), &after);
+    }
+    let (after, benched) =
+        call_with_a_rate_limit(&policy, pool.clone(), 9, &[("retry-after", "2")]);
+    assert_eq!(benched, 2_000);
+    assert_eq!(after.find(KeyId(1)).unwrap().1.cooldowns, 4);
+}
+
+/// A success with the key ends the run, and so does a restore.
+#[test]
+fn a_success_or_a_restore_resets_the_escalation() {
+    let policy = Policy::default();
+    let mut pool = two_keys();
+    for seed in 1..=3 {
+        let (after, _) = call_with_a_rate_limit(&policy, pool.clone(), seed, &[]);
+        pool.merge_call(&pool.clone(), &after);
+    }
+    assert_eq!(pool.find(KeyId(1)).unwrap().1.cooldowns, 3);
+    // Key 1 is used again once it cooled, and succeeds.
+    let mut m = RetryMachine::with_pool(policy.clone(), pool.clone(), 5).unwrap();
+    m.start(Time(5_000_000)).unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send { key: KeyId(1), .. })]
+    ));
+    m.handle_response(Time(5_000_100), http(200, &[], "{}"))
+        .unwrap();
+    assert_eq!(m.pool().find(KeyId(1)).unwrap().1.cooldowns, 0);
+    let (_, benched) = call_with_a_rate_limit(&policy, m.pool().clone(), 6, &[]);
+    let c = policy.key_cooldown;
+    assert!(benched <= c.base_ms + c.jitter_ms(c.base_ms), "{benched}");
+
+    pool.apply(&PoolChange::Restored { key: KeyId(1) }).unwrap();
+    assert_eq!(pool.find(KeyId(1)).unwrap().1.cooldowns, 0);
+}
