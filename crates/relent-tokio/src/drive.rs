@@ -105,13 +105,9 @@ pub(crate) async fn next_chunk(
         return Chunk::Failed(TransportError::Timeout);
     }
     let until = (now + idle).min(deadline);
-    // Biased, the chunk first: a chunk that is already in (the usual case once the
-    // headers are) is taken without registering a timer or a cancellation waiter, which
-    // would each cost a lock and, for the timer, often a wake-up of the runtime's driver.
-    // A cancellation and the deadline are still seen before every chunk (above) and while
-    // one is awaited.
+    // A cancellation and a deadline already passed end the read before any chunk, even
+    // one that is already in.
     tokio::select! {
-        biased;
         chunk = reader.next_chunk() => match chunk {
             Ok(Some(bytes)) => Chunk::Data(bytes),
             Ok(None) => Chunk::End,
@@ -172,7 +168,6 @@ pub(crate) async fn drive<A: Adapter>(
                 tokio::pin!(attempt);
                 // The attempt timeout runs until the status and headers are in.
                 let headers_in = tokio::select! {
-                    biased;
                     result = &mut attempt => Some(result),
                     _ = tokio::time::sleep_until(call.at(send.timeout_at)) => None,
                     _ = call.cancel.cancelled() => {
