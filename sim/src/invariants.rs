@@ -113,7 +113,7 @@
 //!     long and no longer than the larger of that plus its jitter and the longest
 //!     congestion backoff the call may draw (its base doubled once per wait on the target,
 //!     capped). After a hinted rate limit the key is held back no longer than the server's
-//!     reset (plus the reading's slack and [`SELECTION_MARGIN_MS`]): a hint is never
+//!     reset (plus the reading's slack and `SELECTION_MARGIN_MS`): a hint is never
 //!     lengthened.
 //! 26. after a timeout or a dropped connection (the world's truth for the answer), the next
 //!     send to the target of the failed send goes on a fresh connection: the pooled one may
@@ -457,7 +457,7 @@ fn refuses_target(reason: Reason) -> bool {
 const SELECTION_MARGIN_MS: u64 = 1_000;
 
 /// Whether the model is sure that `k` is not held back at `now`, for invariant 22: never
-/// held, or held until a time at least [`SELECTION_MARGIN_MS`] ago.
+/// held, or held until a time at least `SELECTION_MARGIN_MS` ago.
 fn surely_free(k: &KeyModel, now: Time) -> bool {
     k.free_by == Time::ZERO || k.free_by.0.saturating_add(SELECTION_MARGIN_MS) <= now.0
 }
