@@ -122,6 +122,10 @@
 //! 27. after a context overflow, a move to a later target goes only to one whose context
 //!     window the policy's targets state and is larger than the current target's (a
 //!     smaller or unknown window would overflow again).
+//! 28. after an aggregator's upstream rate limit the call falls back at once (no retry of
+//!     the same target, no sleep) when a later target could take it now and the limits and
+//!     the budget allow a send (the brief's row: "fallback: yes"; the key is fine and a
+//!     retry of the same route meets the same busy upstream).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -1138,10 +1142,16 @@ impl Checker {
                 }
                 if let Input::Answer(truth) = input {
                     self.early_fallback(now, send, truth);
+                    if send.target == self.target {
+                        self.upstream_fallback(now, truth, "a retry of the same target");
+                    }
                 }
                 self.send(now, send)
             }
             Action::Sleep { until, reason } => {
+                if let Input::Answer(truth) = input {
+                    self.upstream_fallback(now, truth, "a sleep");
+                }
                 if self.committed && !self.restart_granted {
                     self.violation(now, 12, "a sleep after the response was committed");
                 }
@@ -1726,6 +1736,29 @@ impl Checker {
             0
         };
         self.overload.affords(&self.policy, now, cost)
+    }
+
+    /// Invariant 28: after an aggregator's upstream rate limit (the key is fine, the
+    /// upstream provider is busy) the call falls back at once when a later target could
+    /// take it now and the limits and the budget allow a send; `instead` is what it did.
+    fn upstream_fallback(&mut self, now: Time, truth: &Truth, instead: &str) {
+        if truth.reason != Reason::UpstreamRateLimited
+            || self.sends >= self.policy.max_attempts
+            || now >= self.deadline
+            || !self.budget_pays(now, truth.reason)
+        {
+            return;
+        }
+        if let Some(t) = self.fallback_ready(now) {
+            self.violation(
+                now,
+                28,
+                format!(
+                    "{instead} after an upstream rate limit on target {}, while target {t} could take the call now",
+                    self.target
+                ),
+            );
+        }
     }
 
     /// A later target the call could move to now, as far as the model is sure: it has not
