@@ -672,3 +672,46 @@ fn a_success_or_a_restore_resets_the_escalation() {
     pool.apply(&PoolChange::Restored { key: KeyId(1) }).unwrap();
     assert_eq!(pool.find(KeyId(1)).unwrap().1.cooldowns, 0);
 }
+
+/// A 400 is the caller's mistake and ends the call, unless the provider says the request
+/// may succeed as sent (`x-should-retry: true`, which the OpenAI SDKs obey): then it is
+/// retried on the same key after a backoff, as a transient fault.
+#[test]
+fn x_should_retry_true_turns_a_400_into_a_retry() {
+    const BAD: &str = r#"{"error":{"message":"Invalid value for 'temperature'.","type":"invalid_request_error","param":"temperature","code":null}}"#;
+    let mut plain = machine(1);
+    plain.start(Time(0)).unwrap();
+    drain(&mut plain);
+    plain
+        .handle_response(Time(100), http(400, &[], BAD))
+        .unwrap();
+    let actions = drain(&mut plain);
+    assert!(
+        matches!(&actions[..], [Action::Abort(a)] if a.reason == AbortReason::NotRetryable),
+        "{actions:?}"
+    );
+
+    let mut told = machine(1);
+    told.start(Time(0)).unwrap();
+    drain(&mut told);
+    told.handle_response(Time(100), http(400, &[("x-should-retry", "true")], BAD))
+        .unwrap();
+    let actions = drain(&mut told);
+    let [Action::Sleep { until, .. }] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert!(*until > Time(100), "{actions:?}");
+    told.handle_timeout(*until).unwrap();
+    let actions = drain(&mut told);
+    assert!(
+        matches!(
+            &actions[..],
+            [Action::Send(Send {
+                attempt: 2,
+                key: KeyId(1),
+                ..
+            })]
+        ),
+        "{actions:?}"
+    );
+}
