@@ -82,6 +82,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A client over `transport` for the stub's one key.
+fn client_over<T: Transport>(transport: T, targets: Vec<relent::Target>, url: &str) -> Client<T> {
+    let mut keys = KeyStore::new();
+    keys.insert(KeyId(1), Secret::new("stub-1"));
+    Client::new(
+        transport,
+        targets,
+        vec![Endpoint::new(url, Api::OpenAiCompatible)],
+        keys,
+        Policy::default(),
+    )
+    .unwrap()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let calls: u32 = args
@@ -101,124 +115,84 @@ fn main() {
         ))
         .unwrap();
     let url = format!("{}/v1/chat/completions", stub.base_url());
-    let mut keys = KeyStore::new();
-    keys.insert(KeyId(1), Secret::new("stub-1"));
-    let client = Client::new(
-        ReqwestTransport::new(),
-        schedule.targets.clone(),
-        vec![Endpoint::new(url.clone(), Api::OpenAiCompatible)],
-        keys,
-        Policy::default(),
-    )
-    .unwrap();
-    let mut keys = KeyStore::new();
-    keys.insert(KeyId(1), Secret::new("stub-1"));
-    let in_memory = Client::new(
-        Instant200,
-        schedule.targets.clone(),
-        vec![Endpoint::new(url.clone(), Api::OpenAiCompatible)],
-        keys,
-        Policy::default(),
-    )
-    .unwrap();
+    let client = client_over(ReqwestTransport::new(), schedule.targets.clone(), &url);
+    let in_memory = client_over(Instant200, schedule.targets.clone(), &url);
     let plain = reqwest::Client::new();
-    let plain_call = || async {
-        let response = plain
-            .post(&url)
-            .header("authorization", "Bearer stub-1")
-            .body(BODY)
-            .send()
-            .await
-            .unwrap();
-        black_box(response.bytes().await.unwrap());
+    // One call of a kind; `n` numbers it (the idempotency key of `headers`).
+    let call = |mode: &str, n: u32| match mode {
+        "plain" => rt.block_on(async {
+            let response = plain
+                .post(&url)
+                .header("authorization", "Bearer stub-1")
+                .body(BODY)
+                .send()
+                .await
+                .unwrap();
+            black_box(response.bytes().await.unwrap());
+        }),
+        "headers" => rt.block_on(async {
+            let response = plain
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("authorization", "Bearer stub-1")
+                .header("idempotency-key", format!("relent-99d065db{n:016x}"))
+                .header("x-relent-attempt", "1")
+                .body(BODY)
+                .send()
+                .await
+                .unwrap();
+            black_box(response.bytes().await.unwrap());
+        }),
+        "relent" => {
+            rt.block_on(async { black_box(client.call(BODY).await.unwrap()) });
+        }
+        "memory" => {
+            rt.block_on(async { black_box(in_memory.call(BODY).await.unwrap()) });
+        }
+        other => panic!("unknown OVERHEAD_MODE {other}"),
     };
-    // `plain N`, `relent N`, `headers N` or `memory N`: only that loop, for an instruction
-    // count under `valgrind --tool=callgrind` (subtract a run with N = 0).
+    // Only that loop, for an instruction count under `valgrind --tool=callgrind` (subtract
+    // a run with 1 call from one with 201).
     if let Ok(mode) = std::env::var("OVERHEAD_MODE") {
         for n in 0..calls {
-            match mode.as_str() {
-                "plain" => rt.block_on(plain_call()),
-                "relent" => {
-                    rt.block_on(async { black_box(client.call(BODY).await.unwrap()) });
-                }
-                "memory" => {
-                    rt.block_on(async { black_box(in_memory.call(BODY).await.unwrap()) });
-                }
-                "headers" => rt.block_on(async {
-                    let response = plain
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .header("authorization", "Bearer stub-1")
-                        .header("idempotency-key", format!("relent-99d065db{n:016x}"))
-                        .header("x-relent-attempt", "1")
-                        .body(BODY)
-                        .send()
-                        .await
-                        .unwrap();
-                    black_box(response.bytes().await.unwrap());
-                }),
-                other => panic!("unknown OVERHEAD_MODE {other}"),
-            }
+            call(&mode, n);
         }
         return;
     }
+    // CPU microseconds per call of `count` calls of a kind.
+    let cpu_per_call = |mode: &str, count: u32| {
+        let before = cpu_time();
+        for n in 0..count {
+            call(mode, n);
+        }
+        (cpu_time() - before).as_secs_f64() * 1e6 / f64::from(count)
+    };
     // Warm both connections and code paths.
-    for _ in 0..200 {
-        rt.block_on(plain_call());
-        rt.block_on(async { black_box(client.call(BODY).await.unwrap()) });
+    for n in 0..200 {
+        call("plain", n);
+        call("relent", n);
     }
     let (mut plain_us, mut relent_us) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let before = cpu_time();
-        for _ in 0..calls {
-            rt.block_on(plain_call());
-        }
-        let middle = cpu_time();
-        for _ in 0..calls {
-            rt.block_on(async { black_box(client.call(BODY).await.unwrap()) });
-        }
-        let after = cpu_time();
-        let p = (middle - before).as_secs_f64() * 1e6 / f64::from(calls);
-        let r = (after - middle).as_secs_f64() * 1e6 / f64::from(calls);
+        let p = cpu_per_call("plain", calls);
+        let r = cpu_per_call("relent", calls);
         println!("round {round}: plain {p:.1} µs CPU per call, relent {r:.1} µs");
         plain_us.push(p);
         relent_us.push(r);
     }
-    let mut memory_us = Vec::new();
-    for _ in 0..rounds {
-        let before = cpu_time();
-        for _ in 0..calls * 10 {
-            rt.block_on(async { black_box(in_memory.call(BODY).await.unwrap()) });
-        }
-        memory_us.push((cpu_time() - before).as_secs_f64() * 1e6 / f64::from(calls * 10));
-    }
+    let memory_us = (0..rounds)
+        .map(|_| cpu_per_call("memory", calls * 10))
+        .collect();
     println!(
         "relent over an in-memory transport (the driver alone): median {:.2} µs CPU per call",
         median(memory_us)
     );
-    let mut same_headers_us = Vec::new();
-    for _ in 0..rounds {
-        let before = cpu_time();
-        for n in 0..calls {
-            rt.block_on(async {
-                let response = plain
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .header("authorization", "Bearer stub-1")
-                    .header("idempotency-key", format!("relent-99d065db{n:016x}"))
-                    .header("x-relent-attempt", "1")
-                    .body(BODY)
-                    .send()
-                    .await
-                    .unwrap();
-                black_box(response.bytes().await.unwrap());
-            });
-        }
-        same_headers_us.push((cpu_time() - before).as_secs_f64() * 1e6 / f64::from(calls));
-    }
+    let headers_us = (0..rounds)
+        .map(|_| cpu_per_call("headers", calls))
+        .collect();
     println!(
         "plain reqwest with relent's headers: median {:.1} µs CPU per call",
-        median(same_headers_us)
+        median(headers_us)
     );
     let (p, r) = (median(plain_us), median(relent_us));
     println!(

@@ -42,6 +42,20 @@ struct Case {
     body: String,
 }
 
+/// The corpus read when no file is named.
+const CORPUS: &str = "crates/relent/tests/corpus/cases.jsonl";
+
+/// Each case with its headers borrowed as the classifier takes them.
+fn prepare(cases: &[Case]) -> Vec<(&Case, Vec<(&str, &str)>)> {
+    cases
+        .iter()
+        .map(|c| {
+            let headers = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            (c, headers.collect())
+        })
+        .collect()
+}
+
 fn load(path: &str) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let mut cases = Vec::new();
@@ -170,17 +184,9 @@ fn main() -> Result<(), String> {
         } else {
             0
         };
-        let path = args
-            .next()
-            .unwrap_or_else(|| "crates/relent/tests/corpus/cases.jsonl".into());
+        let path = args.next().unwrap_or_else(|| CORPUS.into());
         let cases = load(&path)?;
-        let prepared: Vec<(&Case, Vec<(&str, &str)>)> = cases
-            .iter()
-            .map(|c| {
-                let headers = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-                (c, headers.collect())
-            })
-            .collect();
+        let prepared = prepare(&cases);
         if mode == "median" {
             per_case_times(&prepared, reps, rounds);
             return Ok(());
@@ -199,17 +205,9 @@ fn main() -> Result<(), String> {
         return Ok(());
     }
     let passes: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(200);
-    let path = args
-        .next()
-        .unwrap_or_else(|| "crates/relent/tests/corpus/cases.jsonl".into());
+    let path = args.next().unwrap_or_else(|| CORPUS.into());
     let cases = load(&path)?;
-    let prepared: Vec<(&Case, Vec<(&str, &str)>)> = cases
-        .iter()
-        .map(|c| {
-            let headers = c.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-            (c, headers.collect())
-        })
-        .collect();
+    let prepared = prepare(&cases);
     let start = Instant::now();
     for _ in 0..passes {
         for (case, headers) in &prepared {
