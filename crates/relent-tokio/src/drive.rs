@@ -106,8 +106,12 @@ pub(crate) async fn next_chunk(
     }
     let until = (now + idle).min(deadline);
     // A cancellation and a deadline already passed end the read before any chunk, even
-    // one that is already in.
+    // one that is already in (checked above). Then the reader is polled first: a chunk that
+    // is already in is taken without arming the idle timer, because arming a timer from a
+    // thread that is not the runtime's driver wakes the driver (an extra system call and
+    // context switch per chunk).
     tokio::select! {
+        biased;
         chunk = reader.next_chunk() => match chunk {
             Ok(Some(bytes)) => Chunk::Data(bytes),
             Ok(None) => Chunk::End,
@@ -166,8 +170,12 @@ pub(crate) async fn drive<A: Adapter>(
             Action::Send(send) => {
                 let attempt = adapter.send_attempt(&send);
                 tokio::pin!(attempt);
-                // The attempt timeout runs until the status and headers are in.
+                // The attempt timeout runs until the status and headers are in. The attempt
+                // is polled first, so the request is on its way before the timer is armed
+                // (arming it wakes the runtime's driver; the request does too, and the two
+                // wake-ups then come together).
                 let headers_in = tokio::select! {
+                    biased;
                     result = &mut attempt => Some(result),
                     _ = tokio::time::sleep_until(call.at(send.timeout_at)) => None,
                     _ = call.cancel.cancelled() => {
