@@ -71,7 +71,9 @@
 //! 16. the abort reason matches the failure that ended the call: the failure's own reason
 //!     when it alone ends the call; `attempts_exhausted`, `deadline_exceeded`,
 //!     `no_usable_key`, `server_said_no_retry`, `cancelled` and `failed_after_commit` only
-//!     when the model shows that cause;
+//!     when the model shows that cause; never `not_retryable` after an answer the server
+//!     marked retryable (`x-should-retry: true` on a 400, which the world's truth records:
+//!     such an answer is waited out on the same key like a transient fault);
 //! 17. across calls of one client: what one call learned (a revocation, a cooldown, an
 //!     exhausted quota) binds every call that starts later (the model a call starts from is
 //!     the client's, so invariant 2 checks it); every send of a call carries the call's one
@@ -156,6 +158,9 @@ pub struct Truth {
     pub reset_at: Option<Time>,
     /// The server said not to retry (`x-should-retry: false` or a garbled pushback).
     pub says_no_retry: bool,
+    /// The server said the request may be retried as sent (`x-should-retry: true`), whatever
+    /// its status and body say: the answer is then waited out like a transient fault.
+    pub says_retry: bool,
     /// How much later than `reset_at` an exact reader of the reply may still hold the key
     /// back: an HTTP-date or RFC 3339 reset is read against a `Date` header that has whole
     /// seconds only.
@@ -169,8 +174,15 @@ impl Truth {
             reason,
             reset_at: None,
             says_no_retry: false,
+            says_retry: false,
             reset_slack_ms: 0,
         }
+    }
+
+    /// Whether the answer is waited out on the same key: a transient fault, or any answer
+    /// the server said may be retried as sent.
+    fn transient(&self) -> bool {
+        is_transient(self.reason) || self.says_retry
     }
 }
 
@@ -340,19 +352,24 @@ impl ClientModel {
             match self.keys.iter_mut().find(|k| k.id == learned.id) {
                 Some(k) if before == Some(k) => *k = learned.clone(),
                 Some(k) => {
-                    // The count of hint-less cooldowns merges on its own, as the driver's
-                    // merge does: the call's count when only the call changed it, the
-                    // larger when both did, the client's when the call left it alone.
-                    let shared = k.cooldowns;
+                    // The counts of rejections and of hint-less cooldowns merge each on its
+                    // own, as the driver's merge does: the call's count when only the call
+                    // changed it, the larger when both did, the client's when the call left
+                    // it alone. (So a success that cleared a key's strike in one call clears
+                    // it for the client, though another call changed the key meanwhile.)
+                    fn merged<N: Ord + Copy>(shared: N, started: Option<N>, learned: N) -> N {
+                        if started == Some(learned) {
+                            shared
+                        } else if started == Some(shared) {
+                            learned
+                        } else {
+                            shared.max(learned)
+                        }
+                    }
+                    let (strikes, cooldowns) = (k.strikes, k.cooldowns);
                     k.absorb(learned);
-                    let started = before.map(|b| b.cooldowns);
-                    k.cooldowns = if started == Some(learned.cooldowns) {
-                        shared
-                    } else if started == Some(shared) {
-                        learned.cooldowns
-                    } else {
-                        shared.max(learned.cooldowns)
-                    };
+                    k.strikes = merged(strikes, before.map(|b| b.strikes), learned.strikes);
+                    k.cooldowns = merged(cooldowns, before.map(|b| b.cooldowns), learned.cooldowns);
                 }
                 None => self.keys.push(learned.clone()),
             }
@@ -527,12 +544,17 @@ pub struct Checker {
     overload: OverloadModel,
     /// The reason of the call's last answer (what the next send retries after).
     last_truth: Option<Reason>,
+    /// Whether that answer said the request may be retried as sent.
+    last_says_retry: bool,
     /// What the pending send cost the budget.
     charged: u64,
     /// Keys that came into the call with hint-less cooldowns counted by earlier calls.
     inherited_cooldowns: Vec<KeyId>,
     /// A key's hint-less cooldown escalated (its second or later in a row) in this call.
     escalated: bool,
+    /// The same key was sent again after an answer the server marked retryable
+    /// (`x-should-retry: true`) although its body refused the request.
+    retried_when_told: bool,
     /// ... with a count that an earlier call of the client had started.
     escalated_across_calls: bool,
     /// A key drew a hint-less rate limit after a success had reset its count.
@@ -576,6 +598,7 @@ impl Checker {
                 .clone()
                 .unwrap_or_else(|| OverloadModel::new(policy, client.contexts.len())),
             last_truth: None,
+            last_says_retry: false,
             charged: 0,
             inherited_cooldowns: client
                 .keys
@@ -584,6 +607,7 @@ impl Checker {
                 .map(|k| k.id)
                 .collect(),
             escalated: false,
+            retried_when_told: false,
             escalated_across_calls: false,
             restarted_after_reset: false,
             violations: Vec::new(),
@@ -596,6 +620,12 @@ impl Checker {
         if let Some(o) = &client.overload {
             self.overload.clone_from(o);
         }
+    }
+
+    /// Whether the call sent the same key again after an answer that refused the request
+    /// but that the server marked retryable (`x-should-retry: true`).
+    pub fn retried_when_told(&self) -> bool {
+        self.retried_when_told
     }
 
     /// Whether a key's cooldown escalated in this call (its second or later hint-less rate
@@ -790,6 +820,7 @@ impl Checker {
                     self.committed = false;
                     self.fresh_answer = Some(Truth::of(Reason::ConnectionFailed));
                     self.last_truth = Some(Reason::ConnectionFailed);
+                    self.last_says_retry = false;
                 } else if !matches!(entry.actions.as_slice(), [Action::Abort(a)] if a.reason == AbortReason::FailedAfterCommit)
                 {
                     self.violation(
@@ -931,6 +962,7 @@ impl Checker {
         self.overload
             .answered(&self.policy, target, now, truth.reason);
         self.last_truth = Some(truth.reason);
+        self.last_says_retry = truth.says_retry;
         if truth.reason == Reason::Overloaded {
             self.target_overloads += 1;
         }
@@ -1053,7 +1085,8 @@ impl Checker {
                 self.reported_cooldown(now, key, entry, held_until.max(longest), shortest);
             }
             Reason::PermissionDenied => self.excluded.push(key),
-            reason if refuses_target(reason) => self.refused.push(target),
+            // (Unless the server said the request may succeed as sent.)
+            reason if refuses_target(reason) && !truth.says_retry => self.refused.push(target),
             _ => {}
         }
     }
@@ -1251,7 +1284,8 @@ impl Checker {
                     SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. },
                 ) = (breaker_wait, reason)
                 {
-                    if is_transient(*after) && !self.budget_pays(now, *after) {
+                    let transient = is_transient(*after) || self.last_says_retry;
+                    if transient && !self.budget_pays(now, *after) {
                         if let Some(t) = self.fallback_ready(now) {
                             self.violation(
                                 now,
@@ -1504,12 +1538,17 @@ impl Checker {
         // Counting: a resend of the same key right after a transient fault, with no sleep,
         // is a transient retry too.
         let same_key_again = self.last_send.map(|(_, k)| k) == Some(send.key);
+        // (After a wait or at once.)
+        self.retried_when_told |= same_key_again
+            && self.last_says_retry
+            && self.last_send.map(|(t, _)| t) == Some(send.target)
+            && self.last_truth.is_some_and(|r| !is_transient(r));
         if let Some(truth) = self.fresh_answer.take() {
             if same_key_again && send.target == self.target {
                 self.target_waits += 1;
             }
             if same_key_again
-                && is_transient(truth.reason)
+                && truth.transient()
                 && truth.reason != Reason::Overloaded
                 && send.target == self.target
             {
@@ -1937,6 +1976,11 @@ impl Checker {
             AbortReason::ServerSaidNoRetry if !answer.is_some_and(|t| t.says_no_retry) => {
                 wrong("`server_said_no_retry` but the server said no such thing")
             }
+            // The server said the request may succeed as sent: the retry is limited by the
+            // send limits, the budget and the deadline, each with its own reason.
+            AbortReason::NotRetryable if answer.is_some_and(|t| t.says_retry) => wrong(
+                "`not_retryable` after an answer the server marked retryable (`x-should-retry: true`)",
+            ),
             AbortReason::DeadlineExceeded if !self.deadline_is_the_cause(now, answer) => wrong(
                 &format!(
                     "`deadline_exceeded` at {now} with the deadline at {} and a way forward before it",
@@ -1982,7 +2026,7 @@ impl Checker {
                     && own.is_none()
                     && now < self.deadline
                     && !limits_spent
-                    && !answer.is_some_and(|t| is_transient(t.reason)) =>
+                    && !answer.is_some_and(|t| t.transient()) =>
             {
                 Some(format!(
                     "`{reason}` although no key of the current target is left: `no_usable_key`"
@@ -2061,8 +2105,8 @@ impl Checker {
         match answer {
             // A transient fault with no announced wait: the machine's own backoff, at most
             // the larger cap, decides.
-            Some(t) if is_transient(t.reason) && t.reset_at.is_none() => left <= cap,
-            Some(t) if is_transient(t.reason) => true,
+            Some(t) if t.transient() && t.reset_at.is_none() => left <= cap,
+            Some(t) if t.transient() => true,
             // Otherwise a key must be the way forward: one of this target that is free before
             // the deadline, or one of a later target that is free now, means there was one.
             _ => !self.keys.iter().any(|k| {

@@ -130,6 +130,9 @@ pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u
         FaultKind::RateLimited { hint } => {
             rate_limit_headers(&mut reply, provider, hint, now_ms, reset_after_ms);
         }
+        FaultKind::RetryableBadRequest => {
+            add_headers(&mut reply, vec![("x-should-retry", "true".into())]);
+        }
         _ => {}
     }
     reply
@@ -235,7 +238,7 @@ fn build_fault(provider: Provider, kind: FaultKind, reset_after_ms: u64) -> Repl
             Provider::Bedrock => error(p, 404, "ResourceNotFoundException", "", "Could not resolve the foundation model from the provided model identifier."),
             _ => error(p, 404, "invalid_request_error", "model_not_found", "The model `gpt-9` does not exist or you do not have access to it."),
         },
-        K::MalformedRequest => match p {
+        K::MalformedRequest | K::RetryableBadRequest => match p {
             Provider::Deepseek => error(p, 422, "invalid_request_error", "invalid_parameters", "Invalid Parameters"),
             Provider::Bedrock => error(p, 400, "ValidationException", "", "Malformed input request: #: required key [messages] not found"),
             _ => error(p, 400, "invalid_request_error", "", "messages: at least one message is required"),

@@ -190,6 +190,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                             doomed,
                             reset_at,
                             truth,
+                            says_retry,
                             reset_slack_ms,
                         } = server.serve(send.key, send.target, arrival);
                         if doomed {
@@ -200,6 +201,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                             reason: truth,
                             reset_at,
                             says_no_retry: false,
+                            says_retry,
                             reset_slack_ms,
                         };
                         call.in_flight = Some(InFlight {
@@ -662,6 +664,9 @@ fn finish_call(
     }
     if across_calls {
         marks.hit(Named::KeyCooldownEscalatedAcrossCalls);
+    }
+    if call.checker.retried_when_told() {
+        marks.hit(Named::RetriedWhenTheServerSaidSo);
     }
     if index > 0 && outcome == Outcome::Succeeded {
         marks.hit(Named::LaterCallSucceeded);

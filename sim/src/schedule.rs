@@ -146,6 +146,10 @@ pub enum FaultKind {
     ModelNotFound,
     /// The request is malformed.
     MalformedRequest,
+    /// A 400 the server marks `x-should-retry: true`: the request may succeed as sent (the
+    /// OpenAI SDKs obey the header, whatever the status), so it is waited out like a
+    /// transient fault instead of ending the call.
+    RetryableBadRequest,
     /// A CDN challenge page.
     WafChallenge,
     /// The server's certificate fails verification.
@@ -156,7 +160,7 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind, with representative parameters.
-    pub const ALL: [FaultKind; 28] = [
+    pub const ALL: [FaultKind; 29] = [
         FaultKind::KeyRejected,
         FaultKind::PermissionDenied,
         FaultKind::QuotaExhausted { reset: false },
@@ -203,6 +207,7 @@ impl FaultKind {
         FaultKind::MalformedRequest,
         FaultKind::WafChallenge,
         FaultKind::TlsCertificate,
+        FaultKind::RetryableBadRequest,
     ];
 }
 
@@ -255,7 +260,8 @@ impl FaultKind {
             FaultKind::PayloadTooLarge => R::PayloadTooLarge,
             FaultKind::ContentFilter => R::ContentFilter,
             FaultKind::ModelNotFound => R::ModelNotFound,
-            FaultKind::MalformedRequest => R::MalformedRequest,
+            // The body says malformed; the header says the request may succeed as sent.
+            FaultKind::MalformedRequest | FaultKind::RetryableBadRequest => R::MalformedRequest,
             FaultKind::WafChallenge => R::BlockedByWaf,
             FaultKind::TlsCertificate => R::TlsCertificate,
             FaultKind::Unrecognised => R::Unknown,
@@ -278,7 +284,14 @@ impl FaultKind {
                 | FaultKind::ErrorIn200
                 | FaultKind::StreamFailsMidway
                 | FaultKind::Unrecognised
+                | FaultKind::RetryableBadRequest
         )
+    }
+
+    /// True when the reply tells the client the request may be retried as sent
+    /// (`x-should-retry: true`), whatever its body says.
+    pub fn says_retry(self) -> bool {
+        self == FaultKind::RetryableBadRequest
     }
 }
 

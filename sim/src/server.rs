@@ -20,6 +20,8 @@ pub struct Served {
     pub reset_at: Option<Time>,
     /// What the reply is (the world's ground truth, not a classification).
     pub truth: relent::Reason,
+    /// The reply says the request may be retried as sent (`x-should-retry: true`).
+    pub says_retry: bool,
     /// How much later than `reset_at` an exact reader may hold the key back (the
     /// resolution of the reply's clock, for resets given as dates).
     pub reset_slack_ms: u64,
@@ -97,6 +99,7 @@ impl<'a> Server<'a> {
                     reset_at: respond::hinted_reset_ms(fault.kind, provider, at.0, reset_after)
                         .map(Time),
                     truth: fault.kind.truth(),
+                    says_retry: fault.kind.says_retry(),
                     reset_slack_ms: respond::reset_resolution_ms(fault.kind),
                 };
             }
@@ -106,6 +109,7 @@ impl<'a> Server<'a> {
             doomed: false,
             reset_at: None,
             truth: relent::Reason::Success,
+            says_retry: false,
             reset_slack_ms: 0,
         }
     }

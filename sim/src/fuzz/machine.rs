@@ -174,6 +174,7 @@ fn truth_of(i: usize, now: Time) -> Truth {
         reason,
         reset_at,
         says_no_retry: false,
+        says_retry: false,
         reset_slack_ms: 0,
     }
 }
