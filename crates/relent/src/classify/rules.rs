@@ -457,27 +457,44 @@ pub(crate) struct Signals(u32);
 /// with overlaps (each occurrence of each phrase counts), ASCII letters in either case.
 ///
 /// It is built once per process from aho-corasick's noncontiguous NFA by walking that
-/// automaton's states through its public interface (its transitions follow failure links): the bytes are folded into classes (an upper-case ASCII
-/// letter falls in its lower-case letter's class, so the text is never lowercased or copied),
-/// each state's row holds the row offsets of the next states, and a flag on an entry says
-/// that the next state ends at least one phrase, whose families are then looked up. A scan is
-/// one class lookup, one table lookup and one test per byte.
+/// automaton's states through its public interface (its transitions follow failure links).
+/// The bytes are folded into classes (an upper-case ASCII letter falls in its lower-case
+/// letter's class, so the text is never lowercased). A scan is one lookup of the byte's
+/// column and one table load per byte; the table load is the only step that waits for the
+/// previous byte, so it is kept as short as it can be:
+///
+/// * the table is stored column by column (one column per class), so the column's start is
+///   found from the byte alone, off the chain of dependent loads, and the next state is
+///   found by indexing that column with the current state;
+/// * entries are `u16` state numbers (half the memory of row offsets, so more of the table
+///   stays in cache), with no flag bits to mask off;
+/// * the states that end a phrase are numbered last, so "did this byte end a phrase" is a
+///   comparison with [`Phrases::first_match`], which nothing on the chain waits for.
+///
+/// The other states are numbered in breadth-first order, so the shallow states that plain
+/// text keeps returning to sit together at the head of every column.
 struct Phrases {
-    /// The class of each byte.
-    class: [u8; 256],
-    /// The number of classes: the length of a row.
-    stride: usize,
-    /// `row offset of a state + class` → row offset of the next state, with [`MATCH_FLAG`]
-    /// set when that state ends a phrase.
-    next: Vec<u32>,
-    /// For each state (row offset / stride), the families of the phrases it ends.
+    /// For each byte, where its class's column starts in [`Phrases::next`].
+    column: [u32; 256],
+    /// `next[column + state]`: the state after reading a byte of that column's class.
+    next: Vec<u16>,
+    /// The states numbered this or higher end at least one phrase.
+    first_match: u16,
+    /// For each state from `first_match` on (indexed by `state - first_match`), the families
+    /// of the phrases it ends.
     families: Vec<u32>,
-    /// The row offset of the start state.
-    start: u32,
+    /// For each state, how many bytes it stands for: the length of the longest end of the
+    /// text read so far that begins some phrase. The state after a text depends only on that
+    /// many last bytes (see [`Phrases::scan_split`]).
+    depth: Vec<u8>,
 }
 
-/// Set on a transition into a state that ends at least one phrase.
-const MATCH_FLAG: u32 = 1 << 31;
+/// The state before any byte is read.
+const START: u16 = 0;
+
+/// The shortest text scanned by two interleaved runs (see [`Phrases::scan_split`]); a
+/// shorter one is scanned by one run, the halves being too short to gain.
+const SPLIT_MIN: usize = 24;
 
 impl Phrases {
     fn get() -> &'static Phrases {
@@ -543,12 +560,16 @@ impl Phrases {
             *slot = class_of_folded[f];
         }
 
-        // Number the states reachable from the start, with each one's row (the next state's
-        // number for each class) and the families of the phrases it ends. The automaton's
-        // state ids are small numbers: they index a vector, grown as needed.
+        // Number the states reachable from the start in breadth-first order, with each one's
+        // row (the next state's number for each class), depth and the families of the
+        // phrases it ends. The first path to a state is a shortest one, and the shortest text
+        // that leads to a state is the phrase prefix it stands for, so a state's depth is
+        // its parent's plus one. The automaton's state ids are small numbers: they index a
+        // vector, grown as needed.
         let mut number = vec![u32::MAX; nfa.memory_usage() / 4 + 1];
         let mut states: Vec<StateID> = vec![start];
         number[start.as_usize()] = 0;
+        let mut depth: Vec<usize> = vec![0];
         let mut rows: Vec<u32> = Vec::new();
         let mut families: Vec<u32> = Vec::new();
         let mut k = 0;
@@ -562,6 +583,7 @@ impl Phrases {
                 if number[next.as_usize()] == u32::MAX {
                     number[next.as_usize()] = states.len() as u32;
                     states.push(next);
+                    depth.push(depth[k] + 1);
                 }
                 rows.push(number[next.as_usize()]);
             }
@@ -574,69 +596,187 @@ impl Phrases {
             families.push(bits);
             k += 1;
         }
+        let count = states.len();
         let stride = representatives.len();
         assert!(
-            (states.len() * stride) < MATCH_FLAG as usize,
-            "the phrase table fits its offsets"
+            count <= usize::from(u16::MAX),
+            "the state numbers fit a u16"
         );
+        assert_eq!(families[0], 0, "the start state ends no phrase");
 
-        let next = rows
-            .iter()
-            .map(|&to| {
-                let flag = if families[to as usize] != 0 {
-                    MATCH_FLAG
-                } else {
-                    0
-                };
-                (to as usize * stride) as u32 | flag
-            })
-            .collect();
-        Phrases {
-            class,
-            stride,
-            next,
-            families,
-            start: 0,
+        // Renumber: the states that end no phrase first, in the order found (the start
+        // stays 0), then those that end one.
+        let mut renumber = vec![0u16; count];
+        let mut order: Vec<usize> = (0..count).filter(|&s| families[s] == 0).collect();
+        let first_match = order.len() as u16;
+        order.extend((0..count).filter(|&s| families[s] != 0));
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old] = new as u16;
         }
+        let mut next = vec![0u16; count * stride];
+        for (new, &old) in order.iter().enumerate() {
+            for c in 0..stride {
+                next[c * count + new] = renumber[rows[old * stride + c] as usize];
+            }
+        }
+        let mut column = [0u32; 256];
+        for (slot, &c) in column.iter_mut().zip(class.iter()) {
+            *slot = (usize::from(c) * count) as u32;
+        }
+        Phrases {
+            column,
+            next,
+            first_match,
+            families: order[first_match as usize..]
+                .iter()
+                .map(|&old| families[old])
+                .collect(),
+            depth: order
+                .iter()
+                .map(|&old| u8::try_from(depth[old]).expect("phrases are shorter than 256 bytes"))
+                .collect(),
+        }
+    }
+
+    /// The state after reading `byte` in `state`.
+    #[inline(always)]
+    fn step(&self, state: u16, byte: u8) -> u16 {
+        let column = self.column[usize::from(byte)] as usize;
+        self.next[column + usize::from(state)]
+    }
+
+    /// The families of the phrases that `state` ends (none for most states).
+    #[inline(always)]
+    fn ended(&self, state: u16) -> u32 {
+        if state >= self.first_match {
+            self.families[usize::from(state - self.first_match)]
+        } else {
+            0
+        }
+    }
+
+    /// Scans `text` from `state` with one run of the automaton: the state after it and the
+    /// families of the phrases that end in it.
+    fn scan_single(&self, mut state: u16, text: &[u8]) -> (u16, u32) {
+        let mut bits = 0;
+        for &b in text {
+            state = self.step(state, b);
+            bits |= self.ended(state);
+        }
+        (state, bits)
+    }
+
+    /// What [`Phrases::scan_single`] returns, found by two runs interleaved in one loop, so
+    /// that the processor works on two independent chains of table loads at once (each load
+    /// waits for the one before it in its own run only).
+    ///
+    /// Run A reads the first half from `state`; run B reads the second half from the start
+    /// state. B only ever reports real occurrences (its state is always the end of a real
+    /// phrase prefix), but it misses a phrase that began in the first half. A therefore
+    /// reads on past the middle until B's state is sure to be the true one: the true state
+    /// stands for the longest end of the text read so far that begins a phrase (its
+    /// depth), so once A's state has a depth no greater than the number of bytes read past
+    /// the middle, B (which has read all those bytes from the start state) is in the same
+    /// state, and from there on the two runs agree. Every phrase ending up to that point
+    /// was seen by A, every one ending after it by B, and B's last state is the true one.
+    /// A's extra reading is short: it stops as soon as the text stops continuing a phrase,
+    /// and at the latest after the longest phrase's length.
+    fn scan_split(&self, state: u16, text: &[u8]) -> (u16, u32) {
+        if text.len() < SPLIT_MIN {
+            return self.scan_single(state, text);
+        }
+        let (first, second) = text.split_at(text.len() / 2);
+        let (mut a, mut b) = (state, START);
+        let mut bits = 0;
+        // `second` is as long as `first` or one byte longer.
+        for (&x, &y) in first.iter().zip(second) {
+            a = self.step(a, x);
+            b = self.step(b, y);
+            bits |= self.ended(a) | self.ended(b);
+        }
+        for &y in &second[first.len()..] {
+            b = self.step(b, y);
+            bits |= self.ended(b);
+        }
+        // A reads on into the second half until B's state is the true one.
+        let mut past = 0;
+        while usize::from(self.depth[usize::from(a)]) > past {
+            // A phrase prefix may run through the whole second half: then A has read all
+            // of the text, and its state is the true one.
+            let Some(&x) = second.get(past) else {
+                return (a, bits);
+            };
+            a = self.step(a, x);
+            bits |= self.ended(a);
+            past += 1;
+        }
+        (b, bits)
     }
 }
 
-/// Finds phrase families in a text given in pieces, as if the pieces were one string: the
-/// automaton's state runs on from one piece to the next, and nothing is copied.
+/// How many bytes of text a [`Scanner`] gathers before scanning them: enough for the error
+/// fields of a typical error body, so that their pieces (often a few bytes each) are scanned
+/// as one text, long enough to be split between two runs.
+const GATHER: usize = 512;
+
+/// Finds phrase families in a text given in pieces, as if the pieces were one string: short
+/// pieces are gathered into one buffer and scanned together, and the automaton's state runs
+/// on from one scan to the next.
 pub(crate) struct Scanner {
     phrases: &'static Phrases,
-    state: u32,
+    state: u16,
     bits: u32,
+    gathered: [u8; GATHER],
+    len: usize,
 }
 
 impl Scanner {
     pub(crate) fn new() -> Scanner {
-        let phrases = Phrases::get();
         Scanner {
-            phrases,
-            state: phrases.start,
+            phrases: Phrases::get(),
+            state: START,
             bits: 0,
+            gathered: [0; GATHER],
+            len: 0,
         }
     }
 
     /// Scans the next piece of the text.
     pub(crate) fn feed(&mut self, piece: &str) {
-        let p = self.phrases;
-        let mut state = self.state as usize;
-        let mut bits = self.bits;
-        for &b in piece.as_bytes() {
-            let to = p.next[state + p.class[b as usize] as usize];
-            state = (to & !MATCH_FLAG) as usize;
-            if to & MATCH_FLAG != 0 {
-                bits |= p.families[state / p.stride];
-            }
+        let bytes = piece.as_bytes();
+        if bytes.len() <= GATHER - self.len {
+            self.gathered[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+            return;
         }
-        self.state = state as u32;
-        self.bits = bits;
+        self.flush();
+        if bytes.len() <= GATHER / 2 {
+            self.gathered[..bytes.len()].copy_from_slice(bytes);
+            self.len = bytes.len();
+        } else {
+            self.scan(bytes);
+        }
     }
 
-    /// The families found so far.
-    pub(crate) fn signals(&self) -> Signals {
+    fn scan(&mut self, text: &[u8]) {
+        let (state, bits) = self.phrases.scan_split(self.state, text);
+        self.state = state;
+        self.bits |= bits;
+    }
+
+    /// Scans what was gathered.
+    fn flush(&mut self) {
+        let (state, bits) = self
+            .phrases
+            .scan_split(self.state, &self.gathered[..self.len]);
+        self.state = state;
+        self.bits |= bits;
+        self.len = 0;
+    }
+
+    /// The families found in the whole text.
+    pub(crate) fn finish(mut self) -> Signals {
+        self.flush();
         Signals(self.bits)
     }
 }
@@ -646,7 +786,7 @@ impl Signals {
     pub(crate) fn scan(text: &str) -> Signals {
         let mut scanner = Scanner::new();
         scanner.feed(text);
-        scanner.signals()
+        scanner.finish()
     }
 
     fn has(self, family: Family) -> bool {
@@ -1773,8 +1913,137 @@ mod tests {
                 let mut scanner = Scanner::new();
                 scanner.feed(&text[..cut]);
                 scanner.feed(&text[cut..]);
-                assert_eq!(scanner.signals().0, expected(text), "{text:?} cut at {cut}");
+                assert_eq!(scanner.finish().0, expected(text), "{text:?} cut at {cut}");
             }
+        }
+    }
+}
+
+/// The two-run scan and the gathering of pieces against the plain single-run scan.
+#[cfg(test)]
+mod split_tests {
+    use super::{Phrases, Scanner, FAMILIES, GATHER, SPLIT_MIN, START};
+
+    /// A small xorshift generator: the same texts on every run.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn phrases() -> Vec<&'static str> {
+        FAMILIES
+            .iter()
+            .flat_map(|(_, list)| list.iter().copied())
+            .collect()
+    }
+
+    /// A text of about `len` bytes made of whole phrases, phrase prefixes (a phrase left
+    /// unfinished keeps the automaton deep), upper-case copies, spaces and other bytes.
+    fn text(rng: &mut Rng, phrases: &[&str], len: usize) -> Vec<u8> {
+        let mut text = Vec::new();
+        while text.len() < len {
+            let phrase = phrases[rng.below(phrases.len())].as_bytes();
+            match rng.below(6) {
+                0 => text.push(b' '),
+                1 => text.push(b"x.:_-0"[rng.below(6)]),
+                2 => text.extend_from_slice(&phrase[..rng.below(phrase.len() + 1)]),
+                3 => text.extend(phrase.iter().map(u8::to_ascii_uppercase)),
+                _ => text.extend_from_slice(phrase),
+            }
+        }
+        text.truncate(len);
+        text
+    }
+
+    /// A phrase placed so that it crosses `at` (the middle, where the second run starts).
+    fn across(rng: &mut Rng, phrases: &[&str], len: usize, at: usize) -> Vec<u8> {
+        let mut text = text(rng, phrases, len);
+        let phrase = phrases[rng.below(phrases.len())].as_bytes();
+        let from = at.saturating_sub(rng.below(phrase.len() + 1));
+        let end = (from + phrase.len()).min(text.len());
+        text[from..end].copy_from_slice(&phrase[..end - from]);
+        text
+    }
+
+    #[test]
+    fn two_interleaved_runs_find_what_one_run_finds() {
+        let p = Phrases::get();
+        let phrases = phrases();
+        let longest = phrases.iter().map(|s| s.len()).max().unwrap();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut checked = 0;
+        for round in 0..40 {
+            // Every length from a few bytes to well past twice the longest phrase.
+            for len in 0..=3 * longest + 8 {
+                let sample = if round % 2 == 0 {
+                    text(&mut rng, &phrases, len)
+                } else {
+                    across(&mut rng, &phrases, len, len / 2)
+                };
+                // From the start state and from the state a prefix leaves behind (a phrase
+                // begun before the text).
+                let lead_len = rng.below(longest);
+                let lead = text_state(p, &text(&mut rng, &phrases, lead_len));
+                for state in [START, lead] {
+                    assert_eq!(
+                        p.scan_split(state, &sample),
+                        p.scan_single(state, &sample),
+                        "{:?} from state {state}",
+                        String::from_utf8_lossy(&sample)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+        assert!(
+            SPLIT_MIN < 2 * longest,
+            "texts on both sides of the split length are tried"
+        );
+    }
+
+    fn text_state(p: &Phrases, text: &[u8]) -> u16 {
+        p.scan_single(START, text).0
+    }
+
+    #[test]
+    fn pieces_gathered_or_not_are_scanned_as_one_text() {
+        let p = Phrases::get();
+        let phrases = phrases();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..400 {
+            // Pieces of every size: single bytes, short fields, pieces that overflow the
+            // buffer and pieces longer than it, with phrases across their boundaries.
+            let mut pieces: Vec<String> = Vec::new();
+            for _ in 0..rng.below(8) + 1 {
+                let len = match rng.below(4) {
+                    0 => rng.below(4),
+                    1 => rng.below(80),
+                    2 => rng.below(GATHER),
+                    _ => GATHER / 2 + rng.below(2 * GATHER),
+                };
+                // A cut through a character of the Chinese phrase becomes U+FFFD.
+                let piece = text(&mut rng, &phrases, len);
+                pieces.push(String::from_utf8_lossy(&piece).into_owned());
+            }
+            let whole = pieces.concat();
+            let mut scanner = Scanner::new();
+            for piece in &pieces {
+                scanner.feed(piece);
+            }
+            assert_eq!(
+                scanner.finish().0,
+                p.scan_single(START, whole.as_bytes()).1,
+                "{pieces:?}"
+            );
         }
     }
 }
