@@ -479,20 +479,20 @@ struct Phrases {
     /// `next[column + state]`: the state after reading a byte of that column's class.
     next: Vec<u16>,
     /// The states numbered this or higher end at least one phrase.
-    first_match: u16,
+    first_match: u32,
     /// For each state from `first_match` on (indexed by `state - first_match`), the families
     /// of the phrases it ends.
     families: Vec<u32>,
     /// For each state, how many bytes it stands for: the length of the longest end of the
     /// text read so far that begins some phrase. The state after a text depends only on that
-    /// many last bytes (see [`Phrases::scan_split`]).
+    /// many last bytes (see [`Phrases::scan_runs`]).
     depth: Vec<u8>,
 }
 
 /// The state before any byte is read.
-const START: u16 = 0;
+const START: u32 = 0;
 
-/// The shortest text scanned by two interleaved runs (see [`Phrases::scan_split`]); a
+/// The shortest text scanned by interleaved runs (see [`Phrases::scan_runs`]); a
 /// shorter one is scanned by one run, the halves being too short to gain.
 const SPLIT_MIN: usize = 24;
 
@@ -626,7 +626,7 @@ impl Phrases {
         Phrases {
             column,
             next,
-            first_match,
+            first_match: u32::from(first_match),
             families: order[first_match as usize..]
                 .iter()
                 .map(|&old| families[old])
@@ -640,16 +640,17 @@ impl Phrases {
 
     /// The state after reading `byte` in `state`.
     #[inline(always)]
-    fn step(&self, state: u16, byte: u8) -> u16 {
+    fn step(&self, state: u32, byte: u8) -> u32 {
+        // The state is kept as a u32 so that nothing re-extends it between loads.
         let column = self.column[usize::from(byte)] as usize;
-        self.next[column + usize::from(state)]
+        u32::from(self.next[column + state as usize])
     }
 
     /// The families of the phrases that `state` ends (none for most states).
     #[inline(always)]
-    fn ended(&self, state: u16) -> u32 {
+    fn ended(&self, state: u32) -> u32 {
         if state >= self.first_match {
-            self.families[usize::from(state - self.first_match)]
+            self.families[(state - self.first_match) as usize]
         } else {
             0
         }
@@ -657,7 +658,7 @@ impl Phrases {
 
     /// Scans `text` from `state` with one run of the automaton: the state after it and the
     /// families of the phrases that end in it.
-    fn scan_single(&self, mut state: u16, text: &[u8]) -> (u16, u32) {
+    fn scan_single(&self, mut state: u32, text: &[u8]) -> (u32, u32) {
         let mut bits = 0;
         for &b in text {
             state = self.step(state, b);
@@ -666,53 +667,71 @@ impl Phrases {
         (state, bits)
     }
 
-    /// What [`Phrases::scan_single`] returns, found by two runs interleaved in one loop, so
-    /// that the processor works on two independent chains of table loads at once (each load
-    /// waits for the one before it in its own run only).
-    ///
-    /// Run A reads the first half from `state`; run B reads the second half from the start
-    /// state. B only ever reports real occurrences (its state is always the end of a real
-    /// phrase prefix), but it misses a phrase that began in the first half. A therefore
-    /// reads on past the middle until B's state is sure to be the true one: the true state
-    /// stands for the longest end of the text read so far that begins a phrase (its
-    /// depth), so once A's state has a depth no greater than the number of bytes read past
-    /// the middle, B (which has read all those bytes from the start state) is in the same
-    /// state, and from there on the two runs agree. Every phrase ending up to that point
-    /// was seen by A, every one ending after it by B, and B's last state is the true one.
-    /// A's extra reading is short: it stops as soon as the text stops continuing a phrase,
-    /// and at the latest after the longest phrase's length.
-    fn scan_split(&self, state: u16, text: &[u8]) -> (u16, u32) {
+    /// What [`Phrases::scan_single`] returns, found by [`RUNS`] runs interleaved in one
+    /// loop, so that the processor works on independent chains of table loads at once
+    /// (each load waits only for the one before it in its own run). Short texts are scanned
+    /// by one run.
+    fn scan(&self, state: u32, text: &[u8]) -> (u32, u32) {
         if text.len() < SPLIT_MIN {
             return self.scan_single(state, text);
         }
-        let (first, second) = text.split_at(text.len() / 2);
-        let (mut a, mut b) = (state, START);
+        self.scan_runs::<RUNS>(state, text)
+    }
+
+    /// [`Phrases::scan_single`] by `K` interleaved runs, the text cut into `K` parts.
+    ///
+    /// The first run reads the first part from `state`; each other run reads its part from
+    /// the start state. Such a run only ever reports real occurrences (its state always
+    /// stands for a real phrase prefix just read), but it misses a phrase begun before its
+    /// part. So, after the loop, the run that is known to be in the true state reads on into
+    /// the next part until that part's run is sure to be in the true state too: the true
+    /// state stands for the longest end of the text read so far that begins a phrase (its
+    /// depth), so once the true state's depth is no greater than the number of bytes read
+    /// into the part, the part's run (which has read all those bytes from the start state)
+    /// is in the same state, and from there on the two agree. Every phrase ending up to that
+    /// point was seen by a run in the true state, every one ending after it by the part's
+    /// run, and the last part's run ends in the true state. The reading on is short: it
+    /// stops as soon as the text stops continuing a phrase, and at the latest after the
+    /// longest phrase's length. When a phrase prefix runs through a whole part, the true
+    /// run simply reads on into the part after it.
+    fn scan_runs<const K: usize>(&self, state: u32, text: &[u8]) -> (u32, u32) {
+        let part = text.len() / K;
+        // Part k is `text[k * part..(k + 1) * part]`, the last one to the end of the text.
+        let bound = |k: usize| if k == K { text.len() } else { k * part };
+        let mut runs = [START; K];
+        runs[0] = state;
         let mut bits = 0;
-        // `second` is as long as `first` or one byte longer.
-        for (&x, &y) in first.iter().zip(second) {
-            a = self.step(a, x);
-            b = self.step(b, y);
-            bits |= self.ended(a) | self.ended(b);
+        for i in 0..part {
+            for (k, run) in runs.iter_mut().enumerate() {
+                *run = self.step(*run, text[k * part + i]);
+                bits |= self.ended(*run);
+            }
         }
-        for &y in &second[first.len()..] {
-            b = self.step(b, y);
-            bits |= self.ended(b);
+        // The last part holds up to K - 1 bytes more.
+        for &b in &text[K * part..] {
+            runs[K - 1] = self.step(runs[K - 1], b);
+            bits |= self.ended(runs[K - 1]);
         }
-        // A reads on into the second half until B's state is the true one.
-        let mut past = 0;
-        while usize::from(self.depth[usize::from(a)]) > past {
-            // A phrase prefix may run through the whole second half: then A has read all
-            // of the text, and its state is the true one.
-            let Some(&x) = second.get(past) else {
-                return (a, bits);
-            };
-            a = self.step(a, x);
-            bits |= self.ended(a);
-            past += 1;
+        // `truth` is the true state after `text[..at]`.
+        let (mut truth, mut at) = (runs[0], bound(1));
+        for k in 1..K {
+            let (start, end) = (bound(k), bound(k + 1));
+            while self.depth[truth as usize] as usize > at - start && at < end {
+                truth = self.step(truth, text[at]);
+                bits |= self.ended(truth);
+                at += 1;
+            }
+            if self.depth[truth as usize] as usize <= at - start {
+                // Part k's run is in the true state from `at` to the part's end.
+                (truth, at) = (runs[k], end);
+            }
         }
-        (b, bits)
+        (truth, bits)
     }
 }
+
+/// How many runs of the automaton [`Phrases::scan`] interleaves.
+const RUNS: usize = 2;
 
 /// How many bytes of text a [`Scanner`] gathers before scanning them: enough for the error
 /// fields of a typical error body, so that their pieces (often a few bytes each) are scanned
@@ -724,7 +743,7 @@ const GATHER: usize = 512;
 /// on from one scan to the next.
 pub(crate) struct Scanner {
     phrases: &'static Phrases,
-    state: u16,
+    state: u32,
     bits: u32,
     gathered: [u8; GATHER],
     len: usize,
@@ -759,16 +778,14 @@ impl Scanner {
     }
 
     fn scan(&mut self, text: &[u8]) {
-        let (state, bits) = self.phrases.scan_split(self.state, text);
+        let (state, bits) = self.phrases.scan(self.state, text);
         self.state = state;
         self.bits |= bits;
     }
 
     /// Scans what was gathered.
     fn flush(&mut self) {
-        let (state, bits) = self
-            .phrases
-            .scan_split(self.state, &self.gathered[..self.len]);
+        let (state, bits) = self.phrases.scan(self.state, &self.gathered[..self.len]);
         self.state = state;
         self.bits |= bits;
         self.len = 0;
@@ -1963,7 +1980,7 @@ mod split_tests {
         text
     }
 
-    /// A phrase placed so that it crosses `at` (the middle, where the second run starts).
+    /// A phrase placed so that it crosses `at` (where a run other than the first starts).
     fn across(rng: &mut Rng, phrases: &[&str], len: usize, at: usize) -> Vec<u8> {
         let mut text = text(rng, phrases, len);
         let phrase = phrases[rng.below(phrases.len())].as_bytes();
@@ -1986,19 +2003,31 @@ mod split_tests {
                 let sample = if round % 2 == 0 {
                     text(&mut rng, &phrases, len)
                 } else {
-                    across(&mut rng, &phrases, len, len / 2)
+                    // Across a cut between two parts, for two, three or four runs.
+                    let ways = 2 + rng.below(3);
+                    let cut = (1 + rng.below(ways - 1)) * (len / ways);
+                    across(&mut rng, &phrases, len, cut)
                 };
                 // From the start state and from the state a prefix leaves behind (a phrase
                 // begun before the text).
                 let lead_len = rng.below(longest);
                 let lead = text_state(p, &text(&mut rng, &phrases, lead_len));
                 for state in [START, lead] {
-                    assert_eq!(
-                        p.scan_split(state, &sample),
-                        p.scan_single(state, &sample),
-                        "{:?} from state {state}",
-                        String::from_utf8_lossy(&sample)
-                    );
+                    let single = p.scan_single(state, &sample);
+                    let split = [
+                        p.scan(state, &sample),
+                        p.scan_runs::<2>(state, &sample),
+                        p.scan_runs::<3>(state, &sample),
+                        p.scan_runs::<4>(state, &sample),
+                    ];
+                    for (n, found) in split.into_iter().enumerate() {
+                        assert_eq!(
+                            found,
+                            single,
+                            "{:?} from state {state}, way {n}",
+                            String::from_utf8_lossy(&sample)
+                        );
+                    }
                     checked += 1;
                 }
             }
@@ -2010,7 +2039,7 @@ mod split_tests {
         );
     }
 
-    fn text_state(p: &Phrases, text: &[u8]) -> u16 {
+    fn text_state(p: &Phrases, text: &[u8]) -> u32 {
         p.scan_single(START, text).0
     }
 
