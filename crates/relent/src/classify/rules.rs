@@ -714,7 +714,7 @@ impl Phrases {
         }
         // `truth` is the true state after `text[..at]`.
         let (mut truth, mut at) = (runs[0], bound(1));
-        for k in 1..K {
+        for (k, &run) in runs.iter().enumerate().skip(1) {
             let (start, end) = (bound(k), bound(k + 1));
             while self.depth[truth as usize] as usize > at - start && at < end {
                 truth = self.step(truth, text[at]);
@@ -723,7 +723,7 @@ impl Phrases {
             }
             if self.depth[truth as usize] as usize <= at - start {
                 // Part k's run is in the true state from `at` to the part's end.
-                (truth, at) = (runs[k], end);
+                (truth, at) = (run, end);
             }
         }
         (truth, bits)
