@@ -493,7 +493,7 @@ struct Phrases {
 const START: u32 = 0;
 
 /// The shortest text scanned by interleaved runs (see [`Phrases::scan_runs`]); a
-/// shorter one is scanned by one run, the halves being too short to gain.
+/// shorter one is scanned by one run, the parts being too short to gain.
 const SPLIT_MIN: usize = 24;
 
 impl Phrases {
@@ -730,8 +730,11 @@ impl Phrases {
     }
 }
 
-/// How many runs of the automaton [`Phrases::scan`] interleaves.
-const RUNS: usize = 2;
+/// How many runs of the automaton [`Phrases::scan`] interleaves. One run waits about a
+/// load's latency per byte; two or more overlap their waits. Three measured a little faster
+/// than two in wall time (more instructions, fewer cycles; see `docs/BENCHMARKS.md`), four
+/// no faster than three.
+const RUNS: usize = 3;
 
 /// How many bytes of text a [`Scanner`] gathers before scanning them: enough for the error
 /// fields of a typical error body, so that their pieces (often a few bytes each) are scanned
