@@ -701,9 +701,12 @@ impl Phrases {
         let mut runs = [START; K];
         runs[0] = state;
         let mut bits = 0;
+        // Each part sliced to exactly `part` bytes, so that indexing it with `i < part`
+        // needs no bounds check in the loop.
+        let parts: [&[u8]; K] = std::array::from_fn(|k| &text[k * part..(k + 1) * part]);
         for i in 0..part {
-            for (k, run) in runs.iter_mut().enumerate() {
-                *run = self.step(*run, text[k * part + i]);
+            for (run, bytes) in runs.iter_mut().zip(&parts) {
+                *run = self.step(*run, bytes[i]);
                 bits |= self.ended(*run);
             }
         }
