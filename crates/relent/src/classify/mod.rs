@@ -185,7 +185,7 @@ fn classify_http(
     } else {
         let mut scanner = rules::Scanner::new();
         for_each_piece(&mut |piece| scanner.feed(piece));
-        scanner.signals()
+        scanner.finish()
     };
 
     // In-band errors borrow the status they carry (OpenRouter puts one in `error.code`).

@@ -457,27 +457,44 @@ pub(crate) struct Signals(u32);
 /// with overlaps (each occurrence of each phrase counts), ASCII letters in either case.
 ///
 /// It is built once per process from aho-corasick's noncontiguous NFA by walking that
-/// automaton's states through its public interface (its transitions follow failure links): the bytes are folded into classes (an upper-case ASCII
-/// letter falls in its lower-case letter's class, so the text is never lowercased or copied),
-/// each state's row holds the row offsets of the next states, and a flag on an entry says
-/// that the next state ends at least one phrase, whose families are then looked up. A scan is
-/// one class lookup, one table lookup and one test per byte.
+/// automaton's states through its public interface (its transitions follow failure links).
+/// The bytes are folded into classes (an upper-case ASCII letter falls in its lower-case
+/// letter's class, so the text is never lowercased). A scan is one lookup of the byte's
+/// column and one table load per byte; the table load is the only step that waits for the
+/// previous byte, so it is kept as short as it can be:
+///
+/// * the table is stored column by column (one column per class), so the column's start is
+///   found from the byte alone, off the chain of dependent loads, and the next state is
+///   found by indexing that column with the current state;
+/// * entries are `u16` state numbers (half the memory of row offsets, so more of the table
+///   stays in cache), with no flag bits to mask off;
+/// * the states that end a phrase are numbered last, so "did this byte end a phrase" is a
+///   comparison with [`Phrases::first_match`], which nothing on the chain waits for.
+///
+/// The other states are numbered in breadth-first order, so the shallow states that plain
+/// text keeps returning to sit together at the head of every column.
 struct Phrases {
-    /// The class of each byte.
-    class: [u8; 256],
-    /// The number of classes: the length of a row.
-    stride: usize,
-    /// `row offset of a state + class` → row offset of the next state, with [`MATCH_FLAG`]
-    /// set when that state ends a phrase.
-    next: Vec<u32>,
-    /// For each state (row offset / stride), the families of the phrases it ends.
+    /// For each byte, where its class's column starts in [`Phrases::next`].
+    column: [u32; 256],
+    /// `next[column + state]`: the state after reading a byte of that column's class.
+    next: Vec<u16>,
+    /// The states numbered this or higher end at least one phrase.
+    first_match: u32,
+    /// For each state from `first_match` on (indexed by `state - first_match`), the families
+    /// of the phrases it ends.
     families: Vec<u32>,
-    /// The row offset of the start state.
-    start: u32,
+    /// For each state, how many bytes it stands for: the length of the longest end of the
+    /// text read so far that begins some phrase. The state after a text depends only on that
+    /// many last bytes (see [`Phrases::scan_runs`]).
+    depth: Vec<u8>,
 }
 
-/// Set on a transition into a state that ends at least one phrase.
-const MATCH_FLAG: u32 = 1 << 31;
+/// The state before any byte is read.
+const START: u32 = 0;
+
+/// The shortest text scanned by interleaved runs (see [`Phrases::scan_runs`]); a
+/// shorter one is scanned by one run, the parts being too short to gain.
+const SPLIT_MIN: usize = 24;
 
 impl Phrases {
     fn get() -> &'static Phrases {
@@ -543,12 +560,16 @@ impl Phrases {
             *slot = class_of_folded[f];
         }
 
-        // Number the states reachable from the start, with each one's row (the next state's
-        // number for each class) and the families of the phrases it ends. The automaton's
-        // state ids are small numbers: they index a vector, grown as needed.
+        // Number the states reachable from the start in breadth-first order, with each one's
+        // row (the next state's number for each class), depth and the families of the
+        // phrases it ends. The first path to a state is a shortest one, and the shortest text
+        // that leads to a state is the phrase prefix it stands for, so a state's depth is
+        // its parent's plus one. The automaton's state ids are small numbers: they index a
+        // vector, grown as needed.
         let mut number = vec![u32::MAX; nfa.memory_usage() / 4 + 1];
         let mut states: Vec<StateID> = vec![start];
         number[start.as_usize()] = 0;
+        let mut depth: Vec<usize> = vec![0];
         let mut rows: Vec<u32> = Vec::new();
         let mut families: Vec<u32> = Vec::new();
         let mut k = 0;
@@ -562,6 +583,7 @@ impl Phrases {
                 if number[next.as_usize()] == u32::MAX {
                     number[next.as_usize()] = states.len() as u32;
                     states.push(next);
+                    depth.push(depth[k] + 1);
                 }
                 rows.push(number[next.as_usize()]);
             }
@@ -574,69 +596,210 @@ impl Phrases {
             families.push(bits);
             k += 1;
         }
+        let count = states.len();
         let stride = representatives.len();
         assert!(
-            (states.len() * stride) < MATCH_FLAG as usize,
-            "the phrase table fits its offsets"
+            count <= usize::from(u16::MAX),
+            "the state numbers fit a u16"
         );
+        assert_eq!(families[0], 0, "the start state ends no phrase");
 
-        let next = rows
-            .iter()
-            .map(|&to| {
-                let flag = if families[to as usize] != 0 {
-                    MATCH_FLAG
-                } else {
-                    0
-                };
-                (to as usize * stride) as u32 | flag
-            })
-            .collect();
-        Phrases {
-            class,
-            stride,
-            next,
-            families,
-            start: 0,
+        // Renumber: the states that end no phrase first, in the order found (the start
+        // stays 0), then those that end one.
+        let mut renumber = vec![0u16; count];
+        let mut order: Vec<usize> = (0..count).filter(|&s| families[s] == 0).collect();
+        let first_match = order.len() as u16;
+        order.extend((0..count).filter(|&s| families[s] != 0));
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old] = new as u16;
         }
+        let mut next = vec![0u16; count * stride];
+        for (new, &old) in order.iter().enumerate() {
+            for c in 0..stride {
+                next[c * count + new] = renumber[rows[old * stride + c] as usize];
+            }
+        }
+        let mut column = [0u32; 256];
+        for (slot, &c) in column.iter_mut().zip(class.iter()) {
+            *slot = (usize::from(c) * count) as u32;
+        }
+        Phrases {
+            column,
+            next,
+            first_match: u32::from(first_match),
+            families: order[first_match as usize..]
+                .iter()
+                .map(|&old| families[old])
+                .collect(),
+            depth: order
+                .iter()
+                .map(|&old| u8::try_from(depth[old]).expect("phrases are shorter than 256 bytes"))
+                .collect(),
+        }
+    }
+
+    /// The state after reading `byte` in `state`.
+    #[inline(always)]
+    fn step(&self, state: u32, byte: u8) -> u32 {
+        // The state is kept as a u32 so that nothing re-extends it between loads.
+        let column = self.column[usize::from(byte)] as usize;
+        u32::from(self.next[column + state as usize])
+    }
+
+    /// The families of the phrases that `state` ends (none for most states).
+    #[inline(always)]
+    fn ended(&self, state: u32) -> u32 {
+        if state >= self.first_match {
+            self.families[(state - self.first_match) as usize]
+        } else {
+            0
+        }
+    }
+
+    /// Scans `text` from `state` with one run of the automaton: the state after it and the
+    /// families of the phrases that end in it.
+    fn scan_single(&self, mut state: u32, text: &[u8]) -> (u32, u32) {
+        let mut bits = 0;
+        for &b in text {
+            state = self.step(state, b);
+            bits |= self.ended(state);
+        }
+        (state, bits)
+    }
+
+    /// What [`Phrases::scan_single`] returns, found by [`RUNS`] runs interleaved in one
+    /// loop, so that the processor works on independent chains of table loads at once
+    /// (each load waits only for the one before it in its own run). Short texts are scanned
+    /// by one run.
+    fn scan(&self, state: u32, text: &[u8]) -> (u32, u32) {
+        if text.len() < SPLIT_MIN {
+            return self.scan_single(state, text);
+        }
+        self.scan_runs::<RUNS>(state, text)
+    }
+
+    /// [`Phrases::scan_single`] by `K` interleaved runs, the text cut into `K` parts.
+    ///
+    /// The first run reads the first part from `state`; each other run reads its part from
+    /// the start state. Such a run only ever reports real occurrences (its state always
+    /// stands for a real phrase prefix just read), but it misses a phrase begun before its
+    /// part. So, after the loop, the run that is known to be in the true state reads on into
+    /// the next part until that part's run is sure to be in the true state too: the true
+    /// state stands for the longest end of the text read so far that begins a phrase (its
+    /// depth), so once the true state's depth is no greater than the number of bytes read
+    /// into the part, the part's run (which has read all those bytes from the start state)
+    /// is in the same state, and from there on the two agree. Every phrase ending up to that
+    /// point was seen by a run in the true state, every one ending after it by the part's
+    /// run, and the last part's run ends in the true state. The reading on is short: it
+    /// stops as soon as the text stops continuing a phrase, and at the latest after the
+    /// longest phrase's length. When a phrase prefix runs through a whole part, the true
+    /// run simply reads on into the part after it.
+    fn scan_runs<const K: usize>(&self, state: u32, text: &[u8]) -> (u32, u32) {
+        let part = text.len() / K;
+        // Part k is `text[k * part..(k + 1) * part]`, the last one to the end of the text.
+        let bound = |k: usize| if k == K { text.len() } else { k * part };
+        let mut runs = [START; K];
+        runs[0] = state;
+        let mut bits = 0;
+        // Each part sliced to exactly `part` bytes, so that indexing it with `i < part`
+        // needs no bounds check in the loop.
+        let parts: [&[u8]; K] = std::array::from_fn(|k| &text[k * part..(k + 1) * part]);
+        for i in 0..part {
+            for (run, bytes) in runs.iter_mut().zip(&parts) {
+                *run = self.step(*run, bytes[i]);
+                bits |= self.ended(*run);
+            }
+        }
+        // The last part holds up to K - 1 bytes more.
+        for &b in &text[K * part..] {
+            runs[K - 1] = self.step(runs[K - 1], b);
+            bits |= self.ended(runs[K - 1]);
+        }
+        // `truth` is the true state after `text[..at]`.
+        let (mut truth, mut at) = (runs[0], bound(1));
+        for (k, &run) in runs.iter().enumerate().skip(1) {
+            let (start, end) = (bound(k), bound(k + 1));
+            while self.depth[truth as usize] as usize > at - start && at < end {
+                truth = self.step(truth, text[at]);
+                bits |= self.ended(truth);
+                at += 1;
+            }
+            if self.depth[truth as usize] as usize <= at - start {
+                // Part k's run is in the true state from `at` to the part's end.
+                (truth, at) = (run, end);
+            }
+        }
+        (truth, bits)
     }
 }
 
-/// Finds phrase families in a text given in pieces, as if the pieces were one string: the
-/// automaton's state runs on from one piece to the next, and nothing is copied.
+/// How many runs of the automaton [`Phrases::scan`] interleaves. One run waits about a
+/// load's latency per byte; two or more overlap their waits. Three measured a little faster
+/// than two in wall time (more instructions, fewer cycles; see `docs/BENCHMARKS.md`), four
+/// no faster than three.
+const RUNS: usize = 3;
+
+/// How many bytes of text a [`Scanner`] gathers before scanning them: enough for the error
+/// fields of a typical error body, so that their pieces (often a few bytes each) are scanned
+/// as one text, long enough to be split between two runs.
+const GATHER: usize = 512;
+
+/// Finds phrase families in a text given in pieces, as if the pieces were one string: short
+/// pieces are gathered into one buffer and scanned together, and the automaton's state runs
+/// on from one scan to the next.
 pub(crate) struct Scanner {
     phrases: &'static Phrases,
     state: u32,
     bits: u32,
+    gathered: [u8; GATHER],
+    len: usize,
 }
 
 impl Scanner {
     pub(crate) fn new() -> Scanner {
-        let phrases = Phrases::get();
         Scanner {
-            phrases,
-            state: phrases.start,
+            phrases: Phrases::get(),
+            state: START,
             bits: 0,
+            gathered: [0; GATHER],
+            len: 0,
         }
     }
 
     /// Scans the next piece of the text.
     pub(crate) fn feed(&mut self, piece: &str) {
-        let p = self.phrases;
-        let mut state = self.state as usize;
-        let mut bits = self.bits;
-        for &b in piece.as_bytes() {
-            let to = p.next[state + p.class[b as usize] as usize];
-            state = (to & !MATCH_FLAG) as usize;
-            if to & MATCH_FLAG != 0 {
-                bits |= p.families[state / p.stride];
-            }
+        let bytes = piece.as_bytes();
+        if bytes.len() <= GATHER - self.len {
+            self.gathered[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len();
+            return;
         }
-        self.state = state as u32;
-        self.bits = bits;
+        self.flush();
+        if bytes.len() <= GATHER / 2 {
+            self.gathered[..bytes.len()].copy_from_slice(bytes);
+            self.len = bytes.len();
+        } else {
+            self.scan(bytes);
+        }
     }
 
-    /// The families found so far.
-    pub(crate) fn signals(&self) -> Signals {
+    fn scan(&mut self, text: &[u8]) {
+        let (state, bits) = self.phrases.scan(self.state, text);
+        self.state = state;
+        self.bits |= bits;
+    }
+
+    /// Scans what was gathered.
+    fn flush(&mut self) {
+        let (state, bits) = self.phrases.scan(self.state, &self.gathered[..self.len]);
+        self.state = state;
+        self.bits |= bits;
+        self.len = 0;
+    }
+
+    /// The families found in the whole text.
+    pub(crate) fn finish(mut self) -> Signals {
+        self.flush();
         Signals(self.bits)
     }
 }
@@ -646,7 +809,7 @@ impl Signals {
     pub(crate) fn scan(text: &str) -> Signals {
         let mut scanner = Scanner::new();
         scanner.feed(text);
-        scanner.signals()
+        scanner.finish()
     }
 
     fn has(self, family: Family) -> bool {
@@ -1773,8 +1936,149 @@ mod tests {
                 let mut scanner = Scanner::new();
                 scanner.feed(&text[..cut]);
                 scanner.feed(&text[cut..]);
-                assert_eq!(scanner.signals().0, expected(text), "{text:?} cut at {cut}");
+                assert_eq!(scanner.finish().0, expected(text), "{text:?} cut at {cut}");
             }
+        }
+    }
+}
+
+/// The two-run scan and the gathering of pieces against the plain single-run scan.
+#[cfg(test)]
+mod split_tests {
+    use super::{Phrases, Scanner, FAMILIES, GATHER, SPLIT_MIN, START};
+
+    /// A small xorshift generator: the same texts on every run.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn phrases() -> Vec<&'static str> {
+        FAMILIES
+            .iter()
+            .flat_map(|(_, list)| list.iter().copied())
+            .collect()
+    }
+
+    /// A text of about `len` bytes made of whole phrases, phrase prefixes (a phrase left
+    /// unfinished keeps the automaton deep), upper-case copies, spaces and other bytes.
+    fn text(rng: &mut Rng, phrases: &[&str], len: usize) -> Vec<u8> {
+        let mut text = Vec::new();
+        while text.len() < len {
+            let phrase = phrases[rng.below(phrases.len())].as_bytes();
+            match rng.below(6) {
+                0 => text.push(b' '),
+                1 => text.push(b"x.:_-0"[rng.below(6)]),
+                2 => text.extend_from_slice(&phrase[..rng.below(phrase.len() + 1)]),
+                3 => text.extend(phrase.iter().map(u8::to_ascii_uppercase)),
+                _ => text.extend_from_slice(phrase),
+            }
+        }
+        text.truncate(len);
+        text
+    }
+
+    /// A phrase placed so that it crosses `at` (where a run other than the first starts).
+    fn across(rng: &mut Rng, phrases: &[&str], len: usize, at: usize) -> Vec<u8> {
+        let mut text = text(rng, phrases, len);
+        let phrase = phrases[rng.below(phrases.len())].as_bytes();
+        let from = at.saturating_sub(rng.below(phrase.len() + 1));
+        let end = (from + phrase.len()).min(text.len());
+        text[from..end].copy_from_slice(&phrase[..end - from]);
+        text
+    }
+
+    #[test]
+    fn two_interleaved_runs_find_what_one_run_finds() {
+        let p = Phrases::get();
+        let phrases = phrases();
+        let longest = phrases.iter().map(|s| s.len()).max().unwrap();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut checked = 0;
+        for round in 0..40 {
+            // Every length from a few bytes to well past twice the longest phrase.
+            for len in 0..=3 * longest + 8 {
+                let sample = if round % 2 == 0 {
+                    text(&mut rng, &phrases, len)
+                } else {
+                    // Across a cut between two parts, for two, three or four runs.
+                    let ways = 2 + rng.below(3);
+                    let cut = (1 + rng.below(ways - 1)) * (len / ways);
+                    across(&mut rng, &phrases, len, cut)
+                };
+                // From the start state and from the state a prefix leaves behind (a phrase
+                // begun before the text).
+                let lead_len = rng.below(longest);
+                let lead = text_state(p, &text(&mut rng, &phrases, lead_len));
+                for state in [START, lead] {
+                    let single = p.scan_single(state, &sample);
+                    let split = [
+                        p.scan(state, &sample),
+                        p.scan_runs::<2>(state, &sample),
+                        p.scan_runs::<3>(state, &sample),
+                        p.scan_runs::<4>(state, &sample),
+                    ];
+                    for (n, found) in split.into_iter().enumerate() {
+                        assert_eq!(
+                            found,
+                            single,
+                            "{:?} from state {state}, way {n}",
+                            String::from_utf8_lossy(&sample)
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+        assert!(
+            SPLIT_MIN < 2 * longest,
+            "texts on both sides of the split length are tried"
+        );
+    }
+
+    fn text_state(p: &Phrases, text: &[u8]) -> u32 {
+        p.scan_single(START, text).0
+    }
+
+    #[test]
+    fn pieces_gathered_or_not_are_scanned_as_one_text() {
+        let p = Phrases::get();
+        let phrases = phrases();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..400 {
+            // Pieces of every size: single bytes, short fields, pieces that overflow the
+            // buffer and pieces longer than it, with phrases across their boundaries.
+            let mut pieces: Vec<String> = Vec::new();
+            for _ in 0..rng.below(8) + 1 {
+                let len = match rng.below(4) {
+                    0 => rng.below(4),
+                    1 => rng.below(80),
+                    2 => rng.below(GATHER),
+                    _ => GATHER / 2 + rng.below(2 * GATHER),
+                };
+                // A cut through a character of the Chinese phrase becomes U+FFFD.
+                let piece = text(&mut rng, &phrases, len);
+                pieces.push(String::from_utf8_lossy(&piece).into_owned());
+            }
+            let whole = pieces.concat();
+            let mut scanner = Scanner::new();
+            for piece in &pieces {
+                scanner.feed(piece);
+            }
+            assert_eq!(
+                scanner.finish().0,
+                p.scan_single(START, whole.as_bytes()).1,
+                "{pieces:?}"
+            );
         }
     }
 }
