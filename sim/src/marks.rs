@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 23] = [
+const NAMED: [&str; 24] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -34,6 +34,7 @@ const NAMED: [&str; 23] = [
     "key_cooldown_escalated",
     "key_cooldown_escalated_across_calls",
     "key_cooldown_restarted_after_success",
+    "ejection_guard_held",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -92,6 +93,9 @@ pub enum Named {
     /// A key drew a rate limit with no hint after a success had reset its count of such
     /// cooldowns, so its cooldown started again from the base.
     KeyCooldownRestartedAfterSuccess,
+    /// The ejection guard held a key back from a bench after a hint-less rate limit, as
+    /// one the target's keys share (issue #14 item 2, invariant 29).
+    EjectionGuardHeld,
 }
 
 /// The marks reached.

@@ -663,6 +663,9 @@ fn finish_call(
     if across_calls {
         marks.hit(Named::KeyCooldownEscalatedAcrossCalls);
     }
+    if call.checker.guard_held() {
+        marks.hit(Named::EjectionGuardHeld);
+    }
     if index > 0 && outcome == Outcome::Succeeded {
         marks.hit(Named::LaterCallSucceeded);
     }

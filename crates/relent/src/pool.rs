@@ -429,6 +429,35 @@ impl Pool {
             .min()
     }
 
+    /// For the ejection guard (`Policy::max_ejection_percent`): how many keys of target `t`
+    /// other than `except` (and not excluded) cool at `now` after a rate limit (their state
+    /// is `CoolingDown` until a later time: a cooldown the machine picked, a server's reset,
+    /// or an outside `MarkedBad` with an end), and how many keys of `t` (not excluded, `except`
+    /// included) could take a request at all: usable now or cooling. Revoked, removed and
+    /// exhausted keys are benched for their own faults and count in neither.
+    pub fn cooling_keys(
+        &self,
+        t: usize,
+        except: KeyId,
+        now: Time,
+        excluded: &[KeyId],
+    ) -> (usize, usize) {
+        let (mut cooling, mut eligible) = (0, 0);
+        for k in self.keys(t) {
+            if excluded.contains(&k.spec.id) {
+                continue;
+            }
+            let cools = matches!(k.state, KeyState::CoolingDown(until) if until > now);
+            if cools || k.state.usable_at(now) {
+                eligible += 1;
+            }
+            if cools && k.spec.id != except {
+                cooling += 1;
+            }
+        }
+        (cooling, eligible)
+    }
+
     pub(crate) fn note_used(&mut self, r: KeyRef, now: Time) {
         if let Some(keys) = self.keys.get(r.target) {
             if let Some(i) = keys.iter().position(|k| k.spec.id == r.key) {
