@@ -568,6 +568,9 @@ pub struct Checker {
     /// The ejection guard held the key of this step's answer back from a bench
     /// (invariant 29): the step's actions are checked against it.
     guarded_now: bool,
+    /// The ejection guard may have held the key of this step's answer back: what it does
+    /// instead of a bench (a wait on the target with keys ready) is allowed.
+    guard_maybe: bool,
     /// The ejection guard held a key back in this call (for a coverage mark).
     guard_held: bool,
     violations: Vec<Violation>,
@@ -620,6 +623,7 @@ impl Checker {
             escalated_across_calls: false,
             restarted_after_reset: false,
             guarded_now: false,
+            guard_maybe: false,
             guard_held: false,
             violations: Vec::new(),
         }
@@ -705,11 +709,10 @@ impl Checker {
             base.saturating_mul(u64::from(next)).min(max)
         });
         // Nor for a key removed or revoked for good while the request was out, whose state
-        // says nothing of a bench.
-        if floor.max(self.congestion_backoff_least()) == 0 || k.removed || k.marked_dead {
-            return false;
-        }
-        let own = 1;
+        // says nothing of a bench (and which no longer counts among the target's keys).
+        let gone = k.removed || k.marked_dead;
+        let unobservable = gone || floor.max(self.congestion_backoff_least()) == 0;
+        let own = u64::from(!gone);
         // Cooling keys: surely, possibly. Keys that could take a request: at most, and
         // when as many as possible cool.
         let (mut c_least, mut c_most, mut e_most, mut e_with_most_cooling) = (0, 0, own, own);
@@ -740,6 +743,11 @@ impl Checker {
         };
         let surely = holds(c_least, e_most);
         let possibly = holds(c_most, e_with_most_cooling);
+        // Where the model cannot tell, the call may do what the guard does.
+        self.guard_maybe = possibly;
+        if unobservable {
+            return false;
+        }
         let held = entry
             .keys
             .iter()
@@ -765,6 +773,7 @@ impl Checker {
         }
         if held {
             self.guarded_now = true;
+            self.guard_maybe = true;
             self.guard_held = true;
         }
         held
@@ -893,6 +902,7 @@ impl Checker {
     ) {
         let now = entry.at;
         self.guarded_now = false;
+        self.guard_maybe = false;
         let mut expect_lone: Option<LoneRejection> = None;
         let mut expect_wake = false;
         match input {
@@ -1342,9 +1352,11 @@ impl Checker {
                     self.budget_wait(now, *until);
                 }
                 if self.guarded_now {
+                    self.guarded_sleep(now);
+                }
+                if self.guard_maybe {
                     // A backoff the ejection guard chose waits for the target as a whole,
                     // with other keys ready or not (invariant 29).
-                    self.guarded_sleep(now);
                 } else {
                     if let SleepReason::Backoff {
                         after: Reason::RateLimited,
@@ -2264,7 +2276,7 @@ impl Checker {
             Some(t) if is_transient(t.reason) && t.reset_at.is_none() => left <= cap,
             // A rate limit the ejection guard read as shared by the target's keys is waited
             // out on the target as a whole (invariant 29): its backoff decides too.
-            Some(t) if self.guarded_now && t.reason == Reason::RateLimited => left <= cap,
+            Some(t) if self.guard_maybe && t.reason == Reason::RateLimited => left <= cap,
             Some(t) if is_transient(t.reason) => true,
             // Otherwise a key must be the way forward: one of this target that is free before
             // the deadline, or one of a later target that is free now, means there was one.
