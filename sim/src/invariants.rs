@@ -126,6 +126,21 @@
 //!     the same target, no sleep) when a later target could take it now and the limits and
 //!     the budget allow a send (the brief's row: "fallback: yes"; the key is fine and a
 //!     retry of the same route meets the same busy upstream).
+//! 29. the ejection guard (`Policy::max_ejection_percent`): after a rate limit with no hint
+//!     on a key of target t, the model counts the other keys of t (not excluded) that cool
+//!     after rate limits or outside marks (surely: inside a cooldown's floor or before a
+//!     reset it knows; possibly: before the longest cooldown the machine may draw) and the
+//!     keys of t that could take a request (not removed, revoked or exhausted). When a bench
+//!     would surely take more than the policy's share of those keys cooling (and at least
+//!     one other cools), the key is not benched: the machine reports it usable. When a bench
+//!     surely stays within the share, or no other key may cool, it is benched (and
+//!     invariant 25 checks how long). A key held back that way draws no escalation; the
+//!     call then does not rotate to another key of t (it shares the limit), and it sleeps
+//!     on t only when no later target could take the call now (as for invariant 28). A
+//!     `deadline_exceeded` after such a limit is judged as after a transient fault (the
+//!     backoff decides). Where the model only bounds a key (a cooldown the machine drew, a
+//!     possible revocation, an outside mark, a key removed while the request was out), both
+//!     answers are accepted.
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};

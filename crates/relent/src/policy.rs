@@ -166,7 +166,7 @@ impl KeyCooldown {
 /// Whether the ejection guard holds a key back from a bench (`Policy::max_ejection_percent`):
 /// `cooling` other keys of its target already cool after rate limits, out of `eligible`
 /// keys that could take a request (usable now or cooling; the key itself included). At
-/// least one key may always be benched, as in Envoy; beyond that, benching one more may not
+/// least one key may always be benched (Envoy's `always_eject_one_host`); beyond that, benching one more may not
 /// take the cooling share above `max_percent`. `100` (or more) never holds.
 pub fn ejection_guard_holds(max_percent: u8, cooling: usize, eligible: usize) -> bool {
     let max_percent = u64::from(max_percent);
@@ -372,6 +372,32 @@ mod tests {
                 100
             ))
         ));
+    }
+
+    #[test]
+    fn the_ejection_guard_allows_one_key_then_at_most_its_share() {
+        // One key may always be benched, whatever the share.
+        assert!(!ejection_guard_holds(0, 0, 1));
+        assert!(!ejection_guard_holds(50, 0, 4));
+        // 50 %: one of two keys, one of three, two of four.
+        assert!(ejection_guard_holds(50, 1, 2));
+        assert!(ejection_guard_holds(50, 1, 3));
+        assert!(!ejection_guard_holds(50, 1, 4));
+        assert!(ejection_guard_holds(50, 2, 4));
+        // Envoy's 10 %: one key in ten, two in twenty.
+        assert!(ejection_guard_holds(10, 1, 10));
+        assert!(!ejection_guard_holds(10, 1, 20));
+        // 100 % is off.
+        assert!(!ejection_guard_holds(100, 3, 4));
+        assert_eq!(Policy::default().max_ejection_percent, 50);
+        let p = Policy {
+            max_ejection_percent: 101,
+            ..Policy::default()
+        };
+        assert_eq!(
+            p.validate(),
+            Err(PolicyError::TooLarge("max_ejection_percent", 101, 100))
+        );
     }
 
     #[test]

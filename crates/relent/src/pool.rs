@@ -663,6 +663,28 @@ mod tests {
     }
 
     #[test]
+    fn cooling_keys_count_rate_limits_not_own_faults() {
+        let mut pool = Pool::new(vec![Target::new(
+            Provider::Openai,
+            "gpt-4o",
+            (1..=5).map(|i| KeySpec::new(i, format!("k{i}"))).collect(),
+        )])
+        .unwrap();
+        let now = Time(1_000);
+        pool.set_state(KeyId(2), KeyState::CoolingDown(Time(5_000)));
+        // A cooldown that is over is no cooldown.
+        pool.set_state(KeyId(3), KeyState::CoolingDown(Time(500)));
+        pool.set_state(KeyId(4), KeyState::Exhausted(Time(9_000)));
+        pool.set_state(KeyId(5), KeyState::Revoked);
+        assert_eq!(pool.cooling_keys(0, KeyId(1), now, &[]), (1, 3));
+        // The key that answered is counted as a key, never as cooling.
+        assert_eq!(pool.cooling_keys(0, KeyId(2), now, &[]), (0, 3));
+        // Excluded keys count in neither.
+        assert_eq!(pool.cooling_keys(0, KeyId(1), now, &[KeyId(2)]), (0, 2));
+        assert_eq!(pool.cooling_keys(1, KeyId(1), now, &[]), (0, 0));
+    }
+
+    #[test]
     fn a_concurrent_call_does_not_undo_a_revocation() {
         let before = pool();
         let mut shared = before.clone();
