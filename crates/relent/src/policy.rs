@@ -166,8 +166,9 @@ impl KeyCooldown {
 /// Whether the ejection guard holds a key back from a bench (`Policy::max_ejection_percent`):
 /// `cooling` other keys of its target already cool after rate limits, out of `eligible`
 /// keys that could take a request (usable now or cooling; the key itself included). At
-/// least one key may always be benched (Envoy's `always_eject_one_host`); beyond that, benching one more may not
-/// take the cooling share above `max_percent`. `100` (or more) never holds.
+/// least one key may always be benched (as with Envoy's `always_eject_one_host`); beyond
+/// that, benching one more may not take the cooling share above `max_percent`. `100` (or
+/// more) never holds.
 pub fn ejection_guard_holds(max_percent: u8, cooling: usize, eligible: usize) -> bool {
     let max_percent = u64::from(max_percent);
     if max_percent >= 100 || cooling == 0 {
