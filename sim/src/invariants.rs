@@ -139,8 +139,9 @@
 //!     on t only when no later target could take the call now (as for invariant 28). A
 //!     `deadline_exceeded` after such a limit is judged as after a transient fault (the
 //!     backoff decides). Where the model only bounds a key (a cooldown the machine drew, a
-//!     possible revocation, an outside mark, a key removed while the request was out), both
-//!     answers are accepted.
+//!     possible revocation, an outside mark, a bench too short to tell), both
+//!     answers are accepted. A key removed, revoked for good or marked bad with an end while
+//!     the request was out is not held (a bench adds no cooling key).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -723,11 +724,13 @@ impl Checker {
         let floor = self.escalation().map_or(0, |(base, max, _)| {
             base.saturating_mul(u64::from(next)).min(max)
         });
-        // Nor for a key removed or revoked for good while the request was out, whose state
-        // says nothing of a bench (and which no longer counts among the target's keys).
-        let gone = k.removed || k.marked_dead;
-        let unobservable = gone || floor.max(self.congestion_backoff_least()) == 0;
-        let own = u64::from(!gone);
+        // A key removed, or held back by an outside mark, while the request was out is gone
+        // or cooling already: a bench adds no cooling key, and the guard does not hold.
+        if k.removed || k.marked_dead || k.blocked_until > now {
+            return false;
+        }
+        let unobservable = floor.max(self.congestion_backoff_least()) == 0;
+        let own = 1;
         // Cooling keys: surely, possibly. Keys that could take a request: at most, and
         // when as many as possible cool.
         let (mut c_least, mut c_most, mut e_most, mut e_with_most_cooling) = (0, 0, own, own);

@@ -503,8 +503,13 @@ impl RetryMachine {
 
     /// Whether the ejection guard holds `at.key` back from a bench after a hint-less rate
     /// limit: its target's keys already cooling, and the ones that could take a request,
-    /// weighed against `Policy::max_ejection_percent`.
+    /// weighed against `Policy::max_ejection_percent`. A key that is not usable now (an
+    /// outside mark or removal that came while the request was out) is benched or gone
+    /// already: a bench adds no cooling key, so the guard has nothing to hold.
     fn ejection_guard(&self, now: Time, at: KeyRef) -> bool {
+        if !self.pool.state(at.key).usable_at(now) {
+            return false;
+        }
         let (cooling, eligible) = self
             .pool
             .cooling_keys(at.target, at.key, now, &self.excluded);
