@@ -345,5 +345,33 @@ pub fn generate(seed: u64) -> Schedule {
             },
         });
     }
+    // The ejection guard (issue #14 item 2): one world in eight has one hint-less rate
+    // limit that every key of a target shares (an organisation's, or the provider's), so
+    // that keys cool at once; some of them draw their own share for the guard (drawn last,
+    // so the rest of every world is as it was).
+    if d.chance(0.125) {
+        let from_ms = if d.chance(0.5) {
+            0
+        } else {
+            d.below(horizon / 2)
+        };
+        schedule.faults.push(Fault {
+            scope: FaultScope::Target(d.below(n_targets) as usize),
+            from_ms,
+            until_ms: Some(from_ms + d.range(2_000, 40_000)),
+            first_sends: None,
+            probability: if d.chance(0.7) {
+                1.0
+            } else {
+                (d.range(50, 90) as f64) / 100.0
+            },
+            kind: FaultKind::RateLimited {
+                hint: HintFormat::None,
+            },
+        });
+        if d.chance(0.3) {
+            schedule.policy.max_ejection_percent = d.pick(&[0, 10, 34, 67, 100]);
+        }
+    }
     schedule
 }

@@ -128,6 +128,22 @@
 //!     the same target, no sleep) when a later target could take it now and the limits and
 //!     the budget allow a send (the brief's row: "fallback: yes"; the key is fine and a
 //!     retry of the same route meets the same busy upstream).
+//! 29. the ejection guard (`Policy::max_ejection_percent`): after a rate limit with no hint
+//!     on a key of target t, the model counts the other keys of t (not excluded) that cool
+//!     after rate limits or outside marks (surely: inside a cooldown's floor or before a
+//!     reset it knows; possibly: before the longest cooldown the machine may draw) and the
+//!     keys of t that could take a request (not removed, revoked or exhausted). When a bench
+//!     would surely take more than the policy's share of those keys cooling (and at least
+//!     one other cools), the key is not benched: the machine reports it usable. When a bench
+//!     surely stays within the share, or no other key may cool, it is benched (and
+//!     invariant 25 checks how long). A key held back that way draws no escalation; the
+//!     call then does not rotate to another key of t (it shares the limit), and it sleeps
+//!     on t only when no later target could take the call now (as for invariant 28). A
+//!     `deadline_exceeded` after such a limit is judged as after a transient fault (the
+//!     backoff decides). Where the model only bounds a key (a cooldown the machine drew, a
+//!     possible revocation, an outside mark, a bench too short to tell), both
+//!     answers are accepted. A key removed, revoked for good or marked bad with an end while
+//!     the request was out is not held (a bench adds no cooling key).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -242,6 +258,16 @@ pub struct KeyModel {
     pub escalated_until: Time,
     /// A success reset a count of hint-less cooldowns on this key (for a coverage mark).
     pub cooldowns_reset: bool,
+    /// The machine surely holds the key cooling after a rate limit until at least this time
+    /// (the ejection guard's count, invariant 29).
+    pub cools_surely_until: Time,
+    /// The machine may hold the key cooling until this time: after a rate limit, or by an
+    /// outside mark with an end (invariant 29).
+    pub cools_at_most_until: Time,
+    /// The machine surely holds the key exhausted until at least this time (invariant 29).
+    pub exhausted_surely_until: Time,
+    /// The machine may hold the key exhausted until this time (invariant 29).
+    pub exhausted_at_most_until: Time,
 }
 
 impl KeyModel {
@@ -261,6 +287,10 @@ impl KeyModel {
             cooldowns: 0,
             escalated_until: Time::ZERO,
             cooldowns_reset: false,
+            cools_surely_until: Time::ZERO,
+            cools_at_most_until: Time::ZERO,
+            exhausted_surely_until: Time::ZERO,
+            exhausted_at_most_until: Time::ZERO,
         }
     }
 
@@ -294,6 +324,14 @@ impl KeyModel {
         self.free_by = self.free_by.max(other.free_by);
         self.escalated_until = self.escalated_until.max(other.escalated_until);
         self.cooldowns_reset |= other.cooldowns_reset;
+        self.cools_surely_until = self.cools_surely_until.max(other.cools_surely_until);
+        self.cools_at_most_until = self.cools_at_most_until.max(other.cools_at_most_until);
+        self.exhausted_surely_until = self
+            .exhausted_surely_until
+            .max(other.exhausted_surely_until);
+        self.exhausted_at_most_until = self
+            .exhausted_at_most_until
+            .max(other.exhausted_at_most_until);
         self.last_used = self.last_used.max(other.last_used);
     }
 }
@@ -411,6 +449,8 @@ fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
                     Some(t) => {
                         k.blocked_until = k.blocked_until.max(*t);
                         k.free_by = k.free_by.max(*t);
+                        // Cooling, unless the key was exhausted for longer.
+                        k.cools_at_most_until = k.cools_at_most_until.max(*t);
                     }
                 }
             }
@@ -425,6 +465,10 @@ fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
                 k.free_by = Time::ZERO;
                 k.cooldowns = 0;
                 k.escalated_until = Time::ZERO;
+                k.cools_surely_until = Time::ZERO;
+                k.cools_at_most_until = Time::ZERO;
+                k.exhausted_surely_until = Time::ZERO;
+                k.exhausted_at_most_until = Time::ZERO;
             }
         }
     }
@@ -559,6 +603,14 @@ pub struct Checker {
     escalated_across_calls: bool,
     /// A key drew a hint-less rate limit after a success had reset its count.
     restarted_after_reset: bool,
+    /// The ejection guard held the key of this step's answer back from a bench
+    /// (invariant 29): the step's actions are checked against it.
+    guarded_now: bool,
+    /// The ejection guard may have held the key of this step's answer back: what it does
+    /// instead of a bench (a wait on the target with keys ready) is allowed.
+    guard_maybe: bool,
+    /// The ejection guard held a key back in this call (for a coverage mark).
+    guard_held: bool,
     violations: Vec<Violation>,
 }
 
@@ -610,6 +662,9 @@ impl Checker {
             retried_when_told: false,
             escalated_across_calls: false,
             restarted_after_reset: false,
+            guarded_now: false,
+            guard_maybe: false,
+            guard_held: false,
             violations: Vec::new(),
         }
     }
@@ -639,6 +694,11 @@ impl Checker {
         )
     }
 
+    /// Whether the ejection guard held a key back from a bench in this call (invariant 29).
+    pub fn guard_held(&self) -> bool {
+        self.guard_held
+    }
+
     /// The policy's key-cooldown escalation as the model reads it: base, most and jitter
     /// percent, or `None` when it is off.
     fn escalation(&self) -> Option<(u64, u64, u64)> {
@@ -661,6 +721,110 @@ impl Checker {
                 .saturating_mul(1u64.checked_shl(retries).unwrap_or(u64::MAX))
                 .min(cap),
         })
+    }
+
+    /// The shortest congestion backoff the machine may draw: half the base with equal
+    /// jitter, the base with decorrelated jitter or none, nothing with full jitter.
+    fn congestion_backoff_least(&self) -> u64 {
+        let b = self.policy.congestion_backoff;
+        let first = b.base_ms.min(b.cap_ms.max(1));
+        match b.jitter {
+            relent::Jitter::Full => 0,
+            relent::Jitter::Equal => first / 2,
+            _ => first,
+        }
+    }
+
+    /// Invariant 29, on a hint-less rate limit of `key` (of target `t`): whether the
+    /// machine held the key back from a bench (it reports the key usable after the answer,
+    /// where a bench would hold it past `now`). Checked against the model's count of the
+    /// target's other keys that cool after rate limits: `max_ejection_percent` allows a
+    /// bench while, the key included, no more than that share of the keys that could take
+    /// a request (usable now or cooling; not removed, revoked or exhausted) would cool, and
+    /// always when no other key cools. Where the model only bounds a key (a cooldown the
+    /// machine drew, a possible revocation, an outside mark), both answers are accepted
+    /// when the bounds allow both.
+    fn ejection_guard(&mut self, now: Time, t: usize, key: KeyId, entry: &TraceEntry) -> bool {
+        let percent = u64::from(self.policy.max_ejection_percent);
+        let Some(k) = self.key(key) else {
+            return false;
+        };
+        // The least a bench would hold the key: with none, a bench cannot be told apart.
+        let next = k.cooldowns.saturating_add(1);
+        let floor = self.escalation().map_or(0, |(base, max, _)| {
+            base.saturating_mul(u64::from(next)).min(max)
+        });
+        // A key removed, or held back by an outside mark, while the request was out is gone
+        // or cooling already: a bench adds no cooling key, and the guard does not hold.
+        if k.removed || k.marked_dead || k.blocked_until > now {
+            return false;
+        }
+        let unobservable = floor.max(self.congestion_backoff_least()) == 0;
+        let own = 1;
+        // Cooling keys: surely, possibly. Keys that could take a request: at most, and
+        // when as many as possible cool.
+        let (mut c_least, mut c_most, mut e_most, mut e_with_most_cooling) = (0, 0, own, own);
+        for o in &self.keys {
+            if o.target != t || o.id == key || o.removed || o.marked_dead {
+                continue;
+            }
+            if self.excluded.contains(&o.id) {
+                continue;
+            }
+            let exhausted_maybe = o.exhausted_at_most_until > now;
+            let exhausted_surely = o.exhausted_surely_until > now;
+            let revoked_maybe = o.revoked
+                || o.strikes > 0
+                || o.lifted_at.is_some()
+                || self.rejected_here.contains(&o.id);
+            let cools_maybe = o.cools_at_most_until > now;
+            let cools_surely = o.cools_surely_until > now && !exhausted_maybe && !revoked_maybe;
+            let eligible_surely = !exhausted_maybe && !revoked_maybe;
+            let eligible_maybe = !exhausted_surely || cools_maybe;
+            c_least += u64::from(cools_surely);
+            c_most += u64::from(cools_maybe);
+            e_most += u64::from(eligible_maybe);
+            e_with_most_cooling += u64::from(cools_maybe || eligible_surely);
+        }
+        let holds = |cooling: u64, eligible: u64| {
+            percent < 100 && cooling >= 1 && (cooling + 1) * 100 > percent * eligible
+        };
+        let surely = holds(c_least, e_most);
+        let possibly = holds(c_most, e_with_most_cooling);
+        // Where the model cannot tell, the call may do what the guard does.
+        self.guard_maybe = possibly;
+        if unobservable {
+            return false;
+        }
+        let held = entry
+            .keys
+            .iter()
+            .find(|r| r.key == key)
+            .is_some_and(|r| r.state.usable_at(now));
+        if surely && !held {
+            self.violation(
+                now,
+                29,
+                format!(
+                    "a hint-less rate limit benched key {key} while {c_least} other keys of target {t} surely cool, of at most {e_most} that could take a request: beyond max_ejection_percent {percent}"
+                ),
+            );
+        }
+        if held && !possibly {
+            self.violation(
+                now,
+                29,
+                format!(
+                    "the ejection guard held key {key} back from a bench while at most {c_most} other keys of target {t} cool, of at least {e_with_most_cooling}: within max_ejection_percent {percent}"
+                ),
+            );
+        }
+        if held {
+            self.guarded_now = true;
+            self.guard_maybe = true;
+            self.guard_held = true;
+        }
+        held
     }
 
     /// Invariant 25: after a rate limit, the machine reports the key held back no longer
@@ -785,6 +949,8 @@ impl Checker {
         keys_before: &[relent::machine::KeySnapshot],
     ) {
         let now = entry.at;
+        self.guarded_now = false;
+        self.guard_maybe = false;
         let mut expect_lone: Option<LoneRejection> = None;
         let mut expect_wake = false;
         match input {
@@ -1042,9 +1208,21 @@ impl Checker {
                 if let Some(k) = self.key_mut(key) {
                     k.blocked_until = k.blocked_until.max(until);
                     k.free_by = k.free_by.max(until + slack);
+                    k.exhausted_surely_until = k
+                        .exhausted_surely_until
+                        .max(Time(until.0.saturating_sub(SELECTION_MARGIN_MS)));
+                    k.exhausted_at_most_until = k
+                        .exhausted_at_most_until
+                        .max(until + slack + relent::Millis(SELECTION_MARGIN_MS));
                 }
             }
             Reason::RateLimited => {
+                // Invariant 29: a hint-less rate limit the ejection guard holds back benches
+                // nothing and escalates nothing.
+                if truth.reset_at.is_none() && self.ejection_guard(now, target, key, entry) {
+                    return;
+                }
+                let least_backoff = self.congestion_backoff_least();
                 let escalation = self.escalation();
                 let backoff_most = self.congestion_backoff_most();
                 let Some(k) = self.key_mut(key) else { return };
@@ -1056,6 +1234,12 @@ impl Checker {
                         k.blocked_until = k.blocked_until.max(reset);
                         let slack = relent::Millis(truth.reset_slack_ms);
                         k.free_by = k.free_by.max(reset + slack);
+                        k.cools_surely_until = k
+                            .cools_surely_until
+                            .max(Time(reset.0.saturating_sub(SELECTION_MARGIN_MS)));
+                        k.cools_at_most_until = k
+                            .cools_at_most_until
+                            .max(reset + slack + relent::Millis(SELECTION_MARGIN_MS));
                         // The machine reads the reset as the server states it, which may
                         // round apart from the world's clock (see `SELECTION_MARGIN_MS`).
                         (reset + slack + relent::Millis(SELECTION_MARGIN_MS), None)
@@ -1073,6 +1257,10 @@ impl Checker {
                         k.escalated_until = k.escalated_until.max(until);
                         let escalated = relent::Millis(floor + jitter);
                         k.free_by = k.free_by.max(now + cap.max(escalated));
+                        k.cools_surely_until = k
+                            .cools_surely_until
+                            .max(now + relent::Millis(floor.max(least_backoff)));
+                        k.cools_at_most_until = k.cools_at_most_until.max(now + cap.max(escalated));
                         (now + escalated.max(backoff_most), Some(until))
                     }
                 };
@@ -1214,47 +1402,55 @@ impl Checker {
                 if budget_wait {
                     self.budget_wait(now, *until);
                 }
-                if let SleepReason::Backoff {
-                    after: Reason::RateLimited,
+                if self.guarded_now {
+                    self.guarded_sleep(now);
                 }
-                | SleepReason::ServerHint {
-                    after: Reason::RateLimited,
-                    ..
-                } = reason
-                {
-                    // Labelled as the failed key's own wait: no other key of the target may be
-                    // waiting too (that sleep is `all_keys_cooling`).
-                    let failed = self.last_send.map(|(_, k)| k);
-                    let other = self.keys.iter().find(|k| {
-                        Some(k.id) != failed
-                            && k.target == self.target
-                            && self.surely_in_play(k)
-                            && k.blocked_until > now
-                    });
-                    if let Some(k) = other {
-                        self.violation(
-                            now,
-                            9,
-                            format!(
-                                "a sleep labelled as one key's own wait while key {} of target {} is waiting too",
-                                k.id, self.target
-                            ),
-                        );
+                if self.guard_maybe {
+                    // A backoff the ejection guard chose waits for the target as a whole,
+                    // with other keys ready or not (invariant 29).
+                } else {
+                    if let SleepReason::Backoff {
+                        after: Reason::RateLimited,
                     }
-                }
-                if after_rate_limit {
-                    let ready = self.keys.iter().find(|k| {
-                        k.target == self.target && self.surely_in_play(k) && k.free_by <= now
-                    });
-                    if let Some(k) = ready {
-                        self.violation(
-                            now,
-                            9,
-                            format!(
-                                "sleep after a rate limit while key {} of target {} is ready",
-                                k.id, self.target
-                            ),
-                        );
+                    | SleepReason::ServerHint {
+                        after: Reason::RateLimited,
+                        ..
+                    } = reason
+                    {
+                        // Labelled as the failed key's own wait: no other key of the target
+                        // may be waiting too (that sleep is `all_keys_cooling`).
+                        let failed = self.last_send.map(|(_, k)| k);
+                        let other = self.keys.iter().find(|k| {
+                            Some(k.id) != failed
+                                && k.target == self.target
+                                && self.surely_in_play(k)
+                                && k.blocked_until > now
+                        });
+                        if let Some(k) = other {
+                            self.violation(
+                                now,
+                                9,
+                                format!(
+                                    "a sleep labelled as one key's own wait while key {} of target {} is waiting too",
+                                    k.id, self.target
+                                ),
+                            );
+                        }
+                    }
+                    if after_rate_limit {
+                        let ready = self.keys.iter().find(|k| {
+                            k.target == self.target && self.surely_in_play(k) && k.free_by <= now
+                        });
+                        if let Some(k) = ready {
+                            self.violation(
+                                now,
+                                9,
+                                format!(
+                                    "sleep after a rate limit while key {} of target {} is ready",
+                                    k.id, self.target
+                                ),
+                            );
+                        }
                     }
                 }
                 // Retries after an overload spend the deadline, not the transient limit.
@@ -1483,6 +1679,18 @@ impl Checker {
     /// the first send) and names the fault of the call's last answer.
     fn rotate(&mut self, now: Time, from: Option<relent::KeyRef>, to: relent::KeyRef, why: Reason) {
         let last = from.map(|f| (f.target, f.key));
+        // Invariant 29: after a rate limit the ejection guard read as shared by the keys
+        // of the target, another key of it draws the same answer.
+        if self.guarded_now && to.target == self.target {
+            self.violation(
+                now,
+                29,
+                format!(
+                    "a rotation to key {} of target {} after a rate limit the ejection guard read as shared by its keys",
+                    to.key, to.target
+                ),
+            );
+        }
         if last != self.last_send {
             self.violation(
                 now,
@@ -1775,6 +1983,28 @@ impl Checker {
             0
         };
         self.overload.affords(&self.policy, now, cost)
+    }
+
+    /// Invariant 29: a rate limit the ejection guard held back is one the keys share, so
+    /// the call waits on its target only when no later target could take it now (the
+    /// limits and the budget allowing a send, as for invariant 28).
+    fn guarded_sleep(&mut self, now: Time) {
+        if self.sends >= self.policy.max_attempts
+            || now >= self.deadline
+            || !self.budget_pays(now, Reason::RateLimited)
+        {
+            return;
+        }
+        if let Some(t) = self.fallback_ready(now) {
+            self.violation(
+                now,
+                29,
+                format!(
+                    "a sleep after a rate limit the ejection guard read as shared by target {}, while target {t} could take the call now",
+                    self.target
+                ),
+            );
+        }
     }
 
     /// Invariant 28: after an aggregator's upstream rate limit (the key is fine, the
@@ -2106,6 +2336,9 @@ impl Checker {
             // A transient fault with no announced wait: the machine's own backoff, at most
             // the larger cap, decides.
             Some(t) if t.transient() && t.reset_at.is_none() => left <= cap,
+            // A rate limit the ejection guard read as shared by the target's keys is waited
+            // out on the target as a whole (invariant 29): its backoff decides too.
+            Some(t) if self.guard_maybe && t.reason == Reason::RateLimited => left <= cap,
             Some(t) if t.transient() => true,
             // Otherwise a key must be the way forward: one of this target that is free before
             // the deadline, or one of a later target that is free now, means there was one.

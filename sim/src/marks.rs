@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 24] = [
+const NAMED: [&str; 25] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -35,6 +35,7 @@ const NAMED: [&str; 24] = [
     "key_cooldown_escalated_across_calls",
     "key_cooldown_restarted_after_success",
     "retried_when_the_server_said_so",
+    "ejection_guard_held",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -96,6 +97,9 @@ pub enum Named {
     /// A request the provider refused (a 400) was sent again on the same key because the
     /// server said it may succeed as sent (`x-should-retry: true`).
     RetriedWhenTheServerSaidSo,
+    /// The ejection guard held a key back from a bench after a hint-less rate limit, as
+    /// one the target's keys share (issue #14 item 2, invariant 29).
+    EjectionGuardHeld,
 }
 
 /// The marks reached.

@@ -668,6 +668,9 @@ fn finish_call(
     if call.checker.retried_when_told() {
         marks.hit(Named::RetriedWhenTheServerSaidSo);
     }
+    if call.checker.guard_held() {
+        marks.hit(Named::EjectionGuardHeld);
+    }
     if index > 0 && outcome == Outcome::Succeeded {
         marks.hit(Named::LaterCallSucceeded);
     }

@@ -55,6 +55,15 @@ pub struct Policy {
     /// How a key that keeps drawing rate limits with no server hint cools for longer each
     /// time (issue #14 item 2).
     pub key_cooldown: KeyCooldown,
+    /// The ejection guard for keys (issue #14 item 2), after Envoy's `max_ejection_percent`:
+    /// the largest share of a target's keys, in percent, that rate limits with no usable
+    /// hint may leave cooling at once. A hint-less rate limit that would bench a key beyond
+    /// it is read as a limit the keys share (an organisation's, or the provider's): the key
+    /// is not benched and its cooldown does not escalate; the call falls back to a later
+    /// target with a ready key, else backs off on this one and sends again. One key may
+    /// always be benched. `100` turns the guard off. Keys benched for their own faults
+    /// (rejected, out of quota, not entitled) are neither limited nor counted.
+    pub max_ejection_percent: u8,
     /// How to choose among ready keys.
     pub selection: Selection,
     /// Whether a content-filter refusal may be retried on the next target.
@@ -87,6 +96,7 @@ impl Default for Policy {
             max_server_wait_ms: None,
             quota_cooldown_ms: 3_600_000,
             key_cooldown: KeyCooldown::default(),
+            max_ejection_percent: 50,
             selection: Selection::Priority,
             fallback_on_content_filter: false,
             restart_after_commit: false,
@@ -151,6 +161,20 @@ impl KeyCooldown {
     pub fn jitter_ms(&self, floor_ms: u64) -> u64 {
         floor_ms.saturating_mul(u64::from(self.jitter_percent)) / 100
     }
+}
+
+/// Whether the ejection guard holds a key back from a bench (`Policy::max_ejection_percent`):
+/// `cooling` other keys of its target already cool after rate limits, out of `eligible`
+/// keys that could take a request (usable now or cooling; the key itself included). At
+/// least one key may always be benched (as with Envoy's `always_eject_one_host`); beyond
+/// that, benching one more may not take the cooling share above `max_percent`. `100` (or
+/// more) never holds.
+pub fn ejection_guard_holds(max_percent: u8, cooling: usize, eligible: usize) -> bool {
+    let max_percent = u64::from(max_percent);
+    if max_percent >= 100 || cooling == 0 {
+        return false;
+    }
+    (cooling as u64 + 1) * 100 > max_percent * eligible as u64
 }
 
 /// The largest attempt or retry limit a policy may set: far beyond any sensible call, small
@@ -253,6 +277,13 @@ impl Policy {
                 ));
             }
         }
+        if self.max_ejection_percent > 100 {
+            return Err(PolicyError::TooLarge(
+                "max_ejection_percent",
+                u64::from(self.max_ejection_percent),
+                100,
+            ));
+        }
         for b in [&self.backoff, &self.congestion_backoff] {
             if b.cap_ms < b.base_ms {
                 return Err(PolicyError::CapBelowBase {
@@ -342,6 +373,32 @@ mod tests {
                 100
             ))
         ));
+    }
+
+    #[test]
+    fn the_ejection_guard_allows_one_key_then_at_most_its_share() {
+        // One key may always be benched, whatever the share.
+        assert!(!ejection_guard_holds(0, 0, 1));
+        assert!(!ejection_guard_holds(50, 0, 4));
+        // 50 %: one of two keys, one of three, two of four.
+        assert!(ejection_guard_holds(50, 1, 2));
+        assert!(ejection_guard_holds(50, 1, 3));
+        assert!(!ejection_guard_holds(50, 1, 4));
+        assert!(ejection_guard_holds(50, 2, 4));
+        // Envoy's 10 %: one key in ten, two in twenty.
+        assert!(ejection_guard_holds(10, 1, 10));
+        assert!(!ejection_guard_holds(10, 1, 20));
+        // 100 % is off.
+        assert!(!ejection_guard_holds(100, 3, 4));
+        assert_eq!(Policy::default().max_ejection_percent, 50);
+        let p = Policy {
+            max_ejection_percent: 101,
+            ..Policy::default()
+        };
+        assert_eq!(
+            p.validate(),
+            Err(PolicyError::TooLarge("max_ejection_percent", 101, 100))
+        );
     }
 
     #[test]

@@ -429,6 +429,35 @@ impl Pool {
             .min()
     }
 
+    /// For the ejection guard (`Policy::max_ejection_percent`): how many keys of target `t`
+    /// other than `except` (and not excluded) cool at `now` after a rate limit (their state
+    /// is `CoolingDown` until a later time: a cooldown the machine picked, a server's reset,
+    /// or an outside `MarkedBad` with an end), and how many keys of `t` (not excluded, `except`
+    /// included) could take a request at all: usable now or cooling. Revoked, removed and
+    /// exhausted keys are benched for their own faults and count in neither.
+    pub fn cooling_keys(
+        &self,
+        t: usize,
+        except: KeyId,
+        now: Time,
+        excluded: &[KeyId],
+    ) -> (usize, usize) {
+        let (mut cooling, mut eligible) = (0, 0);
+        for k in self.keys(t) {
+            if excluded.contains(&k.spec.id) {
+                continue;
+            }
+            let cools = matches!(k.state, KeyState::CoolingDown(until) if until > now);
+            if cools || k.state.usable_at(now) {
+                eligible += 1;
+            }
+            if cools && k.spec.id != except {
+                cooling += 1;
+            }
+        }
+        (cooling, eligible)
+    }
+
     pub(crate) fn note_used(&mut self, r: KeyRef, now: Time) {
         if let Some(keys) = self.keys.get(r.target) {
             if let Some(i) = keys.iter().position(|k| k.spec.id == r.key) {
@@ -631,6 +660,28 @@ mod tests {
         copy.clone_from(&big);
         assert_eq!(copy, big);
         assert_eq!(big.clone(), big);
+    }
+
+    #[test]
+    fn cooling_keys_count_rate_limits_not_own_faults() {
+        let mut pool = Pool::new(vec![Target::new(
+            Provider::Openai,
+            "gpt-4o",
+            (1..=5).map(|i| KeySpec::new(i, format!("k{i}"))).collect(),
+        )])
+        .unwrap();
+        let now = Time(1_000);
+        pool.set_state(KeyId(2), KeyState::CoolingDown(Time(5_000)));
+        // A cooldown that is over is no cooldown.
+        pool.set_state(KeyId(3), KeyState::CoolingDown(Time(500)));
+        pool.set_state(KeyId(4), KeyState::Exhausted(Time(9_000)));
+        pool.set_state(KeyId(5), KeyState::Revoked);
+        assert_eq!(pool.cooling_keys(0, KeyId(1), now, &[]), (1, 3));
+        // The key that answered is counted as a key, never as cooling.
+        assert_eq!(pool.cooling_keys(0, KeyId(2), now, &[]), (0, 3));
+        // Excluded keys count in neither.
+        assert_eq!(pool.cooling_keys(0, KeyId(1), now, &[KeyId(2)]), (0, 2));
+        assert_eq!(pool.cooling_keys(1, KeyId(1), now, &[]), (0, 0));
     }
 
     #[test]

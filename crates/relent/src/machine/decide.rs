@@ -155,6 +155,17 @@ impl RetryMachine {
                 self.bench(at.key, KeyState::Exhausted(until));
                 self.rotate_wait_or_fallback(now, at, why, None, server);
             }
+            // The ejection guard (`Policy::max_ejection_percent`): a hint-less rate limit
+            // that would leave more than the policy's share of the target's keys cooling
+            // at once is a limit the keys share. The key is not benched (another key would
+            // only draw the same answer): a later target, else a backoff on this one.
+            Rule::BenchKey(_)
+                if hint.is_none_or(|h| h.after_ms == 0) && self.ejection_guard(now, at) =>
+            {
+                if !self.fallback(now, at, why, Context::Any) {
+                    self.retry_same(now, at, why, hint, Connection::Reuse, server);
+                }
+            }
             Rule::BenchKey(_) => {
                 let (mut wait_ms, own_wait) = self.wait_for(why, hint);
                 // A server's hint is authoritative; only a cooldown the machine picked
@@ -488,6 +499,21 @@ impl RetryMachine {
             ),
             None => (self.next_backoff(why), SleepReason::Backoff { after: why }),
         }
+    }
+
+    /// Whether the ejection guard holds `at.key` back from a bench after a hint-less rate
+    /// limit: its target's keys already cooling, and the ones that could take a request,
+    /// weighed against `Policy::max_ejection_percent`. A key that is not usable now (an
+    /// outside mark or removal that came while the request was out) is benched or gone
+    /// already: a bench adds no cooling key, so the guard has nothing to hold.
+    fn ejection_guard(&self, now: Time, at: KeyRef) -> bool {
+        if !self.pool.state(at.key).usable_at(now) {
+            return false;
+        }
+        let (cooling, eligible) = self
+            .pool
+            .cooling_keys(at.target, at.key, now, &self.excluded);
+        crate::policy::ejection_guard_holds(self.policy.max_ejection_percent, cooling, eligible)
     }
 
     /// The floor, with its jitter, of a cooldown the machine picks for `key` after a rate

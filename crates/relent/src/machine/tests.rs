@@ -715,3 +715,140 @@ fn x_should_retry_true_turns_a_400_into_a_retry() {
         "{actions:?}"
     );
 }
+
+/// Sends the first request and answers it, and the one after it, with a hint-less 429;
+/// returns the actions that followed the second.
+fn two_hint_less_rate_limits(m: &mut RetryMachine) -> Vec<Action> {
+    m.start(Time(0)).unwrap();
+    assert!(matches!(
+        drain(m)[..],
+        [Action::Send(Send { key: KeyId(1), .. })]
+    ));
+    m.handle_response(Time(100), http(429, &[], RATE_LIMITED))
+        .unwrap();
+    let actions = drain(m);
+    assert!(
+        matches!(
+            actions[..],
+            [
+                Action::Rotate { .. },
+                Action::Send(Send { key: KeyId(2), .. })
+            ]
+        ),
+        "the first hint-less rate limit benches its key: {actions:?}"
+    );
+    m.handle_response(Time(200), http(429, &[], RATE_LIMITED))
+        .unwrap();
+    drain(m)
+}
+
+/// The ejection guard (`Policy::max_ejection_percent`, 50 % by default): with one of two
+/// keys cooling after a hint-less rate limit, a hint-less rate limit on the other is read
+/// as a limit the keys share. The key is not benched and does not escalate; the call backs
+/// off on the target and sends with the same key. With the guard off, the key is benched
+/// and escalates, and the call waits for the first key to cool down.
+#[test]
+fn the_ejection_guard_benches_at_most_its_share_of_the_keys() {
+    let mut m = machine(2);
+    let actions = two_hint_less_rate_limits(&mut m);
+    let [Action::Sleep { until, reason }] = actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(
+        reason,
+        SleepReason::Backoff {
+            after: Reason::RateLimited
+        }
+    );
+    let (key2, key1) = (m.pool().find(KeyId(2)).unwrap().1, m.pool().state(KeyId(1)));
+    assert_eq!(key2.state, KeyState::Ready);
+    assert_eq!(key2.cooldowns, 0);
+    assert!(matches!(key1, KeyState::CoolingDown(_)), "{key1:?}");
+    m.handle_timeout(until).unwrap();
+    assert!(
+        matches!(
+            drain(&mut m)[..],
+            [Action::Send(Send { key: KeyId(2), .. })]
+        ),
+        "the backoff on the target ends in a send with the same key"
+    );
+
+    let off = Policy {
+        max_ejection_percent: 100,
+        ..Policy::default()
+    };
+    let keys = vec![KeySpec::new(1, "key-1"), KeySpec::new(2, "key-2")];
+    let mut m =
+        RetryMachine::new(off, vec![Target::new(Provider::Openai, "gpt-4o", keys)], 42).unwrap();
+    let actions = two_hint_less_rate_limits(&mut m);
+    assert!(
+        matches!(
+            actions[..],
+            [Action::Sleep {
+                reason: SleepReason::AllKeysCooling,
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+    let key2 = m.pool().find(KeyId(2)).unwrap().1;
+    assert!(matches!(key2.state, KeyState::CoolingDown(_)), "{key2:?}");
+    assert_eq!(key2.cooldowns, 1);
+}
+
+/// A limit the guard reads as shared sends the call down the chain at once when a later
+/// target has a ready key; a server's hint is never second-guessed (the key is benched
+/// for it, guard or not); and a key benched for its own fault (out of quota) neither counts
+/// nor is limited.
+#[test]
+fn the_ejection_guard_falls_back_and_leaves_hints_and_own_faults_alone() {
+    let keys = vec![KeySpec::new(1, "key-1"), KeySpec::new(2, "key-2")];
+    let targets = vec![
+        Target::new(Provider::Openai, "gpt-4o", keys),
+        Target::new(
+            Provider::Anthropic,
+            "claude",
+            vec![KeySpec::new(9, "fallback")],
+        ),
+    ];
+    let mut m = RetryMachine::new(Policy::default(), targets.clone(), 42).unwrap();
+    let actions = two_hint_less_rate_limits(&mut m);
+    assert!(
+        matches!(
+            actions[..],
+            [
+                Action::Rotate { .. },
+                Action::Send(Send {
+                    target: 1,
+                    key: KeyId(9),
+                    ..
+                })
+            ]
+        ),
+        "{actions:?}"
+    );
+    assert_eq!(m.pool().state(KeyId(2)), KeyState::Ready);
+
+    // A hinted 429 on the second key: benched for the hint.
+    let mut m = RetryMachine::new(Policy::default(), targets.clone(), 42).unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_response(Time(100), http(429, &[], RATE_LIMITED))
+        .unwrap();
+    drain(&mut m);
+    m.handle_response(Time(200), http(429, &[("retry-after", "3")], RATE_LIMITED))
+        .unwrap();
+    assert_eq!(m.pool().state(KeyId(2)), KeyState::CoolingDown(Time(3_200)));
+
+    // The first key is out of quota, not cooling: the second's hint-less 429 benches it.
+    let mut m = RetryMachine::new(Policy::default(), targets, 42).unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    let quota = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+    m.handle_response(Time(100), http(429, &[], quota)).unwrap();
+    assert!(matches!(m.pool().state(KeyId(1)), KeyState::Exhausted(_)));
+    drain(&mut m);
+    m.handle_response(Time(200), http(429, &[], RATE_LIMITED))
+        .unwrap();
+    assert!(matches!(m.pool().state(KeyId(2)), KeyState::CoolingDown(_)));
+}
