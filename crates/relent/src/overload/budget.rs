@@ -57,9 +57,11 @@ impl BudgetPolicy {
     }
 }
 
-/// The AWS SDKs' costs and rewards (5 a retry, 10 after a timeout, +1 per first-try
-/// success, a retried success's cost back) in a bucket of 20 tokens that refills by 2 a
-/// second. Sources and the measurements behind the numbers in `docs/POLICY.md`.
+/// The AWS SDKs' costs and first-try reward (5 a retry, 10 after a timeout, +1 per
+/// first-try success) in a bucket of 30 tokens that refills by 2 a second; a retried
+/// success gives back 80 % of its cost, and the refill and refunds are a floor beside the
+/// first-try rewards (see [`RetryBudget`]). Sources and the measurements behind the
+/// numbers in `docs/POLICY.md`.
 impl Default for BudgetPolicy {
     fn default() -> Self {
         BudgetPolicy {
