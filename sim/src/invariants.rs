@@ -1113,16 +1113,14 @@ impl Checker {
             }
         }
         self.fresh_answer = Some(truth);
-        // Issue #14: a success refills the budget (a paid retry's cost back, else the
-        // first-try reward); the target's breaker learns the outcome.
+        // Issue #14: a success refills the budget (a share of a paid retry's cost back,
+        // else the first-try reward); the target's breaker learns the outcome.
         if truth.reason == Reason::Success {
-            let reward = u64::from(self.policy.overload.budget.success_reward);
-            let earned = if self.charged > 0 {
-                self.charged
+            if self.charged > 0 {
+                self.overload.refunded(&self.policy, now, self.charged);
             } else {
-                reward
-            };
-            self.overload.earn(&self.policy, earned);
+                self.overload.rewarded(&self.policy, now);
+            }
         }
         self.charged = 0;
         self.overload

@@ -57,6 +57,10 @@ pub struct OverloadModel {
     pub milli: u64,
     /// The time the refill is counted up to.
     pub counted_to: Time,
+    /// Thousandths of a token of first-try rewards that the floor income (the refill and
+    /// the refunds) has not matched yet; the floor income pays these off before it adds
+    /// to the balance, so the budget gains the larger of the two, not their sum.
+    pub credit: u64,
     /// One breaker per target.
     pub breakers: Vec<BreakerModel>,
 }
@@ -89,6 +93,7 @@ impl OverloadModel {
         OverloadModel {
             milli: 1_000 * u64::from(policy.overload.budget.capacity),
             counted_to: Time::ZERO,
+            credit: 0,
             breakers: (0..targets)
                 .map(|_| BreakerModel {
                     mode: Mode::Closed,
@@ -222,18 +227,36 @@ impl OverloadModel {
         1_000 * u64::from(policy.overload.budget.capacity)
     }
 
-    /// The thousandths of a token the budget holds at `now`: `refill_per_sec` tokens for
-    /// every second since the last count, never past the capacity.
-    fn milli_at(&self, policy: &Policy, now: Time) -> u64 {
+    /// The most credit kept: ten seconds of refill, at most the capacity (documented in
+    /// `docs/POLICY.md`).
+    fn credit_ceiling(policy: &Policy) -> u64 {
+        let ten_seconds = 10 * 1_000 * u64::from(policy.overload.budget.refill_per_sec);
+        ten_seconds.min(Self::ceiling(policy))
+    }
+
+    /// The (balance, credit) at `now`, in thousandths of a token: the refill since the last
+    /// count (`refill_per_sec` thousandths a millisecond) first pays off the credit, the
+    /// rest goes to the balance, never past the capacity.
+    fn state_at(&self, policy: &Policy, now: Time) -> (u64, u64) {
         let elapsed_ms = now.0.saturating_sub(self.counted_to.0);
         let gained = elapsed_ms.saturating_mul(u64::from(policy.overload.budget.refill_per_sec));
-        self.milli.saturating_add(gained).min(Self::ceiling(policy))
+        let to_credit = gained.min(self.credit);
+        let milli = self
+            .milli
+            .saturating_add(gained - to_credit)
+            .min(Self::ceiling(policy));
+        (milli, self.credit - to_credit)
+    }
+
+    /// The thousandths of a token the budget holds at `now`.
+    fn milli_at(&self, policy: &Policy, now: Time) -> u64 {
+        self.state_at(policy, now).0
     }
 
     /// Counts the refill up to `now`.
     pub fn refill_to(&mut self, policy: &Policy, now: Time) {
         if now > self.counted_to {
-            self.milli = self.milli_at(policy, now);
+            (self.milli, self.credit) = self.state_at(policy, now);
             self.counted_to = now;
         }
     }
@@ -251,7 +274,7 @@ impl OverloadModel {
     /// The first millisecond at or after `now` at which the refill alone makes the budget
     /// hold `cost` tokens; `None` when it never does.
     pub fn affords_from(&self, policy: &Policy, now: Time, cost: u64) -> Option<Time> {
-        let held = self.milli_at(policy, now);
+        let (held, credit) = self.state_at(policy, now);
         let wanted = cost * 1_000;
         if held >= wanted {
             return Some(now);
@@ -260,8 +283,9 @@ impl OverloadModel {
         if rate == 0 || wanted > Self::ceiling(policy) {
             return None;
         }
-        // The smallest whole number of milliseconds whose refill covers the shortfall.
-        let short = wanted - held;
+        // The smallest whole number of milliseconds whose refill pays off the credit and
+        // then covers the shortfall.
+        let short = wanted - held + credit;
         let ms = short / rate + u64::from(short % rate != 0);
         Some(Time(now.0 + ms))
     }
@@ -272,8 +296,23 @@ impl OverloadModel {
         self.milli = self.milli.saturating_sub(cost * 1_000);
     }
 
-    /// Adds `tokens`, up to the capacity.
-    pub fn earn(&mut self, policy: &Policy, tokens: u64) {
-        self.milli = (self.milli + tokens * 1_000).min(Self::ceiling(policy));
+    /// A first-try success at `now`: `success_reward` tokens to the balance (up to the
+    /// capacity) and to the credit (up to its ceiling).
+    pub fn rewarded(&mut self, policy: &Policy, now: Time) {
+        self.refill_to(policy, now);
+        let reward = 1_000 * u64::from(policy.overload.budget.success_reward);
+        self.milli = (self.milli + reward).min(Self::ceiling(policy));
+        self.credit = (self.credit + reward).min(Self::credit_ceiling(policy));
+    }
+
+    /// A success at `now` of a retry that cost `charged` tokens: `retry_refund_percent` of
+    /// that back, which first pays off the credit.
+    pub fn refunded(&mut self, policy: &Policy, now: Time, charged: u64) {
+        self.refill_to(policy, now);
+        let percent = u64::from(policy.overload.budget.retry_refund_percent.min(100));
+        let refund = charged * 1_000 * percent / 100;
+        let to_credit = refund.min(self.credit);
+        self.credit -= to_credit;
+        self.milli = (self.milli + refund - to_credit).min(Self::ceiling(policy));
     }
 }

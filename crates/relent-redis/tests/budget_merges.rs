@@ -27,6 +27,7 @@ fn policy(capacity: u32, refill_per_sec: u32) -> BudgetPolicy {
         retry_cost: 5,
         timeout_retry_cost: 5,
         success_reward: 1,
+        retry_refund_percent: 100,
         refill_per_sec,
     }
 }

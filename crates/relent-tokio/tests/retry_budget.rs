@@ -23,6 +23,7 @@ fn budget(capacity: u32, retry_cost: u32) -> BudgetPolicy {
         retry_cost,
         timeout_retry_cost: retry_cost,
         success_reward: 0,
+        retry_refund_percent: 100,
         refill_per_sec: 0,
     }
 }

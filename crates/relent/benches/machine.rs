@@ -35,6 +35,7 @@ fn machine_with(overload_on: bool) -> RetryMachine {
                 success_reward: 1,
                 capacity: u32::MAX,
                 // The refill is counted on every paid retry, though the bucket stays full.
+                retry_refund_percent: 100,
                 refill_per_sec: 2,
             },
             breaker: relent::BreakerPolicy {

@@ -410,6 +410,7 @@ pub fn worker_main() {
                     retry_cost: n[1],
                     timeout_retry_cost: n[1],
                     success_reward: 0,
+                    retry_refund_percent: 100,
                     refill_per_sec: n[2],
                 },
                 breaker: relent::BreakerPolicy::off(),

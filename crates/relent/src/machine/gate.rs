@@ -179,19 +179,21 @@ impl RetryMachine {
     }
 
     /// After an answer from target `t`: the breaker learns whether the provider is
-    /// struggling, and a success refills the budget (the retry's own cost back, or the
-    /// first-try reward).
+    /// struggling, and a success refills the budget (the first-try reward, or a share of the
+    /// retry's own cost back).
     pub(super) fn record_outcome(&mut self, now: Time, t: usize, reason: Reason) {
         let policy = self.policy.overload;
         let charged = std::mem::take(&mut self.charged);
         let breaker = self.overload.breakers.get_mut(t);
         if reason == Reason::Success {
-            let earned = if charged > 0 {
-                charged
+            // Settled first: the refill up to now pays off the credit as it stood.
+            self.overload.budget.settle(now);
+            if charged > 0 {
+                let refund = policy.budget.refund_milli(charged);
+                self.overload.budget.refund(refund);
             } else {
-                policy.budget.success_reward
-            };
-            self.overload.budget.earn(earned);
+                self.overload.budget.earn(policy.budget.success_reward);
+            }
             if let Some(b) = breaker {
                 b.record(now, false, &policy.breaker);
             }
@@ -344,6 +346,7 @@ mod tests {
                 retry_cost: 5,
                 timeout_retry_cost: 5,
                 success_reward: 0,
+                retry_refund_percent: 100,
                 refill_per_sec: 1,
             },
             breaker: BreakerPolicy::off(),

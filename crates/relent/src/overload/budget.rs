@@ -15,9 +15,14 @@ pub struct BudgetPolicy {
     pub retry_cost: u32,
     /// Tokens a retry after a timeout costs (a timeout holds the provider's capacity longer).
     pub timeout_retry_cost: u32,
-    /// Tokens a success at the first attempt earns. A success at a retry gives that
-    /// retry's cost back instead.
+    /// Tokens a success at the first attempt earns. A success at a retry gives back
+    /// `retry_refund_percent` of that retry's cost instead.
     pub success_reward: u32,
+    /// The share of a paid retry's cost, in percent, that its success gives back (100: all
+    /// of it, the AWS SDKs' rule). Like the refill, the refund is part of the budget's
+    /// floor: it adds only what the first-try successes have not already brought in (see
+    /// [`RetryBudget`]).
+    pub retry_refund_percent: u32,
     /// Tokens the budget gains per second of (the machine's) time, whatever the traffic: the
     /// reserve that lets a client with no successes retry now and then (Finagle's and
     /// tower's `min_retries_per_sec`). A retry the budget cannot pay waits for this refill
@@ -33,6 +38,7 @@ impl BudgetPolicy {
             retry_cost: 0,
             timeout_retry_cost: 0,
             success_reward: 0,
+            retry_refund_percent: 0,
             refill_per_sec: 0,
         }
     }
@@ -45,23 +51,34 @@ impl BudgetPolicy {
             retry_cost: 5,
             timeout_retry_cost: 10,
             success_reward: 1,
+            retry_refund_percent: 100,
             refill_per_sec: 0,
         }
     }
 }
 
-/// The AWS SDKs' costs and rewards (5 a retry, 10 after a timeout, +1 per first-try
-/// success, a retried success's cost back) in a bucket of 20 tokens that refills by 2 a
-/// second. Sources and the measurements behind the numbers in `docs/POLICY.md`.
+/// The AWS SDKs' costs and first-try reward (5 a retry, 10 after a timeout, +1 per
+/// first-try success) in a bucket of 30 tokens that refills by 2 a second; a retried
+/// success gives back 80 % of its cost, and the refill and refunds are a floor beside the
+/// first-try rewards (see [`RetryBudget`]). Sources and the measurements behind the
+/// numbers in `docs/POLICY.md`.
 impl Default for BudgetPolicy {
     fn default() -> Self {
         BudgetPolicy {
-            capacity: 20,
+            capacity: 30,
             retry_cost: 5,
             timeout_retry_cost: 10,
             success_reward: 1,
+            retry_refund_percent: 80,
             refill_per_sec: 2,
         }
+    }
+}
+
+impl BudgetPolicy {
+    /// Milli-tokens a success at a retry that cost `charged` tokens gives back.
+    pub fn refund_milli(&self, charged: u32) -> u64 {
+        u64::from(charged) * u64::from(self.retry_refund_percent.min(100)) * MILLI / 100
     }
 }
 
@@ -69,11 +86,25 @@ impl Default for BudgetPolicy {
 /// of `r` tokens a second is exactly `r` milli-tokens a millisecond.
 const MILLI: u64 = 1_000;
 
+/// The first-try rewards the floor income pays off are those of at most this long's refill.
+pub const CREDIT_WINDOW_MS: u64 = 10_000;
+
 /// The tokens left. Never below zero, never above the capacity.
 ///
+/// Two kinds of income fill it. First-try successes earn `success_reward` each: the ratio
+/// rule (at 1 token a success and 5 a retry, retries are at most 20 % of first attempts).
+/// The time refill and the refunds of retried successes are the floor: they add only what
+/// the first-try successes have not already brought in, so over a stretch of time the
+/// budget gains the larger of the two, not their sum (Envoy's retry budget allows the
+/// larger of `budget_percent` of the requests and `min_retry_concurrency`). The
+/// first-try rewards not yet matched by floor income are kept as a `credit` (at most
+/// [`CREDIT_WINDOW_MS`] of refill, and at most the capacity), which the floor income pays
+/// off before it adds to the balance.
+///
 /// The refill is settled lazily: [`RetryBudget::settle`] adds what accrued since the last
-/// settlement. Accrual is linear and the cap applies at every settlement, so settling at
-/// any sequence of times gives the same balance as settling once.
+/// settlement. Accrual is linear, the credit is paid off first and the cap applies at every
+/// settlement, so settling at any sequence of times gives the same balance as settling
+/// once.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryBudget {
     /// Milli-tokens left.
@@ -86,6 +117,13 @@ pub struct RetryBudget {
     /// Milli-tokens this value has gained from the refill, ever (to tell a call's spending
     /// from its refill when merging).
     refilled: u64,
+    /// Milli-tokens of first-try rewards that the floor income (refill, refunds) has not
+    /// matched yet; at most the credit cap.
+    #[serde(default)]
+    credit: u64,
+    /// Milli-tokens of credit the refill has paid off, ever (for merging, like `refilled`).
+    #[serde(default)]
+    absorbed: u64,
 }
 
 impl RetryBudget {
@@ -97,6 +135,8 @@ impl RetryBudget {
             refill_per_sec: policy.refill_per_sec,
             as_of: Time::ZERO,
             refilled: 0,
+            credit: 0,
+            absorbed: 0,
         }
     }
 
@@ -120,7 +160,11 @@ impl RetryBudget {
         if now <= self.as_of {
             return;
         }
-        let accrued = (now.0 - self.as_of.0).saturating_mul(u64::from(self.refill_per_sec));
+        let mut accrued = (now.0 - self.as_of.0).saturating_mul(u64::from(self.refill_per_sec));
+        let paid_off = accrued.min(self.credit);
+        self.credit -= paid_off;
+        self.absorbed = self.absorbed.saturating_add(paid_off);
+        accrued -= paid_off;
         let before = self.milli;
         self.milli = self.milli.saturating_add(accrued).min(self.cap_milli());
         self.refilled = self.refilled.saturating_add(self.milli - before);
@@ -145,9 +189,11 @@ impl RetryBudget {
             Some(_) if cost > self.capacity || self.refill_per_sec == 0 => None,
             Some(need) => {
                 // The refill counts from `as_of`, which an adopted debt may put after `now`.
+                // The refill pays off the credit before it adds to the balance.
                 let rate = u64::from(self.refill_per_sec);
                 let from = settled.as_of.max(now);
-                Some(Time(from.0.saturating_add(need.div_ceil(rate))))
+                let wait = need.saturating_add(settled.credit).div_ceil(rate);
+                Some(Time(from.0.saturating_add(wait)))
             }
         }
     }
@@ -164,12 +210,34 @@ impl RetryBudget {
         }
     }
 
-    /// Adds `tokens`, up to the capacity.
+    /// A first-try success's reward: adds `tokens` to the balance (up to the capacity) and
+    /// to the credit that the floor income pays off before it adds anything.
     pub fn earn(&mut self, tokens: u32) {
+        let milli = u64::from(tokens) * MILLI;
+        self.milli = self.milli.saturating_add(milli).min(self.cap_milli());
+        self.credit = self.credit.saturating_add(milli).min(self.credit_cap());
+    }
+
+    /// The most credit the budget keeps: ten seconds of refill (tower's and Finagle's retry
+    /// budgets count deposits over a 10 s window), at most the capacity.
+    fn credit_cap(&self) -> u64 {
+        (u64::from(self.refill_per_sec) * CREDIT_WINDOW_MS).min(self.cap_milli())
+    }
+
+    /// A retried success's refund, `milli` milli-tokens of floor income: it pays off the
+    /// credit first and adds the rest to the balance (up to the capacity).
+    pub fn refund(&mut self, milli: u64) {
+        let paid_off = milli.min(self.credit);
+        self.credit -= paid_off;
         self.milli = self
             .milli
-            .saturating_add(u64::from(tokens) * MILLI)
+            .saturating_add(milli - paid_off)
             .min(self.cap_milli());
+    }
+
+    /// Milli-tokens of first-try rewards the floor income has not matched yet.
+    pub fn credit(&self) -> u64 {
+        self.credit
     }
 
     /// Takes a call's net change from `before` to `after` (what it spent and earned, not
@@ -180,6 +248,12 @@ impl RetryBudget {
         let delta = i128::from(RetryBudget::call_change(before, after));
         let merged = (i128::from(self.milli) + delta).clamp(0, i128::from(self.cap_milli()));
         self.milli = u64::try_from(merged).unwrap_or(0);
+        // The credit likewise: what the call earned and paid off with refunds, not what its
+        // refill paid off (this value's own refill does that).
+        let credit = i128::from(after.credit) - i128::from(before.credit)
+            + (i128::from(after.absorbed) - i128::from(before.absorbed));
+        let merged = (i128::from(self.credit) + credit).clamp(0, i128::from(self.credit_cap()));
+        self.credit = u64::try_from(merged).unwrap_or(0);
     }
 
     /// Milli-tokens (thousandths of a token) left, as last settled.
@@ -280,6 +354,7 @@ mod tests {
             retry_cost: 5,
             timeout_retry_cost: 10,
             success_reward: 1,
+            retry_refund_percent: 100,
             refill_per_sec: 2,
         }
     }
@@ -362,5 +437,80 @@ mod tests {
         assert!(c.spend(Time(1_000), 2));
         shared.merge_call(&before, &c);
         assert_eq!(shared.balance(), 0);
+    }
+
+    #[test]
+    fn the_refill_and_refunds_add_only_what_first_try_successes_have_not_brought() {
+        // The default: 2 tokens a second of refill, a retried success gives back 4 of 5.
+        let p = BudgetPolicy::default();
+        let mut b = RetryBudget::new(&p);
+        assert!((0..6).all(|_| b.spend(Time(0), 5)));
+        assert_eq!(b.milli(), 0);
+        // Ten first-try successes in the first second: 10 tokens, and 10 of credit.
+        for _ in 0..10 {
+            b.earn(1);
+        }
+        assert_eq!((b.milli(), b.credit()), (10_000, 10_000));
+        // That second's refill (2 tokens) and a refund (4) pay off credit, adding nothing.
+        b.settle(Time(1_000));
+        b.refund(p.refund_milli(5));
+        assert_eq!((b.milli(), b.credit()), (10_000, 4_000));
+        // With no first-try successes the floor adds: 2 s of refill pays off the last 4.
+        b.settle(Time(3_000));
+        assert_eq!((b.milli(), b.credit()), (10_000, 0));
+        b.refund(p.refund_milli(5));
+        assert_eq!(b.milli(), 14_000);
+        // The credit is at most ten seconds of refill.
+        for _ in 0..100 {
+            b.earn(1);
+        }
+        assert_eq!(b.credit(), 20_000);
+        assert_eq!(b.balance(), 30);
+    }
+
+    #[test]
+    fn a_wait_for_the_refill_counts_the_credit_it_pays_off_first() {
+        let p = BudgetPolicy::default();
+        let mut b = RetryBudget::new(&p);
+        assert!((0..6).all(|_| b.spend(Time(0), 5)));
+        b.earn(3);
+        // 2 tokens short, 3 of credit: 5 tokens of refill at 2 a second.
+        assert_eq!(b.ready_at(Time(0), 5), Some(Time(2_500)));
+        assert!(!b.can_pay(Time(2_499), 5));
+        assert!(b.can_pay(Time(2_500), 5));
+        let mut often = b;
+        for t in (0..=4_000).step_by(77) {
+            often.settle(Time(t));
+        }
+        often.settle(Time(4_000));
+        b.settle(Time(4_000));
+        assert_eq!((often.milli(), often.credit()), (b.milli(), b.credit()));
+    }
+
+    #[test]
+    fn concurrent_calls_merge_the_credit_by_net_change_and_the_refill_once() {
+        let p = BudgetPolicy::default();
+        let mut shared = RetryBudget::new(&p);
+        assert!((0..6).all(|_| shared.spend(Time(0), 5)));
+        let before = shared;
+        let mut a = before;
+        let mut b = before;
+        a.earn(1);
+        a.earn(1);
+        b.earn(1);
+        shared.merge_call(&before, &a);
+        shared.merge_call(&before, &b);
+        assert_eq!((shared.milli(), shared.credit()), (3_000, 3_000));
+        // Both calls see the same second pass: the client's refill pays off 2 of its
+        // credit once, and a refund in one call pays off the rest.
+        let before = shared;
+        let mut a = before;
+        let mut b = before;
+        a.settle(Time(1_000));
+        b.settle(Time(1_000));
+        b.refund(1_000);
+        shared.merge_call(&before, &a);
+        shared.merge_call(&before, &b);
+        assert_eq!((shared.milli(), shared.credit()), (3_000, 0));
     }
 }

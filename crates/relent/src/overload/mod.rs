@@ -17,7 +17,7 @@ mod breaker;
 mod budget;
 
 pub use breaker::{Admission, Breaker, BreakerPolicy, BreakerState, MAX_WINDOW};
-pub use budget::{BudgetPolicy, RetryBudget};
+pub use budget::{BudgetPolicy, RetryBudget, CREDIT_WINDOW_MS};
 
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
