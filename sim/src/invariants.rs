@@ -1983,17 +1983,23 @@ impl Checker {
         self.overload.affords(&self.policy, now, cost)
     }
 
+    /// A later target that could take the call now, after `reason`, when the send limits,
+    /// the deadline and the budget allow a send at all (invariants 28 and 29).
+    fn fallback_due(&self, now: Time, reason: Reason) -> Option<usize> {
+        if self.sends >= self.policy.max_attempts
+            || now >= self.deadline
+            || !self.budget_pays(now, reason)
+        {
+            return None;
+        }
+        self.fallback_ready(now)
+    }
+
     /// Invariant 29: a rate limit the ejection guard held back is one the keys share, so
     /// the call waits on its target only when no later target could take it now (the
     /// limits and the budget allowing a send, as for invariant 28).
     fn guarded_sleep(&mut self, now: Time) {
-        if self.sends >= self.policy.max_attempts
-            || now >= self.deadline
-            || !self.budget_pays(now, Reason::RateLimited)
-        {
-            return;
-        }
-        if let Some(t) = self.fallback_ready(now) {
+        if let Some(t) = self.fallback_due(now, Reason::RateLimited) {
             self.violation(
                 now,
                 29,
@@ -2009,14 +2015,10 @@ impl Checker {
     /// upstream provider is busy) the call falls back at once when a later target could
     /// take it now and the limits and the budget allow a send; `instead` is what it did.
     fn upstream_fallback(&mut self, now: Time, truth: &Truth, instead: &str) {
-        if truth.reason != Reason::UpstreamRateLimited
-            || self.sends >= self.policy.max_attempts
-            || now >= self.deadline
-            || !self.budget_pays(now, truth.reason)
-        {
+        if truth.reason != Reason::UpstreamRateLimited {
             return;
         }
-        if let Some(t) = self.fallback_ready(now) {
+        if let Some(t) = self.fallback_due(now, truth.reason) {
             self.violation(
                 now,
                 28,
