@@ -373,5 +373,22 @@ pub fn generate(seed: u64) -> Schedule {
             schedule.policy.max_ejection_percent = d.pick(&[0, 10, 34, 67, 100]);
         }
     }
+    // Backoffs of a few milliseconds: one world in sixteen, so that a draw reaches the very
+    // top of its jittered range often enough for the spread marks to see it (drawn last).
+    if d.chance(1.0 / 16.0) {
+        for b in [
+            &mut schedule.policy.backoff,
+            &mut schedule.policy.congestion_backoff,
+        ] {
+            b.base_ms = d.range(1, 4);
+            b.cap_ms = b.base_ms * d.range(1, 8);
+            b.jitter = d.pick(&[
+                Jitter::Equal,
+                Jitter::Equal,
+                Jitter::Full,
+                Jitter::Decorrelated,
+            ]);
+        }
+    }
     schedule
 }

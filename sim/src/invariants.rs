@@ -144,6 +144,17 @@
 //!     possible revocation, an outside mark, a bench too short to tell), both
 //!     answers are accepted. A key removed, revoked for good or marked bad with an end while
 //!     the request was out is not held (a bench adds no cooling key).
+//! 30. the call's first backoff (a sleep labelled `backoff` right after the first answer,
+//!     which was no rate limit, and no breaker's wait) lies in the range its policy fixes:
+//!     no retry was drawn before it, so with `e = min(base, cap)` of the congestion backoff
+//!     (after an overload) or the transient one (else), equal jitter gives `[e/2, e]`, full
+//!     jitter `[0, e]`, decorrelated jitter `[e, min(3·base, cap)]`, none exactly `e`. The
+//!     spread of the draws is a coverage question, not a per-step one: the marks
+//!     `backoff_drew_its_top`, `equal_jitter_backoff_in_top_eighth` and
+//!     `key_cooldown_jitter_in_upper_half` require that some first backoff drew the very
+//!     top of its range, some equal-jitter one its top eighth, and some hint-less key
+//!     cooldown more than half its jitter above its floor (seen only where the key is
+//!     reported cooling past anything else that could hold it).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -221,6 +232,20 @@ pub enum Input<'a> {
     StreamEnded,
     /// The committed stream failed.
     StreamFailed,
+}
+
+/// How far into their ranges a call's random draws reached: facts for the spread marks,
+/// which a machine whose jitter is narrower than its policy says never reaches.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spread {
+    /// The call's first backoff drew the very top of its jittered range (invariant 30).
+    pub backoff_top: bool,
+    /// The call's first equal-jitter backoff drew from the top eighth of a range of at
+    /// least 16 ms.
+    pub equal_top_eighth: bool,
+    /// A hint-less key cooldown drew more than half its jitter (of at least 200 ms) above
+    /// its floor.
+    pub cooldown_upper_half: bool,
 }
 
 /// The checker's model of one key.
@@ -553,6 +578,9 @@ pub struct Checker {
     sends: u32,
     target_sends: u32,
     transient: u32,
+    /// Immediate resends after a rate limit that the machine may have counted as transient
+    /// retries (where the model cannot tell whether the ejection guard held the key).
+    transient_maybe: u32,
     /// Waits on the current target (every sleep, and every resend of the key just used
     /// with no sleep between): at least as many as the retries the machine's backoff has
     /// counted there (invariant 25 bounds its delay with them).
@@ -596,6 +624,12 @@ pub struct Checker {
     inherited_cooldowns: Vec<KeyId>,
     /// A key's hint-less cooldown escalated (its second or later in a row) in this call.
     escalated: bool,
+    /// How far into their ranges this call's random draws reached (the spread marks).
+    spread: Spread,
+    /// Whether the call has slept (every sleep but a budget's counts as a retry drawn).
+    slept: bool,
+    /// Whether the current input is a pool change that ends a wait for the retry budget.
+    budget_plan_resumed: bool,
     /// The same key was sent again after an answer the server marked retryable
     /// (`x-should-retry: true`) although its body refused the request.
     retried_when_told: bool,
@@ -627,6 +661,7 @@ impl Checker {
             sends: 0,
             target_sends: 0,
             transient: 0,
+            transient_maybe: 0,
             target_waits: 0,
             excluded: Vec::new(),
             refused: Vec::new(),
@@ -651,6 +686,9 @@ impl Checker {
                 .unwrap_or_else(|| OverloadModel::new(policy, client.contexts.len())),
             last_truth: None,
             last_says_retry: false,
+            spread: Spread::default(),
+            slept: false,
+            budget_plan_resumed: false,
             charged: 0,
             inherited_cooldowns: client
                 .keys
@@ -683,6 +721,11 @@ impl Checker {
         self.retried_when_told
     }
 
+    /// How far into their ranges this call's random draws reached (for the spread marks).
+    pub fn spread(&self) -> Spread {
+        self.spread
+    }
+
     /// Whether a key's cooldown escalated in this call (its second or later hint-less rate
     /// limit in a row); whether one did with a count an earlier call had started; whether a
     /// key drew a hint-less rate limit after a success had reset its count.
@@ -705,6 +748,47 @@ impl Checker {
         let e = &self.policy.key_cooldown;
         e.enabled
             .then_some((e.base_ms, e.max_ms, u64::from(e.jitter_percent)))
+    }
+
+    /// Invariant 30, on the call's first backoff (a sleep labelled `backoff` after the
+    /// first answer, which was no rate limit): no retry has been drawn before it, so the
+    /// policy alone fixes its range. The backoff for an overload is the congestion one,
+    /// else the transient one; with `e = min(base, cap)`, equal jitter draws from
+    /// `[e/2, e]`, full jitter from `[0, e]`, decorrelated jitter from
+    /// `[e, min(3·base, cap)]` and none gives `e`. A draw of 0 is no sleep, so it is never
+    /// seen. Also notes, for the spread marks, a draw at the very top of a jittered range
+    /// and an equal-jitter draw in the top eighth of a range of at least 16 ms.
+    fn first_backoff(&mut self, now: Time, until: Time, after: Reason) {
+        let b = if after == Reason::Overloaded {
+            self.policy.congestion_backoff
+        } else {
+            self.policy.backoff
+        };
+        let e = b.base_ms.min(b.cap_ms);
+        let (least, most) = match b.jitter {
+            relent::Jitter::Equal => (e / 2, e),
+            relent::Jitter::Full => (0, e),
+            relent::Jitter::Decorrelated => (e, b.base_ms.saturating_mul(3).min(b.cap_ms).max(e)),
+            _ => (e, e),
+        };
+        let drawn = until.since(now).0;
+        if drawn < least || drawn > most {
+            self.violation(
+                now,
+                30,
+                format!(
+                    "the call's first backoff after {after} lasts {drawn} ms, outside [{least}, {most}] ms, the range its {:?} jitter draws from",
+                    b.jitter
+                ),
+            );
+        }
+        let jittered = matches!(b.jitter, relent::Jitter::Equal | relent::Jitter::Full);
+        if jittered && drawn == most && least < most {
+            self.spread.backoff_top = true;
+        }
+        if b.jitter == relent::Jitter::Equal && e >= 16 && drawn >= e - e / 8 {
+            self.spread.equal_top_eighth = true;
+        }
     }
 
     /// The longest congestion backoff the machine may draw now: every retry on this target
@@ -749,17 +833,11 @@ impl Checker {
         let Some(k) = self.key(key) else {
             return false;
         };
-        // The least a bench would hold the key: with none, a bench cannot be told apart.
-        let next = k.cooldowns.saturating_add(1);
-        let floor = self.escalation().map_or(0, |(base, max, _)| {
-            base.saturating_mul(u64::from(next)).min(max)
-        });
         // A key removed, or held back by an outside mark, while the request was out is gone
         // or cooling already: a bench adds no cooling key, and the guard does not hold.
         if k.removed || k.marked_dead || k.blocked_until > now {
             return false;
         }
-        let unobservable = floor.max(self.congestion_backoff_least()) == 0;
         let own = 1;
         // Cooling keys: surely, possibly. Keys that could take a request: at most, and
         // when as many as possible cool.
@@ -793,14 +871,19 @@ impl Checker {
         let possibly = holds(c_most, e_with_most_cooling);
         // Where the model cannot tell, the call may do what the guard does.
         self.guard_maybe = possibly;
-        if unobservable {
-            return false;
+        // A bench sets the key cooling until `now` or later; a held key keeps its state,
+        // usable now. A key reported cooling until exactly `now` is either: a bench that
+        // drew no time, or a held key whose earlier cooldown ends now. Either way it is
+        // usable now and escalates nothing (a bench of no time has no escalation floor),
+        // so the model follows it as held, without knowing whether the machine counted a
+        // retry (the guard's backoff counts one, a rotation back to the key does not).
+        let reported = entry.keys.iter().find(|r| r.key == key).map(|r| r.state);
+        let usable = reported.is_some_and(|s| s.usable_at(now));
+        let ready_at = reported.and_then(|s| s.ready_at());
+        if usable && ready_at == Some(now) {
+            return true;
         }
-        let held = entry
-            .keys
-            .iter()
-            .find(|r| r.key == key)
-            .is_some_and(|r| r.state.usable_at(now));
+        let held = usable && ready_at.is_none_or(|t| t < now);
         if surely && !held {
             self.violation(
                 now,
@@ -865,6 +948,40 @@ impl Checker {
                     "after hint-less rate limit {n} in a row key {key} cools only until {ready_at}, before the escalated floor {shortest}"
                 ),
             );
+        }
+    }
+
+    /// The spread mark of a hint-less cooldown the machine drew for `key` (floor plus up to
+    /// `jitter`): the key is reported cooling past what held it before (`held_until`) and
+    /// past the longest backoff the machine could have drawn instead, so the time is the
+    /// cooldown's own draw; the mark notes one above its floor plus half its jitter, with a
+    /// jitter of at least 200 ms.
+    #[allow(clippy::too_many_arguments)]
+    fn cooldown_spread(
+        &mut self,
+        now: Time,
+        key: KeyId,
+        entry: &TraceEntry,
+        held_until: Time,
+        floor: u64,
+        jitter: u64,
+        backoff_most: relent::Millis,
+    ) {
+        let Some(ready_at) = entry
+            .keys
+            .iter()
+            .find(|k| k.key == key)
+            .and_then(|k| k.state.ready_at())
+        else {
+            return;
+        };
+        let drawn = ready_at.since(now).0;
+        if jitter >= 200
+            && ready_at > held_until
+            && drawn > backoff_most.0
+            && drawn > floor + jitter / 2
+        {
+            self.spread.cooldown_upper_half = true;
         }
     }
 
@@ -951,6 +1068,10 @@ impl Checker {
         let now = entry.at;
         self.guarded_now = false;
         self.guard_maybe = false;
+        // A pool change that ends a wait for the retry budget resumes the plan made when
+        // the budget denied the send, with the key chosen then.
+        self.budget_plan_resumed = matches!(input, Input::Pool(_))
+            && matches!(self.sleeping, Some(SleepReason::RetryBudget { .. }));
         let mut expect_lone: Option<LoneRejection> = None;
         let mut expect_wake = false;
         match input {
@@ -1227,6 +1348,8 @@ impl Checker {
                 let held_until = k.free_by;
                 // The longest the machine may hold the key back after this answer, and the
                 // shortest (for a cooldown it picks).
+                // The floor and jitter of a hint-less cooldown the machine draws.
+                let mut drawn_from = None;
                 let (longest, shortest) = match truth.reset_at {
                     Some(reset) => {
                         k.blocked_until = k.blocked_until.max(reset);
@@ -1251,6 +1374,7 @@ impl Checker {
                             }
                             None => (0, 0),
                         };
+                        drawn_from = Some((floor, jitter));
                         let until = now + relent::Millis(floor);
                         k.escalated_until = k.escalated_until.max(until);
                         let escalated = relent::Millis(floor + jitter);
@@ -1269,6 +1393,9 @@ impl Checker {
                 }
                 self.restarted_after_reset |= shortest.is_some() && after_reset;
                 self.reported_cooldown(now, key, entry, held_until.max(longest), shortest);
+                if let Some((floor, jitter)) = drawn_from.filter(|_| shortest.is_some()) {
+                    self.cooldown_spread(now, key, entry, held_until, floor, jitter, backoff_most);
+                }
             }
             Reason::PermissionDenied => self.excluded.push(key),
             // (Unless the server said the request may succeed as sent.)
@@ -1355,8 +1482,14 @@ impl Checker {
             Action::Send(send) => {
                 // A key chosen on an answer, at the start or on a pool change is the
                 // selection's choice. (A send that ends a sleep may use the key chosen when
-                // the sleep began, which the model does not follow.)
-                if matches!(input, Input::Start | Input::Answer(_) | Input::Pool(_)) {
+                // the sleep began, which the model does not follow: on a timer, or on a
+                // pool change that ends a wait for the retry budget.)
+                let chosen_now = match input {
+                    Input::Start | Input::Answer(_) => true,
+                    Input::Pool(_) => !self.budget_plan_resumed,
+                    _ => false,
+                };
+                if chosen_now {
                     self.selection_order(now, send);
                 }
                 if let Input::Answer(truth) = input {
@@ -1489,24 +1622,39 @@ impl Checker {
                         }
                     }
                 }
+                // The call's first backoff, after its first answer, drew from a range the
+                // policy alone fixes (invariant 30). A breaker's wait is not a draw.
+                if let (None, SleepReason::Backoff { after }, Input::Answer(_)) =
+                    (breaker_wait, reason, input)
+                {
+                    if self.sends == 1 && !self.slept && *after != Reason::RateLimited {
+                        self.first_backoff(now, *until, *after);
+                    }
+                }
                 if let Some(t) = breaker_wait.filter(|_| !budget_wait) {
                     self.breaker_wait_allowed(now, t);
                 }
                 match breaker_wait {
                     // Nor is a wait for the budget's refill: it follows a wait that counted.
-                    _ if budget_wait => {}
+                    // But straight after an answer, a wait for the budget or for this
+                    // target's breaker follows a backoff that drew no time, and that retry
+                    // counted.
+                    _ if budget_wait => self.retry_before_gate(input),
+                    Some(t) if t == self.target => self.retry_before_gate(input),
                     None if !after_overload => self.transient += 1,
                     None => {}
                     Some(t) if t > self.target => {
                         self.target = t;
                         self.target_sends = 0;
                         self.transient = 0;
+                        self.transient_maybe = 0;
                         self.target_waits = 0;
                         self.target_overloads = 0;
                     }
                     Some(_) => {}
                 }
                 self.target_waits += 1;
+                self.slept = true;
                 self.sleeping = Some(*reason);
                 self.fresh_answer = None;
             }
@@ -1635,7 +1783,8 @@ impl Checker {
         let wait = truth
             .reset_at
             .map_or(backoff.cap_ms, |at| at.0.saturating_sub(now.0));
-        let due = (overload || self.transient < p.transient_retries_per_target)
+        let due = (overload
+            || self.transient + self.transient_maybe < p.transient_retries_per_target)
             && !(overload && self.target_overloads >= p.overload_attempts_before_fallback)
             && self.sends < p.max_attempts
             && self.target_sends < p.max_attempts_per_target
@@ -1645,7 +1794,12 @@ impl Checker {
                 Verdict::Pass | Verdict::Probe
             )
             && wait <= p.max_wait_before_fallback_ms
-            && now.0.saturating_add(wait) < self.deadline.0;
+            && now.0.saturating_add(wait) < self.deadline.0
+            // A key of the target to retry with: the failed one, unless a pool change took
+            // it while the request was out (then a backoff that draws no time moves on).
+            && self.keys.iter().any(|k| {
+                k.target == self.target && self.surely_in_play(k) && k.free_by <= now
+            });
         if due {
             self.violation(
                 now,
@@ -1750,15 +1904,12 @@ impl Checker {
             && self.last_send.map(|(t, _)| t) == Some(send.target)
             && self.last_truth.is_some_and(|r| !is_transient(r));
         if let Some(truth) = self.fresh_answer.take() {
-            if same_key_again && send.target == self.target {
+            // A resend straight after a transient fault retries the target (with another of
+            // its keys when the first is no longer usable); after other faults only the same
+            // key again is a retry.
+            if send.target == self.target && (same_key_again || truth.transient()) {
                 self.target_waits += 1;
-            }
-            if same_key_again
-                && truth.transient()
-                && truth.reason != Reason::Overloaded
-                && send.target == self.target
-            {
-                self.transient += 1;
+                self.retry_with_no_wait(truth, same_key_again);
             }
         }
         // Invariant 26: a retry after a timeout or a dropped connection on a fresh one.
@@ -1808,6 +1959,7 @@ impl Checker {
             self.target = send.target;
             self.target_sends = 0;
             self.transient = 0;
+            self.transient_maybe = 0;
             self.target_waits = 0;
             self.target_overloads = 0;
         }
@@ -1911,6 +2063,37 @@ impl Checker {
         self.last_send = Some((send.target, send.key));
         self.note_used(send.target, send.key, now);
         self.sleeping = None;
+    }
+
+    /// Counts a retry of the current target that drew a backoff of no time right after
+    /// `truth`: a send at once, or a wait for the retry budget or the target's breaker
+    /// straight after the answer. After a transient fault (not an overload, which spends
+    /// the deadline instead) it is a transient retry. After a rate limit, a resend of the
+    /// same key (`same_key`) is one when the ejection guard held the key (a backoff on the
+    /// target), but not when the key was benched for no time and picked again; where the
+    /// model cannot tell whether the guard held, the machine may have counted it.
+    fn retry_with_no_wait(&mut self, truth: Truth, same_key: bool) {
+        if truth.transient() && truth.reason != Reason::Overloaded {
+            self.transient += 1;
+        } else if truth.reason == Reason::RateLimited && !truth.transient() && same_key {
+            if self.guarded_now {
+                self.transient += 1;
+            } else if self.guard_maybe {
+                self.transient_maybe += 1;
+            }
+        }
+    }
+
+    /// A wait for the retry budget or a breaker that `input` caused: straight after an
+    /// answer (or a restarted stream's failure, a dropped connection), the retry it gates
+    /// drew a backoff of no time (`retry_with_no_wait`).
+    fn retry_before_gate(&mut self, input: &Input<'_>) {
+        let truth = match input {
+            Input::Answer(truth) => *truth,
+            Input::StreamFailed => Truth::of(Reason::ConnectionFailed),
+            _ => return,
+        };
+        self.retry_with_no_wait(truth, true);
     }
 
     /// Whether a sleep until `until` waits for a breaker the model has open (or with its
@@ -2183,7 +2366,7 @@ impl Checker {
         let stream_failed = matches!(input, Input::StreamFailed);
         let limits_spent = self.sends >= self.policy.max_attempts
             || self.target_sends >= self.policy.max_attempts_per_target
-            || self.transient >= self.policy.transient_retries_per_target;
+            || self.transient + self.transient_maybe >= self.policy.transient_retries_per_target;
         let answer = match input {
             Input::Answer(truth) => Some(*truth),
             // A restarted stream's failure is a dropped connection.

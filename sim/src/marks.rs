@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 25] = [
+const NAMED: [&str; 28] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -36,6 +36,9 @@ const NAMED: [&str; 25] = [
     "key_cooldown_restarted_after_success",
     "retried_when_the_server_said_so",
     "ejection_guard_held",
+    "backoff_drew_its_top",
+    "equal_jitter_backoff_in_top_eighth",
+    "key_cooldown_jitter_in_upper_half",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -100,6 +103,13 @@ pub enum Named {
     /// The ejection guard held a key back from a bench after a hint-less rate limit, as
     /// one the target's keys share (issue #14 item 2, invariant 29).
     EjectionGuardHeld,
+    /// A call's first backoff drew the very top of its jittered range (a draw that leaves
+    /// out the top, as an off-by-one in the uniform draw does, never reaches it).
+    BackoffDrewItsTop,
+    /// A call's first equal-jitter backoff drew from the top eighth of its range.
+    EqualJitterBackoffInTopEighth,
+    /// A hint-less key cooldown drew more than half its jitter above its floor.
+    KeyCooldownJitterInUpperHalf,
 }
 
 /// The marks reached.

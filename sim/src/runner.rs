@@ -671,6 +671,16 @@ fn finish_call(
     if call.checker.guard_held() {
         marks.hit(Named::EjectionGuardHeld);
     }
+    let spread = call.checker.spread();
+    if spread.backoff_top {
+        marks.hit(Named::BackoffDrewItsTop);
+    }
+    if spread.equal_top_eighth {
+        marks.hit(Named::EqualJitterBackoffInTopEighth);
+    }
+    if spread.cooldown_upper_half {
+        marks.hit(Named::KeyCooldownJitterInUpperHalf);
+    }
     if index > 0 && outcome == Outcome::Succeeded {
         marks.hit(Named::LaterCallSucceeded);
     }
