@@ -43,7 +43,9 @@
 //! 4. no sleep ends at or after the deadline (no send could follow it), no send starts at or
 //!    after it, and the call ends no later than the deadline plus one attempt timeout;
 //! 5. a target that refused the request (malformed, too long, filtered, unknown model,
-//!    certificate, WAF) is never sent to again, and the chain is never climbed back up;
+//!    certificate, WAF) is never sent to again, and the chain is never climbed back up; a
+//!    request a content filter refused is sent nowhere else unless the policy's
+//!    `fallback_on_content_filter` allows it;
 //! 6. every call ends within the step bound, and a waiting machine always waits for
 //!    something (checked by the runner);
 //! 7. the same seed gives the same trace (checked by the swarm, in process and across
@@ -52,7 +54,10 @@
 //!    `deadline_exceeded` whose retry time is before the deadline);
 //! 9. no sleep after a rate limit while the current target has a key the model knows is
 //!    ready;
-//! 10. faults whose row in the brief says "key state unchanged" change no key's state;
+//! 10. faults whose row in the brief says "key state unchanged" change no key's state, and a
+//!     key that answers with a success is usable after it (unless a pool change removed,
+//!     marked or held it while the request was out), while a key marked bad from outside
+//!     stays unusable after a success (only a restore lifts the mark);
 //! 11. once every fault is over and a key the model knows is alive can be reached, the call
 //!     does not give up before its deadline;
 //! 12. committed means committed: no send or sleep after a success was handed over, unless
@@ -985,6 +990,26 @@ impl Checker {
         }
     }
 
+    /// The policy the call runs under.
+    pub fn policy(&self) -> &relent::Policy {
+        &self.policy
+    }
+
+    /// The number of `Send` actions seen.
+    pub fn sends(&self) -> u32 {
+        self.sends
+    }
+
+    /// Whether the call has started.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// The keys that answered "not entitled" in this call (and were not restored since).
+    pub fn excluded(&self) -> &[KeyId] {
+        &self.excluded
+    }
+
     /// The call's deadline, as the policy sets it.
     pub fn deadline(&self) -> Time {
         self.deadline
@@ -1102,6 +1127,21 @@ impl Checker {
                 self.ended = true;
             }
             Input::StreamFailed => {
+                // A broken stream is a dropped connection, whatever the driver showed.
+                if let Some(seen) = entry
+                    .seen
+                    .as_ref()
+                    .filter(|s| s.reason != Reason::ConnectionFailed)
+                {
+                    self.violation(
+                        now,
+                        12,
+                        format!(
+                            "a failed stream was read as {}, not a dropped connection",
+                            seen.reason
+                        ),
+                    );
+                }
                 if self.policy.restart_after_commit {
                     self.restart_granted = true;
                     self.committed = false;
@@ -1288,6 +1328,33 @@ impl Checker {
                     // A re-probe that worked brings the key back.
                     k.revoked = false;
                     k.revoked_at = None;
+                }
+                // A key that just answered is usable, unless the outside took it away or
+                // held it back while the request was out.
+                let (held_outside, marked_dead) = self.key(key).map_or((true, false), |k| {
+                    (
+                        k.removed || k.marked_dead || k.blocked_until > now,
+                        k.marked_dead && !k.removed,
+                    )
+                });
+                let reported = entry.keys.iter().find(|r| r.key == key).map(|r| r.state);
+                let usable = reported.is_some_and(|s| s.usable_at(now));
+                if !held_outside && !usable {
+                    self.violation(
+                        now,
+                        10,
+                        format!("key {key} answered with a success but is reported {reported:?}"),
+                    );
+                }
+                // ... but a success does not lift an outside mark: only a restore does.
+                if marked_dead && usable {
+                    self.violation(
+                        now,
+                        10,
+                        format!(
+                            "key {key}, marked bad from outside, is usable again after a success"
+                        ),
+                    );
                 }
             }
             Reason::KeyRejected => {
@@ -1493,6 +1560,16 @@ impl Checker {
                     self.selection_order(now, send);
                 }
                 if let Input::Answer(truth) = input {
+                    if truth.reason == Reason::ContentFilter
+                        && !truth.says_retry
+                        && !self.policy.fallback_on_content_filter
+                    {
+                        self.violation(
+                            now,
+                            5,
+                            format!("a send to target {} after a content filter refused the request, which the policy does not fall back on", send.target),
+                        );
+                    }
                     self.early_fallback(now, send, truth);
                     if send.target == self.target {
                         self.upstream_fallback(now, truth, "a retry of the same target");

@@ -17,6 +17,7 @@ pub mod server;
 pub mod shrink;
 #[cfg(feature = "stub")]
 pub mod stub;
+pub mod surface;
 pub mod swarm;
 pub mod table;
 

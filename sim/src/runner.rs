@@ -12,6 +12,7 @@ use crate::marks::{Marks, Named};
 use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
 use crate::schedule::Schedule;
 use crate::server::{Served, Server};
+use crate::surface;
 use relent::machine::{KeySnapshot, TraceEntry};
 use relent::{AbortReason, Action, Event, Observation, Overload, Pool, RetryMachine, State, Time};
 use serde::{Deserialize, Serialize};
@@ -115,6 +116,9 @@ struct Call {
     ended_at: Time,
     trace_seen: usize,
     steps: usize,
+    /// Whether this world also drives the machine's surface (invariant 31): stray events,
+    /// early timers, the names and getters checked against their ground truth.
+    surface: bool,
 }
 
 /// What happens next in the world.
@@ -164,6 +168,8 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
     let heal = schedule.heal_at_ms.map(Time);
     let last_change = schedule.pool_changes.iter().map(|c| Time(c.at_ms)).max();
     let settle_ms = schedule.policy.attempt_timeout_ms + schedule.latency_ms;
+    // One world in eight also drives the machine's surface (invariant 31).
+    let surface = (schedule.seed ^ 0x5eed_0031).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 61 == 0;
 
     loop {
         // Carry out everything the last input produced, call by call.
@@ -343,6 +349,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     ended_at: now,
                     trace_seen: 0,
                     steps: 0,
+                    surface,
                 };
                 step(&mut call, Input::Start, result);
                 share(&mut call, &mut overload, &mut model, &mut marks);
@@ -364,7 +371,10 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         marks.hit(Named::PoolChangeDuringSleep);
                     }
                     sync(call, &overload, &model);
-                    let result = call.machine.handle(now, Event::PoolChanged(change.clone()));
+                    if call.surface && matches!(call.machine.state(), State::Sleeping { .. }) {
+                        strays_while_sleeping(call, now);
+                    }
+                    let result = call.machine.handle_pool_change(now, change.clone());
                     // The client's pool has the change already; the call's own view moves on
                     // with it, so the merge after this step carries only what the call did.
                     if let Ok(()) = result {
@@ -391,6 +401,9 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     .take()
                     .expect("an answer time implies a flight");
                 call.delivered_stream = flight.reply == Reply::StreamThenFail;
+                if call.surface {
+                    early_timer(call, now);
+                }
                 let result = flight
                     .reply
                     .observe(|seen| call.machine.handle_response(now, seen))
@@ -405,10 +418,18 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 if schedule.policy.restart_after_commit {
                     marks.hit(Named::RestartAfterCommit);
                 }
-                let result = call.machine.handle(
-                    now,
-                    Event::StreamFailed(Observation::Transport(relent::TransportError::Reset)),
-                );
+                // A driver may also report a broken stream with the response it began with
+                // (a 200 with nothing wrong in it): still a dropped connection.
+                let observation = if call.surface && call.steps % 2 == 0 {
+                    Observation::Http(relent::HttpResponse {
+                        status: 200,
+                        headers: &[],
+                        body: b"",
+                    })
+                } else {
+                    Observation::Transport(relent::TransportError::Reset)
+                };
+                let result = call.machine.handle(now, Event::StreamFailed(observation));
                 step(call, Input::StreamFailed, result);
                 share(call, &mut overload, &mut model, &mut marks);
             }
@@ -458,9 +479,22 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                     .scan("the abort message's Debug output", &debug);
             }
         }
+        // Taking the trace hands over every entry the steps saw (invariant 31).
+        let taken = call.machine.take_trace();
+        if taken.len() != call.trace_seen || call.machine.trace().is_some_and(|t| !t.is_empty()) {
+            call.checker.violation(
+                call.ended_at,
+                31,
+                format!(
+                    "take_trace() handed over {} entries of the {} recorded",
+                    taken.len(),
+                    call.trace_seen
+                ),
+            );
+        }
         violations.extend(call.checker.violations().iter().cloned());
         if options.keep_trace {
-            trace.extend(call.machine.take_trace());
+            trace.extend(taken);
         }
     }
     let first = calls.first();
@@ -607,12 +641,117 @@ fn step(call: &mut Call, input: Input<'_>, result: Result<(), relent::EventError
     }
     let trace = call.machine.trace().unwrap_or(&[]);
     let Some(entry) = trace.get(call.trace_seen) else {
+        call.checker.violation(
+            call.start,
+            31,
+            "the machine accepted an event and recorded nothing for it",
+        );
         return;
     };
+    if trace.len() != call.trace_seen + 1 {
+        call.checker.violation(
+            entry.at,
+            31,
+            format!(
+                "one event recorded {} trace entries",
+                trace.len() - call.trace_seen
+            ),
+        );
+    }
     // The key states before this step are those the previous entry recorded.
     let before = previous_keys(trace, call.trace_seen);
+    let state_before = call
+        .trace_seen
+        .checked_sub(1)
+        .and_then(|i| trace.get(i))
+        .map_or("idle", |e| &*e.state);
+    let expected = surface::expected_state(entry, state_before);
+    let mut problems: Vec<String> = Vec::new();
+    if entry.state != expected || call.machine.state().name() != expected {
+        problems.push(format!(
+            "after this step the state is `{}` (the trace says `{}`), where its actions leave `{expected}`",
+            call.machine.state().name(),
+            entry.state
+        ));
+    }
+    if call.surface {
+        problems.extend(entry.actions.iter().filter_map(surface::action_names));
+    }
     call.trace_seen = trace.len();
     call.checker.step(input, entry, before);
+    for problem in problems {
+        call.checker.violation(entry.at, 31, problem);
+    }
+}
+
+/// A timer that fires before anything is due (invariant 31 and the checker's `Idle`).
+fn early_timer(call: &mut Call, now: Time) {
+    if call.machine.next_timeout().is_some_and(|t| t > now) {
+        let result = call.machine.handle_timeout(now);
+        step(call, Input::Idle, result);
+    }
+}
+
+/// While the call sleeps: a timer that fires early, then an answer that cannot belong to
+/// it (no request is out), which the machine must refuse without changing.
+fn strays_while_sleeping(call: &mut Call, now: Time) {
+    early_timer(call, now);
+    let before = call.machine.trace().map_or(0, <[_]>::len);
+    let result = call.machine.handle_response(now, stray_answer());
+    let after = call.machine.trace().map_or(0, <[_]>::len);
+    let acted = call.machine.poll_action().is_some();
+    let problem = surface::refused(
+        "an answer while no request was out",
+        result,
+        |e| {
+            matches!(
+                e,
+                relent::EventError::Unexpected {
+                    state: "sleeping",
+                    event: "transport_error"
+                }
+            )
+        },
+        (before, after),
+        acted,
+    );
+    if let Some(problem) = problem {
+        call.checker.violation(now, 31, problem);
+    }
+}
+
+/// After the call ended: its getters against the model, then a late answer and a second
+/// start, which the machine must refuse as finished without changing.
+fn after_the_end(call: &mut Call, now: Time) {
+    let problem = surface::getters(
+        &call.machine,
+        call.checker.policy(),
+        call.checker.sends(),
+        call.checker.started().then(|| call.checker.deadline()),
+        call.checker.excluded(),
+    );
+    if let Some(problem) = problem {
+        call.checker.violation(now, 31, problem);
+    }
+    let finished = |e: &relent::EventError| matches!(e, relent::EventError::Finished(_));
+    let before = call.machine.trace().map_or(0, <[_]>::len);
+    let late = call.machine.handle_response(now, stray_answer());
+    let again = call.machine.start(now);
+    let after = call.machine.trace().map_or(0, <[_]>::len);
+    let acted = call.machine.poll_action().is_some();
+    for (what, result) in [
+        ("an answer after the call ended", late),
+        ("a second start after the call ended", again),
+    ] {
+        if let Some(problem) = surface::refused(what, result, finished, (before, after), acted) {
+            call.checker.violation(now, 31, problem);
+        }
+    }
+}
+
+/// An answer the machine cannot be waiting for.
+fn stray_answer() -> Observation<'static> {
+    Observation::Transport(relent::TransportError::Reset)
 }
 
 /// The key states recorded by the trace entry before entry `index` (none before the first).
@@ -649,6 +788,9 @@ fn finish_call(
         Outcome::Aborted(reason) => Some(*reason),
         _ => None,
     };
+    if call.surface && outcome != Outcome::Livelock {
+        after_the_end(call, now);
+    }
     let live_checked = call
         .checker
         .finish(now, aborted, heal, last_change, settle_ms);
