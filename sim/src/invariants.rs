@@ -57,7 +57,7 @@
 //! 10. faults whose row in the brief says "key state unchanged" change no key's state, and a
 //!     key that answers with a success is usable after it (unless a pool change removed,
 //!     marked or held it while the request was out), while a key marked bad from outside
-//!     stays unusable after a success (only a restore lifts the mark);
+//!     stays unusable whatever it answers (only a restore lifts the mark);
 //! 11. once every fault is over and a key the model knows is alive can be reached, the call
 //!     does not give up before its deadline;
 //! 12. committed means committed: no send or sleep after a success was handed over, unless
@@ -1263,6 +1263,19 @@ impl Checker {
             None => self.violation(now, 18, "an answer the machine did not classify"),
             _ => {}
         }
+        // No answer lifts an outside mark: only a restore does.
+        let marked_dead = self.key(key).is_some_and(|k| k.marked_dead && !k.removed);
+        let reported = entry.keys.iter().find(|r| r.key == key).map(|r| r.state);
+        if marked_dead && reported.is_some_and(|s| s != relent::KeyState::Revoked) {
+            self.violation(
+                now,
+                10,
+                format!(
+                    "key {key}, marked bad from outside, is {reported:?} after answering {}, no longer revoked",
+                    truth.reason
+                ),
+            );
+        }
         if leaves_keys_alone(truth.reason) {
             let same = entry.keys.len() >= keys_before.len()
                 && keys_before
@@ -1331,12 +1344,9 @@ impl Checker {
                 }
                 // A key that just answered is usable, unless the outside took it away or
                 // held it back while the request was out.
-                let (held_outside, marked_dead) = self.key(key).map_or((true, false), |k| {
-                    (
-                        k.removed || k.marked_dead || k.blocked_until > now,
-                        k.marked_dead && !k.removed,
-                    )
-                });
+                let held_outside = self
+                    .key(key)
+                    .is_none_or(|k| k.removed || k.marked_dead || k.blocked_until > now);
                 let reported = entry.keys.iter().find(|r| r.key == key).map(|r| r.state);
                 let usable = reported.is_some_and(|s| s.usable_at(now));
                 if !held_outside && !usable {
@@ -1344,16 +1354,6 @@ impl Checker {
                         now,
                         10,
                         format!("key {key} answered with a success but is reported {reported:?}"),
-                    );
-                }
-                // ... but a success does not lift an outside mark: only a restore does.
-                if marked_dead && usable {
-                    self.violation(
-                        now,
-                        10,
-                        format!(
-                            "key {key}, marked bad from outside, is usable again after a success"
-                        ),
                     );
                 }
             }
