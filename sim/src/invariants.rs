@@ -160,6 +160,9 @@
 //!     top of its range, some equal-jitter one its top eighth, and some hint-less key
 //!     cooldown more than half its jitter above its floor (seen only where the key is
 //!     reported cooling past anything else that could hold it).
+//! 31. the machine's surface agrees with what it did: state names, getters, the names of
+//!     actions and reasons, the idempotency key's text, refused events, the trace (checked
+//!     by the runner with the `surface` module, whose doc says how each is derived).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
