@@ -667,6 +667,13 @@ fn step(call: &mut Call, input: Input<'_>, result: Result<(), relent::EventError
         .map_or("idle", |e| &*e.state);
     let expected = surface::expected_state(entry, state_before);
     let mut problems: Vec<String> = Vec::new();
+    let terminal = matches!(expected, "committed" | "succeeded" | "aborted");
+    if call.machine.state().is_terminal() != terminal {
+        problems.push(format!(
+            "the state `{expected}` says is_terminal() = {}",
+            call.machine.state().is_terminal()
+        ));
+    }
     if entry.state != expected || call.machine.state().name() != expected {
         problems.push(format!(
             "after this step the state is `{}` (the trace says `{}`), where its actions leave `{expected}`",
