@@ -111,7 +111,10 @@
 //!     overload the call falls back only "after a few tries": never while a retry of the
 //!     current target is due for sure (every limit, the overload count before fallback, the
 //!     budget and the breaker allow it, the server did not say no, and the longest wait it
-//!     could take is within `max_wait_before_fallback_ms` and inside the deadline);
+//!     could take is within `max_wait_before_fallback_ms` and inside the deadline); and
+//!     after `overload_attempts_before_fallback` overloads on the current target it does
+//!     move on, with no sleep or retry there, when a later target could take the call now
+//!     and the limits and the budget allow a send;
 //! 25. escalating key cooldowns (`Policy::key_cooldown`): the model counts, per key, the rate
 //!     limits with no hint in a row (reset by a success with the key or a restore, merged
 //!     across calls as the driver's merge does: the call's count when only it changed it,
@@ -1576,6 +1579,7 @@ impl Checker {
                     self.early_fallback(now, send, truth);
                     if send.target == self.target {
                         self.upstream_fallback(now, truth, "a retry of the same target");
+                        self.overload_ladder(now, truth, "a retry of the same target");
                     }
                 }
                 self.send(now, send)
@@ -1583,6 +1587,7 @@ impl Checker {
             Action::Sleep { until, reason } => {
                 if let Input::Answer(truth) = input {
                     self.upstream_fallback(now, truth, "a sleep");
+                    self.overload_ladder(now, truth, "a sleep");
                 }
                 if self.committed && !self.restart_granted {
                     self.violation(now, 12, "a sleep after the response was committed");
@@ -2269,6 +2274,28 @@ impl Checker {
                 format!(
                     "a sleep after a rate limit the ejection guard read as shared by target {}, while target {t} could take the call now",
                     self.target
+                ),
+            );
+        }
+    }
+
+    /// Invariant 24, the other way: after the policy's `overload_attempts_before_fallback`
+    /// overloads on the current target, the call moves on when a later target could take
+    /// it now and the limits and the budget allow a send; `instead` is what it did.
+    fn overload_ladder(&mut self, now: Time, truth: &Truth, instead: &str) {
+        if truth.reason != Reason::Overloaded
+            || truth.says_no_retry
+            || self.target_overloads < self.policy.overload_attempts_before_fallback
+        {
+            return;
+        }
+        if let Some(t) = self.fallback_due(now, truth.reason) {
+            self.violation(
+                now,
+                24,
+                format!(
+                    "{instead} after {} overloads on target {}, while target {t} could take the call now",
+                    self.target_overloads, self.target
                 ),
             );
         }
