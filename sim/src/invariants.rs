@@ -53,7 +53,9 @@
 //! 8. every abort has a non-empty message that does not contradict itself (a
 //!    `deadline_exceeded` whose retry time is before the deadline);
 //! 9. no sleep after a rate limit while the current target has a key the model knows is
-//!    ready;
+//!    ready; and after a fault of a key (rejected, rate limited, out of quota, not
+//!    entitled), no wait for a key of the target longer than `max_wait_before_fallback_ms`
+//!    while a later target could take the call now and the limits and budget allow a send;
 //! 10. faults whose row in the brief says "key state unchanged" change no key's state, and a
 //!     key that answers with a success is usable after it (unless a pool change removed,
 //!     marked or held it while the request was out), while a key marked bad from outside
@@ -1588,6 +1590,7 @@ impl Checker {
                 if let Input::Answer(truth) = input {
                     self.upstream_fallback(now, truth, "a sleep");
                     self.overload_ladder(now, truth, "a sleep");
+                    self.long_wait_for_a_key(now, truth, *until, reason);
                 }
                 if self.committed && !self.restart_granted {
                     self.violation(now, 12, "a sleep after the response was committed");
@@ -2274,6 +2277,45 @@ impl Checker {
                 format!(
                     "a sleep after a rate limit the ejection guard read as shared by target {}, while target {t} could take the call now",
                     self.target
+                ),
+            );
+        }
+    }
+
+    /// Invariant 9, on a sleep until `until` straight after a fault of a key: a wait for a
+    /// key of the target (every key cooling, or the failed key's own wait) that is longer
+    /// than `max_wait_before_fallback_ms` is no wait while a later target could take the
+    /// call now. A rate limit the ejection guard may have held is left to invariant 29.
+    fn long_wait_for_a_key(&mut self, now: Time, truth: &Truth, until: Time, reason: &SleepReason) {
+        let key_fault = matches!(
+            truth.reason,
+            Reason::RateLimited
+                | Reason::QuotaExhausted
+                | Reason::KeyRejected
+                | Reason::PermissionDenied
+        );
+        let for_a_key = match reason {
+            SleepReason::AllKeysCooling => true,
+            SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
+                *after == Reason::RateLimited
+            }
+            _ => false,
+        };
+        if !key_fault || !for_a_key || self.guard_maybe || truth.says_no_retry {
+            return;
+        }
+        if until.since(now).0 <= self.policy.max_wait_before_fallback_ms {
+            return;
+        }
+        if let Some(t) = self.fallback_due(now, truth.reason) {
+            self.violation(
+                now,
+                9,
+                format!(
+                    "a wait of {} ms for a key of target {} after {}, longer than max_wait_before_fallback_ms, while target {t} could take the call now",
+                    until.since(now).0,
+                    self.target,
+                    truth.reason
                 ),
             );
         }
