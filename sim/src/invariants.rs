@@ -116,7 +116,9 @@
 //!     could take is within `max_wait_before_fallback_ms` and inside the deadline); and
 //!     after `overload_attempts_before_fallback` overloads on the current target it does
 //!     move on, with no sleep or retry there, when a later target could take the call now
-//!     and the limits and the budget allow a send;
+//!     and the limits and the budget allow a send; nor does it wait longer than
+//!     `max_wait_before_fallback_ms` after a transient fault while a later target could take
+//!     the call now;
 //! 25. escalating key cooldowns (`Policy::key_cooldown`): the model counts, per key, the rate
 //!     limits with no hint in a row (reset by a success with the key or a restore, merged
 //!     across calls as the driver's merge does: the call's count when only it changed it,
@@ -2301,6 +2303,29 @@ impl Checker {
             }
             _ => false,
         };
+        // After a transient fault, a backoff (or the server's wait) that long is no wait
+        // either: the machine moves on (invariant 24's other side).
+        let backoff = matches!(
+            reason,
+            SleepReason::Backoff { .. } | SleepReason::ServerHint { .. }
+        );
+        if truth.transient() && backoff && !self.guard_maybe && !truth.says_no_retry {
+            if until.since(now).0 > self.policy.max_wait_before_fallback_ms {
+                if let Some(t) = self.fallback_due(now, truth.reason) {
+                    self.violation(
+                        now,
+                        24,
+                        format!(
+                            "a wait of {} ms on target {} after {}, longer than max_wait_before_fallback_ms, while target {t} could take the call now",
+                            until.since(now).0,
+                            self.target,
+                            truth.reason
+                        ),
+                    );
+                }
+            }
+            return;
+        }
         if !key_fault || !for_a_key || self.guard_maybe || truth.says_no_retry {
             return;
         }
