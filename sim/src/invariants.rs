@@ -51,7 +51,8 @@
 //! 7. the same seed gives the same trace (checked by the swarm, in process and across
 //!    processes);
 //! 8. every abort has a non-empty message that does not contradict itself (a
-//!    `deadline_exceeded` whose retry time is before the deadline);
+//!    `deadline_exceeded` whose retry time is before the deadline), and promises no retry
+//!    time a day or more away (a clamped server wait, whose end is unknown);
 //! 9. no sleep after a rate limit while the current target has a key the model knows is
 //!    ready; and after a fault of a key (rejected, rate limited, out of quota, not
 //!    entitled), no wait for a key of the target longer than `max_wait_before_fallback_ms`
@@ -579,6 +580,10 @@ fn is_transient(reason: Reason) -> bool {
             | Reason::UpstreamRateLimited
     )
 }
+
+/// A day in milliseconds: servers' waits are clamped to it, so a wait that long has no
+/// known end (`docs/POLICY.md`, `max_server_wait_ms`).
+const A_DAY_MS: u64 = 86_400_000;
 
 /// The per-call checker.
 #[derive(Clone, Debug)]
@@ -1766,6 +1771,18 @@ impl Checker {
                         now,
                         15,
                         format!("a secret canary fragment {fragment:?} in the abort message"),
+                    );
+                }
+                // A wait of a day or more is a clamped hint whose true end is unknown: no
+                // retry time is promised for it.
+                if let Some(t) = abort.retry_at.filter(|t| t.since(now).0 >= A_DAY_MS) {
+                    self.violation(
+                        now,
+                        8,
+                        format!(
+                            "abort `{}` promises a retry at {t}, a day or more away: a clamped wait's end is unknown",
+                            abort.reason
+                        ),
                     );
                 }
                 // A message must not contradict itself: "the only way forward ends past the
