@@ -582,7 +582,7 @@ fn is_transient(reason: Reason) -> bool {
 }
 
 /// A day in milliseconds: servers' waits are clamped to it, so a wait that long has no
-/// known end (`docs/POLICY.md`, `max_server_wait_ms`).
+/// known end (docs/POLICY.md, the row of `classify::hints::MAX_HINT_MS`).
 const A_DAY_MS: u64 = 86_400_000;
 
 /// The per-call checker.
@@ -646,7 +646,8 @@ pub struct Checker {
     escalated: bool,
     /// How far into their ranges this call's random draws reached (the spread marks).
     spread: Spread,
-    /// Whether the call has slept (every sleep but a budget's counts as a retry drawn).
+    /// Whether the call has slept: after any sleep, a backoff is no longer the call's first
+    /// (a sleep for keys or a backoff counts a retry, and a budget's wait follows one).
     slept: bool,
     /// Whether the current input is a pool change that ends a wait for the retry budget.
     budget_plan_resumed: bool,
