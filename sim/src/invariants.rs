@@ -1598,7 +1598,7 @@ impl Checker {
                 if let Input::Answer(truth) = input {
                     self.upstream_fallback(now, truth, "a sleep");
                     self.overload_ladder(now, truth, "a sleep");
-                    self.long_wait_for_a_key(now, truth, *until, reason);
+                    self.long_wait(now, truth, *until, reason);
                 }
                 if self.committed && !self.restart_granted {
                     self.violation(now, 12, "a sleep after the response was committed");
@@ -2302,11 +2302,20 @@ impl Checker {
         }
     }
 
-    /// Invariant 9, on a sleep until `until` straight after a fault of a key: a wait for a
-    /// key of the target (every key cooling, or the failed key's own wait) that is longer
+    /// Invariants 9 and 24, on a sleep until `until` straight after an answer: a wait longer
     /// than `max_wait_before_fallback_ms` is no wait while a later target could take the
-    /// call now. A rate limit the ejection guard may have held is left to invariant 29.
-    fn long_wait_for_a_key(&mut self, now: Time, truth: &Truth, until: Time, reason: &SleepReason) {
+    /// call now. That holds for a backoff (or the server's wait) after a transient fault
+    /// (24) and for a wait for a key of the target (every key cooling, or the failed key's
+    /// own wait) after a fault of a key (9). A rate limit the ejection guard may have held
+    /// is left to invariant 29.
+    fn long_wait(&mut self, now: Time, truth: &Truth, until: Time, reason: &SleepReason) {
+        let waited = until.since(now).0;
+        if self.guard_maybe
+            || truth.says_no_retry
+            || waited <= self.policy.max_wait_before_fallback_ms
+        {
+            return;
+        }
         let key_fault = matches!(
             truth.reason,
             Reason::RateLimited
@@ -2314,51 +2323,25 @@ impl Checker {
                 | Reason::KeyRejected
                 | Reason::PermissionDenied
         );
-        let for_a_key = match reason {
-            SleepReason::AllKeysCooling => true,
-            SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
-                *after == Reason::RateLimited
+        let (invariant, waited_for) = match reason {
+            SleepReason::Backoff { .. } | SleepReason::ServerHint { .. } if truth.transient() => {
+                (24, "on")
             }
-            _ => false,
+            SleepReason::AllKeysCooling if key_fault => (9, "for a key of"),
+            SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. }
+                if key_fault && *after == Reason::RateLimited =>
+            {
+                (9, "for a key of")
+            }
+            _ => return,
         };
-        // After a transient fault, a backoff (or the server's wait) that long is no wait
-        // either: the machine moves on (invariant 24's other side).
-        let backoff = matches!(
-            reason,
-            SleepReason::Backoff { .. } | SleepReason::ServerHint { .. }
-        );
-        if truth.transient() && backoff && !self.guard_maybe && !truth.says_no_retry {
-            if until.since(now).0 > self.policy.max_wait_before_fallback_ms {
-                if let Some(t) = self.fallback_due(now, truth.reason) {
-                    self.violation(
-                        now,
-                        24,
-                        format!(
-                            "a wait of {} ms on target {} after {}, longer than max_wait_before_fallback_ms, while target {t} could take the call now",
-                            until.since(now).0,
-                            self.target,
-                            truth.reason
-                        ),
-                    );
-                }
-            }
-            return;
-        }
-        if !key_fault || !for_a_key || self.guard_maybe || truth.says_no_retry {
-            return;
-        }
-        if until.since(now).0 <= self.policy.max_wait_before_fallback_ms {
-            return;
-        }
         if let Some(t) = self.fallback_due(now, truth.reason) {
             self.violation(
                 now,
-                9,
+                invariant,
                 format!(
-                    "a wait of {} ms for a key of target {} after {}, longer than max_wait_before_fallback_ms, while target {t} could take the call now",
-                    until.since(now).0,
-                    self.target,
-                    truth.reason
+                    "a wait of {waited} ms {waited_for} target {} after {}, longer than max_wait_before_fallback_ms, while target {t} could take the call now",
+                    self.target, truth.reason
                 ),
             );
         }
