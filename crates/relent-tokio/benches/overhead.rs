@@ -1,6 +1,8 @@
 //! The driver's overhead per call: a call through relent's client against a plain reqwest
 //! call, both to the stub provider on loopback (latency 0, always success), same process,
 //! same run. The ratio of the medians is the cost of relent's decisions and bookkeeping.
+//! Both send the same request: the body, the bearer key and the JSON content type; relent
+//! adds its idempotency key and attempt number, which count as its overhead.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use relent::{KeyId, Policy};
@@ -41,6 +43,9 @@ fn bench(c: &mut Criterion) {
             rt.block_on(async {
                 let response = plain
                     .post(&url)
+                    // What any program posting JSON to an LLM API sends (reqwest's own
+                    // `RequestBuilder::json` sets it too), and relent sends.
+                    .header("content-type", "application/json")
                     .header("authorization", "Bearer stub-1")
                     .body(BODY)
                     .send()

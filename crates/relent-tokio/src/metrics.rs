@@ -15,37 +15,39 @@
 //! `key` is the key's label, never its secret. Label values come from the configuration
 //! (provider, model, key labels) or from relent's fixed vocabularies.
 
+use metrics::{Label, SharedString};
 use relent::machine::SleepReason;
 use relent::{Abort, KeyRef, KeyState, Pool};
 
-fn target_labels(pool: &Pool, at: KeyRef) -> [(&'static str, String); 3] {
+/// The labels naming a key: its provider, its model and its label. Built once per use
+/// and moved into the metric's key: the provider's name is static and the key's label
+/// shared, so only the model's name is copied.
+fn target_labels(pool: &Pool, at: KeyRef) -> Vec<Label> {
     let (provider, model) = pool
         .targets()
         .get(at.target)
-        .map(|t| (t.provider.name().to_string(), t.model.clone()))
-        .unwrap_or_default();
-    [
-        ("provider", provider),
-        ("model", model),
-        ("key", pool.label(at.key).to_string()),
+        .map_or(("", String::new()), |t| {
+            (t.provider.name(), t.model.clone())
+        });
+    vec![
+        Label::new("provider", provider),
+        Label::new("model", model),
+        Label::new("key", SharedString::from(pool.label(at.key))),
     ]
 }
 
 pub(crate) fn send(pool: &Pool, at: KeyRef, attempt: u32) {
     let labels = target_labels(pool, at);
-    metrics::counter!("relent_sends_total", &labels).increment(1);
     if attempt > 1 {
-        metrics::counter!("relent_retries_total", &labels).increment(1);
+        metrics::counter!("relent_retries_total", labels.clone()).increment(1);
     }
+    metrics::counter!("relent_sends_total", labels).increment(1);
 }
 
-pub(crate) fn rotation(pool: &Pool, to: KeyRef, why: &str) {
-    let [p, m, k] = target_labels(pool, to);
-    metrics::counter!(
-        "relent_rotations_total",
-        &[p, m, k, ("why", why.to_string())]
-    )
-    .increment(1);
+pub(crate) fn rotation(pool: &Pool, to: KeyRef, why: &'static str) {
+    let mut labels = target_labels(pool, to);
+    labels.push(Label::new("why", why));
+    metrics::counter!("relent_rotations_total", labels).increment(1);
 }
 
 pub(crate) fn sleep(reason: &SleepReason) {
@@ -80,17 +82,14 @@ pub(crate) fn key_state_changes(before: &Pool, after: &Pool) {
         if std::mem::discriminant(&old) == std::mem::discriminant(&entry.state) {
             continue;
         }
-        let [p, m, k] = target_labels(
+        let mut labels = target_labels(
             after,
             KeyRef {
                 target,
                 key: entry.spec.id,
             },
         );
-        metrics::counter!(
-            "relent_key_state_changes_total",
-            &[p, m, k, ("state", state_name(entry.state).to_string())]
-        )
-        .increment(1);
+        labels.push(Label::new("state", state_name(entry.state)));
+        metrics::counter!("relent_key_state_changes_total", labels).increment(1);
     }
 }

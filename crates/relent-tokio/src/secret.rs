@@ -128,35 +128,31 @@ impl KeyStore {
 /// secret, password, signature or credential (`x-api-key`, `api-key`, `x-goog-api-key`,
 /// `x-auth-token`), in any case. An idempotency key is not a credential.
 pub fn is_sensitive_header(name: &str) -> bool {
-    // Compared in place, ASCII case folded, without a lowercased copy: this runs for every
-    // header of every attempt.
+    // One pass over the name, ASCII case folded in place, without a lowercased copy: this
+    // runs for every header of every attempt. At each byte, only the words that begin with
+    // it are compared. The exact names `authorization` and `proxy-authorization` contain
+    // `auth`, so only the cookie names need their own test.
     let name = name.trim().as_bytes();
-    let has = |word: &[u8]| {
-        name.windows(word.len())
-            .any(|w| w.eq_ignore_ascii_case(word))
+    let at = |i: usize, word: &[u8]| {
+        name.get(i..i + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
     };
-    if has(b"idempotency") {
-        return false;
+    let mut credential =
+        name.eq_ignore_ascii_case(b"cookie") || name.eq_ignore_ascii_case(b"set-cookie");
+    for (i, byte) in name.iter().enumerate() {
+        let found = match byte.to_ascii_lowercase() {
+            b'i' if at(i, b"idempotency") => return false,
+            b'k' => at(i, b"key"),
+            b't' => at(i, b"token"),
+            b's' => at(i, b"secret") || at(i, b"signature"),
+            b'p' => at(i, b"password"),
+            b'c' => at(i, b"credential"),
+            b'a' => at(i, b"auth"),
+            _ => false,
+        };
+        credential |= found;
     }
-    [
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-    ]
-    .iter()
-    .any(|exact| name.eq_ignore_ascii_case(exact.as_bytes()))
-        || [
-            "key",
-            "token",
-            "secret",
-            "password",
-            "signature",
-            "credential",
-            "auth",
-        ]
-        .iter()
-        .any(|word| has(word.as_bytes()))
+    credential
 }
 
 /// A URL fit to print: the password of its user part, the values of parameters whose names
@@ -326,6 +322,91 @@ impl fmt::Display for Headers {
 
 #[cfg(test)]
 mod tests {
+
+    /// The rule as first written (a lowercase-insensitive substring search per word), kept
+    /// to check the one-pass scan against.
+    fn sensitive_by_search(name: &str) -> bool {
+        let name = name.trim().to_ascii_lowercase();
+        if name.contains("idempotency") {
+            return false;
+        }
+        [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "set-cookie",
+        ]
+        .contains(&name.as_str())
+            || [
+                "key",
+                "token",
+                "secret",
+                "password",
+                "signature",
+                "credential",
+                "auth",
+            ]
+            .iter()
+            .any(|word| name.contains(word))
+    }
+
+    #[test]
+    fn the_one_pass_scan_agrees_with_the_word_search() {
+        // Names built from fragments of the words, their neighbours and separators, in
+        // mixed case: every combination of up to three fragments.
+        let fragments = [
+            "",
+            "x-",
+            "-",
+            " ",
+            "key",
+            "KEY",
+            "ke",
+            "y",
+            "tok",
+            "en",
+            "Token",
+            "secret",
+            "SIGNATURE",
+            "sign",
+            "password",
+            "pass",
+            "credential",
+            "cred",
+            "auth",
+            "AUTH",
+            "au",
+            "th",
+            "idempotency",
+            "Idempotency",
+            "idem",
+            "potency",
+            "cookie",
+            "set-cookie",
+            "Cookie",
+            "authorization",
+            "proxy-",
+            "api",
+            "goog",
+            "ä",
+            "é-key",
+        ];
+        let mut checked = 0;
+        for a in fragments {
+            for b in fragments {
+                for c in fragments {
+                    let name = format!("{a}{b}{c}");
+                    assert_eq!(
+                        is_sensitive_header(&name),
+                        sensitive_by_search(&name),
+                        "{name:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, fragments.len().pow(3));
+    }
     use super::*;
 
     #[test]

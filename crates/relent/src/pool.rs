@@ -196,7 +196,9 @@ pub struct KeyRef {
 /// Targets and their keys' states.
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pool {
-    targets: Vec<Target>,
+    /// Shared by a pool's copies: they differ in their keys' states, and the targets change
+    /// only when a key is added (copied then, on write).
+    targets: Arc<Vec<Target>>,
     keys: Vec<Vec<KeyEntry>>,
     cursors: Vec<usize>,
 }
@@ -204,7 +206,7 @@ pub struct Pool {
 impl Clone for Pool {
     fn clone(&self) -> Self {
         Pool {
-            targets: self.targets.clone(),
+            targets: Arc::clone(&self.targets),
             keys: self.keys.clone(),
             cursors: self.cursors.clone(),
         }
@@ -219,7 +221,7 @@ impl Clone for Pool {
             keys,
             cursors,
         } = source;
-        self.targets.clone_from(targets);
+        self.targets = Arc::clone(targets);
         self.keys.clone_from(keys);
         self.cursors.clone_from(cursors);
     }
@@ -273,7 +275,7 @@ impl Pool {
             .collect();
         let cursors = vec![0; targets.len()];
         Ok(Pool {
-            targets,
+            targets: Arc::new(targets),
             keys,
             cursors,
         })
@@ -499,7 +501,9 @@ impl Pool {
         self.check(change)?;
         Ok(match change {
             PoolChange::Added { target, key } => {
-                self.targets[*target].keys.push(key.clone());
+                Arc::make_mut(&mut self.targets)[*target]
+                    .keys
+                    .push(key.clone());
                 self.keys[*target].push(KeyEntry {
                     spec: key.clone(),
                     state: KeyState::Ready,
