@@ -185,19 +185,19 @@ impl RetryState {
             Handover::Whole => Mode::Buffered,
             Handover::FirstChunk => Mode::Streaming,
         };
-        let snapshot = self.core.shared.snapshot();
-        let targets = snapshot.targets();
+        let models = self.core.shared.models();
+        let bases = models
+            .iter()
+            .zip(&self.core.endpoints)
+            .map(|(model, endpoint)| endpoint.url_for(model))
+            .collect();
         let adapted = Adapted {
             adapter,
             core: &self.core,
             settings: &self.settings,
             call_headers: &options.headers,
-            models: targets.iter().map(|t| t.model.clone()).collect(),
-            bases: targets
-                .iter()
-                .zip(&self.core.endpoints)
-                .map(|(target, endpoint)| endpoint.url_for(&target.model))
-                .collect(),
+            models,
+            bases,
         };
         let result = run(
             &self.core,

@@ -311,21 +311,18 @@ impl<T: Transport> Client<T> {
     ) -> Result<HttpAdapter<'a, T>, CallError> {
         let core = &*self.core;
         check_method(request.http_method()).map_err(CallError::config)?;
-        let snapshot = core.shared.snapshot();
+        let models = core.shared.models();
         let mut bodies = Vec::with_capacity(core.endpoints.len());
-        let mut models = Vec::with_capacity(core.endpoints.len());
-        for (target, endpoint) in snapshot.targets().iter().zip(&core.endpoints) {
+        for (model, endpoint) in models.iter().zip(&core.endpoints) {
             let body = request
-                .shape(endpoint.api, &target.model, endpoint.rewrite_model)
+                .shape(endpoint.api, model, endpoint.rewrite_model)
                 .map_err(|e| {
                     CallError::config(format!(
-                        "the request cannot be sent to target {} ({}): {e}",
-                        target.model,
+                        "the request cannot be sent to target {model} ({}): {e}",
                         endpoint.api.name()
                     ))
                 })?;
             bodies.push(body);
-            models.push(target.model.clone());
         }
         Ok(HttpAdapter {
             transport: &*self.transport,

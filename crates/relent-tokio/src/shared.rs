@@ -172,6 +172,15 @@ impl SharedPool {
         self.lock().clone()
     }
 
+    /// Every target's model name, in fallback order (without copying the pool).
+    pub(crate) fn models(&self) -> Vec<String> {
+        self.lock()
+            .targets()
+            .iter()
+            .map(|t| t.model.clone())
+            .collect()
+    }
+
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()
     }
