@@ -322,8 +322,9 @@ impl fmt::Display for Headers {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
-    /// The rule as first written (a lowercase-insensitive substring search per word), kept
+    /// The rule as first written (a case-insensitive substring search per word), kept
     /// to check the one-pass scan against.
     fn sensitive_by_search(name: &str) -> bool {
         let name = name.trim().to_ascii_lowercase();
@@ -407,7 +408,6 @@ mod tests {
         }
         assert_eq!(checked, fragments.len().pow(3));
     }
-    use super::*;
 
     #[test]
     fn sensitive_header_names_in_any_case() {
