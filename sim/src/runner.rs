@@ -197,6 +197,8 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                             reset_at,
                             truth,
                             says_retry,
+                            says_no_retry,
+                            stated_wait_ms,
                             reset_slack_ms,
                         } = server.serve(send.key, send.target, arrival);
                         if doomed {
@@ -206,8 +208,9 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         let truth = Truth {
                             reason: truth,
                             reset_at,
-                            says_no_retry: false,
+                            says_no_retry,
                             says_retry,
+                            stated_wait_ms,
                             reset_slack_ms,
                         };
                         call.in_flight = Some(InFlight {
