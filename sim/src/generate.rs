@@ -254,7 +254,11 @@ pub fn generate(seed: u64) -> Schedule {
                     until: d.chance(0.5).then(|| Time(at_ms + d.range(1_000, 60_000))),
                 },
             };
-            schedule.pool_changes.push(TimedChange { at_ms, change });
+            schedule.pool_changes.push(TimedChange {
+                at_ms,
+                change,
+                on_reprobe: false,
+            });
         }
     }
     if d.chance(0.05) {
@@ -450,6 +454,54 @@ pub fn generate(seed: u64) -> Schedule {
                 kind,
             });
         }
+    }
+    // A re-probe that meets an outside mark (drawn last): one world in twenty-four is a
+    // single call whose long-lived pool probes revoked keys again, has every key of the first target rejected
+    // on its first send and then rate limited or out of quota now and then, and marks one
+    // of them bad from outside while its re-probe is out, so that the re-probe's answer
+    // meets the mark.
+    if d.chance(1.0 / 24.0) && schedule.targets[0].keys.len() >= 2 {
+        schedule.policy.revoked_reprobe_after_ms = Some(d.pick(&[500, 2_000]));
+        schedule.heal_at_ms = None;
+        // One call: concurrent calls that lift and re-revoke one key merge in an order the
+        // model does not follow (the known gap of invariant 2).
+        schedule.calls.clear();
+        let keys: Vec<KeyId> = schedule.targets[0].keys.iter().map(|k| k.id).collect();
+        for &key in &keys {
+            schedule.faults.insert(
+                0,
+                Fault {
+                    scope: FaultScope::Key(key),
+                    from_ms: 0,
+                    until_ms: None,
+                    first_sends: Some(1),
+                    probability: 1.0,
+                    kind: FaultKind::KeyRejected,
+                },
+            );
+            schedule.faults.push(Fault {
+                scope: FaultScope::Key(key),
+                from_ms: 0,
+                until_ms: None,
+                first_sends: None,
+                probability: (d.range(50, 100) as f64) / 100.0,
+                kind: d.pick(&[
+                    FaultKind::RateLimited {
+                        hint: HintFormat::None,
+                    },
+                    FaultKind::QuotaExhausted { reset: false },
+                    FaultKind::ServerError,
+                ]),
+            });
+        }
+        schedule.pool_changes.push(TimedChange {
+            at_ms: 0,
+            change: PoolChange::MarkedBad {
+                key: d.pick(&keys),
+                until: None,
+            },
+            on_reprobe: true,
+        });
     }
     schedule
 }

@@ -1188,6 +1188,7 @@ impl Checker {
                 }
                 (LoneRejection::Abort, [Action::Abort(a)]) => {
                     a.reason == AbortReason::AuthPermanent
+                        || (a.reason == AbortReason::CircuitOpen && self.reprobe_possible(now))
                 }
                 // A key the machine may probe again (a revocation's re-probe) behind an open
                 // breaker: the call waits for the breaker (issue #14).
@@ -2618,7 +2619,9 @@ impl Checker {
                     && !matches!(
                         reason,
                         AbortReason::Cancelled | AbortReason::FailedAfterCommit
-                    ))
+                    )
+                    // The way forward was a re-probe of a revoked key, behind an open breaker.
+                    && !(reason == AbortReason::CircuitOpen && self.reprobe_possible(now)))
                 .then(|| format!("`{reason}` where the failure that ended the call says `{own}`"))
             }
             _ => None,
@@ -2845,6 +2848,13 @@ impl Checker {
         }
     }
 
+    /// Whether some key of the current target or a later one may be probed again now.
+    fn reprobe_possible(&self, now: Time) -> bool {
+        self.keys
+            .iter()
+            .any(|k| k.target >= self.target && self.reprobe_allowed(k, now))
+    }
+
     /// Whether a key the provider rejected may be probed again now: the policy allows it,
     /// its revocation is old enough, and no other key of its target is known to be ready.
     fn reprobe_allowed(&self, k: &KeyModel, now: Time) -> bool {
@@ -2911,12 +2921,12 @@ impl Checker {
                 t.stated_wait_ms.is_some_and(|w| w.min(A_DAY_MS) >= left)
             }
             // A transient fault with no announced wait: the machine's own backoff, at most
-            // the larger cap, decides.
-            Some(t) if t.transient() && t.reset_at.is_none() => left <= cap,
+            // the larger cap, decides (unless no key is left to retry with: below).
+            Some(t) if t.transient() && t.reset_at.is_none() && left <= cap => true,
             // A rate limit the ejection guard read as shared by the target's keys is waited
             // out on the target as a whole (invariant 29): its backoff decides too.
             Some(t) if self.guard_maybe && t.reason == Reason::RateLimited => left <= cap,
-            Some(t) if t.transient() => true,
+            Some(t) if t.transient() && t.reset_at.is_some() => true,
             // Otherwise a key must be the way forward: one of this target that is free before
             // the deadline, or one of a later target that is free now, means there was one.
             _ => !self.keys.iter().any(|k| {

@@ -53,10 +53,15 @@ fn default_latency() -> u64 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimedChange {
-    /// When.
+    /// When (with `on_reprobe`, the earliest time).
     pub at_ms: u64,
     /// What.
     pub change: PoolChange,
+    /// Instead of at `at_ms`, the change lands while a request is out: half a latency after
+    /// the first re-probe of the key it names (a send with a key the pool holds revoked) at
+    /// or after `at_ms`, so the re-probe's answer meets it. Never, if no such re-probe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_reprobe: bool,
 }
 
 /// What a fault applies to.
