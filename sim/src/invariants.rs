@@ -81,7 +81,12 @@
 //!     `no_usable_key`, `server_said_no_retry`, `cancelled` and `failed_after_commit` only
 //!     when the model shows that cause; never `not_retryable` after an answer the server
 //!     marked retryable (`x-should-retry: true` on a 400, which the world's truth records:
-//!     such an answer is waited out on the same key like a transient fault);
+//!     such an answer is waited out on the same key like a transient fault); after an
+//!     answer that says not to retry (`x-should-retry: false`, which the world's truth
+//!     records) the call does not wait for the target, sends nothing more to it after a
+//!     transient fault, and an abort in that step says `server_said_no_retry` unless no key
+//!     is left, a send limit is spent, the deadline has passed, or the breaker or the
+//!     budget ended it;
 //! 17. across calls of one client: what one call learned (a revocation, a cooldown, an
 //!     exhausted quota) binds every call that starts later (the model a call starts from is
 //!     the client's, so invariant 2 checks it); every send of a call carries the call's one
@@ -171,6 +176,19 @@
 //! 31. the machine's surface agrees with what it did: state names, getters, the names of
 //!     actions and reasons, the idempotency key's text, refused events, the trace (checked
 //!     by the runner with the `surface` module, whose doc says how each is derived).
+//! 32. the caller's cap on server waits (`max_server_wait_ms`): no sleep on a server's hint
+//!     is longer than the cap; `server_wait_too_long` never follows a transient fault whose
+//!     stated wait (the world's `retry-after`) is within the cap; and an abort that ends the
+//!     call on a wait (`deadline_exceeded` before the deadline, `server_wait_too_long`)
+//!     promises the time a retry could succeed: the end of a transient fault's stated wait,
+//!     exactly, or, after a rate limit of the only key of its target that could come back,
+//!     the reset the server announced (within the reading's slack and
+//!     `SELECTION_MARGIN_MS`; after a rate limit also for `server_said_no_retry` and
+//!     `attempts_exhausted`); never for a wait of a day or more (invariant 8).
+//! 33. a zero wait (`retry-after: 0`) says nothing: after a transient fault with a zero
+//!     stated wait or none, the same target is sent to again only after a backoff, so not
+//!     in the same step when the policy's backoffs cannot draw zero (equal jitter with a
+//!     first step of 2 ms or more, decorrelated jitter or none with a base of 1 ms or more).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
