@@ -254,7 +254,11 @@ pub fn generate(seed: u64) -> Schedule {
                     until: d.chance(0.5).then(|| Time(at_ms + d.range(1_000, 60_000))),
                 },
             };
-            schedule.pool_changes.push(TimedChange { at_ms, change });
+            schedule.pool_changes.push(TimedChange {
+                at_ms,
+                change,
+                on_reprobe: false,
+            });
         }
     }
     if d.chance(0.05) {
@@ -389,6 +393,115 @@ pub fn generate(seed: u64) -> Schedule {
                 Jitter::Decorrelated,
             ]);
         }
+    }
+    // The server's own words on waiting (drawn last): one world in eight caps the waits it
+    // sleeps on a server's say-so (`max_server_wait_ms`) and meets servers that state a
+    // wait on a 500 (`retry-after` of 0, which says nothing; of a few seconds, under or
+    // over the cap; or absurd), that say `x-should-retry: false` on a 500 or a 429, and
+    // rate limits whose hint may outlast the cap.
+    if d.chance(0.125) {
+        if d.chance(0.75) {
+            schedule.policy.max_server_wait_ms = Some(d.pick(&[0, 1_000, 4_000, 20_000]));
+        }
+        let window = |d: &mut Dice| {
+            let from_ms = if d.chance(0.5) {
+                0
+            } else {
+                d.below(horizon / 2)
+            };
+            let until_ms = d.chance(0.8).then(|| from_ms + d.range(2_000, horizon));
+            let probability = if d.chance(0.5) {
+                1.0
+            } else {
+                (d.range(30, 90) as f64) / 100.0
+            };
+            (from_ms, until_ms, probability)
+        };
+        for _ in 0..d.range(1, 3) {
+            let (from_ms, until_ms, probability) = window(&mut d);
+            let (scope, kind) = match d.below(3) {
+                0 => (
+                    FaultScope::Target(d.below(n_targets) as usize),
+                    FaultKind::ServerErrorWithWait {
+                        secs: d.pick(&[0, 0, 1, 3, 10, 30, 99_999_999]),
+                        no_retry: d.chance(0.3),
+                    },
+                ),
+                1 => (
+                    FaultScope::Key(d.pick(&all_keys)),
+                    FaultKind::RateLimitedNoRetry {
+                        hint: d.pick(&[
+                            HintFormat::None,
+                            HintFormat::RetryAfterSeconds,
+                            HintFormat::RetryAfterMs,
+                            HintFormat::Absurd,
+                        ]),
+                    },
+                ),
+                _ => (
+                    FaultScope::Key(d.pick(&all_keys)),
+                    FaultKind::RateLimited {
+                        hint: d.pick(&[HintFormat::RetryAfterSeconds, HintFormat::RetryAfterMs]),
+                    },
+                ),
+            };
+            schedule.faults.push(Fault {
+                scope,
+                from_ms,
+                until_ms,
+                first_sends: d.chance(0.3).then(|| d.range(1, 3) as u32),
+                probability,
+                kind,
+            });
+        }
+    }
+    // A re-probe that meets an outside mark (drawn last): one world in twenty-four is a
+    // single call whose long-lived pool probes revoked keys again, has every key of the first target rejected
+    // on its first send and then rate limited or out of quota now and then, and marks one
+    // of them bad from outside while its re-probe is out, so that the re-probe's answer
+    // meets the mark.
+    if d.chance(1.0 / 24.0) && schedule.targets[0].keys.len() >= 2 {
+        schedule.policy.revoked_reprobe_after_ms = Some(d.pick(&[500, 2_000]));
+        schedule.heal_at_ms = None;
+        // One call: concurrent calls that lift and re-revoke one key merge in an order the
+        // model does not follow (the known gap of invariant 2).
+        schedule.calls.clear();
+        let keys: Vec<KeyId> = schedule.targets[0].keys.iter().map(|k| k.id).collect();
+        for &key in &keys {
+            schedule.faults.insert(
+                0,
+                Fault {
+                    scope: FaultScope::Key(key),
+                    from_ms: 0,
+                    until_ms: None,
+                    first_sends: Some(1),
+                    probability: 1.0,
+                    kind: FaultKind::KeyRejected,
+                },
+            );
+            schedule.faults.push(Fault {
+                scope: FaultScope::Key(key),
+                from_ms: 0,
+                until_ms: None,
+                first_sends: None,
+                probability: (d.range(50, 100) as f64) / 100.0,
+                kind: d.pick(&[
+                    FaultKind::RateLimited {
+                        hint: HintFormat::None,
+                    },
+                    FaultKind::QuotaExhausted { reset: false },
+                    FaultKind::ServerError,
+                ]),
+            });
+        }
+        schedule.pool_changes.push(TimedChange {
+            at_ms: 0,
+            change: PoolChange::MarkedBad {
+                key: d.pick(&keys),
+                until: None,
+            },
+            on_reprobe: true,
+        });
     }
     schedule
 }

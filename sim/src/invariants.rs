@@ -81,7 +81,12 @@
 //!     `no_usable_key`, `server_said_no_retry`, `cancelled` and `failed_after_commit` only
 //!     when the model shows that cause; never `not_retryable` after an answer the server
 //!     marked retryable (`x-should-retry: true` on a 400, which the world's truth records:
-//!     such an answer is waited out on the same key like a transient fault);
+//!     such an answer is waited out on the same key like a transient fault); after an
+//!     answer that says not to retry (`x-should-retry: false`, which the world's truth
+//!     records) the call does not wait for the target, sends nothing more to it after a
+//!     transient fault, and an abort in that step says `server_said_no_retry` unless no key
+//!     is left, a send limit is spent, the deadline has passed, or the breaker or the
+//!     budget ended it;
 //! 17. across calls of one client: what one call learned (a revocation, a cooldown, an
 //!     exhausted quota) binds every call that starts later (the model a call starts from is
 //!     the client's, so invariant 2 checks it); every send of a call carries the call's one
@@ -171,6 +176,19 @@
 //! 31. the machine's surface agrees with what it did: state names, getters, the names of
 //!     actions and reasons, the idempotency key's text, refused events, the trace (checked
 //!     by the runner with the `surface` module, whose doc says how each is derived).
+//! 32. the caller's cap on server waits (`max_server_wait_ms`): no sleep on a server's hint
+//!     is longer than the cap; `server_wait_too_long` never follows a transient fault whose
+//!     stated wait (the world's `retry-after`) is within the cap; and an abort that ends the
+//!     call on a wait (`deadline_exceeded` before the deadline, `server_wait_too_long`)
+//!     promises the time a retry could succeed: the end of a transient fault's stated wait,
+//!     exactly, or, after a rate limit of the only key of its target that could come back,
+//!     the reset the server announced (within the reading's slack and
+//!     `SELECTION_MARGIN_MS`; after a rate limit also for `server_said_no_retry` and
+//!     `attempts_exhausted`); never for a wait of a day or more (invariant 8).
+//! 33. a zero wait (`retry-after: 0`) says nothing: after a transient fault with a zero
+//!     stated wait or none, the same target is sent to again only after a backoff, so not
+//!     in the same step when the policy's backoffs cannot draw zero (equal jitter with a
+//!     first step of 2 ms or more, decorrelated jitter or none with a base of 1 ms or more).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -208,6 +226,9 @@ pub struct Truth {
     /// back: an HTTP-date or RFC 3339 reset is read against a `Date` header that has whole
     /// seconds only.
     pub reset_slack_ms: u64,
+    /// The wait a transient answer states (its `retry-after`), in milliseconds, as a reader
+    /// takes it exactly; `Some(0)` for `retry-after: 0`, `None` when it states none.
+    pub stated_wait_ms: Option<u64>,
 }
 
 impl Truth {
@@ -219,6 +240,7 @@ impl Truth {
             says_no_retry: false,
             says_retry: false,
             reset_slack_ms: 0,
+            stated_wait_ms: None,
         }
     }
 
@@ -1184,6 +1206,7 @@ impl Checker {
                 }
                 (LoneRejection::Abort, [Action::Abort(a)]) => {
                     a.reason == AbortReason::AuthPermanent
+                        || (a.reason == AbortReason::CircuitOpen && self.reprobe_possible(now))
                 }
                 // A key the machine may probe again (a revocation's re-probe) behind an open
                 // breaker: the call waits for the breaker (issue #14).
@@ -1561,6 +1584,16 @@ impl Checker {
             }
             (None, _) => {}
         }
+        if let Input::Answer(truth) = input {
+            self.server_words(now, action, truth);
+        }
+        if let Action::Sleep {
+            until,
+            reason: SleepReason::ServerHint { .. },
+        } = action
+        {
+            self.capped_server_wait(now, *until);
+        }
         match action {
             Action::Send(send) => {
                 // A key chosen on an answer, at the start or on a pool change is the
@@ -1888,9 +1921,21 @@ impl Checker {
         } else {
             p.backoff
         };
-        let wait = truth
-            .reset_at
-            .map_or(backoff.cap_ms, |at| at.0.saturating_sub(now.0));
+        // The wait before the retry: the announced reset, else the transient fault's
+        // stated wait (a zero wait says nothing: the backoff), else the longest backoff.
+        let stated = truth.stated_wait_ms.filter(|w| *w > 0);
+        let wait = match (truth.reset_at, stated) {
+            (Some(at), _) => at.0.saturating_sub(now.0),
+            (None, Some(w)) => w,
+            (None, None) => backoff.cap_ms,
+        };
+        // A server's wait over the caller's cap is not slept on (a zero one is measured
+        // by its backoff), nor one of a day or more (invariant 32).
+        let within_cap = wait < A_DAY_MS
+            && match (truth.stated_wait_ms, p.max_server_wait_ms) {
+                (Some(_), Some(cap)) => wait <= cap,
+                _ => true,
+            };
         let due = (overload
             || self.transient + self.transient_maybe < p.transient_retries_per_target)
             && !(overload && self.target_overloads >= p.overload_attempts_before_fallback)
@@ -1902,6 +1947,7 @@ impl Checker {
                 Verdict::Pass | Verdict::Probe
             )
             && wait <= p.max_wait_before_fallback_ms
+            && within_cap
             && now.0.saturating_add(wait) < self.deadline.0
             // A key of the target to retry with: the failed one, unless a pool change took
             // it while the request was out (then a backoff that draws no time moves on).
@@ -2591,7 +2637,9 @@ impl Checker {
                     && !matches!(
                         reason,
                         AbortReason::Cancelled | AbortReason::FailedAfterCommit
-                    ))
+                    )
+                    // The way forward was a re-probe of a revoked key, behind an open breaker.
+                    && !(reason == AbortReason::CircuitOpen && self.reprobe_possible(now)))
                 .then(|| format!("`{reason}` where the failure that ended the call says `{own}`"))
             }
             _ => None,
@@ -2628,6 +2676,201 @@ impl Checker {
         if let Some(problem) = problem {
             self.violation(now, 16, problem);
         }
+    }
+
+    /// Invariant 32: a sleep on a server's say-so lasts no longer than the caller's cap,
+    /// `max_server_wait_ms` (a longer wait is never shortened: the machine rotates, falls
+    /// back or aborts instead).
+    fn capped_server_wait(&mut self, now: Time, until: Time) {
+        if let Some(cap) = self.policy.max_server_wait_ms {
+            let wait = until.since(now).0;
+            if wait > cap {
+                self.violation(
+                    now,
+                    32,
+                    format!("a sleep of {wait} ms on a server's hint, over the policy's max_server_wait_ms ({cap} ms)"),
+                );
+            }
+        }
+    }
+
+    /// The least delay the policy's backoffs (either of them) can draw: none under full
+    /// jitter; half the first exponential step under equal jitter; the base (capped)
+    /// under decorrelated jitter or none.
+    fn least_backoff_ms(&self) -> u64 {
+        [self.policy.backoff, self.policy.congestion_backoff]
+            .iter()
+            .map(|b| {
+                let first = b.base_ms.min(b.cap_ms.max(1));
+                match b.jitter {
+                    relent::Jitter::Full => 0,
+                    relent::Jitter::Equal => first / 2,
+                    relent::Jitter::Decorrelated | relent::Jitter::None => first,
+                }
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Invariants 16, 32 and 33 on what the server said about retrying and waiting, for each
+    /// action of a step that answered a send (`truth` is the world's answer):
+    ///
+    /// * **16**: after an answer that says not to retry (`x-should-retry: false`), the call
+    ///   does not wait for the target (no sleep for its keys or its backoff) and, after a
+    ///   transient fault, sends nothing more to it; an abort in that step says
+    ///   `server_said_no_retry` unless another cause the model sees ended it first (no key
+    ///   left, a send limit spent, the deadline passed, the breaker or the budget);
+    /// * **32**: `server_wait_too_long` never follows a transient fault whose stated wait is
+    ///   within the cap (a zero wait, which says nothing, is not judged); and an abort that
+    ///   ends the call on such a wait (its end past the cap, or past the deadline) promises
+    ///   the time a retry could succeed: the wait's end, or, after a rate limit of the only
+    ///   key of its target that could come back, the server's announced reset (within the
+    ///   reading's slack and `SELECTION_MARGIN_MS`); never for a wait of a day or more;
+    /// * **33**: a zero wait (`retry-after: 0`) says nothing: after a transient fault with a
+    ///   zero wait or none, the call resends to the same target only after a backoff, so not
+    ///   in the same step when the policy's backoffs cannot draw zero.
+    fn server_words(&mut self, now: Time, action: &Action, truth: &Truth) {
+        let transient = truth.transient();
+        match action {
+            Action::Sleep { reason, .. } if truth.says_no_retry => {
+                let waits_here = match reason {
+                    SleepReason::ServerHint { .. } | SleepReason::AllKeysCooling => true,
+                    // A breaker's wait is labelled as an overload's backoff.
+                    SleepReason::Backoff { after } => *after != Reason::Overloaded,
+                    _ => false,
+                };
+                if waits_here {
+                    self.violation(
+                        now,
+                        16,
+                        format!("a sleep ({reason:?}) after an answer that said not to retry"),
+                    );
+                }
+            }
+            Action::Send(send) if send.target == self.target && transient => {
+                if truth.says_no_retry {
+                    self.violation(
+                        now,
+                        16,
+                        format!(
+                            "a resend to target {} after a {} that said not to retry",
+                            send.target, truth.reason
+                        ),
+                    );
+                } else if truth.stated_wait_ms.is_none_or(|w| w == 0) && self.least_backoff_ms() > 0
+                {
+                    self.violation(
+                        now,
+                        33,
+                        format!(
+                            "a resend to target {} at once after a {} with a wait of {:?} ms, where the backoff draws at least {} ms",
+                            send.target,
+                            truth.reason,
+                            truth.stated_wait_ms,
+                            self.least_backoff_ms()
+                        ),
+                    );
+                }
+            }
+            Action::Abort(abort) => {
+                let reason = abort.reason;
+                let send_limit = self.sends >= self.policy.max_attempts
+                    || self.target_sends >= self.policy.max_attempts_per_target;
+                let other_cause = match reason {
+                    AbortReason::ServerSaidNoRetry
+                    | AbortReason::NoUsableKey
+                    | AbortReason::Cancelled
+                    | AbortReason::CircuitOpen
+                    | AbortReason::RetryBudgetExhausted => true,
+                    AbortReason::AttemptsExhausted => send_limit,
+                    AbortReason::DeadlineExceeded => now >= self.deadline,
+                    _ => false,
+                };
+                if truth.says_no_retry && !other_cause {
+                    self.violation(
+                        now,
+                        16,
+                        format!(
+                            "`{reason}` after a {} that said not to retry: `server_said_no_retry`",
+                            truth.reason
+                        ),
+                    );
+                }
+                let cap = self.policy.max_server_wait_ms;
+                if let (true, Some(w), Some(cap)) = (transient, truth.stated_wait_ms, cap) {
+                    if reason == AbortReason::ServerWaitTooLong && w > 0 && w <= cap {
+                        self.violation(
+                            now,
+                            32,
+                            format!("`server_wait_too_long` after a {} whose stated wait of {w} ms is within max_server_wait_ms ({cap} ms)", truth.reason),
+                        );
+                    }
+                }
+                let ends_on_wait = matches!(
+                    reason,
+                    AbortReason::DeadlineExceeded | AbortReason::ServerWaitTooLong
+                ) && now < self.deadline;
+                // After a transient fault with a stated wait: its end.
+                let promised = match truth.stated_wait_ms {
+                    Some(w) if transient && !truth.says_no_retry && w > 0 && w < A_DAY_MS => {
+                        Some((now + relent::Millis(w), now + relent::Millis(w)))
+                    }
+                    _ => None,
+                };
+                // After a rate limit with an announced reset, of the only key of its target
+                // that could come back (no outside mark holds it longer): the reset.
+                let promised = promised.or_else(|| {
+                    let reset = truth.reset_at.filter(|r| {
+                        truth.reason == Reason::RateLimited && r.since(now).0 < A_DAY_MS && *r > now
+                    })?;
+                    let (t, key) = self.last_send?;
+                    let k = self.key(key)?;
+                    let lone = k.target == t
+                        && !k.dead()
+                        && !self.excluded.contains(&key)
+                        && k.blocked_until <= reset
+                        && self
+                            .keys
+                            .iter()
+                            .all(|o| o.id == key || o.target != t || !self.in_play(o));
+                    let limits_open = self.sends < self.policy.max_attempts;
+                    let on_wait = ends_on_wait
+                        || matches!(
+                            reason,
+                            AbortReason::ServerSaidNoRetry | AbortReason::AttemptsExhausted
+                        );
+                    let margin = relent::Millis(SELECTION_MARGIN_MS);
+                    (lone && limits_open && on_wait && now < self.deadline).then(|| {
+                        (
+                            Time(reset.0.saturating_sub(SELECTION_MARGIN_MS)),
+                            reset + relent::Millis(truth.reset_slack_ms) + margin,
+                        )
+                    })
+                });
+                let judged = ends_on_wait || truth.reason == Reason::RateLimited;
+                if let Some((earliest, latest)) = promised.filter(|_| judged) {
+                    let kept = abort.retry_at.is_some_and(|t| earliest <= t && t <= latest);
+                    if !kept {
+                        self.violation(
+                            now,
+                            32,
+                            format!(
+                                "`{reason}` after a {} ends on a wait until {earliest}..{latest} but promises a retry at {:?}",
+                                truth.reason, abort.retry_at
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether some key of the current target or a later one may be probed again now.
+    fn reprobe_possible(&self, now: Time) -> bool {
+        self.keys
+            .iter()
+            .any(|k| k.target >= self.target && self.reprobe_allowed(k, now))
     }
 
     /// Whether a key the provider rejected may be probed again now: the policy allows it,
@@ -2691,13 +2934,17 @@ impl Checker {
             .cap_ms
             .max(self.policy.backoff.cap_ms);
         match answer {
+            // A transient fault that states a wait: the wait (clamped to a day) decides.
+            Some(t) if t.transient() && t.stated_wait_ms.is_some_and(|w| w > 0) => {
+                t.stated_wait_ms.is_some_and(|w| w.min(A_DAY_MS) >= left)
+            }
             // A transient fault with no announced wait: the machine's own backoff, at most
-            // the larger cap, decides.
-            Some(t) if t.transient() && t.reset_at.is_none() => left <= cap,
+            // the larger cap, decides (unless no key is left to retry with: below).
+            Some(t) if t.transient() && t.reset_at.is_none() && left <= cap => true,
             // A rate limit the ejection guard read as shared by the target's keys is waited
             // out on the target as a whole (invariant 29): its backoff decides too.
             Some(t) if self.guard_maybe && t.reason == Reason::RateLimited => left <= cap,
-            Some(t) if t.transient() => true,
+            Some(t) if t.transient() && t.reset_at.is_some() => true,
             // Otherwise a key must be the way forward: one of this target that is free before
             // the deadline, or one of a later target that is free now, means there was one.
             _ => !self.keys.iter().any(|k| {

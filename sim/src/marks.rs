@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 28] = [
+const NAMED: [&str; 31] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -39,6 +39,9 @@ const NAMED: [&str; 28] = [
     "backoff_drew_its_top",
     "equal_jitter_backoff_in_top_eighth",
     "key_cooldown_jitter_in_upper_half",
+    "aborted_as_the_server_said_no_retry",
+    "aborted_on_a_server_wait_over_the_cap",
+    "outside_mark_during_a_reprobe",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -110,6 +113,13 @@ pub enum Named {
     EqualJitterBackoffInTopEighth,
     /// A hint-less key cooldown drew more than half its jitter above its floor.
     KeyCooldownJitterInUpperHalf,
+    /// A call ended `server_said_no_retry` (`x-should-retry: false`).
+    AbortedAsTheServerSaidNoRetry,
+    /// A call ended `server_wait_too_long` (a server's wait over `max_server_wait_ms`).
+    AbortedOnAServerWaitOverTheCap,
+    /// A key was marked bad from outside while its re-probe was out
+    /// (`TimedChange::on_reprobe`).
+    OutsideMarkDuringAReprobe,
 }
 
 /// The marks reached.
@@ -209,6 +219,12 @@ impl Marks {
             }
             Action::Abort(abort) if abort.reason == relent::AbortReason::RetryBudgetExhausted => {
                 self.hit(Named::RetryDenied)
+            }
+            Action::Abort(abort) if abort.reason == relent::AbortReason::ServerSaidNoRetry => {
+                self.hit(Named::AbortedAsTheServerSaidNoRetry)
+            }
+            Action::Abort(abort) if abort.reason == relent::AbortReason::ServerWaitTooLong => {
+                self.hit(Named::AbortedOnAServerWaitOverTheCap)
             }
             _ => {}
         }

@@ -105,7 +105,7 @@ pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u
     // every other body is built once per thread, and time-dependent headers go on top.
     let google = provider.spec().wire == Wire::Google;
     let timed_body = match kind {
-        FaultKind::RateLimited { hint } => {
+        FaultKind::RateLimited { hint } | FaultKind::RateLimitedNoRetry { hint } => {
             hint == HintFormat::Message || (hint == HintFormat::RetryInfo && google)
         }
         FaultKind::QuotaExhausted { reset: true } => google,
@@ -132,6 +132,16 @@ pub fn fault(provider: Provider, kind: FaultKind, now_ms: u64, reset_after_ms: u
         }
         FaultKind::RetryableBadRequest => {
             add_headers(&mut reply, vec![("x-should-retry", "true".into())]);
+        }
+        FaultKind::ServerErrorWithWait { secs, no_retry } => {
+            add_headers(&mut reply, vec![("retry-after", secs.to_string())]);
+            if no_retry {
+                add_headers(&mut reply, vec![("x-should-retry", "false".into())]);
+            }
+        }
+        FaultKind::RateLimitedNoRetry { hint } => {
+            rate_limit_headers(&mut reply, provider, hint, now_ms, reset_after_ms);
+            add_headers(&mut reply, vec![("x-should-retry", "false".into())]);
         }
         _ => {}
     }
@@ -174,7 +184,9 @@ fn build_fault(provider: Provider, kind: FaultKind, reset_after_ms: u64) -> Repl
             _ => error(p, 403, "invalid_request_error", "unsupported_country_region_territory", "Country, region, or territory not supported"),
         },
         K::QuotaExhausted { reset } => quota(p, reset.then_some(reset_after_ms)),
-        K::RateLimited { hint } => rate_limited_body(p, hint, reset_after_ms),
+        K::RateLimited { hint } | K::RateLimitedNoRetry { hint } => {
+            rate_limited_body(p, hint, reset_after_ms)
+        }
         K::UpstreamRateLimited => http(
             429,
             json_ct(),
@@ -188,7 +200,7 @@ fn build_fault(provider: Provider, kind: FaultKind, reset_after_ms: u64) -> Repl
             Provider::Deepseek => error(p, 503, "server_overloaded", "", "Server Overloaded"),
             _ => error(p, 503, "server_error", "", "The engine is currently overloaded, please try again later"),
         },
-        K::ServerError => server_error(p),
+        K::ServerError | K::ServerErrorWithWait { .. } => server_error(p),
         K::Slow => Reply::Hang,
         K::Reset => Reply::Transport(TransportError::Reset),
         K::GarbageHeaders => {
@@ -391,15 +403,15 @@ fn rate_limit_headers(
 /// HTTP-date or RFC 3339 time is measured from a `Date` header with whole seconds, so a
 /// correct reader may wait up to a second past the true reset.
 pub fn reset_resolution_ms(kind: FaultKind) -> u64 {
-    match kind {
-        FaultKind::RateLimited {
-            hint: HintFormat::RetryAfterDate | HintFormat::AnthropicReset,
-        } => 1_000,
+    let hint = match kind {
+        FaultKind::RateLimited { hint } | FaultKind::RateLimitedNoRetry { hint } => hint,
+        _ => return 0,
+    };
+    match hint {
+        HintFormat::RetryAfterDate | HintFormat::AnthropicReset => 1_000,
         // Decimal seconds ("try again in 6.500s", RetryInfo's "6.500s") may be read with
         // rounding up to the next millisecond.
-        FaultKind::RateLimited {
-            hint: HintFormat::Message | HintFormat::RetryInfo,
-        } => 1,
+        HintFormat::Message | HintFormat::RetryInfo => 1,
         _ => 0,
     }
 }
@@ -421,7 +433,7 @@ pub fn hinted_reset_ms(
         FaultKind::QuotaExhausted { reset: true } if provider.spec().wire == Wire::Google => {
             Some(now_ms + reset_after_ms)
         }
-        FaultKind::RateLimited { hint } => match hint {
+        FaultKind::RateLimited { hint } | FaultKind::RateLimitedNoRetry { hint } => match hint {
             HintFormat::None => None,
             HintFormat::Absurd => Some(now_ms + 99_999_999_000),
             HintFormat::RetryAfterSeconds | HintFormat::ResetHeadersAndRetryAfter => {

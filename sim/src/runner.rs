@@ -14,7 +14,9 @@ use crate::schedule::Schedule;
 use crate::server::{Served, Server};
 use crate::surface;
 use relent::machine::{KeySnapshot, TraceEntry};
-use relent::{AbortReason, Action, Event, Observation, Overload, Pool, RetryMachine, State, Time};
+use relent::{
+    AbortReason, Action, Event, Observation, Overload, Pool, PoolChange, RetryMachine, State, Time,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -126,6 +128,8 @@ struct Call {
 enum Next {
     /// A pool change (index into the sorted changes).
     Change(usize),
+    /// The pool change armed by a re-probe (`TimedChange::on_reprobe`).
+    Armed,
     /// The caller cancels every running call.
     Cancel,
     /// Call `i` gets the answer to its send.
@@ -154,8 +158,19 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
     // Only a world of several calls needs the client's pool kept up to date.
     let shared = starts.len() > 1;
     let mut server = Server::new(schedule);
-    let mut changes: Vec<_> = schedule.pool_changes.iter().collect();
+    let mut changes: Vec<_> = schedule
+        .pool_changes
+        .iter()
+        .filter(|c| !c.on_reprobe)
+        .collect();
     changes.sort_by_key(|c| c.at_ms);
+    // Changes that wait for a re-probe of their key, and the one such a re-probe armed.
+    let mut on_reprobe: Vec<_> = schedule
+        .pool_changes
+        .iter()
+        .filter(|c| c.on_reprobe)
+        .collect();
+    let mut armed: Option<(Time, PoolChange)> = None;
     let mut next_change = 0;
     let mut cancelled = false;
     let mut marks = Marks::default();
@@ -185,6 +200,15 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         // A send with a key the pool still holds revoked is a re-probe.
                         if call.machine.pool().state(send.key) == relent::KeyState::Revoked {
                             marks.hit(Named::RevokedKeyReprobed);
+                            // A change waiting for this re-probe lands while it is out.
+                            let waiting = on_reprobe.iter().position(|c| {
+                                c.at_ms <= now.0 && changed_key(&c.change) == Some(send.key)
+                            });
+                            if let (None, Some(p)) = (&armed, waiting) {
+                                let c = on_reprobe.swap_remove(p);
+                                let at = now + relent::Millis(schedule.latency_ms / 2);
+                                armed = Some((at, c.change.clone()));
+                            }
                         }
                         match sends_per_key.iter_mut().find(|(k, _)| *k == send.key) {
                             Some((_, n)) => *n += 1,
@@ -197,6 +221,8 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                             reset_at,
                             truth,
                             says_retry,
+                            says_no_retry,
+                            stated_wait_ms,
                             reset_slack_ms,
                         } = server.serve(send.key, send.target, arrival);
                         if doomed {
@@ -206,8 +232,9 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         let truth = Truth {
                             reason: truth,
                             reset_at,
-                            says_no_retry: false,
+                            says_no_retry,
                             says_retry,
+                            stated_wait_ms,
                             reset_slack_ms,
                         };
                         call.in_flight = Some(InFlight {
@@ -276,6 +303,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
             changes.get(next_change).map(|c| Time(c.at_ms)),
             Next::Change(next_change),
         );
+        consider(armed.as_ref().map(|(at, _)| *at), Next::Armed);
         if !cancelled {
             consider(
                 schedule.cancel_at_ms.map(Time).map(|t| t.max(now)),
@@ -355,9 +383,21 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 share(&mut call, &mut overload, &mut model, &mut marks);
                 calls.push(call);
             }
-            Next::Change(index) => {
-                let change = &changes[index].change;
-                next_change += 1;
+            Next::Change(_) | Next::Armed => {
+                let change = match next {
+                    Next::Change(index) => {
+                        next_change += 1;
+                        changes[index].change.clone()
+                    }
+                    _ => match armed.take() {
+                        Some((_, change)) => {
+                            marks.hit(Named::OutsideMarkDuringAReprobe);
+                            change
+                        }
+                        None => continue,
+                    },
+                };
+                let change = &change;
                 if let Err(e) = client.apply(change) {
                     world_violations.push(Violation {
                         invariant: 0,
@@ -850,5 +890,14 @@ fn invalid(error: String) -> RunReport {
         marks: Marks::default(),
         trace: Vec::new(),
         digest: 0,
+    }
+}
+
+/// The key a pool change names (`None` for an added key).
+fn changed_key(change: &PoolChange) -> Option<relent::KeyId> {
+    match change {
+        PoolChange::Removed { key } | PoolChange::Restored { key } => Some(*key),
+        PoolChange::MarkedBad { key, .. } => Some(*key),
+        PoolChange::Added { .. } => None,
     }
 }

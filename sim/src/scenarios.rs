@@ -149,6 +149,7 @@ pub fn all() -> Vec<Scenario> {
         ],
     );
     cooling.pool_changes.push(TimedChange {
+        on_reprobe: false,
         at_ms: 5_000,
         change: PoolChange::Added {
             target: 0,
@@ -333,6 +334,7 @@ pub fn all() -> Vec<Scenario> {
         }],
     );
     removed.pool_changes.push(TimedChange {
+        on_reprobe: false,
         at_ms: 5_000,
         change: PoolChange::Removed { key: KeyId(1) },
     });

@@ -53,10 +53,15 @@ fn default_latency() -> u64 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TimedChange {
-    /// When.
+    /// When (with `on_reprobe`, the earliest time).
     pub at_ms: u64,
     /// What.
     pub change: PoolChange,
+    /// Instead of at `at_ms`, the change lands while a request is out: half a latency after
+    /// the first re-probe of the key it names (a send with a key the pool holds revoked) at
+    /// or after `at_ms`, so the re-probe's answer meets it. Never, if no such re-probe.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_reprobe: bool,
 }
 
 /// What a fault applies to.
@@ -156,6 +161,24 @@ pub enum FaultKind {
     TlsCertificate,
     /// An unrecognisable answer (HTTP 418 with a plain-text body).
     Unrecognised,
+    /// A 500 that says when to come back (`retry-after: secs`, which may be 0, saying
+    /// nothing useful, or absurdly long, which relent clamps to a day) and, with `no_retry`,
+    /// that it must not be retried (`x-should-retry: false`). Not in [`FaultKind::ALL`]:
+    /// the generator's server-word worlds draw it.
+    ServerErrorWithWait {
+        /// The `retry-after` header, in seconds.
+        secs: u32,
+        /// Whether the reply also says `x-should-retry: false`.
+        #[serde(default)]
+        no_retry: bool,
+    },
+    /// A rate limit that says `x-should-retry: false` (its hint, if any, as for
+    /// [`FaultKind::RateLimited`]). Not in [`FaultKind::ALL`].
+    RateLimitedNoRetry {
+        /// How the server says when to come back.
+        #[serde(default)]
+        hint: HintFormat,
+    },
 }
 
 impl FaultKind {
@@ -249,10 +272,12 @@ impl FaultKind {
             FaultKind::KeyRejected => R::KeyRejected,
             FaultKind::PermissionDenied => R::PermissionDenied,
             FaultKind::QuotaExhausted { .. } => R::QuotaExhausted,
-            FaultKind::RateLimited { .. } => R::RateLimited,
+            FaultKind::RateLimited { .. } | FaultKind::RateLimitedNoRetry { .. } => R::RateLimited,
             FaultKind::UpstreamRateLimited => R::UpstreamRateLimited,
             FaultKind::Overloaded | FaultKind::ErrorIn200 => R::Overloaded,
-            FaultKind::ServerError | FaultKind::GarbageHeaders => R::ServerError,
+            FaultKind::ServerError
+            | FaultKind::GarbageHeaders
+            | FaultKind::ServerErrorWithWait { .. } => R::ServerError,
             FaultKind::Slow => R::Timeout,
             FaultKind::Reset => R::ConnectionFailed,
             FaultKind::StreamFailsMidway => R::Success,
@@ -278,6 +303,7 @@ impl FaultKind {
             FaultKind::UpstreamRateLimited
                 | FaultKind::Overloaded
                 | FaultKind::ServerError
+                | FaultKind::ServerErrorWithWait { .. }
                 | FaultKind::Slow
                 | FaultKind::Reset
                 | FaultKind::GarbageHeaders
@@ -292,6 +318,24 @@ impl FaultKind {
     /// (`x-should-retry: true`), whatever its body says.
     pub fn says_retry(self) -> bool {
         self == FaultKind::RetryableBadRequest
+    }
+
+    /// True when the reply tells the client not to retry (`x-should-retry: false`).
+    pub fn says_no_retry(self) -> bool {
+        matches!(
+            self,
+            FaultKind::ServerErrorWithWait { no_retry: true, .. }
+                | FaultKind::RateLimitedNoRetry { .. }
+        )
+    }
+
+    /// The wait a transient reply states (its `retry-after`, in milliseconds), which a
+    /// reader takes exactly: `Some(0)` for `retry-after: 0`; `None` when it states none.
+    pub fn stated_wait_ms(self) -> Option<u64> {
+        match self {
+            FaultKind::ServerErrorWithWait { secs, .. } => Some(u64::from(secs) * 1000),
+            _ => None,
+        }
     }
 }
 

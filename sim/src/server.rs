@@ -22,6 +22,10 @@ pub struct Served {
     pub truth: relent::Reason,
     /// The reply says the request may be retried as sent (`x-should-retry: true`).
     pub says_retry: bool,
+    /// The reply says not to retry (`x-should-retry: false`).
+    pub says_no_retry: bool,
+    /// The wait a transient reply states (its `retry-after`), in milliseconds.
+    pub stated_wait_ms: Option<u64>,
     /// How much later than `reset_at` an exact reader may hold the key back (the
     /// resolution of the reply's clock, for resets given as dates).
     pub reset_slack_ms: u64,
@@ -100,6 +104,8 @@ impl<'a> Server<'a> {
                         .map(Time),
                     truth: fault.kind.truth(),
                     says_retry: fault.kind.says_retry(),
+                    says_no_retry: fault.kind.says_no_retry(),
+                    stated_wait_ms: fault.kind.stated_wait_ms(),
                     reset_slack_ms: respond::reset_resolution_ms(fault.kind),
                 };
             }
@@ -110,6 +116,8 @@ impl<'a> Server<'a> {
             reset_at: None,
             truth: relent::Reason::Success,
             says_retry: false,
+            says_no_retry: false,
+            stated_wait_ms: None,
             reset_slack_ms: 0,
         }
     }

@@ -170,11 +170,18 @@ fn truth_of(i: usize, now: Time) -> Truth {
         .ok()
         .filter(|_| reason != Reason::QuotaExhausted)
         .map(|secs| now + relent::Millis(secs * 1000));
+    // A transient answer's `retry-after` is the wait it states.
+    let stated_wait_ms = retry_after
+        .parse::<u64>()
+        .ok()
+        .filter(|_| !matches!(reason, Reason::QuotaExhausted | Reason::RateLimited))
+        .map(|secs| secs * 1000);
     Truth {
         reason,
         reset_at,
         says_no_retry: false,
         says_retry: false,
+        stated_wait_ms,
         reset_slack_ms: 0,
     }
 }

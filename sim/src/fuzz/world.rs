@@ -102,6 +102,7 @@ fn world_from(spec: WorldSpec) -> Schedule {
                 },
             };
             TimedChange {
+                on_reprobe: false,
                 at_ms: u64::from(*at % 200_000),
                 change,
             }

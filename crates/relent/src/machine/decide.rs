@@ -220,7 +220,9 @@ impl RetryMachine {
     /// What a failed re-probe of a revoked key tells: a rejection revokes it again (in
     /// `on_key_rejected`); an answer only an accepted key gets (a spent quota, a rate limit)
     /// lifts the revocation, so the answer's own rule applies; any
-    /// other fault says nothing about the key, which stays revoked for another period.
+    /// other fault says nothing about the key, which stays revoked for another period (from
+    /// now, or from the end of an outside wait that arrived while the probe was out: the
+    /// pool's rule for a wait on a revoked key).
     fn end_probe(&mut self, now: Time, key: KeyId, why: Reason) {
         let Some(entry) = self.pool.entry_mut(key) else {
             return;
@@ -231,11 +233,16 @@ impl RetryMachine {
         match why {
             Reason::KeyRejected => {}
             Reason::QuotaExhausted | Reason::RateLimited => {
-                entry.state = KeyState::Ready;
+                // A wait that came while the probe was out (an outside mark with an end)
+                // still holds.
+                entry.state = match entry.revoked_at {
+                    Some(until) if until > now => KeyState::CoolingDown(until),
+                    _ => KeyState::Ready,
+                };
                 entry.revoked_at = None;
                 entry.rejections = 0;
             }
-            _ => entry.revoked_at = Some(now),
+            _ => entry.revoked_at = entry.revoked_at.map(|at| at.max(now)),
         }
     }
 
