@@ -43,7 +43,7 @@ impl KeySpec {
 }
 
 /// One provider and model, with the keys that may call it.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     /// Which API this is.
     pub provider: Provider,
@@ -55,32 +55,6 @@ pub struct Target {
     pub context_tokens: Option<u32>,
     /// The keys, in priority order.
     pub keys: Vec<KeySpec>,
-}
-
-impl Clone for Target {
-    fn clone(&self) -> Self {
-        Target {
-            provider: self.provider,
-            model: self.model.clone(),
-            context_tokens: self.context_tokens,
-            keys: self.keys.clone(),
-        }
-    }
-
-    // Reuses the model's and the keys' buffers (see `Pool`'s `clone_from`).
-    fn clone_from(&mut self, source: &Self) {
-        // Destructured whole, so a new field cannot be forgotten here.
-        let Target {
-            provider,
-            model,
-            context_tokens,
-            keys,
-        } = source;
-        self.provider = *provider;
-        self.model.clone_from(model);
-        self.context_tokens = *context_tokens;
-        self.keys.clone_from(keys);
-    }
 }
 
 impl Target {
