@@ -490,3 +490,44 @@ fn labels_and_model_ids_survive() {
         assert_eq!(c.code.as_deref(), Some(word), "{word}");
     }
 }
+
+/// A body with no message member gives its first few hundred characters as the message.
+/// A key that the cut falls inside must not come out in part: a key's prefix and a few
+/// characters are too short to be known as a key, and escapes before it that decode to
+/// fewer characters can bring that piece into the message. The key is moved across the
+/// cut one character at a time, behind padding of every density of escapes.
+#[test]
+fn a_key_cut_by_the_message_bound_never_leaks() {
+    let keys = [
+        "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa-XyZ12AA",
+        "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z_Q7-R0",
+        "AIzaSyD4k9Qz7LmN2pR8sT1vW3xY5zA6bC0dE9f",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    ];
+    // 480 characters is where the message's source is cut (twice the message's length).
+    for unit in ["\\u0041", "%41", "\\n", "ab ", "x"] {
+        for key in keys {
+            for start in 400..=490 {
+                for glue in ["", " ", "key="] {
+                    let pad: String = unit.repeat(start).chars().take(start).collect();
+                    let text = format!("{pad}{glue}{key} was rejected");
+                    let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
+                    if let Err(e) = check(&c, key) {
+                        panic!("{unit:?} × {start}, {glue:?}: {e}");
+                    }
+                }
+            }
+        }
+    }
+    // A key inside a word longer than the cut's reach is dropped with the word; the text
+    // before the word still makes the message.
+    let key = keys[0];
+    let text = format!("Rejected: {}{key}", "A".repeat(9000));
+    let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
+    check(&c, key).unwrap();
+    assert_eq!(c.message.as_ref(), "Rejected:");
+    let text = format!("{}{key}", "A".repeat(9000));
+    let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
+    check(&c, key).unwrap();
+    assert!(!c.message.is_empty());
+}

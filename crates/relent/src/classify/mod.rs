@@ -241,16 +241,44 @@ fn message_for(fields: &Option<body::ErrorFields>, html: bool, text: &str, statu
             "HTTP {status} HTML page from an intermediary: {title}"
         ));
     }
-    // The first `2 × MAX_MESSAGE_CHARS` characters, borrowed.
-    let prefix_end = text
-        .char_indices()
-        .nth(redact::MAX_MESSAGE_CHARS * 2)
-        .map_or(text.len(), |(at, _)| at);
-    let message = redact::redact(&text[..prefix_end]);
-    if message.is_empty() {
+    let source = message_source(text);
+    let message = redact::redact(source);
+    if !message.is_empty() {
+        message
+    } else if text.trim().is_empty() {
         format!("HTTP {status} with an empty body")
     } else {
-        message
+        format!("HTTP {status} whose body begins with one unbroken run of over {LONG_WORD} bytes")
+    }
+}
+
+/// The longest word [`message_source`] extends its cut over.
+const LONG_WORD: usize = 8 * 1024;
+
+/// What a message is made from when the body has no message member: about its first
+/// `2 × MAX_MESSAGE_CHARS` characters (the message keeps `MAX_MESSAGE_CHARS` of them).
+///
+/// The cut never falls inside a word. A key cut in two leaves a piece (its prefix and a few
+/// characters) too short for the redactor to know as a key, and decoding escapes can shrink
+/// the text before it so much that the piece reaches the message. So the cut moves on to the
+/// end of the word it falls in or, when that word runs on for more than [`LONG_WORD`] bytes,
+/// back to its start. A word ends at whitespace or at punctuation no key holds.
+fn message_source(text: &str) -> &str {
+    let Some((cut, _)) = text.char_indices().nth(redact::MAX_MESSAGE_CHARS * 2) else {
+        return text;
+    };
+    let ends_word = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '"' | '\'' | '<' | '>' | ',' | ';' | '(' | ')' | '[' | ']' | '{' | '}' | '|'
+            )
+    };
+    let rest = &text[cut..];
+    match rest.find(ends_word) {
+        Some(end) if end <= LONG_WORD => &text[..cut + end],
+        None if rest.len() <= LONG_WORD => text,
+        _ => &text[..text[..cut].rfind(ends_word).unwrap_or(0)],
     }
 }
 
