@@ -14,6 +14,9 @@
 //! relent's extra headers (idempotency key and attempt number; every mode sends the JSON
 //! content type).
 //!
+//! With `wall` first (`overhead_cpu wall 500 41`), it measures wall-clock time instead, in
+//! paired rounds: see [`wall_clock`].
+//!
 //! For instruction counts, which the machine's load does not move, set `OVERHEAD_MODE` to
 //! `plain`, `relent`, `headers` or `memory` and count one run with 1 call and one with 201
 //! under callgrind; the difference over 200 is the cost of one call:
@@ -98,7 +101,8 @@ fn client_over<T: Transport>(transport: T, targets: Vec<relent::Target>, url: &s
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let wall = args.next_if(|a| a == "wall").is_some();
     let calls: u32 = args
         .next()
         .map_or(5000, |a| a.parse().expect("calls per round"));
@@ -162,6 +166,9 @@ fn main() {
         }
         return;
     }
+    if wall {
+        return wall_clock(&call, calls, rounds);
+    }
     // CPU microseconds per call of `count` calls of a kind.
     let cpu_per_call = |mode: &str, count: u32| {
         let before = cpu_time();
@@ -202,5 +209,47 @@ fn main() {
         "median: plain {p:.1} µs, relent {r:.1} µs, difference {:.1} µs, ratio {:.3}",
         r - p,
         r / p
+    );
+}
+
+/// Wall-clock time, paired: each round times `calls` plain calls and `calls` relent calls
+/// back to back (in A-B then B-A order on alternate rounds, so a drift in the machine's speed
+/// weighs on both alike), and the ratio is taken within the round. Prints the median of the
+/// rounds' ratios with its quartiles, and the median difference per call.
+fn wall_clock(call: &dyn Fn(&str, u32), calls: u32, rounds: u32) {
+    let time = |mode: &str| {
+        let start = std::time::Instant::now();
+        for n in 0..calls {
+            call(mode, n);
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(calls)
+    };
+    for n in 0..200 {
+        call("plain", n);
+        call("relent", n);
+    }
+    let (mut ratios, mut differences) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (p, r) = if round % 2 == 0 {
+            let p = time("plain");
+            (p, time("relent"))
+        } else {
+            let r = time("relent");
+            (time("plain"), r)
+        };
+        ratios.push(r / p);
+        differences.push(r - p);
+    }
+    let quartile = |v: &[f64], q: usize| {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[(v.len() - 1) * q / 4]
+    };
+    println!(
+        "wall clock, {rounds} paired rounds of {calls} calls: ratio median {:.3} (quartiles {:.3}-{:.3}), difference median {:.1} µs per call",
+        quartile(&ratios, 2),
+        quartile(&ratios, 1),
+        quartile(&ratios, 3),
+        quartile(&differences, 2),
     );
 }
