@@ -72,7 +72,11 @@
 //!     key after a transient fault) and an `attempts_exhausted` abort is valid only when its
 //!     own count, or a send limit, is spent;
 //! 14. pool changes act at once: a key that becomes usable on the current target while the
-//!     machine sleeps for cooling keys ends the sleep in the same step;
+//!     machine sleeps for cooling keys ends the sleep in the same step; a key removed or
+//!     marked bad during such a sleep ends it in the same step when no key of the target
+//!     could be ready by the sleep's end any more (each key's earliest time from the model:
+//!     marks, announced resets, quota cooldowns; a key the model cannot rule out counts as
+//!     due), and leaves it alone when a key surely in play is surely free by then;
 //! 15. no secret canary planted by the world appears in a message or code, in any trace,
 //!     `Debug` output or JSON (see [`crate::canary`]; the full scan runs on the worlds that
 //!     are also checked for determinism);
@@ -651,6 +655,8 @@ pub struct Checker {
     /// The idempotency key of the call's first send.
     idempotency: Option<relent::machine::IdempotencyKey>,
     sleeping: Option<SleepReason>,
+    /// When the current sleep ends, as its `Sleep` said.
+    sleep_until: Time,
     committed: bool,
     restart_granted: bool,
     ended: bool,
@@ -676,6 +682,10 @@ pub struct Checker {
     /// The same key was sent again after an answer the server marked retryable
     /// (`x-should-retry: true`) although its body refused the request.
     retried_when_told: bool,
+    /// A key's loss ended a sleep that waited only for it; a key's loss left a sleep
+    /// whose other keys were still due (invariant 14's second half, both ways).
+    loss_ended_sleep: bool,
+    loss_kept_sleep: bool,
     /// ... with a count that an earlier call of the client had started.
     escalated_across_calls: bool,
     /// A key drew a hint-less rate limit after a success had reset its count.
@@ -720,6 +730,7 @@ impl Checker {
             synced_cursors: client.cursors.clone(),
             idempotency: None,
             sleeping: None,
+            sleep_until: Time::ZERO,
             committed: false,
             restart_granted: false,
             ended: false,
@@ -741,6 +752,8 @@ impl Checker {
                 .collect(),
             escalated: false,
             retried_when_told: false,
+            loss_ended_sleep: false,
+            loss_kept_sleep: false,
             escalated_across_calls: false,
             restarted_after_reset: false,
             guarded_now: false,
@@ -762,6 +775,13 @@ impl Checker {
     /// but that the server marked retryable (`x-should-retry: true`).
     pub fn retried_when_told(&self) -> bool {
         self.retried_when_told
+    }
+
+    /// Whether a key removed or marked bad during a sleep for cooling keys ended the sleep
+    /// (no key was left due before its end), and whether one left a sleep that still had a
+    /// key due.
+    pub fn sleep_after_loss(&self) -> (bool, bool) {
+        (self.loss_ended_sleep, self.loss_kept_sleep)
     }
 
     /// How far into their ranges this call's random draws reached (for the spread marks).
@@ -1137,6 +1157,7 @@ impl Checker {
             && matches!(self.sleeping, Some(SleepReason::RetryBudget { .. }));
         let mut expect_lone: Option<LoneRejection> = None;
         let mut expect_wake = false;
+        let mut expect_sleep_ends = None;
         match input {
             Input::Start => {
                 self.started = true;
@@ -1151,7 +1172,12 @@ impl Checker {
                     self.violation(now, 6, "an early timer caused actions");
                 }
             }
-            Input::Pool(change) => expect_wake = self.pool_change(now, change),
+            Input::Pool(change) => {
+                expect_wake = self.pool_change(now, change);
+                expect_sleep_ends = self.expect_after_loss(now, change);
+                self.loss_ended_sleep |= expect_sleep_ends == Some(true);
+                self.loss_kept_sleep |= expect_sleep_ends == Some(false);
+            }
             Input::Cancel => {
                 if !matches!(entry.actions.as_slice(), [Action::Abort(a)] if a.reason == AbortReason::Cancelled)
                 {
@@ -1246,6 +1272,22 @@ impl Checker {
                 14,
                 "a key became usable on the current target during a sleep for cooling keys, and the sleep went on",
             );
+        }
+        match (expect_sleep_ends, entry.actions.is_empty()) {
+            (Some(true), true) => self.violation(
+                now,
+                14,
+                "every key a sleep for cooling keys waited for is gone or benched past its end, and the sleep went on",
+            ),
+            (Some(false), false) => self.violation(
+                now,
+                14,
+                format!(
+                    "a key was removed or benched while another key stays due before the sleep's end, and the machine did {:?} instead of sleeping on",
+                    kinds(&entry.actions)
+                ),
+            ),
+            _ => {}
         }
         // The one retry of a rejected key is immediate or never: without it, the key is
         // revoked for the rest of this call and for the client.
@@ -1541,6 +1583,42 @@ impl Checker {
             })
     }
 
+    /// Invariant 14's other half, for a key removed or marked bad (`change`, already applied)
+    /// while the machine sleeps for cooling keys: `Some(true)` when no key of the current
+    /// target could be ready by the sleep's end any more (the sleep waits for nothing and
+    /// must end now), `Some(false)` when a key surely in play is surely free by then (the
+    /// sleep goes on), `None` when the model cannot tell or the sleep waits for something
+    /// else. A key that a mark with an end already past frees at once is the first half's
+    /// case, not this one.
+    fn expect_after_loss(&self, now: Time, change: &PoolChange) -> Option<bool> {
+        match change {
+            PoolChange::Removed { .. } | PoolChange::MarkedBad { until: None, .. } => {}
+            PoolChange::MarkedBad { until: Some(t), .. } if *t > now => {}
+            _ => return None,
+        }
+        let waiting_for_keys = match self.sleeping? {
+            SleepReason::AllKeysCooling => true,
+            SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
+                after == Reason::RateLimited
+            }
+            _ => false,
+        };
+        if !waiting_for_keys || now >= self.sleep_until {
+            return None;
+        }
+        let until = self.sleep_until;
+        let on_target = || self.keys.iter().filter(|k| k.target == self.target);
+        if on_target()
+            .any(|k| self.surely_in_play(k) && k.strikes == 0 && !k.revoked && k.free_by <= until)
+        {
+            return Some(false);
+        }
+        if on_target().all(|k| !self.in_play(k) || k.blocked_until > until) {
+            return Some(true);
+        }
+        None
+    }
+
     fn action(&mut self, now: Time, action: &Action, input: &Input<'_>, answered_success: bool) {
         if self.ended {
             self.violation(now, 6, format!("{} after the call ended", action.kind()));
@@ -1785,6 +1863,7 @@ impl Checker {
                 self.target_waits += 1;
                 self.slept = true;
                 self.sleeping = Some(*reason);
+                self.sleep_until = *until;
                 self.fresh_answer = None;
             }
             Action::Rotate { from, to, why } => self.rotate(now, *from, *to, *why),

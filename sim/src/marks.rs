@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 31] = [
+const NAMED: [&str; 33] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -42,6 +42,8 @@ const NAMED: [&str; 31] = [
     "aborted_as_the_server_said_no_retry",
     "aborted_on_a_server_wait_over_the_cap",
     "outside_mark_during_a_reprobe",
+    "sleep_ended_when_its_keys_were_lost",
+    "sleep_went_on_after_a_key_was_lost",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -120,6 +122,12 @@ pub enum Named {
     /// A key was marked bad from outside while its re-probe was out
     /// (`TimedChange::on_reprobe`).
     OutsideMarkDuringAReprobe,
+    /// A key removed or marked bad during a sleep for cooling keys left no key due before
+    /// the sleep's end, so the sleep ended (invariant 14).
+    SleepEndedWhenItsKeysWereLost,
+    /// A key removed or marked bad during a sleep for cooling keys left another key due
+    /// before the sleep's end, so the sleep went on (invariant 14).
+    SleepWentOnAfterAKeyWasLost,
 }
 
 /// The marks reached.

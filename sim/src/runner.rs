@@ -854,6 +854,13 @@ fn finish_call(
     if across_calls {
         marks.hit(Named::KeyCooldownEscalatedAcrossCalls);
     }
+    let (loss_ended_sleep, loss_kept_sleep) = call.checker.sleep_after_loss();
+    if loss_ended_sleep {
+        marks.hit(Named::SleepEndedWhenItsKeysWereLost);
+    }
+    if loss_kept_sleep {
+        marks.hit(Named::SleepWentOnAfterAKeyWasLost);
+    }
     if call.checker.retried_when_told() {
         marks.hit(Named::RetriedWhenTheServerSaidSo);
     }
