@@ -193,6 +193,16 @@
 //!     stated wait or none, the same target is sent to again only after a backoff, so not
 //!     in the same step when the policy's backoffs cannot draw zero (equal jitter with a
 //!     first step of 2 ms or more, decorrelated jitter or none with a base of 1 ms or more).
+//! 34. a transient fault (server error, overload, timeout, dropped connection, unknown,
+//!     an aggregator's upstream rate limit) is retried on the same key: the behaviour table
+//!     says "other key? no" for each. A send to the same target with another key right
+//!     after one is a violation when the model knew the failed key usable at every decision
+//!     since it was sent (in play, not rejected here or elsewhere, surely free) and it was
+//!     neither removed nor marked bad during a sleep since. Such a loss drops
+//!     the key the machine meant to resume with, so a send of the lost key once it is back,
+//!     at the end of the sleep it was lost in, is a choice that invariant 22's selection
+//!     order applies to, even when it repeats the last send (a later sleep may have chosen
+//!     the key again, so that is not checked).
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -655,6 +665,14 @@ pub struct Checker {
     /// The idempotency key of the call's first send.
     idempotency: Option<relent::machine::IdempotencyKey>,
     sleeping: Option<SleepReason>,
+    /// Keys removed or marked bad during a sleep since the last send (invariant 34).
+    lost_in_sleep: Vec<KeyId>,
+    /// Of those, the ones lost during the current sleep: no decision since could have
+    /// chosen them again (invariant 34's use of invariant 22).
+    lost_in_this_sleep: Vec<KeyId>,
+    /// The key sent last was, at some decision since, not surely usable for the model
+    /// (invariant 34).
+    benched_since_send: bool,
     /// When the current sleep ends, as its `Sleep` said.
     sleep_until: Time,
     committed: bool,
@@ -730,6 +748,9 @@ impl Checker {
             synced_cursors: client.cursors.clone(),
             idempotency: None,
             sleeping: None,
+            lost_in_sleep: Vec::new(),
+            lost_in_this_sleep: Vec::new(),
+            benched_since_send: false,
             sleep_until: Time::ZERO,
             committed: false,
             restart_granted: false,
@@ -1554,6 +1575,12 @@ impl Checker {
 
     /// Applies a pool change; returns whether it must end the current sleep.
     fn pool_change(&mut self, now: Time, change: &PoolChange) -> bool {
+        if let (PoolChange::Removed { key } | PoolChange::MarkedBad { key, .. }, Some(_)) =
+            (change, self.sleeping)
+        {
+            self.lost_in_sleep.push(*key);
+            self.lost_in_this_sleep.push(*key);
+        }
         apply_change(&mut self.keys, change);
         // The client's model takes the change directly, so it is not something to share.
         apply_change(&mut self.synced, change);
@@ -1620,6 +1647,9 @@ impl Checker {
     }
 
     fn action(&mut self, now: Time, action: &Action, input: &Input<'_>, answered_success: bool) {
+        if let Some((_, last)) = self.last_send {
+            self.benched_since_send |= !self.surely_usable(last, now);
+        }
         if self.ended {
             self.violation(now, 6, format!("{} after the call ended", action.kind()));
         }
@@ -1683,9 +1713,11 @@ impl Checker {
                     Input::Pool(_) => !self.budget_plan_resumed,
                     _ => false,
                 };
-                if chosen_now {
-                    self.selection_order(now, send);
+                let lost = self.lost_in_this_sleep.contains(&send.key);
+                if chosen_now || lost {
+                    self.selection_order(now, send, lost);
                 }
+                self.same_key_after_transient(now, send);
                 if let Input::Answer(truth) = input {
                     if truth.reason == Reason::ContentFilter
                         && !truth.says_retry
@@ -1864,6 +1896,7 @@ impl Checker {
                 self.slept = true;
                 self.sleeping = Some(*reason);
                 self.sleep_until = *until;
+                self.lost_in_this_sleep.clear();
                 self.fresh_answer = None;
             }
             Action::Rotate { from, to, why } => self.rotate(now, *from, *to, *why),
@@ -1933,8 +1966,11 @@ impl Checker {
     /// (priority), in order after the last key used (round robin), or by last use
     /// (least recently used, never-used keys first, ties in configured order). A resend
     /// of the key just used is a retry, not a choice.
-    fn selection_order(&mut self, now: Time, send: &relent::Send) {
-        if self.last_send.map(|(_, k)| k) == Some(send.key) {
+    ///
+    /// With `lost` (the key sent last was removed or marked bad since), a resend of it is a
+    /// choice too: the machine forgot it as the key to resume with.
+    fn selection_order(&mut self, now: Time, send: &relent::Send, lost: bool) {
+        if !lost && self.last_send.map(|(_, k)| k) == Some(send.key) {
             return;
         }
         let t = send.target;
@@ -1968,6 +2004,37 @@ impl Checker {
                 format!(
                     "sent key {} of target {t} while key {ahead}, ready, comes first by {:?} selection",
                     send.key, self.policy.selection
+                ),
+            );
+        }
+    }
+
+    /// Whether the model knows key `id` can be sent now: in play, not rejected in this call
+    /// or elsewhere, and surely free.
+    fn surely_usable(&self, id: KeyId, now: Time) -> bool {
+        self.key(id).is_some_and(|k| {
+            self.surely_in_play(k) && k.strikes == 0 && !k.revoked && surely_free(k, now)
+        })
+    }
+
+    /// Invariant 34: after a transient fault, a send to the same target with another key
+    /// while the failed key is, for the model, surely still usable.
+    fn same_key_after_transient(&mut self, now: Time, send: &relent::Send) {
+        let Some((target, last)) = self.last_send else {
+            return;
+        };
+        let transient = self.last_truth.is_some_and(is_transient);
+        if send.target != target || send.key == last || !transient {
+            return;
+        }
+        if !self.benched_since_send && !self.lost_in_sleep.contains(&last) {
+            self.violation(
+                now,
+                34,
+                format!(
+                    "key {} of target {target} retried a {} with key {last}, which is still usable",
+                    send.key,
+                    self.last_truth.map_or("?", Reason::name)
                 ),
             );
         }
@@ -2294,6 +2361,9 @@ impl Checker {
             }
         }
         self.last_send = Some((send.target, send.key));
+        self.lost_in_sleep.clear();
+        self.lost_in_this_sleep.clear();
+        self.benched_since_send = false;
         self.note_used(send.target, send.key, now);
         self.sleeping = None;
     }
