@@ -176,7 +176,11 @@
 //!     `key_cooldown_jitter_in_upper_half` require that some first backoff drew the very
 //!     top of its range, some equal-jitter one its top eighth, and some hint-less key
 //!     cooldown more than half its jitter above its floor (seen only where the key is
-//!     reported cooling past anything else that could hold it).
+//!     reported cooling past anything else that could hold it). A later backoff after an
+//!     answer has a floor that grows with the retries on its target: with `n` the
+//!     backoffs and server waits after answers the model counted there since the target
+//!     began (the machine counts at least these) and `s = min(base · 2^n, cap)`, an
+//!     equal-jitter draw is at least `s/2` and one with no jitter at least `s`;
 //! 31. the machine's surface agrees with what it did: state names, getters, the names of
 //!     actions and reasons, the idempotency key's text, refused events, the trace (checked
 //!     by the runner with the `surface` module, whose doc says how each is derived).
@@ -637,6 +641,9 @@ pub struct Checker {
     /// Immediate resends after a rate limit that the machine may have counted as transient
     /// retries (where the model cannot tell whether the ejection guard held the key).
     transient_maybe: u32,
+    /// Backoffs and server waits after answers on the current target (invariant 30): the
+    /// machine's count of retries, which a backoff's step grows with, is at least this.
+    drawn_here: u32,
     /// Waits on the current target (every sleep, and every resend of the key just used
     /// with no sleep between): at least as many as the retries the machine's backoff has
     /// counted there (invariant 25 bounds its delay with them).
@@ -733,6 +740,7 @@ impl Checker {
             target_sends: 0,
             transient: 0,
             transient_maybe: 0,
+            drawn_here: 0,
             target_waits: 0,
             excluded: Vec::new(),
             refused: Vec::new(),
@@ -872,6 +880,42 @@ impl Checker {
         }
         if b.jitter == relent::Jitter::Equal && e >= 16 && drawn >= e - e / 8 {
             self.spread.equal_top_eighth = true;
+        }
+    }
+
+    /// Invariant 30, on a later backoff after an answer: its step has grown with every
+    /// retry on this target, and the model counted at least `drawn_here` of them (the
+    /// machine may count more), so with `s = min(base · 2^drawn_here, cap)` an equal-jitter
+    /// draw is at least `s/2` and a draw with no jitter at least `s`. (Full jitter may draw
+    /// near nothing, and a decorrelated draw's floor is the base whatever came before.)
+    fn later_backoff(&mut self, now: Time, until: Time, after: Reason) {
+        let b = if after == Reason::Overloaded {
+            self.policy.congestion_backoff
+        } else {
+            self.policy.backoff
+        };
+        let step = b
+            .base_ms
+            .saturating_mul(
+                1u64.checked_shl(self.drawn_here.min(63))
+                    .unwrap_or(u64::MAX),
+            )
+            .min(b.cap_ms.max(1));
+        let least = match b.jitter {
+            relent::Jitter::Equal => step / 2,
+            relent::Jitter::None => step,
+            _ => return,
+        };
+        let drawn = until.since(now).0;
+        if drawn < least {
+            self.violation(
+                now,
+                30,
+                format!(
+                    "a backoff after {after} lasts {drawn} ms, under the {least} ms its {:?} jitter draws at least after {} retries on this target",
+                    b.jitter, self.drawn_here
+                ),
+            );
         }
     }
 
@@ -1868,7 +1912,19 @@ impl Checker {
                 {
                     if self.sends == 1 && !self.slept && *after != Reason::RateLimited {
                         self.first_backoff(now, *until, *after);
+                    } else if *after != Reason::RateLimited {
+                        self.later_backoff(now, *until, *after);
                     }
+                }
+                // A backoff or a server's wait after an answer, on the way that draws a
+                // backoff (not a breaker's wait), is a retry the next draw counts.
+                if let (
+                    None,
+                    SleepReason::Backoff { .. } | SleepReason::ServerHint { .. },
+                    Input::Answer(_),
+                ) = (breaker_wait, reason, input)
+                {
+                    self.drawn_here += 1;
                 }
                 if let Some(t) = breaker_wait.filter(|_| !budget_wait) {
                     self.breaker_wait_allowed(now, t);
@@ -1889,6 +1945,7 @@ impl Checker {
                         self.transient_maybe = 0;
                         self.target_waits = 0;
                         self.target_overloads = 0;
+                        self.drawn_here = 0;
                     }
                     Some(_) => {}
                 }
@@ -2262,6 +2319,7 @@ impl Checker {
             self.transient_maybe = 0;
             self.target_waits = 0;
             self.target_overloads = 0;
+            self.drawn_here = 0;
         }
         self.sends += 1;
         self.target_sends += 1;
