@@ -207,6 +207,18 @@
 //!     at the end of the sleep it was lost in, is a choice that invariant 22's selection
 //!     order applies to, even when it repeats the last send (a later sleep may have chosen
 //!     the key again, so that is not checked).
+//! 35. an abort message says what happened and what to do (the brief: a dead key's message
+//!     "names the key's label and provider and says what to do"), checked against names
+//!     the model takes from the configured targets and keys, never from the machine: the
+//!     provider of the target given up on (every reason but a cancel and the deadline);
+//!     for `auth_permanent`, the label of the key whose rejection ended the call and of
+//!     every key of the target rejected in this call and not removed since; for
+//!     `quota_exhausted`, the label of the key that answered; for `not_retryable`, the
+//!     model and the advice for the fault (a larger context window, a smaller body, the
+//!     content filter, the model name, the firewall, the certificate, an invalid
+//!     request); for `server_wait_too_long`, the cap exactly when the wait ran into one;
+//!     the number of sends, in good English, wherever the message counts them; the retry
+//!     time, wherever the abort promises one.
 
 use crate::canary;
 use crate::overload_model::{self, OverloadModel, Verdict};
@@ -428,6 +440,18 @@ pub struct ClientModel {
     pub overload: Option<OverloadModel>,
     /// Per target, the round-robin cursor: the index after the key sent last.
     pub cursors: Vec<usize>,
+    /// The names an abort message uses (invariant 35).
+    pub names: std::sync::Arc<Names>,
+}
+
+/// The names a message shows, as configured: each target's provider and model, each key's
+/// label (invariant 35).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Names {
+    /// Per target, the provider's name and the model.
+    pub targets: Vec<(String, String)>,
+    /// Each configured key's label.
+    pub labels: Vec<(KeyId, String)>,
 }
 
 impl ClientModel {
@@ -442,6 +466,16 @@ impl ClientModel {
             contexts: targets.iter().map(|t| t.context_tokens).collect(),
             overload: None,
             cursors: vec![0; targets.len()],
+            names: std::sync::Arc::new(Names {
+                targets: targets
+                    .iter()
+                    .map(|t| (t.provider.to_string(), t.model.clone()))
+                    .collect(),
+                labels: targets
+                    .iter()
+                    .flat_map(|t| t.keys.iter().map(|k| (k.id, k.label.to_string())))
+                    .collect(),
+            }),
         }
     }
 
@@ -630,6 +664,9 @@ const A_DAY_MS: u64 = 86_400_000;
 pub struct Checker {
     policy: Policy,
     keys: Vec<KeyModel>,
+    names: std::sync::Arc<Names>,
+    /// Labels of keys added by pool changes (invariant 35).
+    added_labels: Vec<(KeyId, String)>,
     contexts: Vec<Option<u32>>,
     deadline: Time,
     started: bool,
@@ -732,6 +769,8 @@ impl Checker {
         Checker {
             policy: policy.clone(),
             keys: client.keys.clone(),
+            names: client.names.clone(),
+            added_labels: Vec::new(),
             contexts: client.contexts.clone(),
             deadline: Time::MAX,
             started: false,
@@ -1619,6 +1658,9 @@ impl Checker {
 
     /// Applies a pool change; returns whether it must end the current sleep.
     fn pool_change(&mut self, now: Time, change: &PoolChange) -> bool {
+        if let PoolChange::Added { key, .. } = change {
+            self.added_labels.push((key.id, key.label.to_string()));
+        }
         if let (PoolChange::Removed { key } | PoolChange::MarkedBad { key, .. }, Some(_)) =
             (change, self.sleeping)
         {
@@ -1969,6 +2011,7 @@ impl Checker {
                 if abort.message.trim().is_empty() {
                     self.violation(now, 8, format!("abort {} without a message", abort.reason));
                 }
+                self.abort_message(now, abort);
                 if let Some(fragment) = canary::leaked(&abort.message) {
                     self.violation(
                         now,
@@ -2061,6 +2104,144 @@ impl Checker {
                 format!(
                     "sent key {} of target {t} while key {ahead}, ready, comes first by {:?} selection",
                     send.key, self.policy.selection
+                ),
+            );
+        }
+    }
+
+    /// A key's label, as configured or added.
+    fn label(&self, id: KeyId) -> Option<&str> {
+        self.names
+            .labels
+            .iter()
+            .chain(&self.added_labels)
+            .find(|(k, _)| *k == id)
+            .map(|(_, l)| l.as_str())
+    }
+
+    /// Invariant 35: an abort message says what happened and what to do, in terms the
+    /// model derives from the policy, the targets and the actions: see the module doc.
+    fn abort_message(&mut self, now: Time, abort: &relent::Abort) {
+        let m = abort.message.as_str();
+        let mut missing: Vec<String> = Vec::new();
+        let mut need = |what: String| {
+            if !m.contains(&what) {
+                missing.push(what);
+            }
+        };
+        // The machine names the target it gave up on: the last one sent to, or a later
+        // one it moved to without a send (a fallback that found its limits spent).
+        let Some((provider, model)) = self.names.targets
+            [self.target.min(self.names.targets.len())..]
+            .iter()
+            .find(|(p, model)| m.contains(p.as_str()) && m.contains(model.as_str()))
+            .or(self.names.targets.get(self.target))
+            .cloned()
+        else {
+            return;
+        };
+        let last_key = self.last_send.map(|(_, k)| k);
+        match abort.reason {
+            AbortReason::AuthPermanent | AbortReason::QuotaExhausted => {
+                need(provider.clone());
+                // The key whose answer ended the call, and every key of the target this
+                // call saw rejected (an auth_permanent names them all).
+                // (An auth_permanent names it when a rejection ended the call.)
+                let ended_by_key = abort.reason == AbortReason::QuotaExhausted
+                    || self.last_truth == Some(Reason::KeyRejected);
+                let mut named: Vec<KeyId> = last_key.filter(|_| ended_by_key).into_iter().collect();
+                if abort.reason == AbortReason::AuthPermanent {
+                    named.extend(self.rejected_here.iter().copied().filter(|k| {
+                        self.key(*k)
+                            .is_some_and(|m| m.target == self.target && m.revoked && !m.removed)
+                    }));
+                }
+                for k in named {
+                    if let Some(label) = self.label(k) {
+                        need(format!("\"{label}\""));
+                    }
+                }
+            }
+            AbortReason::NotRetryable => {
+                need(provider.clone());
+                need(model.clone());
+                let advice = match self.last_truth {
+                    Some(Reason::ContextOverflow) => Some("context window"),
+                    Some(Reason::PayloadTooLarge) => Some("smaller"),
+                    Some(Reason::ContentFilter) => Some("content filter"),
+                    Some(Reason::ModelNotFound) => Some("model name"),
+                    Some(Reason::BlockedByWaf) => Some("firewall"),
+                    Some(Reason::TlsCertificate) => Some("certificate"),
+                    Some(Reason::MalformedRequest) => Some("invalid"),
+                    _ => None,
+                };
+                if let Some(advice) = advice {
+                    need(advice.to_string());
+                }
+            }
+            AbortReason::ServerWaitTooLong => {
+                need(provider.clone());
+                // The cap is named when it is what the wait ran into: the policy has one
+                // and the wait (unknown, or until the promised retry) is longer.
+                let over_cap = self
+                    .policy
+                    .max_server_wait_ms
+                    .filter(|cap| abort.retry_at.is_none_or(|t| t.since(now).0 > *cap));
+                match over_cap {
+                    Some(cap) => need(format!("max_server_wait_ms ({cap} ms)")),
+                    None if m.contains("max_server_wait_ms") => {
+                        missing.push("no mention of a cap the wait did not run into".into())
+                    }
+                    None => {}
+                }
+            }
+            AbortReason::AttemptsExhausted
+            | AbortReason::RetryBudgetExhausted
+            | AbortReason::CircuitOpen
+            | AbortReason::PermissionDenied
+            | AbortReason::FailedAfterCommit
+            | AbortReason::NoUsableKey
+            | AbortReason::ServerSaidNoRetry => need(provider.clone()),
+            _ => {}
+        }
+        // The number of sends, where the message counts them, in good English.
+        if matches!(
+            abort.reason,
+            AbortReason::DeadlineExceeded
+                | AbortReason::AttemptsExhausted
+                | AbortReason::RetryBudgetExhausted
+                | AbortReason::Cancelled
+        ) {
+            let n = self.sends;
+            let counted = if n == 1 {
+                m.contains("1 attempt") && !m.contains("1 attempts")
+            } else {
+                m.contains(&format!("{n} attempts"))
+            };
+            if !counted {
+                missing.push(format!("the count of {n} send(s)"));
+            }
+        }
+        // A promised retry time is stated.
+        if let Some(t) = abort.retry_at {
+            if matches!(
+                abort.reason,
+                AbortReason::DeadlineExceeded
+                    | AbortReason::ServerWaitTooLong
+                    | AbortReason::CircuitOpen
+            ) && !m.contains(&t.to_string())
+            {
+                missing.push(format!("the retry time {t}"));
+            }
+        }
+        if !missing.is_empty() {
+            self.violation(
+                now,
+                35,
+                format!(
+                    "the `{}` message lacks {}: {m:?}",
+                    abort.reason,
+                    missing.join(", ")
                 ),
             );
         }

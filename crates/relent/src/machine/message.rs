@@ -39,16 +39,51 @@ impl RetryMachine {
         let mut m = String::new();
         let _ = match reason {
             AbortReason::AuthPermanent => {
-                let revoked = labels(|s| s == KeyState::Revoked);
-                let key_label = last.map(|(r, _)| self.pool.label(r.key)).unwrap_or_default();
-                if self.pool.keys(self.target).iter().filter(|k| k.state == KeyState::Revoked).count() <= 1 {
-                    write!(m, "{provider} rejected API key \"{key_label}\" ({detail}). Check that the key is valid, active and meant for {provider}, or add another key to the pool.")
-                } else {
-                    write!(m, "{provider} rejected every API key for {model}: {revoked} ({detail}). Check the keys, or add a valid one.")
+                // Every key of the target held as rejected, and the key whose rejection
+                // ended the call even when the pool holds it for another reason by now
+                // (removed while its request was out).
+                let mut rejected: Vec<String> = self
+                    .pool
+                    .keys(self.target)
+                    .iter()
+                    .filter(|k| k.state == KeyState::Revoked)
+                    .map(|k| format!("\"{}\"", k.spec.label))
+                    .collect();
+                if let Some((at, _)) = last.filter(|(_, c)| c.reason == Reason::KeyRejected) {
+                    let own = format!("\"{}\"", self.pool.label(at.key));
+                    if !rejected.contains(&own) {
+                        rejected.insert(0, own);
+                    }
+                }
+                match rejected.as_slice() {
+                    [] | [_] => {
+                        let key_label = match rejected.first() {
+                            Some(label) => label.clone(),
+                            None => format!(
+                                "\"{}\"",
+                                last.map(|(r, _)| self.pool.label(r.key)).unwrap_or_default()
+                            ),
+                        };
+                        write!(m, "{provider} rejected API key {key_label} ({detail}). Check that the key is valid, active and meant for {provider}, or add another key to the pool.")
+                    }
+                    many => write!(m, "{provider} rejected the API keys {} for {model} ({detail}). Check the keys, or add a valid one.", many.join(", ")),
                 }
             }
             AbortReason::QuotaExhausted => {
-                let exhausted = labels(|s| matches!(s, KeyState::Exhausted(_)));
+                let mut exhausted = labels(|s| matches!(s, KeyState::Exhausted(_)));
+                // The key whose answer ended the call is named even when the pool holds it
+                // for another reason by now (removed or marked bad while its request was
+                // out).
+                if let Some((at, _)) = last {
+                    let own = format!("\"{}\"", self.pool.label(at.key));
+                    if !exhausted.split(", ").any(|l| l == own) {
+                        exhausted = if exhausted.is_empty() {
+                            own
+                        } else {
+                            format!("{own}, {exhausted}")
+                        };
+                    }
+                }
                 write!(m, "the credit or quota of {exhausted} at {provider} is used up ({detail}). Add credit or a key with quota left")
                     .and_then(|_| match retry_at.or_else(|| self.pool.earliest_ready(self.target, &self.excluded)) {
                         Some(t) if t > now => write!(m, "; the earliest key resets at {t}."),
