@@ -494,11 +494,18 @@ pub fn generate(seed: u64) -> Schedule {
                 ]),
             });
         }
+        // Marked bad for good, or until a time that may fall after the probe's answer
+        // (the probe's answer must not drop the mark's end).
+        let until = match d.range(0, 2) {
+            0 => None,
+            1 => Some(Time(3_600_000)),
+            _ => Some(Time(d.range(1_000, 600_000))),
+        };
         schedule.pool_changes.push(TimedChange {
             at_ms: 0,
             change: PoolChange::MarkedBad {
                 key: d.pick(&keys),
-                until: None,
+                until,
             },
             on_reprobe: true,
         });

@@ -2012,6 +2012,21 @@ impl Checker {
                     self.violation(now, 8, format!("abort {} without a message", abort.reason));
                 }
                 self.abort_message(now, abort);
+                // Invariant 21: `circuit_open` only when waiting for the breaker does not fit:
+                // a breaker that admits again before the deadline, with sends left, is waited
+                // for (the time is the abort's own promise of a retry).
+                if let (AbortReason::CircuitOpen, Some(t)) = (abort.reason, abort.retry_at) {
+                    if t < self.deadline
+                        && self.sends < self.policy.max_attempts
+                        && self.target_sends < self.policy.max_attempts_per_target
+                    {
+                        self.violation(
+                            now,
+                            21,
+                            format!("`circuit_open` although the breaker admits again at {t}, before the deadline, and sends are left"),
+                        );
+                    }
+                }
                 if let Some(fragment) = canary::leaked(&abort.message) {
                     self.violation(
                         now,
@@ -3277,7 +3292,8 @@ impl Checker {
                 && o.strikes == 0
                 && o.free_by <= now
         });
-        due && !k.removed && !k.marked_dead && !other_ready
+        // An outside mark with an end holds a revoked key back like any other.
+        due && !k.removed && !k.marked_dead && !other_ready && k.blocked_until <= now
     }
 
     /// A later target that could take a request refused with `reason`, with a key ready now
@@ -3330,8 +3346,11 @@ impl Checker {
             // the larger cap, decides (unless no key is left to retry with: below).
             Some(t) if t.transient() && t.reset_at.is_none() && left <= cap => true,
             // A rate limit the ejection guard read as shared by the target's keys is waited
-            // out on the target as a whole (invariant 29): its backoff decides too.
-            Some(t) if self.guard_maybe && t.reason == Reason::RateLimited => left <= cap,
+            // out on the target as a whole (invariant 29): its backoff decides too. Where the
+            // model cannot tell whether the guard held, the key's own cooldown may have
+            // decided instead (below).
+            Some(t) if self.guarded_now && t.reason == Reason::RateLimited => left <= cap,
+            Some(t) if self.guard_maybe && t.reason == Reason::RateLimited && left <= cap => true,
             Some(t) if t.transient() && t.reset_at.is_some() => true,
             // Otherwise a key must be the way forward: one of this target that is free before
             // the deadline, or one of a later target that is free now, means there was one.

@@ -78,9 +78,15 @@ impl RetryMachine {
             if let Some(entry) = self.pool.entry_mut(via.key) {
                 entry.rejections = 0;
                 entry.cooldowns = 0;
-                // A re-probe of a key the provider had rejected worked: it is back.
-                if entry.state == KeyState::Revoked && entry.revoked_at.is_some() {
-                    entry.state = KeyState::Ready;
+                // A re-probe of a key the provider had rejected worked: it is back, unless
+                // a wait that came while the probe was out (an outside mark with an end)
+                // still holds.
+                if let (KeyState::Revoked, Some(until)) = (entry.state, entry.revoked_at) {
+                    entry.state = if until > now {
+                        KeyState::CoolingDown(until)
+                    } else {
+                        KeyState::Ready
+                    };
                     entry.revoked_at = None;
                 }
             }

@@ -458,6 +458,62 @@ fn a_clamped_day_long_wait_is_never_slept_on() {
     }
 }
 
+/// A re-probe that works brings its key back, but not past an outside mark with an end
+/// that came while the probe was out: the key cools until the mark ends (found by the
+/// simulator's re-probe worlds, seed 28876).
+#[test]
+fn a_working_reprobe_keeps_an_outside_mark_that_came_meanwhile() {
+    let policy = Policy {
+        revoked_reprobe_after_ms: Some(60_000),
+        ..Policy::default()
+    };
+    let target = Target::new(
+        Provider::Openai,
+        "gpt-4o",
+        vec![KeySpec::new(1, "a"), KeySpec::new(2, "b")],
+    );
+    let mut m = RetryMachine::new(policy.clone(), vec![target], 1).unwrap();
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    m.handle_response(Time(100), http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    drain(&mut m);
+    m.handle_response(Time(200), http(200, &[], "{}")).unwrap();
+    drain(&mut m);
+    let pool = m.into_pool();
+    let mut m = RetryMachine::with_pool(policy, pool, 2).unwrap();
+    m.start(Time(100_000)).unwrap();
+    drain(&mut m);
+    m.handle_response(
+        Time(100_100),
+        http(429, &[("retry-after", "30")], RATE_LIMITED),
+    )
+    .unwrap();
+    // Key 1 is probed; while its request is out, it is marked bad until 500 s.
+    assert!(matches!(
+        drain(&mut m)[..],
+        [
+            Action::Rotate { .. },
+            Action::Send(Send { key: KeyId(1), .. })
+        ]
+    ));
+    m.handle_pool_change(
+        Time(100_150),
+        PoolChange::MarkedBad {
+            key: KeyId(1),
+            until: Some(Time(500_000)),
+        },
+    )
+    .unwrap();
+    m.handle_response(Time(100_200), http(200, &[], "{}"))
+        .unwrap();
+    drain(&mut m);
+    assert_eq!(
+        m.pool().state(KeyId(1)),
+        KeyState::CoolingDown(Time(500_000))
+    );
+}
+
 /// A revoked key is probed again after `revoked_reprobe_after_ms`, only when no other key
 /// is usable, and a probe that works brings it back.
 #[test]
