@@ -253,7 +253,7 @@ fn message_for(fields: &Option<body::ErrorFields>, html: bool, text: &str, statu
 }
 
 /// The longest word [`message_source`] extends its cut over.
-const LONG_WORD: usize = 8 * 1024;
+const LONG_WORD: usize = 2 * 1024;
 
 /// What a message is made from when the body has no message member: about its first
 /// `2 × MAX_MESSAGE_CHARS` characters (the message keeps `MAX_MESSAGE_CHARS` of them).
@@ -267,19 +267,56 @@ fn message_source(text: &str) -> &str {
     let Some((cut, _)) = text.char_indices().nth(redact::MAX_MESSAGE_CHARS * 2) else {
         return text;
     };
-    let ends_word = |c: char| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '"' | '\'' | '<' | '>' | ',' | ';' | '(' | ')' | '[' | ']' | '{' | '}' | '|'
-            )
-    };
     let rest = &text[cut..];
-    match rest.find(ends_word) {
-        Some(end) if end <= LONG_WORD => &text[..cut + end],
-        None if rest.len() <= LONG_WORD => text,
-        _ => &text[..text[..cut].rfind(ends_word).unwrap_or(0)],
+    // Only as far as the longest word is searched (a huge body is not walked to its end).
+    let reach = head(rest, LONG_WORD);
+    match word_end(reach) {
+        Some(end) => &text[..cut + end],
+        None if reach.len() == rest.len() => text,
+        None => &text[..text[..cut].rfind(ends_word).unwrap_or(0)],
     }
+}
+
+/// Whether `c` ends a word for [`message_source`]: whitespace, or punctuation no key holds.
+const fn ends_word(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '"' | '\'' | '<' | '>' | ',' | ';' | '(' | ')' | '[' | ']' | '{' | '}' | '|'
+        )
+}
+
+/// [`ends_word`] for each ASCII byte.
+const ASCII_ENDS_WORD: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = ends_word(b as u8 as char);
+        b += 1;
+    }
+    table
+};
+
+/// Where the first word of `text` ends ([`ends_word`]), read byte by byte: characters
+/// outside ASCII are decoded only where they start.
+fn word_end(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at].is_ascii() {
+            if ASCII_ENDS_WORD[usize::from(bytes[at])] {
+                return Some(at);
+            }
+            at += 1;
+        } else {
+            let c = text[at..].chars().next()?;
+            if ends_word(c) {
+                return Some(at);
+            }
+            at += c.len_utf8();
+        }
+    }
+    None
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
