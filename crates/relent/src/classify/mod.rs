@@ -278,7 +278,7 @@ fn message_source(text: &str) -> &str {
 }
 
 /// Whether `c` ends a word for [`message_source`]: whitespace, or punctuation no key holds.
-const fn ends_word(c: char) -> bool {
+fn ends_word(c: char) -> bool {
     c.is_whitespace()
         || matches!(
             c,
@@ -286,12 +286,32 @@ const fn ends_word(c: char) -> bool {
         )
 }
 
-/// [`ends_word`] for each ASCII byte.
+/// [`ends_word`] for each ASCII byte (a unit test checks the two agree).
 const ASCII_ENDS_WORD: [bool; 128] = {
     let mut table = [false; 128];
     let mut b = 0;
     while b < 128 {
-        table[b] = ends_word(b as u8 as char);
+        // ASCII whitespace as `char::is_whitespace` has it (tab to carriage return, space),
+        // and the punctuation of `ends_word`.
+        table[b] = matches!(
+            b as u8,
+            b'\t'
+                ..=b'\r'
+                    | b' '
+                    | b'"'
+                    | b'\''
+                    | b'<'
+                    | b'>'
+                    | b','
+                    | b';'
+                    | b'('
+                    | b')'
+                    | b'['
+                    | b']'
+                    | b'{'
+                    | b'}'
+                    | b'|'
+        );
         b += 1;
     }
     table
@@ -379,4 +399,18 @@ fn contains_ascii_ci(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod word_end_tests {
+    #[test]
+    fn the_ascii_table_agrees_with_ends_word() {
+        for b in 0u8..128 {
+            assert_eq!(
+                super::ASCII_ENDS_WORD[usize::from(b)],
+                super::ends_word(char::from(b)),
+                "{b:#x}"
+            );
+        }
+    }
 }
