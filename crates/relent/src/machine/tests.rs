@@ -458,15 +458,11 @@ fn a_clamped_day_long_wait_is_never_slept_on() {
     }
 }
 
-/// A re-probe that works brings its key back, but not past an outside mark with an end
-/// that came while the probe was out: the key cools until the mark ends (found by the
-/// simulator's re-probe worlds, seed 28876).
-#[test]
-fn a_working_reprobe_keeps_an_outside_mark_that_came_meanwhile() {
-    let policy = Policy {
-        revoked_reprobe_after_ms: Some(60_000),
-        ..Policy::default()
-    };
+/// Two keys, `revoked_reprobe_after_ms` of 60 s. Call 1 gets key 1 rejected while key 2 is
+/// usable (revoked at once; key 2 succeeds). Call 2, long after, sends key 2 (still usable,
+/// so key 1 is not probed), which is rate limited for 30 s: key 1's revocation is 99.9 s old,
+/// so key 1 is probed. Returns call 2 with that probe out.
+fn probing_a_revoked_key(policy: &Policy) -> RetryMachine {
     let target = Target::new(
         Provider::Openai,
         "gpt-4o",
@@ -481,15 +477,18 @@ fn a_working_reprobe_keeps_an_outside_mark_that_came_meanwhile() {
     m.handle_response(Time(200), http(200, &[], "{}")).unwrap();
     drain(&mut m);
     let pool = m.into_pool();
-    let mut m = RetryMachine::with_pool(policy, pool, 2).unwrap();
+    assert_eq!(pool.state(KeyId(1)), KeyState::Revoked);
+    let mut m = RetryMachine::with_pool(policy.clone(), pool, 2).unwrap();
     m.start(Time(100_000)).unwrap();
-    drain(&mut m);
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send { key: KeyId(2), .. })]
+    ));
     m.handle_response(
         Time(100_100),
         http(429, &[("retry-after", "30")], RATE_LIMITED),
     )
     .unwrap();
-    // Key 1 is probed; while its request is out, it is marked bad until 500 s.
     assert!(matches!(
         drain(&mut m)[..],
         [
@@ -497,6 +496,20 @@ fn a_working_reprobe_keeps_an_outside_mark_that_came_meanwhile() {
             Action::Send(Send { key: KeyId(1), .. })
         ]
     ));
+    m
+}
+
+/// A re-probe that works brings its key back, but not past an outside mark with an end
+/// that came while the probe was out: the key cools until the mark ends (found by the
+/// simulator's re-probe worlds, seed 28876).
+#[test]
+fn a_working_reprobe_keeps_an_outside_mark_that_came_meanwhile() {
+    let policy = Policy {
+        revoked_reprobe_after_ms: Some(60_000),
+        ..Policy::default()
+    };
+    let mut m = probing_a_revoked_key(&policy);
+    // While the probe is out, key 1 is marked bad until 500 s.
     m.handle_pool_change(
         Time(100_150),
         PoolChange::MarkedBad {
@@ -529,37 +542,7 @@ fn a_revoked_key_is_reprobed_after_the_policy_time() {
             vec![KeySpec::new(1, "a"), KeySpec::new(2, "b")],
         )
     };
-    // Call 1: key 1 is rejected while key 2 is usable: revoked at once; key 2 succeeds.
-    let mut m = RetryMachine::new(policy.clone(), vec![target()], 1).unwrap();
-    m.start(Time(0)).unwrap();
-    drain(&mut m);
-    m.handle_response(Time(100), http(401, &[], UNAUTHORIZED))
-        .unwrap();
-    drain(&mut m);
-    m.handle_response(Time(200), http(200, &[], "{}")).unwrap();
-    drain(&mut m);
-    let pool = m.into_pool();
-    assert_eq!(pool.state(KeyId(1)), KeyState::Revoked);
-    // Call 2, long after: key 2 is still usable, so key 1 is not probed.
-    let mut m = RetryMachine::with_pool(policy.clone(), pool, 2).unwrap();
-    m.start(Time(100_000)).unwrap();
-    assert!(matches!(
-        drain(&mut m)[..],
-        [Action::Send(Send { key: KeyId(2), .. })]
-    ));
-    m.handle_response(
-        Time(100_100),
-        http(429, &[("retry-after", "30")], RATE_LIMITED),
-    )
-    .unwrap();
-    // Key 2 cools for 30 s and key 1's revocation is 99.9 s old: probe key 1 now.
-    assert!(matches!(
-        drain(&mut m)[..],
-        [
-            Action::Rotate { .. },
-            Action::Send(Send { key: KeyId(1), .. })
-        ]
-    ));
+    let mut m = probing_a_revoked_key(&policy);
     m.handle_response(Time(100_200), http(200, &[], "{}"))
         .unwrap();
     drain(&mut m);
