@@ -642,6 +642,13 @@ fn surely_free(k: &KeyModel, now: Time) -> bool {
     k.free_by == Time::ZERO || k.free_by.0.saturating_add(SELECTION_MARGIN_MS) <= now.0
 }
 
+/// A backoff's step after `retries` retries: its base doubled that many times, up to its cap.
+fn step_after(b: &relent::Backoff, retries: u32) -> u64 {
+    b.base_ms
+        .saturating_mul(1u64.checked_shl(retries.min(63)).unwrap_or(u64::MAX))
+        .min(b.cap_ms.max(1))
+}
+
 /// Transient faults: waited out on the same key.
 fn is_transient(reason: Reason) -> bool {
     matches!(
@@ -890,11 +897,7 @@ impl Checker {
     /// seen. Also notes, for the spread marks, a draw at the very top of a jittered range
     /// and an equal-jitter draw in the top eighth of a range of at least 16 ms.
     fn first_backoff(&mut self, now: Time, until: Time, after: Reason) {
-        let b = if after == Reason::Overloaded {
-            self.policy.congestion_backoff
-        } else {
-            self.policy.backoff
-        };
+        let b = self.backoff_after(after);
         let e = b.base_ms.min(b.cap_ms);
         let (least, most) = match b.jitter {
             relent::Jitter::Equal => (e / 2, e),
@@ -928,18 +931,8 @@ impl Checker {
     /// draw is at least `s/2` and a draw with no jitter at least `s`. (Full jitter may draw
     /// near nothing, and a decorrelated draw's floor is the base whatever came before.)
     fn later_backoff(&mut self, now: Time, until: Time, after: Reason) {
-        let b = if after == Reason::Overloaded {
-            self.policy.congestion_backoff
-        } else {
-            self.policy.backoff
-        };
-        let step = b
-            .base_ms
-            .saturating_mul(
-                1u64.checked_shl(self.drawn_here.min(63))
-                    .unwrap_or(u64::MAX),
-            )
-            .min(b.cap_ms.max(1));
+        let b = self.backoff_after(after);
+        let step = step_after(&b, self.drawn_here);
         let least = match b.jitter {
             relent::Jitter::Equal => step / 2,
             relent::Jitter::None => step,
@@ -963,15 +956,20 @@ impl Checker {
     /// doubled it, up to its cap; a decorrelated one may reach the cap at once.
     fn congestion_backoff_most(&self) -> relent::Millis {
         let b = self.policy.congestion_backoff;
-        let cap = b.cap_ms.max(1);
-        let retries = self.target_waits.min(63);
         relent::Millis(match b.jitter {
-            relent::Jitter::Decorrelated => cap,
-            _ => b
-                .base_ms
-                .saturating_mul(1u64.checked_shl(retries).unwrap_or(u64::MAX))
-                .min(cap),
+            relent::Jitter::Decorrelated => b.cap_ms.max(1),
+            _ => step_after(&b, self.target_waits),
         })
+    }
+
+    /// The backoff the machine draws after `after`: the congestion one after an overload,
+    /// else the transient one.
+    fn backoff_after(&self, after: Reason) -> relent::Backoff {
+        if after == Reason::Overloaded {
+            self.policy.congestion_backoff
+        } else {
+            self.policy.backoff
+        }
     }
 
     /// The shortest congestion backoff the machine may draw: half the base with equal
