@@ -3,7 +3,7 @@
 
 use super::{AbortReason, RetryMachine};
 use crate::classify::Reason;
-use crate::pool::KeyState;
+use crate::pool::{KeyId, KeyState};
 use crate::time::Time;
 use std::fmt::Write;
 
@@ -26,35 +26,33 @@ impl RetryMachine {
             }
         });
         let detail = detail.as_deref().unwrap_or("no response yet");
-        let labels = |wanted: fn(KeyState) -> bool| -> String {
-            let names: Vec<String> = self
+        // The quoted labels of the target's keys in a state, led by `own` (the key whose
+        // answer ended the call) when the pool holds it for another reason by now (removed
+        // or marked bad while its request was out).
+        let labels = |wanted: fn(KeyState) -> bool, own: Option<KeyId>| -> Vec<String> {
+            let mut names: Vec<String> = self
                 .pool
                 .keys(self.target)
                 .iter()
                 .filter(|k| wanted(k.state))
                 .map(|k| format!("\"{}\"", k.spec.label))
                 .collect();
-            names.join(", ")
+            if let Some(own) = own.map(|k| format!("\"{}\"", self.pool.label(k))) {
+                if !names.contains(&own) {
+                    names.insert(0, own);
+                }
+            }
+            names
         };
         let mut m = String::new();
         let _ = match reason {
             AbortReason::AuthPermanent => {
                 // Every key of the target held as rejected, and the key whose rejection
-                // ended the call even when the pool holds it for another reason by now
-                // (removed while its request was out).
-                let mut rejected: Vec<String> = self
-                    .pool
-                    .keys(self.target)
-                    .iter()
-                    .filter(|k| k.state == KeyState::Revoked)
-                    .map(|k| format!("\"{}\"", k.spec.label))
-                    .collect();
-                if let Some((at, _)) = last.filter(|(_, c)| c.reason == Reason::KeyRejected) {
-                    let own = format!("\"{}\"", self.pool.label(at.key));
-                    if !rejected.contains(&own) {
-                        rejected.insert(0, own);
-                    }
-                }
+                // ended the call.
+                let own = last
+                    .filter(|(_, c)| c.reason == Reason::KeyRejected)
+                    .map(|(at, _)| at.key);
+                let rejected = labels(|s| s == KeyState::Revoked, own);
                 match rejected.as_slice() {
                     [] | [_] => {
                         let key_label = match rejected.first() {
@@ -70,20 +68,11 @@ impl RetryMachine {
                 }
             }
             AbortReason::QuotaExhausted => {
-                let mut exhausted = labels(|s| matches!(s, KeyState::Exhausted(_)));
-                // The key whose answer ended the call is named even when the pool holds it
-                // for another reason by now (removed or marked bad while its request was
-                // out).
-                if let Some((at, _)) = last {
-                    let own = format!("\"{}\"", self.pool.label(at.key));
-                    if !exhausted.split(", ").any(|l| l == own) {
-                        exhausted = if exhausted.is_empty() {
-                            own
-                        } else {
-                            format!("{own}, {exhausted}")
-                        };
-                    }
-                }
+                let exhausted = labels(
+                    |s| matches!(s, KeyState::Exhausted(_)),
+                    last.map(|(at, _)| at.key),
+                )
+                .join(", ");
                 write!(m, "the credit or quota of {exhausted} at {provider} is used up ({detail}). Add credit or a key with quota left")
                     .and_then(|_| match retry_at.or_else(|| self.pool.earliest_ready(self.target, &self.excluded)) {
                         Some(t) if t > now => write!(m, "; the earliest key resets at {t}."),
