@@ -162,14 +162,13 @@ fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>)
         .chain(cycle.into_iter().cycle().take(cycle.len() * DECODE_PASSES));
     let mut unchanged_in_a_row = 0;
     for step in stages {
-        let (next, origin) = decode_step(&current, step);
-        if next == current {
+        let Some((next, origin)) = decode_step(&current, step) else {
             unchanged_in_a_row += 1;
             if unchanged_in_a_row == cycle.len() {
                 break;
             }
             continue;
-        }
+        };
         unchanged_in_a_row = 0;
         let mut carried = carry(&spans, &origin, &next);
         carried.extend(find_secrets(&next));
@@ -434,98 +433,144 @@ fn percent_char(bytes: &[u8]) -> Option<(char, usize)> {
     Some((c, 3 * len))
 }
 
-/// One stage of normalisation: one round of percent-decoding, or of unescaping
-/// (`\uXXXX` with surrogate pairs joined, `\xXX` and the one-letter escapes), or dropping
-/// invisible characters. Undecodable sequences, and encoded bytes that do not form UTF-8, are kept as
-/// they are. Also returns, for each byte of the
-/// result, the byte of `text` it came from.
-fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
-    let bytes = text.as_bytes();
-    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    let mut from: Vec<usize> = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let mut decoded: Option<(char, usize)> = None;
-        let mut raw_byte: Option<(u8, usize)> = None;
-        if b == b'%' && step == Step::Percent {
-            decoded = percent_char(&bytes[i..]);
-        } else if b == b'\\' && step == Step::Unescape && i + 1 < bytes.len() {
-            let next = bytes[i + 1];
-            match next {
-                b'u' | b'U' => {
-                    decoded = hex_at(&bytes[i + 2..], 4).map(|unit| {
-                        if !(0xd800..0xdc00).contains(&unit) {
-                            return (
-                                char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER),
-                                6,
-                            );
-                        }
-                        // A high surrogate: join it with the low one after it.
-                        let low = bytes
-                            .get(i + 6..i + 8)
-                            .filter(|p| p[0] == b'\\' && matches!(p[1], b'u' | b'U'))
-                            .and_then(|_| hex_at(&bytes[i + 8..], 4))
-                            .filter(|low| (0xdc00..0xe000).contains(low));
-                        match low {
-                            Some(low) => (
-                                char::from_u32(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00))
-                                    .unwrap_or(char::REPLACEMENT_CHARACTER),
-                                12,
-                            ),
-                            None => (char::REPLACEMENT_CHARACTER, 6),
-                        }
-                    });
-                }
-                b'x' | b'X' => {
-                    raw_byte = hex_at(&bytes[i + 2..], 2)
-                        .filter(|v| *v < 0x80)
-                        .map(|v| (v as u8, 4));
-                }
-                b'n' | b'r' | b't' | b'f' | b'b' => raw_byte = Some((b' ', 2)),
-                b'"' | b'\'' | b'/' | b'\\' => raw_byte = Some((next, 2)),
-                _ => {}
+/// What one escape or `%XX` sequence decodes to.
+enum Decoded {
+    /// A whole character.
+    Char(char),
+    /// One ASCII byte.
+    Byte(u8),
+}
+
+/// The sequence starting at `bytes[i]` (a `%` for [`Step::Percent`], a backslash for
+/// [`Step::Unescape`]) decoded, with the number of bytes it takes; `None` when it is not
+/// one that the step decodes.
+fn decode_at(bytes: &[u8], i: usize, step: Step) -> Option<(Decoded, usize)> {
+    if step == Step::Percent {
+        return percent_char(&bytes[i..]).map(|(c, n)| (Decoded::Char(c), n));
+    }
+    let next = *bytes.get(i + 1)?;
+    match next {
+        b'u' | b'U' => hex_at(&bytes[i + 2..], 4).map(|unit| {
+            if !(0xd800..0xdc00).contains(&unit) {
+                let c = char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER);
+                return (Decoded::Char(c), 6);
             }
+            // A high surrogate: join it with the low one after it.
+            let low = bytes
+                .get(i + 6..i + 8)
+                .filter(|p| p[0] == b'\\' && matches!(p[1], b'u' | b'U'))
+                .and_then(|_| hex_at(&bytes[i + 8..], 4))
+                .filter(|low| (0xdc00..0xe000).contains(low));
+            match low {
+                Some(low) => (
+                    Decoded::Char(
+                        char::from_u32(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00))
+                            .unwrap_or(char::REPLACEMENT_CHARACTER),
+                    ),
+                    12,
+                ),
+                None => (Decoded::Char(char::REPLACEMENT_CHARACTER), 6),
+            }
+        }),
+        b'x' | b'X' => hex_at(&bytes[i + 2..], 2)
+            .filter(|v| *v < 0x80)
+            .map(|v| (Decoded::Byte(v as u8), 4)),
+        b'n' | b'r' | b't' | b'f' | b'b' => Some((Decoded::Byte(b' '), 2)),
+        b'"' | b'\'' | b'/' | b'\\' => Some((Decoded::Byte(next), 2)),
+        _ => None,
+    }
+}
+
+/// One stage of normalisation: one round of percent-decoding, or of unescaping
+/// (`\\uXXXX` with surrogate pairs joined, `\\xXX` and the one-letter escapes), or dropping
+/// invisible characters. Undecodable sequences, and encoded bytes that do not form UTF-8,
+/// are kept as they are. Returns the text after the stage and, for each of its bytes, the
+/// byte of `text` it came from; `None` when the stage changes nothing (every sequence it
+/// decodes is shorter than its encoding, so a stage that decodes one always changes the
+/// text).
+fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
+    let bytes = text.as_bytes();
+    let lead = match step {
+        Step::DropInvisible => return drop_invisible(text),
+        Step::Percent => b'%',
+        Step::Unescape => b'\\',
+    };
+    let mut out: Vec<u8> = Vec::new();
+    let mut from: Vec<usize> = Vec::new();
+    // Bytes before `copied` are in `out`; a lead inside a decoded sequence is skipped.
+    let mut copied = 0;
+    for i in memchr::memchr_iter(lead, bytes) {
+        if i < copied {
+            continue;
         }
-        match (decoded, raw_byte) {
-            (Some((c, consumed)), _) => {
+        let Some((decoded, consumed)) = decode_at(bytes, i, step) else {
+            continue;
+        };
+        if out.capacity() == 0 {
+            out.reserve(bytes.len());
+            from.reserve(bytes.len());
+        }
+        out.extend_from_slice(&bytes[copied..i]);
+        from.extend(copied..i);
+        match decoded {
+            Decoded::Char(c) => {
                 let mut buf = [0u8; 4];
                 let encoded = c.encode_utf8(&mut buf).as_bytes();
                 out.extend_from_slice(encoded);
                 from.extend(std::iter::repeat_n(i, encoded.len()));
-                i += consumed;
             }
-            (None, Some((byte, consumed))) => {
-                out.push(byte);
-                from.push(i);
-                i += consumed;
-            }
-            (None, None) => {
+            Decoded::Byte(b) => {
                 out.push(b);
                 from.push(i);
-                i += 1;
             }
         }
+        copied = i + consumed;
     }
-    // Back to text: invalid bytes become U+FFFD, invisible characters go.
-    let mut text_out = String::with_capacity(out.len());
-    let mut origin = Vec::with_capacity(out.len());
+    if out.capacity() == 0 {
+        return None;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    from.extend(copied..bytes.len());
+    // Sequences start and end on ASCII bytes and decode to whole characters or ASCII
+    // bytes, so the result is UTF-8; should it ever not be, the bad bytes become U+FFFD.
+    match String::from_utf8(out) {
+        Ok(decoded) => Some((decoded, from)),
+        Err(e) => Some(replace_invalid(&e.into_bytes(), &from)),
+    }
+}
+
+/// `text` without its invisible characters, with the origin of each byte; `None` if it has
+/// none.
+fn drop_invisible(text: &str) -> Option<(String, Vec<usize>)> {
+    if text.is_ascii() || !text.chars().any(is_invisible) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (i, c) in text.char_indices().filter(|(_, c)| !is_invisible(*c)) {
+        out.push(c);
+        origin.extend(i..i + c.len_utf8());
+    }
+    Some((out, origin))
+}
+
+/// `bytes` as text, each invalid sequence replaced by U+FFFD, with the origin of each byte
+/// of the result taken from `from` (the origin of each byte of `bytes`).
+fn replace_invalid(bytes: &[u8], from: &[usize]) -> (String, Vec<usize>) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut origin = Vec::with_capacity(bytes.len());
     let mut at = 0;
-    for chunk in out.utf8_chunks() {
-        for (n, c) in chunk.valid().char_indices() {
-            if step != Step::DropInvisible || !is_invisible(c) {
-                text_out.push(c);
-                origin.extend(std::iter::repeat_n(from[at + n], c.len_utf8()));
-            }
-        }
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        origin.extend_from_slice(&from[at..at + chunk.valid().len()]);
         at += chunk.valid().len();
         if !chunk.invalid().is_empty() {
-            text_out.push(char::REPLACEMENT_CHARACTER);
+            text.push(char::REPLACEMENT_CHARACTER);
             origin.extend(std::iter::repeat_n(from[at], '\u{fffd}'.len_utf8()));
             at += chunk.invalid().len();
         }
     }
-    (text_out, origin)
+    (text, origin)
 }
 
 // ---------------------------------------------------------------------------------------
