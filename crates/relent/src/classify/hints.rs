@@ -72,43 +72,53 @@ pub fn proto_duration_ms(value: &str) -> Option<u64> {
     non_negative_float(secs).and_then(|s| finite_ms(s * 1000.0))
 }
 
+/// The phrases that introduce a wait in a human message, in the order they are trusted: a
+/// wait after an earlier marker of this list wins over one after a later marker, wherever
+/// each stands. Each has one word before its first space.
+pub(crate) const WAIT_MARKERS: &[&str] = &[
+    "try again in ",
+    "try again after ",
+    "retry after ",
+    "retry in ",
+    "wait ",
+];
+
 /// Phrases in human messages: "Please try again in 5.289s", "try again in 1m30s",
-/// "try again in 20ms", "Please retry after 37 seconds", "retry after 2 minutes".
+/// "try again in 20ms", "Please retry after 37 seconds", "retry after 2 minutes". Markers
+/// ([`WAIT_MARKERS`]) match in any ASCII case; where a marker stands more than once, its
+/// first occurrence followed by a readable wait counts.
 pub fn message_wait_ms(message: &str) -> Option<u64> {
-    // Most messages name no wait: look (in one pass) before copying.
     let bytes = message.as_bytes();
-    let at = |i: usize, word: &[u8]| {
-        bytes
-            .get(i..i + word.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(word))
-    };
-    let mentions = (0..bytes.len()).any(|i| match bytes[i].to_ascii_lowercase() {
-        b't' => at(i, b"try again"),
-        b'r' => at(i, b"retry"),
-        b'w' => at(i, b"wait "),
-        _ => false,
-    });
-    if !mentions {
-        return None;
-    }
-    let lower = message.to_ascii_lowercase();
-    for marker in [
-        "try again in ",
-        "try again after ",
-        "retry after ",
-        "retry in ",
-        "wait ",
-    ] {
-        let mut from = 0;
-        while let Some(pos) = lower.get(from..).and_then(|rest| rest.find(marker)) {
-            let start = from + pos + marker.len();
-            if let Some(ms) = wait_phrase(lower.get(start..).unwrap_or("")) {
-                return Some(ms);
+    // Found so far: the index of its marker, and the wait.
+    let mut best: Option<(usize, u64)> = None;
+    // Every marker's first word ends with `y` or `t` and is followed by a space: look only
+    // at such spaces.
+    for space in memchr::memchr_iter(b' ', bytes) {
+        if space == 0 || !matches!(bytes[space - 1] | 0x20, b'y' | b't') {
+            continue;
+        }
+        for (k, marker) in WAIT_MARKERS.iter().enumerate() {
+            if best.is_some_and(|(found, _)| found <= k) {
+                break;
             }
-            from = start;
+            let Some((word, _)) = marker.split_once(' ') else {
+                continue;
+            };
+            let Some(start) = space.checked_sub(word.len()) else {
+                continue;
+            };
+            let end = start + marker.len();
+            let matched = bytes
+                .get(start..end)
+                .is_some_and(|b| b.eq_ignore_ascii_case(marker.as_bytes()));
+            if matched {
+                if let Some(ms) = wait_phrase(&message[end..].to_ascii_lowercase()) {
+                    best = Some((k, ms));
+                }
+            }
         }
     }
-    None
+    best.map(|(_, ms)| ms)
 }
 
 /// Reads "5.289s", "1m30s", "37 seconds", "2 minutes", "500ms" at the start of `text`.
@@ -354,6 +364,67 @@ mod tests {
         );
         assert_eq!(message_wait_ms("try again later"), None);
         assert_eq!(message_wait_ms(""), None);
+    }
+
+    /// The plain reading of the rule: lower-case the message, then for each marker in order
+    /// of trust, each place it stands in order, the first readable wait.
+    fn plain_search(message: &str) -> Option<u64> {
+        let lower = message.to_ascii_lowercase();
+        for marker in [
+            "try again in ",
+            "try again after ",
+            "retry after ",
+            "retry in ",
+            "wait ",
+        ] {
+            for (at, _) in lower.match_indices(marker) {
+                if let Some(ms) = wait_phrase(&lower[at + marker.len()..]) {
+                    return Some(ms);
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_trusted_marker_wins_wherever_it_stands() {
+        assert_eq!(
+            message_wait_ms("wait 5s, or retry after 7s, or try again in 9s"),
+            Some(9000)
+        );
+        assert_eq!(
+            message_wait_ms("WAIT 5S then Retry In 2 Minutes"),
+            Some(120_000)
+        );
+        assert_eq!(message_wait_ms("retry again in 3s"), Some(3000));
+        assert_eq!(message_wait_ms("await 4s"), Some(4000));
+        assert_eq!(message_wait_ms(" wait 1s"), Some(1000));
+        assert_eq!(message_wait_ms("wait wait 2s"), Some(2000));
+        assert_eq!(message_wait_ms("wait 1s, then wait 2s"), Some(1000));
+        assert_eq!(message_wait_ms("retry in 3s or retry after 4s"), Some(4000));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        #[test]
+        fn message_waits_read_as_the_plain_search(
+            pieces in proptest::collection::vec(proptest::prop_oneof![
+                // Markers whole, in several cases, and their parts.
+                3 => proptest::sample::select(vec![
+                    "try again in ", "Try Again After ", "retry after ", "RETRY IN ",
+                    "wait ", "Wait ", "await ", "re", "try", "again", " in ", " after ",
+                ]),
+                // Waits, readable or not.
+                3 => proptest::sample::select(vec![
+                    "5s", "1.5 seconds", "20ms", "1m30s", "2 minutes", "3 H", "later",
+                    "a while", "-1s", "7",
+                ]),
+                2 => proptest::sample::select(vec![" ", "  ", ", ", ".", "é", "Please "]),
+            ], 0..12)
+        ) {
+            let message: String = pieces.concat();
+            proptest::prop_assert_eq!(message_wait_ms(&message), plain_search(&message), "{:?}", message);
+        }
     }
 
     #[test]

@@ -335,13 +335,7 @@ const NOT_FOUND_WORD: &[&str] = &[
 
 /// The markers `hints::message_wait_ms` looks for: when none occurs, the message names no
 /// wait and is not read again.
-const WAIT_PHRASE: &[&str] = &[
-    "try again in ",
-    "try again after ",
-    "retry after ",
-    "retry in ",
-    "wait ",
-];
+const WAIT_PHRASE: &[&str] = super::hints::WAIT_MARKERS;
 
 /// Markers of a challenge page, whatever the status.
 const WAF_CHALLENGE: &[&str] = &[
