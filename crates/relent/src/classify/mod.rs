@@ -370,6 +370,7 @@ fn looks_like_html(headers: &[(&str, &str)], text: &str) -> bool {
 }
 
 /// The first value of a header, matched case-insensitively.
+#[inline]
 pub(crate) fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
     headers
         .iter()
@@ -385,6 +386,7 @@ fn names_match(sent: &str, name: &str) -> bool {
 }
 
 /// Every value of a header, matched case-insensitively.
+#[inline]
 pub(crate) fn headers_named<'a, 'h>(
     headers: &'h [(&'h str, &'a str)],
     name: &'h str,

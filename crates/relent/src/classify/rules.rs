@@ -911,42 +911,44 @@ pub(crate) fn decide(
 /// 400). Codes that say nothing decisive (`ValidationException`) give `None`, and the text
 /// decides. The throttling codes are the AWS SDKs' list (smithy-rs `AwsErrorRetryPolicy`).
 pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
+    // Sorted by length (checked at compile time below): the names of a code's length are
+    // found by a binary search.
     const TABLE: &[(&str, Reason)] = &[
+        ("SlowDown", Reason::RateLimited),
         ("Throttling", Reason::RateLimited),
-        ("ThrottlingException", Reason::RateLimited),
+        ("ModelError", Reason::ServerError),
+        ("RequestTimeout", Reason::Timeout),
+        ("InternalFailure", Reason::ServerError),
+        ("RequestThrottled", Reason::RateLimited),
         ("ThrottledException", Reason::RateLimited),
-        ("RequestThrottledException", Reason::RateLimited),
+        ("ServiceUnavailable", Reason::Overloaded),
+        ("ThrottlingException", Reason::RateLimited),
+        ("ModelErrorException", Reason::ServerError),
+        ("IncompleteSignature", Reason::KeyRejected),
+        ("RequestLimitExceeded", Reason::RateLimited),
+        ("InvalidClientTokenId", Reason::KeyRejected),
+        ("EC2ThrottledException", Reason::RateLimited),
+        ("ModelTimeoutException", Reason::Timeout),
+        ("ExpiredTokenException", Reason::KeyRejected),
+        ("AccessDeniedException", Reason::PermissionDenied),
+        ("BandwidthLimitExceeded", Reason::RateLimited),
+        ("LimitExceededException", Reason::RateLimited),
+        ("ModelNotReadyException", Reason::Overloaded),
+        ("RequestTimeoutException", Reason::Timeout),
+        ("InternalServerException", Reason::ServerError),
         ("TooManyRequestsException", Reason::RateLimited),
+        ("RequestThrottledException", Reason::RateLimited),
+        ("ModelStreamErrorException", Reason::ServerError),
+        ("InvalidSignatureException", Reason::KeyRejected),
+        ("ResourceNotFoundException", Reason::ModelNotFound),
+        ("MissingAuthenticationToken", Reason::KeyRejected),
+        ("ServiceUnavailableException", Reason::Overloaded),
+        ("UnrecognizedClientException", Reason::KeyRejected),
+        ("ServiceQuotaExceededException", Reason::QuotaExhausted),
         (
             "ProvisionedThroughputExceededException",
             Reason::RateLimited,
         ),
-        ("RequestLimitExceeded", Reason::RateLimited),
-        ("BandwidthLimitExceeded", Reason::RateLimited),
-        ("LimitExceededException", Reason::RateLimited),
-        ("RequestThrottled", Reason::RateLimited),
-        ("SlowDown", Reason::RateLimited),
-        ("EC2ThrottledException", Reason::RateLimited),
-        ("ServiceQuotaExceededException", Reason::QuotaExhausted),
-        ("ServiceUnavailableException", Reason::Overloaded),
-        ("ServiceUnavailable", Reason::Overloaded),
-        ("ModelNotReadyException", Reason::Overloaded),
-        ("ModelTimeoutException", Reason::Timeout),
-        ("RequestTimeout", Reason::Timeout),
-        ("RequestTimeoutException", Reason::Timeout),
-        ("InternalServerException", Reason::ServerError),
-        ("InternalFailure", Reason::ServerError),
-        ("ModelErrorException", Reason::ServerError),
-        ("ModelStreamErrorException", Reason::ServerError),
-        ("ModelError", Reason::ServerError),
-        ("UnrecognizedClientException", Reason::KeyRejected),
-        ("InvalidSignatureException", Reason::KeyRejected),
-        ("ExpiredTokenException", Reason::KeyRejected),
-        ("IncompleteSignature", Reason::KeyRejected),
-        ("MissingAuthenticationToken", Reason::KeyRejected),
-        ("InvalidClientTokenId", Reason::KeyRejected),
-        ("AccessDeniedException", Reason::PermissionDenied),
-        ("ResourceNotFoundException", Reason::ModelNotFound),
     ];
     // Bit n is set when some name is n bytes long (every name is shorter than 64 bytes): a
     // code of any other length matches no name, and most codes are such.
@@ -955,6 +957,7 @@ pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
         let mut i = 0;
         while i < TABLE.len() {
             assert!(TABLE[i].0.len() < 64);
+            assert!(i == 0 || TABLE[i - 1].0.len() <= TABLE[i].0.len());
             mask |= 1 << TABLE[i].0.len();
             i += 1;
         }
@@ -964,10 +967,11 @@ pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
     if code.len() >= 64 || LENGTHS & (1 << code.len()) == 0 {
         return None;
     }
-    TABLE
+    let first = TABLE.partition_point(|(name, _)| name.len() < code.len());
+    TABLE[first..]
         .iter()
-        // The length test first: it is cheaper than a call per name.
-        .find(|(name, _)| name.len() == code.len() && name.eq_ignore_ascii_case(code))
+        .take_while(|(name, _)| name.len() == code.len())
+        .find(|(name, _)| name.eq_ignore_ascii_case(code))
         .map(|(_, reason)| *reason)
 }
 

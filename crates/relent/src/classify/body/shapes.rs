@@ -17,7 +17,7 @@ impl<'a> Scalar<'a> {
     pub(super) fn text(self) -> Option<Cow<'a, str>> {
         match self {
             Scalar::Str(s) if !s.is_empty() => Some(s),
-            Scalar::Num(n) => Some(n.to_string().into()),
+            Scalar::Num(n) => Some(number_text(&n)),
             _ => None,
         }
     }
@@ -31,6 +31,34 @@ impl<'a> Scalar<'a> {
 
     pub(super) fn is_str(&self) -> bool {
         matches!(self, Scalar::Str(_))
+    }
+}
+
+/// The three-digit numbers 100 to 999 written out one after another: `100101102…999`.
+const THREE_DIGITS: [u8; 2700] = {
+    let mut table = [0u8; 2700];
+    let mut n = 0;
+    while n < 900 {
+        let value = n + 100;
+        table[3 * n] = b'0' + (value / 100) as u8;
+        table[3 * n + 1] = b'0' + (value / 10 % 10) as u8;
+        table[3 * n + 2] = b'0' + (value % 10) as u8;
+        n += 1;
+    }
+    table
+};
+
+/// A number as JSON writes it. A three-digit whole number (an HTTP status in a `code`
+/// member, the common case) is borrowed from [`THREE_DIGITS`] instead of formatted.
+pub(super) fn number_text(n: &Number) -> Cow<'static, str> {
+    let three_digits = n
+        .as_u64()
+        .and_then(|v| usize::try_from(v).ok())
+        .filter(|v| (100..1000).contains(v))
+        .and_then(|v| std::str::from_utf8(&THREE_DIGITS[3 * (v - 100)..3 * (v - 100) + 3]).ok());
+    match three_digits {
+        Some(text) => Cow::Borrowed(text),
+        None => Cow::Owned(n.to_string()),
     }
 }
 
@@ -169,7 +197,7 @@ impl<'a> Members<'a> {
         match self.code.take() {
             Some(Scalar::Num(n)) => {
                 fields.numeric_code = n.as_u64().and_then(|c| u16::try_from(c).ok());
-                fields.code = Some(n.to_string().into());
+                fields.code = Some(number_text(&n));
             }
             Some(other) => fields.code = other.text(),
             None => {}

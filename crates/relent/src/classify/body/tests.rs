@@ -321,3 +321,15 @@ fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         ]
     })
 }
+
+#[test]
+fn numbers_read_as_json_writes_them() {
+    for v in (0u64..1200).chain([9_999, 10_000, 65_535, u64::MAX]) {
+        let n = serde_json::Number::from(v);
+        assert_eq!(shapes::number_text(&n), v.to_string(), "{v}");
+    }
+    for text in ["-1", "-429", "4.5", "400.0", "1e3", "-0.25"] {
+        let n: serde_json::Number = serde_json::from_str(text).unwrap();
+        assert_eq!(shapes::number_text(&n), n.to_string(), "{text}");
+    }
+}
