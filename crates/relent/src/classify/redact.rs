@@ -482,7 +482,7 @@ fn decode_at(bytes: &[u8], i: usize, step: Step) -> Option<(Decoded, usize)> {
 }
 
 /// One stage of normalisation: one round of percent-decoding, or of unescaping
-/// (`\\uXXXX` with surrogate pairs joined, `\\xXX` and the one-letter escapes), or dropping
+/// (`\uXXXX` with surrogate pairs joined, `\xXX` and the one-letter escapes), or dropping
 /// invisible characters. Undecodable sequences, and encoded bytes that do not form UTF-8,
 /// are kept as they are. Returns the text after the stage and, for each of its bytes, the
 /// byte of `text` it came from; `None` when the stage changes nothing (every sequence it

@@ -906,50 +906,53 @@ pub(crate) fn decide(
     by_status(status)
 }
 
+/// The AWS error codes [`aws_reason`] knows, with their reasons. Sorted by length (checked
+/// at compile time in `aws_reason`): the names of a code's length are found by a binary
+/// search.
+const AWS_CODES: &[(&str, Reason)] = &[
+    ("SlowDown", Reason::RateLimited),
+    ("Throttling", Reason::RateLimited),
+    ("ModelError", Reason::ServerError),
+    ("RequestTimeout", Reason::Timeout),
+    ("InternalFailure", Reason::ServerError),
+    ("RequestThrottled", Reason::RateLimited),
+    ("ThrottledException", Reason::RateLimited),
+    ("ServiceUnavailable", Reason::Overloaded),
+    ("ThrottlingException", Reason::RateLimited),
+    ("ModelErrorException", Reason::ServerError),
+    ("IncompleteSignature", Reason::KeyRejected),
+    ("RequestLimitExceeded", Reason::RateLimited),
+    ("InvalidClientTokenId", Reason::KeyRejected),
+    ("EC2ThrottledException", Reason::RateLimited),
+    ("ModelTimeoutException", Reason::Timeout),
+    ("ExpiredTokenException", Reason::KeyRejected),
+    ("AccessDeniedException", Reason::PermissionDenied),
+    ("BandwidthLimitExceeded", Reason::RateLimited),
+    ("LimitExceededException", Reason::RateLimited),
+    ("ModelNotReadyException", Reason::Overloaded),
+    ("RequestTimeoutException", Reason::Timeout),
+    ("InternalServerException", Reason::ServerError),
+    ("TooManyRequestsException", Reason::RateLimited),
+    ("RequestThrottledException", Reason::RateLimited),
+    ("ModelStreamErrorException", Reason::ServerError),
+    ("InvalidSignatureException", Reason::KeyRejected),
+    ("ResourceNotFoundException", Reason::ModelNotFound),
+    ("MissingAuthenticationToken", Reason::KeyRejected),
+    ("ServiceUnavailableException", Reason::Overloaded),
+    ("UnrecognizedClientException", Reason::KeyRejected),
+    ("ServiceQuotaExceededException", Reason::QuotaExhausted),
+    (
+        "ProvisionedThroughputExceededException",
+        Reason::RateLimited,
+    ),
+];
+
 /// The reason an AWS-style error code names, whatever the status it came with (SageMaker
 /// throttles with a 400; Bedrock's event stream reports `serviceUnavailableException` as a
 /// 400). Codes that say nothing decisive (`ValidationException`) give `None`, and the text
 /// decides. The throttling codes are the AWS SDKs' list (smithy-rs `AwsErrorRetryPolicy`).
 pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
-    // Sorted by length (checked at compile time below): the names of a code's length are
-    // found by a binary search.
-    const TABLE: &[(&str, Reason)] = &[
-        ("SlowDown", Reason::RateLimited),
-        ("Throttling", Reason::RateLimited),
-        ("ModelError", Reason::ServerError),
-        ("RequestTimeout", Reason::Timeout),
-        ("InternalFailure", Reason::ServerError),
-        ("RequestThrottled", Reason::RateLimited),
-        ("ThrottledException", Reason::RateLimited),
-        ("ServiceUnavailable", Reason::Overloaded),
-        ("ThrottlingException", Reason::RateLimited),
-        ("ModelErrorException", Reason::ServerError),
-        ("IncompleteSignature", Reason::KeyRejected),
-        ("RequestLimitExceeded", Reason::RateLimited),
-        ("InvalidClientTokenId", Reason::KeyRejected),
-        ("EC2ThrottledException", Reason::RateLimited),
-        ("ModelTimeoutException", Reason::Timeout),
-        ("ExpiredTokenException", Reason::KeyRejected),
-        ("AccessDeniedException", Reason::PermissionDenied),
-        ("BandwidthLimitExceeded", Reason::RateLimited),
-        ("LimitExceededException", Reason::RateLimited),
-        ("ModelNotReadyException", Reason::Overloaded),
-        ("RequestTimeoutException", Reason::Timeout),
-        ("InternalServerException", Reason::ServerError),
-        ("TooManyRequestsException", Reason::RateLimited),
-        ("RequestThrottledException", Reason::RateLimited),
-        ("ModelStreamErrorException", Reason::ServerError),
-        ("InvalidSignatureException", Reason::KeyRejected),
-        ("ResourceNotFoundException", Reason::ModelNotFound),
-        ("MissingAuthenticationToken", Reason::KeyRejected),
-        ("ServiceUnavailableException", Reason::Overloaded),
-        ("UnrecognizedClientException", Reason::KeyRejected),
-        ("ServiceQuotaExceededException", Reason::QuotaExhausted),
-        (
-            "ProvisionedThroughputExceededException",
-            Reason::RateLimited,
-        ),
-    ];
+    const TABLE: &[(&str, Reason)] = AWS_CODES;
     // Bit n is set when some name is n bytes long (every name is shorter than 64 bytes): a
     // code of any other length matches no name, and most codes are such.
     const LENGTHS: u64 = {
@@ -1089,9 +1092,36 @@ mod tests {
     //! Neighbouring wordings of the corpus's real answers: each rule must hold for phrasings
     //! the corpus does not contain.
 
+    use super::{aws_reason, AWS_CODES};
     use crate::classify::{
         classify, HintSource, HttpResponse, Observation, Provider, Reason, BODY_SCAN_LIMIT,
     };
+
+    /// Every code of the table is found, in any case, wherever it stands in the table;
+    /// a code one letter away from every name, or cut short, is not.
+    #[test]
+    fn every_aws_code_is_found_by_its_length() {
+        for &(name, reason) in AWS_CODES {
+            assert_eq!(aws_reason(name), Some(reason), "{name}");
+            assert_eq!(
+                aws_reason(&name.to_ascii_lowercase()),
+                Some(reason),
+                "{name}"
+            );
+            assert_eq!(aws_reason(&format!("  {name} ")), Some(reason), "{name}");
+            let cut = &name[..name.len() - 1];
+            if !AWS_CODES
+                .iter()
+                .any(|(other, _)| other.eq_ignore_ascii_case(cut))
+            {
+                assert_eq!(aws_reason(cut), None, "{cut}");
+            }
+            let changed = format!("{cut}#");
+            assert_eq!(aws_reason(&changed), None, "{changed}");
+        }
+        assert_eq!(aws_reason(""), None);
+        assert_eq!(aws_reason(&"x".repeat(200)), None);
+    }
 
     fn reason_of(provider: Provider, status: u16, headers: &[(&str, &str)], body: &str) -> Reason {
         let seen = Observation::Http(HttpResponse {
