@@ -75,7 +75,7 @@ pub fn proto_duration_ms(value: &str) -> Option<u64> {
 /// The phrases that introduce a wait in a human message, in the order they are trusted: a
 /// wait after an earlier marker of this list wins over one after a later marker, wherever
 /// each stands. Each has one word before its first space.
-pub(crate) const WAIT_MARKERS: &[&str] = &[
+pub const WAIT_MARKERS: &[&str] = &[
     "try again in ",
     "try again after ",
     "retry after ",
