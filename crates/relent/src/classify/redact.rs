@@ -495,8 +495,10 @@ fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
         Step::Percent => b'%',
         Step::Unescape => b'\\',
     };
+    // Allocated at the first sequence the stage decodes: most texts hold none.
     let mut out: Vec<u8> = Vec::new();
     let mut from: Vec<usize> = Vec::new();
+    let mut decoded_any = false;
     // Bytes before `copied` are in `out`; a lead inside a decoded sequence is skipped.
     let mut copied = 0;
     for i in memchr::memchr_iter(lead, bytes) {
@@ -506,7 +508,8 @@ fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
         let Some((decoded, consumed)) = decode_at(bytes, i, step) else {
             continue;
         };
-        if out.capacity() == 0 {
+        if !decoded_any {
+            decoded_any = true;
             out.reserve(bytes.len());
             from.reserve(bytes.len());
         }
@@ -526,7 +529,7 @@ fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
         }
         copied = i + consumed;
     }
-    if out.capacity() == 0 {
+    if !decoded_any {
         return None;
     }
     out.extend_from_slice(&bytes[copied..]);

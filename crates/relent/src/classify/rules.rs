@@ -952,16 +952,15 @@ const AWS_CODES: &[(&str, Reason)] = &[
 /// 400). Codes that say nothing decisive (`ValidationException`) give `None`, and the text
 /// decides. The throttling codes are the AWS SDKs' list (smithy-rs `AwsErrorRetryPolicy`).
 pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
-    const TABLE: &[(&str, Reason)] = AWS_CODES;
     // Bit n is set when some name is n bytes long (every name is shorter than 64 bytes): a
     // code of any other length matches no name, and most codes are such.
     const LENGTHS: u64 = {
         let mut mask = 0u64;
         let mut i = 0;
-        while i < TABLE.len() {
-            assert!(TABLE[i].0.len() < 64);
-            assert!(i == 0 || TABLE[i - 1].0.len() <= TABLE[i].0.len());
-            mask |= 1 << TABLE[i].0.len();
+        while i < AWS_CODES.len() {
+            assert!(AWS_CODES[i].0.len() < 64);
+            assert!(i == 0 || AWS_CODES[i - 1].0.len() <= AWS_CODES[i].0.len());
+            mask |= 1 << AWS_CODES[i].0.len();
             i += 1;
         }
         mask
@@ -970,8 +969,8 @@ pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
     if code.len() >= 64 || LENGTHS & (1 << code.len()) == 0 {
         return None;
     }
-    let first = TABLE.partition_point(|(name, _)| name.len() < code.len());
-    TABLE[first..]
+    let first = AWS_CODES.partition_point(|(name, _)| name.len() < code.len());
+    AWS_CODES[first..]
         .iter()
         .take_while(|(name, _)| name.len() == code.len())
         .find(|(name, _)| name.eq_ignore_ascii_case(code))
