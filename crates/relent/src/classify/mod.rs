@@ -198,6 +198,18 @@ fn classify_http(
         (None, true) => 0,
         _ => status,
     };
+    let (wait, server_retry) = wait::hint(
+        response.headers,
+        fields.as_ref(),
+        sig.names_a_wait(),
+        now_unix_ms,
+    );
+    // Whether the server says when it will take requests again (a wait, or an absolute reset
+    // that a caller without a wall clock cannot turn into one).
+    let names_its_end = wait.is_some()
+        || fields
+            .as_ref()
+            .is_some_and(|f| f.openrouter_reset_unix_ms.is_some() || f.retry_delay_ms.is_some());
     let reason = rules::decide(
         provider,
         effective_status,
@@ -205,6 +217,7 @@ fn classify_http(
         html,
         fields.as_ref(),
         aws_type,
+        names_its_end,
     );
     let mut c = Classification::of(reason);
     c.code = fields
@@ -220,12 +233,6 @@ fn classify_http(
         .or(tail_code)
         .map(redact::redact);
     c.message = message_for(&fields, html, &text, status).into();
-    let (wait, server_retry) = wait::hint(
-        response.headers,
-        fields.as_ref(),
-        sig.names_a_wait(),
-        now_unix_ms,
-    );
     c.wait = wait;
     c.server_retry = server_retry;
     c

@@ -43,6 +43,20 @@ const KEY_REJECTED: &[&str] = &[
     "organization has been disabled",
     "organization has been restricted",
     "organization_restricted",
+    // The account behind the key is switched off: Kimi's `access_terminated_error` "Access
+    // terminated. Review our Community Guidelines …", and the usual "account suspended /
+    // deactivated" wordings.
+    "access terminated",
+    "access_terminated",
+    "account has been suspended",
+    "account suspended",
+    "account has been deactivated",
+    "account deactivated",
+    "account has been disabled",
+    "account is disabled",
+    // NVIDIA's API catalogue answers a bad key with a 403 problem document whose detail is
+    // "Authorization failed".
+    "authorization failed",
     // Google: the request carried no identity it accepts.
     "unregistered callers",
     // Baidu Qianfan (error_code 110), Qwen: the access token derived from the key.
@@ -71,6 +85,17 @@ const QUOTA: &[&str] = &[
     "spend limit",
     "spend_limit",
     "credit_balance_exhausted",
+    // OpenAI `billing_hard_limit_reached`: "Billing hard limit has been reached" (the
+    // account's own monthly cap).
+    "billing hard limit",
+    "billing_hard_limit",
+    // Gemini Code Assist: `ErrorInfo.reason` `INSUFFICIENT_G1_CREDITS_BALANCE` behind the
+    // generic "Resource has been exhausted (e.g. check quota)."
+    "credits_balance",
+    "credits balance",
+    // Anthropic's 429 `rate_limit_error` "Extra usage is required for long context
+    // requests": a paid add-on, not a window that lifts.
+    "extra usage",
     "spending limit",
     "usage limit",
     "payment required",
@@ -126,6 +151,10 @@ const SHORT_WINDOW: &[&str] = &[
     "per hour",
     "hourly",
     "rolling window",
+    // Ollama Cloud "you have reached your session usage limit" (a session lifts after a few
+    // hours).
+    "session usage limit",
+    "session limit",
     // Chinese: "5 hours".
     "5 小时",
 ];
@@ -152,6 +181,15 @@ const OVERLOADED: &[&str] = &[
     "insufficient memory",
     "utilization is high",
     "is currently loading",
+    // TGI: "Out of available cache blocks: asked 107, only 4 free blocks" (the paged KV cache
+    // is full under load).
+    "out of available cache blocks",
+    "kv cache is full",
+    // Ollama: "llama runner process has terminated: error loading model: unable to allocate
+    // CUDA0 buffer" (the GPU has no room for the model).
+    "unable to allocate",
+    "failed to allocate",
+    "cudamalloc failed",
     "no more data centers",
     // Gemini Code Assist "No capacity available for model … on the server"
     // (`MODEL_CAPACITY_EXHAUSTED`): the server's capacity, not the caller's quota.
@@ -266,6 +304,14 @@ const CONTENT_FILTER: &[&str] = &[
     "inappropriate content",
     "data_inspection_failed",
     "new_sensitive",
+    // OpenAI `invalid_prompt`: "your prompt was flagged as potentially violating our usage
+    // policy"; Volcengine Ark `InputTextRiskDetection` / `OutputTextRiskDetection`: "the
+    // input text includes sensitive content".
+    "usage policy",
+    "potentially violating",
+    "sensitive content",
+    "textriskdetection",
+    "imageriskdetection",
     // Chinese: "sensitive content".
     "敏感内容",
 ];
@@ -318,6 +364,10 @@ const PERMISSION: &[&str] = &[
     // Volcengine Ark `ModelNotOpen`: "Your account … has not activated the model …".
     "not activated the model",
     "modelnotopen",
+    // Vertex: "User has requested a restricted HarmBlockThreshold setting BLOCK_NONE. You can
+    // get access either (a) through an allowlist …": a setting the account is not entitled to.
+    "allowlist",
+    "whitelist",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
@@ -331,6 +381,36 @@ const NOT_FOUND_WORD: &[&str] = &[
     "no such",
     // Chinese: "does not exist".
     "不存在",
+];
+
+/// A request the server cannot take as written, said plainly enough to trust on any status:
+/// llama.cpp's server answers "Unsupported param: tools" and "tools param requires --jinja
+/// flag" with a 500. Sending it again cannot help.
+const UNSUPPORTED_PARAM: &[&str] = &["unsupported param", "param requires"];
+
+/// A relay with no channel (upstream route) that serves the requested model: one-api and
+/// new-api answer "当前分组 default 下对于模型 gpt-4 无可用渠道" ("no available channel for
+/// model … in group …") with a 503 and, in new-api, the code `model_not_found`. Another model
+/// (or another relay) can help; waiting cannot.
+const NO_CHANNEL: &[&str] = &[
+    "无可用渠道",
+    "no available channel",
+    "no available channels",
+];
+
+/// A limit counted per day: on a 429 that says nothing of when it lifts it will not lift
+/// within minutes ("Daily limit reached for free requests"), so it is a quota wall; OpenAI's
+/// "requests per day (RPD) … Please try again in 7m12s", a `Retry-After`, or OpenRouter's
+/// `X-RateLimit-Reset` on its "free-models-per-day" name the end, and it stays a rate limit.
+const DAILY: &[&str] = &[
+    "per day",
+    "per-day",
+    "perday",
+    "daily limit",
+    "daily quota",
+    "daily request limit",
+    "每日",
+    "今日",
 ];
 
 /// The markers `hints::message_wait_ms` looks for: when none occurs, the message names no
@@ -367,6 +447,9 @@ const PAYLOAD: &[&str] = &[
     // OpenAI embeddings: "Requested 319487 tokens, max 300000 tokens per request".
     "max_tokens_per_request",
     "tokens per request",
+    // llama.cpp's embeddings: "input (596 tokens) is too large to process. increase the
+    // physical batch size" (a 500; the input must fit one batch, smaller than the context).
+    "too large to process",
 ];
 
 /// A family of phrases; each phrase list above is one family.
@@ -399,9 +482,12 @@ enum Family {
     CheckPlan,
     UpstreamSaturated,
     NotFoundWord,
+    NoChannel,
+    Daily,
+    UnsupportedParam,
 }
 
-const FAMILIES: [(Family, &[&str]); 26] = [
+const FAMILIES: [(Family, &[&str]); 29] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -432,6 +518,7 @@ const FAMILIES: [(Family, &[&str]); 26] = [
             "limit: 0",
             "free quota tier",
             "quota_exhausted",
+            "credits_balance",
         ],
     ),
     (Family::PerMinute, &["perminute"]),
@@ -441,6 +528,9 @@ const FAMILIES: [(Family, &[&str]); 26] = [
     // ("the group's upstream load is saturated, try again later").
     (Family::UpstreamSaturated, &["上游负载已饱和"]),
     (Family::NotFoundWord, NOT_FOUND_WORD),
+    (Family::NoChannel, NO_CHANNEL),
+    (Family::Daily, DAILY),
+    (Family::UnsupportedParam, UNSUPPORTED_PARAM),
 ];
 
 /// Which families of phrases occur in a text: found in one pass over it.
@@ -820,7 +910,9 @@ impl Signals {
 /// (error fields, or the body when it is not JSON); `status` is 0 for an in-band error that
 /// carried no status of its own;
 /// `aws_code` is an AWS-style error code (`x-amzn-errortype`, an event-stream
-/// `:exception-type`, or a body's `__type`), already stripped of its namespace.
+/// `:exception-type`, or a body's `__type`), already stripped of its namespace;
+/// `names_its_end` says whether the answer says when requests will be taken again (a wait
+/// hint in a header, the body or the message, or an absolute reset time).
 pub(crate) fn decide(
     provider: Provider,
     status: u16,
@@ -828,6 +920,7 @@ pub(crate) fn decide(
     html: bool,
     fields: Option<&ErrorFields>,
     aws_code: Option<&str>,
+    names_its_end: bool,
 ) -> Reason {
     if html {
         return html_page(status, sig);
@@ -837,6 +930,10 @@ pub(crate) fn decide(
         return by_status(status);
     }
     let server = matches!(status, 500..=599);
+    // A relay with no route for the model says so with a 503: the model, not the server.
+    if sig.has(Family::NoChannel) && matches!(status, 400..=599 | 0) {
+        return Reason::ModelNotFound;
+    }
     if let Some(reason) = aws_code.and_then(aws_reason) {
         return match reason {
             // Status first: a 5xx never changes key state.
@@ -862,7 +959,7 @@ pub(crate) fn decide(
         return Reason::RateLimited;
     }
     if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
-        return too_many_requests(provider, sig, quota, fields);
+        return too_many_requests(provider, sig, quota, fields, names_its_end);
     }
     if quota {
         return Reason::QuotaExhausted;
@@ -877,6 +974,9 @@ pub(crate) fn decide(
     }
     if sig.has(Family::ContentFilter) && !server {
         return Reason::ContentFilter;
+    }
+    if sig.has(Family::UnsupportedParam) {
+        return Reason::MalformedRequest;
     }
     // A complaint about `max_tokens` is never a rate limit (Cohere "too many tokens: max tokens
     // must be …").
@@ -1017,6 +1117,7 @@ fn too_many_requests(
     sig: Signals,
     quota: bool,
     fields: Option<&ErrorFields>,
+    names_its_end: bool,
 ) -> Reason {
     if sig.has(Family::Overloaded) {
         return Reason::Overloaded;
@@ -1025,6 +1126,10 @@ fn too_many_requests(
         return Reason::UpstreamRateLimited;
     }
     if quota {
+        return Reason::QuotaExhausted;
+    }
+    // A daily allowance spent, with no word of when it lifts: tomorrow, not in a minute.
+    if sig.has(Family::Daily) && !names_its_end {
         return Reason::QuotaExhausted;
     }
     // A relay that rewrote its upstream's 429 (one-api, new-api); after the quota check, since
@@ -1898,6 +2003,65 @@ mod tests {
         assert_eq!(
             reason_of(Provider::Generic, 404, &[], &openai_shape("Not Found")),
             Reason::ModelNotFound
+        );
+    }
+
+    /// Fourth collection round: each new rule on wordings next to the collected ones.
+    #[test]
+    fn fourth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // A relay without a route for the model, on any status it picks.
+            (503, "No available channel for model gpt-4o under group vip", Reason::ModelNotFound),
+            (500, "分组 svip 下模型 claude-3 无可用渠道", Reason::ModelNotFound),
+            // A daily allowance with no wait is a wall; a daily limit naming its wait is not.
+            (429, "Daily limit reached for free requests. Upgrade to continue.", Reason::QuotaExhausted),
+            (429, "You have used all 50 requests per day of the free tier", Reason::QuotaExhausted),
+            (
+                429,
+                "Rate limit reached on requests per day (RPD): Limit 200, Used 200. Please try again in 7m12s.",
+                Reason::RateLimited,
+            ),
+            (429, "Too many requests per minute", Reason::RateLimited),
+            // Spend caps, on the statuses they come with.
+            (400, "You have hit your billing hard limit for this month", Reason::QuotaExhausted),
+            (403, "insufficient credits balance on the account", Reason::QuotaExhausted),
+            // A session window lifts within hours.
+            (429, "Session limit reached: upgrade or wait for the next session", Reason::RateLimited),
+            // A switched-off account rejects every request made with its key.
+            (403, "Your account has been suspended for policy violations", Reason::KeyRejected),
+            (401, "access_terminated: contact support", Reason::KeyRejected),
+            (403, "Authorization failed: check the key", Reason::KeyRejected),
+            // Requests the server cannot take as written, even from a 500.
+            (500, "Unsupported param: response_format", Reason::MalformedRequest),
+            (500, "\"tool_choice\" param requires --jinja flag", Reason::MalformedRequest),
+            (500, "input is too large to process. increase the physical batch size", Reason::PayloadTooLarge),
+            // Capacity: a full cache or no memory for the model is an overload on any status.
+            (424, "Out of available cache blocks: asked 12, only 0 free blocks", Reason::Overloaded),
+            (500, "failed to allocate compute buffer for the model", Reason::Overloaded),
+            // Content walls and entitlement walls.
+            (400, "This request may violate our usage policy.", Reason::ContentFilter),
+            (400, "OutputTextRiskDetection: the output includes sensitive content", Reason::ContentFilter),
+            (400, "This setting is only available to allowlisted projects", Reason::PermissionDenied),
+        ];
+        for &(status, message, want) in cases {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+        // A daily limit whose end the server names, in a header, is a rate limit.
+        let body = openai_shape("Daily limit reached for free requests.");
+        assert_eq!(
+            reason_of(Provider::Generic, 429, &[("Retry-After", "30")], &body),
+            Reason::RateLimited
+        );
+        // A server's own 5xx words about quota or keys still do not touch the key.
+        let body = openai_shape("Your account has been suspended");
+        assert_eq!(
+            reason_of(Provider::Generic, 502, &[], &body),
+            Reason::ServerError
         );
     }
 
