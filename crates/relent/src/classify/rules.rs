@@ -54,6 +54,14 @@ const KEY_REJECTED: &[&str] = &[
     "account deactivated",
     "account has been disabled",
     "account is disabled",
+    // A credential that is dead for good: Anthropic's 403 "OAuth token has been revoked.
+    // Please obtain a new token.", "Account is no longer a member of the organization
+    // associated with this token."; an account banned for its use (Gemini Code Assist "Gemini
+    // has been disabled in this account for violation of Terms of Service").
+    "token has been revoked",
+    "token has expired",
+    "no longer a member of the organization",
+    "violation of terms",
     // NVIDIA's API catalogue answers a bad key with a 403 problem document whose detail is
     // "Authorization failed".
     "authorization failed",
@@ -96,6 +104,10 @@ const QUOTA: &[&str] = &[
     // Anthropic's 429 `rate_limit_error` "Extra usage is required for long context
     // requests": a paid add-on, not a window that lifts.
     "extra usage",
+    // AI/ML API's 403 "You have exhausted the available … resource limit. Update your payment
+    // method to continue using the service." (OpenAI's rate limits only suggest "adding a
+    // payment method" to raise them, and name their wait.)
+    "update your payment method",
     "spending limit",
     "usage limit",
     "payment required",
@@ -231,6 +243,9 @@ const CONTEXT_STRONG: &[&str] = &[
     // vLLM "The decoder prompt (length 66501) is longer than the maximum model length of 65536"
     // (Xinference passes it on with a 500).
     "longer than the maximum model length",
+    // llama.cpp: "context shift is disabled" (the reply would run past the context and the
+    // server may not drop old tokens), a 500, or an SSE error event in a 200 stream.
+    "context shift is disabled",
     // Chinese: "the input is over-long".
     "输入内容超长",
 ];
@@ -262,6 +277,12 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "cannot truncate prompt",
     "`inputs` tokens",
     "`inputs` must have less than",
+    // TGI behind SageMaker (424 "Received client error (422) … inputs must have less than
+    // 1024 tokens"); SiliconFlow 20015 "length of prompt_tokens (68957) must be less than
+    // max_seq_len (65536)".
+    "inputs must have less than",
+    "max_seq_len",
+    "maximum sequence length",
     // Moonshot "exceeded model token limit", "model max length exceeded".
     "model token limit",
     "model max length",
@@ -308,6 +329,10 @@ const CONTENT_FILTER: &[&str] = &[
     // policy"; Volcengine Ark `InputTextRiskDetection` / `OutputTextRiskDetection`: "the
     // input text includes sensitive content".
     "usage policy",
+    // DeepSeek "Content Exists Risk"; Stability on Bedrock `invalid_prompts` (the prompt was
+    // filtered).
+    "content exists risk",
+    "invalid_prompts",
     "potentially violating",
     "sensitive content",
     "textriskdetection",
@@ -334,6 +359,11 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "model not exist",
     // Groq `model_decommissioned`: the model is gone for good.
     "model_decommissioned",
+    // A model the server has not loaded: Jan/Cortex 409 "Model has not been loaded, please load
+    // model into cortex.llamacpp"; Together "The dedicated endpoint for … is not running".
+    "has not been loaded",
+    "model not loaded",
+    "is not running",
     "been decommissioned",
     // Bedrock: the id names no model this account can invoke this way.
     "model identifier is invalid",
@@ -368,6 +398,17 @@ const PERMISSION: &[&str] = &[
     // get access either (a) through an allowlist …": a setting the account is not entitled to.
     "allowlist",
     "whitelist",
+    // Anthropic: "This credential is only authorized for use with Claude Code"; "The long
+    // context beta is not yet available for this subscription"; OpenAI's 401 "You have
+    // insufficient permissions for this operation. Missing scopes: api.responses.write";
+    // Bedrock "Your account is not authorized to invoke this API operation", "Operation not
+    // allowed".
+    "only authorized for",
+    "not yet available for",
+    "insufficient permissions",
+    "missing scopes",
+    "not authorized to invoke",
+    "operation not allowed",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
@@ -387,6 +428,19 @@ const NOT_FOUND_WORD: &[&str] = &[
 /// llama.cpp's server answers "Unsupported param: tools" and "tools param requires --jinja
 /// flag" with a 500. Sending it again cannot help.
 const UNSUPPORTED_PARAM: &[&str] = &["unsupported param", "param requires"];
+
+/// A model server that did not answer in time, said by the platform in front of it:
+/// SageMaker's 424 "Your invocation timed out while waiting for a response from container
+/// model".
+const INVOCATION_TIMEOUT: &[&str] = &[
+    "invocation timed out",
+    "timed out while waiting for a response",
+];
+
+/// A gateway that could not get an answer from the provider behind it, on a 4xx of its own:
+/// Cloudflare AI Gateway's 400 code 2005 "Failed to get response from provider". The
+/// provider side failed; the gateway's key and the request are fine.
+const UPSTREAM_FAILED: &[&str] = &["failed to get response from provider"];
 
 /// A relay with no channel (upstream route) that serves the requested model: one-api and
 /// new-api answer "当前分组 default 下对于模型 gpt-4 无可用渠道" ("no available channel for
@@ -425,6 +479,9 @@ const WAF_CHALLENGE: &[&str] = &[
     "just a moment",
     "captcha",
     "_incapsula_resource",
+    // Alibaba Cloud WAF's block page (errors.aliyun.com, with `block_message` and
+    // `block_traceid` slots), seen as a 405 in front of Z.ai.
+    "block_message",
 ];
 
 /// Markers of a blocking intermediary, trusted only on a 403 or 429 (a Cloudflare-branded
@@ -450,6 +507,17 @@ const PAYLOAD: &[&str] = &[
     // llama.cpp's embeddings: "input (596 tokens) is too large to process. increase the
     // physical batch size" (a 500; the input must fit one batch, smaller than the context).
     "too large to process",
+    // Attachments over a per-request cap: Anthropic "image exceeds 5 MB maximum", "A maximum
+    // of 100 PDF pages may be provided".
+    "image exceeds",
+    "image is too large",
+    "image too large",
+    "file is too large",
+    "file too large",
+    "pdf pages",
+    // Bedrock's InvokeModel: "Value at 'body' failed to satisfy constraint: Member must have
+    // length less than or equal to 25000000" (the request body itself is over the cap).
+    "value at 'body' failed to satisfy constraint",
 ];
 
 /// A family of phrases; each phrase list above is one family.
@@ -485,9 +553,11 @@ enum Family {
     NoChannel,
     Daily,
     UnsupportedParam,
+    InvocationTimeout,
+    UpstreamFailed,
 }
 
-const FAMILIES: [(Family, &[&str]); 29] = [
+const FAMILIES: [(Family, &[&str]); 31] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -531,7 +601,15 @@ const FAMILIES: [(Family, &[&str]); 29] = [
     (Family::NoChannel, NO_CHANNEL),
     (Family::Daily, DAILY),
     (Family::UnsupportedParam, UNSUPPORTED_PARAM),
+    (Family::InvocationTimeout, INVOCATION_TIMEOUT),
+    (Family::UpstreamFailed, UPSTREAM_FAILED),
 ];
+
+// Each family is one bit of a `u32`.
+const _: () = assert!(
+    FAMILIES.len() <= 32,
+    "every family needs a bit of Signals' u32"
+);
 
 /// Which families of phrases occur in a text: found in one pass over it.
 #[derive(Copy, Clone, Default)]
@@ -978,6 +1056,12 @@ pub(crate) fn decide(
     if sig.has(Family::UnsupportedParam) {
         return Reason::MalformedRequest;
     }
+    if sig.has(Family::InvocationTimeout) {
+        return Reason::Timeout;
+    }
+    if sig.has(Family::UpstreamFailed) {
+        return Reason::ServerError;
+    }
     // A complaint about `max_tokens` is never a rate limit (Cohere "too many tokens: max tokens
     // must be …").
     if sig.has(Family::RateLimited)
@@ -997,7 +1081,7 @@ pub(crate) fn decide(
     if sig.has(Family::Permission) && permission_status {
         return Reason::PermissionDenied;
     }
-    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 0) {
+    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 409 | 0) {
         return Reason::ModelNotFound;
     }
     if sig.has(Family::Payload) {
@@ -2062,6 +2146,62 @@ mod tests {
         assert_eq!(
             reason_of(Provider::Generic, 502, &[], &body),
             Reason::ServerError
+        );
+    }
+
+    /// Fifth collection round: each new rule on wordings next to the collected ones.
+    #[test]
+    fn fifth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // Credentials dead for good, whatever type the body names.
+            (403, "permission_error: the OAuth token has expired, log in again", Reason::KeyRejected),
+            (403, "This API token has been revoked by an administrator", Reason::KeyRejected),
+            (403, "The user is no longer a member of the organization", Reason::KeyRejected),
+            (403, "Suspended for a violation of terms of use", Reason::KeyRejected),
+            // Walls in front of a working key.
+            (400, "This key is only authorized for internal tools", Reason::PermissionDenied),
+            (400, "Batch mode is not yet available for your plan", Reason::PermissionDenied),
+            (401, "Insufficient permissions: missing scopes model.request", Reason::PermissionDenied),
+            (400, "User is not authorized to invoke model X", Reason::PermissionDenied),
+            (400, "operation not allowed for this account", Reason::PermissionDenied),
+            // Attachments over a cap are a payload problem.
+            (400, "image is too large: 21 MB, the maximum is 20 MB", Reason::PayloadTooLarge),
+            (400, "The PDF has 700 pages; at most 600 PDF pages are accepted", Reason::PayloadTooLarge),
+            (400, "file too large for this endpoint", Reason::PayloadTooLarge),
+            // Context in servers' own words.
+            (400, "prompt length 9000 exceeds max_seq_len 8192", Reason::ContextOverflow),
+            (424, "inputs must have less than 4096 tokens. Given: 5000", Reason::ContextOverflow),
+            (500, "context shift is disabled", Reason::ContextOverflow),
+            // A model the server has not loaded, also on a 409.
+            (409, "model not loaded: load it first", Reason::ModelNotFound),
+            (400, "The endpoint for this model is not running", Reason::ModelNotFound),
+            // A platform's invocation timeout; a gateway that got nothing from its provider.
+            (424, "Model invocation timed out after 60 s", Reason::Timeout),
+            (400, "Failed to get response from provider openai", Reason::ServerError),
+            // Content walls in providers' codes and words.
+            (400, "Content Exists Risk", Reason::ContentFilter),
+            // A billing wall asking for a new payment method; a rate limit that only suggests
+            // adding one, and names its wait, stays a rate limit.
+            (403, "Please update your payment method to keep using the API", Reason::QuotaExhausted),
+            (
+                429,
+                "Rate limit reached on requests per minute. Please try again in 20s. Add a payment method to raise it.",
+                Reason::RateLimited,
+            ),
+        ];
+        for &(status, message, want) in cases {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+        // A WAF's block page is a block on any status.
+        let page = r#"<html><head><title>405</title></head><body><div id="block_message"></div></body></html>"#;
+        assert_eq!(
+            reason_of(Provider::Generic, 405, &[], page),
+            Reason::BlockedByWaf
         );
     }
 
