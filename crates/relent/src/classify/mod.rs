@@ -210,15 +210,19 @@ fn classify_http(
         || fields
             .as_ref()
             .is_some_and(|f| f.openrouter_reset_unix_ms.is_some() || f.retry_delay_ms.is_some());
-    let reason = rules::decide(
-        provider,
-        effective_status,
-        sig,
-        html,
-        fields.as_ref(),
-        aws_type,
-        names_its_end,
-    );
+    let reason = if !success && waf_mitigated(response.headers) {
+        Reason::BlockedByWaf
+    } else {
+        rules::decide(
+            provider,
+            effective_status,
+            sig,
+            html,
+            fields.as_ref(),
+            aws_type,
+            names_its_end,
+        )
+    };
     let mut c = Classification::of(reason);
     c.code = fields
         .as_ref()
@@ -360,6 +364,19 @@ fn html_title(text: &str) -> Option<&str> {
     let start = lower.find("<title>")? + "<title>".len();
     let end = start + lower.get(start..)?.find("</title>")?;
     text.get(start..end).map(str::trim)
+}
+
+/// A CDN's firewall says in a header that it stopped the request, whatever the body: Cloudflare
+/// `cf-mitigated: challenge` (developers.cloudflare.com, "Detect a Challenge Page response"),
+/// Vercel `x-vercel-mitigated: deny` or `challenge` (vercel.com/docs, Vercel Firewall).
+fn waf_mitigated(headers: &[(&str, &str)]) -> bool {
+    let said = |name: &str| {
+        header(headers, name).is_some_and(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("challenge") || v.eq_ignore_ascii_case("deny")
+        })
+    };
+    said("cf-mitigated") || said("x-vercel-mitigated")
 }
 
 fn looks_like_html(headers: &[(&str, &str)], text: &str) -> bool {

@@ -43,11 +43,11 @@ const KEY_REJECTED: &[&str] = &[
     "organization has been disabled",
     "organization has been restricted",
     "organization_restricted",
-    // The account behind the key is switched off: Kimi's `access_terminated_error` "Access
-    // terminated. Review our Community Guidelines …", and the usual "account suspended /
-    // deactivated" wordings.
+    // The account behind the key is switched off: Kimi's "Access terminated. Review our
+    // Community Guidelines …", and the usual "account suspended / deactivated" wordings. (Not
+    // Kimi's type `access_terminated_error`: Kimi For Coding sends its weekly usage limit with
+    // it too.)
     "access terminated",
-    "access_terminated",
     "account has been suspended",
     "account suspended",
     "account has been deactivated",
@@ -108,6 +108,17 @@ const QUOTA: &[&str] = &[
     // method to continue using the service." (OpenAI's rate limits only suggest "adding a
     // payment method" to raise them, and name their wait.)
     "update your payment method",
+    // Relays' own balance (one-api/new-api `insufficient_user_quota` "user [..] quota [..]
+    // preConsumedQuota [..] is not enough"; SiliconFlow 30001 "your account balance is
+    // insufficient"); plan walls ("You must subscribe to a plan in order to use models provided
+    // by Zed"); usage-limit error types written as one word (OpenCode Zen
+    // `FreeUsageLimitError`).
+    "insufficient_user_quota",
+    "insufficient user quota",
+    "preconsumedquota",
+    "balance is insufficient",
+    "must subscribe to",
+    "usagelimit",
     "spending limit",
     "usage limit",
     "payment required",
@@ -271,6 +282,10 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "exceeds the model's maximum",
     "input token count",
     "too many input tokens",
+    // GitHub Copilot `model_max_prompt_tokens_exceeded`: "prompt token count of 514673
+    // exceeds the limit of 128000".
+    "prompt token count",
+    "max_prompt_tokens",
     "input length",
     "maximum allowed length",
     "n_keep",
@@ -332,6 +347,13 @@ const CONTENT_FILTER: &[&str] = &[
     // DeepSeek "Content Exists Risk"; Stability on Bedrock `invalid_prompts` (the prompt was
     // filtered).
     "content exists risk",
+    // Gateways' guardrails (Portkey's 446 `hooks_failed` "The guardrail checks defined in the
+    // config failed"; Bedrock's `guardrail_intervened`). Not the bare word: OpenRouter's "No
+    // endpoints available matching your guardrail restrictions" is a routing wall.
+    "guardrail checks",
+    "guardrail_intervened",
+    "guardrail intervened",
+    "hooks_failed",
     "invalid_prompts",
     "potentially violating",
     "sensitive content",
@@ -364,6 +386,8 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "has not been loaded",
     "model not loaded",
     "is not running",
+    // "The 'gpt-5.3-codex' model is not supported when using Codex with a ChatGPT account."
+    "model is not supported",
     "been decommissioned",
     // Bedrock: the id names no model this account can invoke this way.
     "model identifier is invalid",
@@ -409,6 +433,12 @@ const PERMISSION: &[&str] = &[
     "missing scopes",
     "not authorized to invoke",
     "operation not allowed",
+    // Bedrock: "Access to Anthropic models is not allowed from unsupported countries,
+    // regions, or territories"; OpenRouter's 404 "No allowed providers are available for the
+    // selected model" (the account's provider settings exclude every one that serves it).
+    "unsupported countries",
+    "unsupported country",
+    "no allowed providers",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
@@ -427,7 +457,16 @@ const NOT_FOUND_WORD: &[&str] = &[
 /// A request the server cannot take as written, said plainly enough to trust on any status:
 /// llama.cpp's server answers "Unsupported param: tools" and "tools param requires --jinja
 /// flag" with a 500. Sending it again cannot help.
-const UNSUPPORTED_PARAM: &[&str] = &["unsupported param", "param requires"];
+///
+/// Also a request sent to the wrong place: OpenAI's 404 "Invalid URL (POST
+/// /v1/chat/completions/chat/completions)" (a base URL that already holds the path), "This
+/// model is only supported in v1/responses and not in v1/chat/completions".
+const UNSUPPORTED_PARAM: &[&str] = &[
+    "unsupported param",
+    "param requires",
+    "invalid url (",
+    "only supported in v1/",
+];
 
 /// A model server that did not answer in time, said by the platform in front of it:
 /// SageMaker's 424 "Your invocation timed out while waiting for a response from container
@@ -463,6 +502,12 @@ const DAILY: &[&str] = &[
     "daily limit",
     "daily quota",
     "daily request limit",
+    // Tokens or requests per day by their abbreviations (Moonshot "request reached
+    // organization TPD rate limit, current: 1526210, limit: 1500000").
+    "tpd rate limit",
+    "rpd rate limit",
+    "(tpd)",
+    "(rpd)",
     "每日",
     "今日",
 ];
@@ -2202,6 +2247,124 @@ mod tests {
         assert_eq!(
             reason_of(Provider::Generic, 405, &[], page),
             Reason::BlockedByWaf
+        );
+    }
+
+    /// Sixth collection round: each new rule on wordings next to the collected ones.
+    #[test]
+    fn sixth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // Relays' balances, plan walls and one-word usage-limit types are quota.
+            (
+                403,
+                "insufficient user quota for this request",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "account balance is insufficient, please top up",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "You must subscribe to Pro to use this model",
+                Reason::QuotaExhausted,
+            ),
+            (429, "MonthlyUsageLimitExceeded", Reason::QuotaExhausted),
+            // A daily cap by its abbreviation, with no end named, is a wall; with a wait, a
+            // rate limit.
+            (
+                429,
+                "organization RPD rate limit reached, limit: 1000",
+                Reason::QuotaExhausted,
+            ),
+            (
+                429,
+                "Rate limit reached on tokens per day (TPD): Limit 100. Please try again in 3m.",
+                Reason::RateLimited,
+            ),
+            // The type alone does not say a key is dead: Kimi sends its weekly limit with it.
+            (
+                403,
+                "access_terminated_error: weekly usage limit reached",
+                Reason::QuotaExhausted,
+            ),
+            // Context in Copilot's words.
+            (
+                400,
+                "prompt token count of 200001 exceeds the limit of 200000",
+                Reason::ContextOverflow,
+            ),
+            // Guardrails of a gateway block content; a routing rule named after them does not.
+            (
+                400,
+                "Request blocked: guardrail checks failed",
+                Reason::ContentFilter,
+            ),
+            (
+                404,
+                "No endpoints found matching your guardrail restrictions",
+                Reason::ModelNotFound,
+            ),
+            // Regions and provider settings are walls in front of the model.
+            (
+                403,
+                "Not allowed from an unsupported country",
+                Reason::PermissionDenied,
+            ),
+            (
+                404,
+                "No allowed providers are available for this model",
+                Reason::PermissionDenied,
+            ),
+            // A model the account's plan does not serve; a request sent to the wrong place.
+            (
+                400,
+                "This model is not supported with your account",
+                Reason::ModelNotFound,
+            ),
+            (
+                404,
+                "Invalid URL (GET /v1/v1/models)",
+                Reason::MalformedRequest,
+            ),
+            (
+                404,
+                "This model is only supported in v1/completions",
+                Reason::MalformedRequest,
+            ),
+        ];
+        for &(status, message, want) in cases {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+        // A CDN firewall's verdict in a header decides, whatever the body says; another
+        // value of the header, or a success, does not.
+        let body = openai_shape("Forbidden");
+        for (name, value, want) in [
+            ("x-vercel-mitigated", "deny", Reason::BlockedByWaf),
+            ("X-Vercel-Mitigated", " challenge ", Reason::BlockedByWaf),
+            ("cf-mitigated", "challenge", Reason::BlockedByWaf),
+            ("cf-mitigated", "none", Reason::PermissionDenied),
+        ] {
+            assert_eq!(
+                reason_of(Provider::Generic, 403, &[(name, value)], &body),
+                want,
+                "{name}: {value}"
+            );
+        }
+        assert_eq!(
+            reason_of(
+                Provider::Generic,
+                200,
+                &[("cf-mitigated", "challenge")],
+                "{}"
+            ),
+            Reason::Success
         );
     }
 
