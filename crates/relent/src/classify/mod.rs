@@ -198,18 +198,23 @@ fn classify_http(
         (None, true) => 0,
         _ => status,
     };
-    let (wait, server_retry) = wait::hint(
-        response.headers,
-        fields.as_ref(),
-        sig.names_a_wait(),
-        now_unix_ms,
-    );
+    let hint = || {
+        wait::hint(
+            response.headers,
+            fields.as_ref(),
+            sig.names_a_wait(),
+            now_unix_ms,
+        )
+    };
     // Whether the server says when it will take requests again (a wait, or an absolute reset
-    // that a caller without a wall clock cannot turn into one).
-    let names_its_end = wait.is_some()
-        || fields
+    // that a caller without a wall clock cannot turn into one). Asked only by the rule for
+    // daily limits.
+    let names_its_end = || {
+        fields
             .as_ref()
-            .is_some_and(|f| f.openrouter_reset_unix_ms.is_some() || f.retry_delay_ms.is_some());
+            .is_some_and(|f| f.openrouter_reset_unix_ms.is_some() || f.retry_delay_ms.is_some())
+            || hint().0.is_some()
+    };
     let reason = if !success && waf_mitigated(response.headers) {
         Reason::BlockedByWaf
     } else {
@@ -220,7 +225,7 @@ fn classify_http(
             html,
             fields.as_ref(),
             aws_type,
-            names_its_end,
+            &names_its_end,
         )
     };
     let mut c = Classification::of(reason);
@@ -237,6 +242,7 @@ fn classify_http(
         .or(tail_code)
         .map(redact::redact);
     c.message = message_for(&fields, html, &text, status).into();
+    let (wait, server_retry) = hint();
     c.wait = wait;
     c.server_retry = server_retry;
     c
@@ -370,13 +376,17 @@ fn html_title(text: &str) -> Option<&str> {
 /// `cf-mitigated: challenge` (developers.cloudflare.com, "Detect a Challenge Page response"),
 /// Vercel `x-vercel-mitigated: deny` or `challenge` (vercel.com/docs, Vercel Firewall).
 fn waf_mitigated(headers: &[(&str, &str)]) -> bool {
-    let said = |name: &str| {
-        header(headers, name).is_some_and(|v| {
-            let v = v.trim();
+    headers.iter().any(|(name, value)| {
+        let named = match name.len() {
+            12 => name.eq_ignore_ascii_case("cf-mitigated"),
+            18 => name.eq_ignore_ascii_case("x-vercel-mitigated"),
+            _ => false,
+        };
+        named && {
+            let v = value.trim();
             v.eq_ignore_ascii_case("challenge") || v.eq_ignore_ascii_case("deny")
-        })
-    };
-    said("cf-mitigated") || said("x-vercel-mitigated")
+        }
+    })
 }
 
 fn looks_like_html(headers: &[(&str, &str)], text: &str) -> bool {

@@ -1034,8 +1034,9 @@ impl Signals {
 /// carried no status of its own;
 /// `aws_code` is an AWS-style error code (`x-amzn-errortype`, an event-stream
 /// `:exception-type`, or a body's `__type`), already stripped of its namespace;
-/// `names_its_end` says whether the answer says when requests will be taken again (a wait
-/// hint in a header, the body or the message, or an absolute reset time).
+/// `names_its_end` tells whether the answer says when requests will be taken again (a wait
+/// hint in a header, the body or the message, or an absolute reset time); it is asked only
+/// when a rule needs it.
 pub(crate) fn decide(
     provider: Provider,
     status: u16,
@@ -1043,7 +1044,7 @@ pub(crate) fn decide(
     html: bool,
     fields: Option<&ErrorFields>,
     aws_code: Option<&str>,
-    names_its_end: bool,
+    names_its_end: &dyn Fn() -> bool,
 ) -> Reason {
     if html {
         return html_page(status, sig);
@@ -1246,7 +1247,7 @@ fn too_many_requests(
     sig: Signals,
     quota: bool,
     fields: Option<&ErrorFields>,
-    names_its_end: bool,
+    names_its_end: &dyn Fn() -> bool,
 ) -> Reason {
     if sig.has(Family::Overloaded) {
         return Reason::Overloaded;
@@ -1258,7 +1259,7 @@ fn too_many_requests(
         return Reason::QuotaExhausted;
     }
     // A daily allowance spent, with no word of when it lifts: tomorrow, not in a minute.
-    if sig.has(Family::Daily) && !names_its_end {
+    if sig.has(Family::Daily) && !names_its_end() {
         return Reason::QuotaExhausted;
     }
     // A relay that rewrote its upstream's 429 (one-api, new-api); after the quota check, since
