@@ -50,6 +50,10 @@ const KEY_REJECTED: &[&str] = &[
     "access terminated",
     "account has been suspended",
     "account suspended",
+    // Google: "Permission denied: Consumer 'api_key:…' has been suspended." (`ErrorInfo.reason`
+    // `CONSUMER_SUSPENDED`): the key, or the project behind it, is switched off.
+    "consumer_suspended",
+    "' has been suspended",
     "account has been deactivated",
     "account deactivated",
     "account has been disabled",
@@ -178,6 +182,9 @@ const SHORT_WINDOW: &[&str] = &[
     // hours).
     "session usage limit",
     "session limit",
+    // A limit per minute is a rate limit whatever the type says (Together's 429 "Your rate
+    // limit is 60 queries per minute" comes with the type `credit_limit`).
+    "per minute",
     // Chinese: "5 hours".
     "5 小时",
 ];
@@ -194,6 +201,11 @@ const OVERLOADED: &[&str] = &[
     "temporarily unavailable",
     "no available capacity",
     "high demand",
+    // Cerebras "We're experiencing high traffic right now! Please try again soon."; DeepInfra
+    // "Model busy, retry later".
+    "high traffic",
+    "model busy",
+    "model is busy",
     "server busy",
     "server is busy",
     "no slots available",
@@ -290,6 +302,8 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "maximum allowed length",
     "n_keep",
     "cannot truncate prompt",
+    // Google AI Studio: "Cannot truncate to 89998, required 355220: text:355351".
+    "cannot truncate to",
     "`inputs` tokens",
     "`inputs` must have less than",
     // TGI behind SageMaker (424 "Received client error (422) … inputs must have less than
@@ -1127,7 +1141,7 @@ pub(crate) fn decide(
     if sig.has(Family::Permission) && permission_status {
         return Reason::PermissionDenied;
     }
-    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 409 | 0) {
+    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 409 | 422 | 0) {
         return Reason::ModelNotFound;
     }
     if sig.has(Family::Payload) {
@@ -2367,6 +2381,58 @@ mod tests {
             ),
             Reason::Success
         );
+    }
+
+    /// Seventh collection round: each new rule on wordings next to the collected ones.
+    #[test]
+    fn seventh_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // A suspended consumer (a key or its project) rejects the key.
+            (
+                403,
+                "Consumer 'project:42' has been suspended.",
+                Reason::KeyRejected,
+            ),
+            (403, "CONSUMER_SUSPENDED", Reason::KeyRejected),
+            // A per-minute limit is a rate limit even beside quota or credit words.
+            (
+                429,
+                "credit_limit: you may send 10 requests per minute",
+                Reason::RateLimited,
+            ),
+            (
+                429,
+                "Quota of 100 tokens per minute reached",
+                Reason::RateLimited,
+            ),
+            // Traffic and busy models are overloads.
+            (
+                429,
+                "High traffic on this model, please retry",
+                Reason::Overloaded,
+            ),
+            (503, "The model is busy right now", Reason::Overloaded),
+            // A missing version or model on a 422.
+            (
+                422,
+                "The requested model does not exist",
+                Reason::ModelNotFound,
+            ),
+            // Truncation that cannot fit the context.
+            (
+                400,
+                "Cannot truncate to 32000 tokens, required 50000",
+                Reason::ContextOverflow,
+            ),
+        ];
+        for &(status, message, want) in cases {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
     }
 
     /// The phrase table against aho-corasick's own overlapping search over the lowercased
