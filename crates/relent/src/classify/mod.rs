@@ -103,6 +103,13 @@ fn classify_http(
     // A success is a success unless the body carries an error; checking for the word "error"
     // first keeps the common path free of JSON parsing and allocation.
     if success && aws_header.is_none() && !contains_ascii_ci(scanned, b"error") {
+        // Gemini answers a blocked prompt with a 200 that holds no candidates, only
+        // `promptFeedback.blockReason` (ai.google.dev, "Safety settings").
+        if provider.spec().google_quota_wording && contains_ascii_ci(scanned, b"blockreason") {
+            let mut c = Classification::of(Reason::ContentFilter);
+            c.message = "the provider blocked the prompt (promptFeedback.blockReason)".into();
+            return c;
+        }
         return Classification::of(Reason::Success);
     }
     // Validating is much cheaper than the lossy conversion's char-by-char walk, and error
@@ -188,11 +195,18 @@ fn classify_http(
         scanner.finish()
     };
 
-    // In-band errors borrow the status they carry (OpenRouter puts one in `error.code`).
+    // In-band errors borrow the status they carry (OpenRouter puts one in `error.code`), or
+    // the one their documented type stands for (Anthropic's `event: error` with `api_error`).
     let effective_status = match (&fields, success) {
         (Some(f), true) => f
             .numeric_code
             .filter(|c| (400..600).contains(c))
+            .or_else(|| {
+                [&f.kind, &f.code]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|t| status_of_error_type(t))
+            })
             .unwrap_or(0),
         // An AWS exception frame inside a 200 event stream carries no status of its own.
         (None, true) => 0,
@@ -370,6 +384,32 @@ fn html_title(text: &str) -> Option<&str> {
     let start = lower.find("<title>")? + "<title>".len();
     let end = start + lower.get(start..)?.find("</title>")?;
     text.get(start..end).map(str::trim)
+}
+
+/// The HTTP status an error type stands for, for an error that arrives inside a 200 (an SSE
+/// `event: error`) and carries no status of its own. Anthropic documents each type with its
+/// status (docs.claude.com/en/api/errors: `invalid_request_error` 400, `authentication_error`
+/// 401, `permission_error` 403, `not_found_error` 404, `request_too_large` 413,
+/// `rate_limit_error` 429, `api_error` 500, `overloaded_error` 529); OpenAI's streamed
+/// `error` events use `server_error` (500) and `invalid_request_error`.
+fn status_of_error_type(kind: &str) -> Option<u16> {
+    const TYPES: &[(&str, u16)] = &[
+        ("invalid_request_error", 400),
+        ("authentication_error", 401),
+        ("permission_error", 403),
+        ("not_found_error", 404),
+        ("request_too_large", 413),
+        ("rate_limit_error", 429),
+        ("api_error", 500),
+        ("server_error", 500),
+        ("internal_server_error", 500),
+        ("overloaded_error", 529),
+    ];
+    let kind = kind.trim();
+    TYPES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(kind))
+        .map(|&(_, status)| status)
 }
 
 /// A CDN's firewall says in a header that it stopped the request, whatever the body: Cloudflare

@@ -54,6 +54,12 @@ const KEY_REJECTED: &[&str] = &[
     // `CONSUMER_SUSPENDED`): the key, or the project behind it, is switched off.
     "consumer_suspended",
     "' has been suspended",
+    // Gateways' keys past their expiry (LiteLLM `expired_key` "Authentication Error - Expired
+    // Key"), and banned users (new-api "用户已被封禁", "the user has been banned").
+    "expired key",
+    "expired_key",
+    "has been banned",
+    "已被封禁",
     "account has been deactivated",
     "account deactivated",
     "account has been disabled",
@@ -123,6 +129,14 @@ const QUOTA: &[&str] = &[
     "balance is insufficient",
     "must subscribe to",
     "usagelimit",
+    // LiteLLM's "Authentication Error, ExceededTokenBudget: Current spend for token: … Max
+    // Budget for Token: …" (a 401); Higress "Request denied by ai quota check, No quota
+    // left"; one-api "令牌 default（#12）额度已用尽" ("the token's quota is used up", a 401).
+    "tokenbudget",
+    "max budget",
+    "no quota left",
+    "额度已用尽",
+    "额度不足",
     "spending limit",
     "usage limit",
     "payment required",
@@ -402,6 +416,17 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "is not running",
     // "The 'gpt-5.3-codex' model is not supported when using Codex with a ChatGPT account."
     "model is not supported",
+    // Gateways and servers that do not serve the model named: LiteLLM "Invalid model name
+    // passed in model=…", bedrock-access-gateway "Unsupported model …", llama.cpp's router
+    // "model is not loaded", vLLM "LoRA adapter '…' was found but could not be loaded".
+    "invalid model name",
+    "unsupported model",
+    "is not loaded",
+    "could not be loaded",
+    // A retired deployment: Azure `ModelDeprecated` "The model associated with the deployment
+    // is deprecated and no longer available for use" (a 410 through a proxy).
+    "no longer available for use",
+    "modeldeprecated",
     "been decommissioned",
     // Bedrock: the id names no model this account can invoke this way.
     "model identifier is invalid",
@@ -453,6 +478,12 @@ const PERMISSION: &[&str] = &[
     "unsupported countries",
     "unsupported country",
     "no allowed providers",
+    // A model closed to the key by the gateway's configuration: Portkey
+    // `model_not_allowed_error` "Model … is not allowed for this integration", Kong's
+    // "cannot use own model - must be: …".
+    "model_not_allowed",
+    "not allowed for this",
+    "cannot use own model",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
@@ -476,6 +507,9 @@ const NOT_FOUND_WORD: &[&str] = &[
 /// /v1/chat/completions/chat/completions)" (a base URL that already holds the path), "This
 /// model is only supported in v1/responses and not in v1/chat/completions".
 const UNSUPPORTED_PARAM: &[&str] = &[
+    // LiteLLM "Invalid model name passed in model=None": the request carried no model (a body
+    // it could not read, such as one sent without a JSON content type).
+    "model=none",
     "unsupported param",
     "param requires",
     "invalid url (",
@@ -495,11 +529,29 @@ const INVOCATION_TIMEOUT: &[&str] = &[
 /// provider side failed; the gateway's key and the request are fine.
 const UPSTREAM_FAILED: &[&str] = &["failed to get response from provider"];
 
+/// The server failing, in words, for an error that arrived inside a 200 with no status or
+/// type to go by (Ollama's streamed `{"error":"an unknown error was encountered while running
+/// the model"}`): a server error, not an unknown answer.
+const SERVER_FAULT: &[&str] = &[
+    "internal server error",
+    "internal error",
+    "unexpected error",
+    "while running the model",
+    "an error occurred while processing",
+];
+
 /// A relay with no channel (upstream route) that serves the requested model: one-api and
 /// new-api answer "当前分组 default 下对于模型 gpt-4 无可用渠道" ("no available channel for
 /// model … in group …") with a 503 and, in new-api, the code `model_not_found`. Another model
 /// (or another relay) can help; waiting cannot.
+///
+/// The same for a local server with no model loaded at all (TabbyAPI's 503 "No models are
+/// currently loaded."): someone must load one.
 const NO_CHANNEL: &[&str] = &[
+    "no models are currently loaded",
+    "no model is currently loaded",
+    "no models loaded",
+    "no model loaded",
     "无可用渠道",
     "no available channel",
     "no available channels",
@@ -577,6 +629,9 @@ const PAYLOAD: &[&str] = &[
     // Bedrock's InvokeModel: "Value at 'body' failed to satisfy constraint: Member must have
     // length less than or equal to 25000000" (the request body itself is over the cap).
     "value at 'body' failed to satisfy constraint",
+    // TensorRT-LLM: "The sum of prompt length (38049), query length (0) should not exceed
+    // max_num_tokens (32768)" (a per-step token budget, below the context window).
+    "max_num_tokens",
 ];
 
 /// A family of phrases; each phrase list above is one family.
@@ -614,9 +669,10 @@ enum Family {
     UnsupportedParam,
     InvocationTimeout,
     UpstreamFailed,
+    ServerFault,
 }
 
-const FAMILIES: [(Family, &[&str]); 31] = [
+const FAMILIES: [(Family, &[&str]); 32] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -662,6 +718,7 @@ const FAMILIES: [(Family, &[&str]); 31] = [
     (Family::UnsupportedParam, UNSUPPORTED_PARAM),
     (Family::InvocationTimeout, INVOCATION_TIMEOUT),
     (Family::UpstreamFailed, UPSTREAM_FAILED),
+    (Family::ServerFault, SERVER_FAULT),
 ];
 
 // Each family is one bit of a `u32`.
@@ -1141,11 +1198,14 @@ pub(crate) fn decide(
     if sig.has(Family::Permission) && permission_status {
         return Reason::PermissionDenied;
     }
-    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 409 | 422 | 0) {
+    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 409 | 410 | 422 | 0) {
         return Reason::ModelNotFound;
     }
     if sig.has(Family::Payload) {
         return Reason::PayloadTooLarge;
+    }
+    if status == 0 && sig.has(Family::ServerFault) {
+        return Reason::ServerError;
     }
     by_status(status)
 }
@@ -1230,6 +1290,8 @@ fn by_status(status: u16) -> Reason {
         402 => Reason::QuotaExhausted,
         403 => Reason::PermissionDenied,
         404 => Reason::ModelNotFound,
+        // Gone: a retired model or deployment.
+        410 => Reason::ModelNotFound,
         // A proxy between relent and the API wants credentials: the path failed, not the key.
         407 => Reason::ConnectionFailed,
         408 => Reason::Timeout,
@@ -2433,6 +2495,111 @@ mod tests {
                 "{status} {message}"
             );
         }
+    }
+
+    /// Eighth collection round (servers' and gateways' own sources, errors inside a 200):
+    /// each new rule on wordings next to the collected ones.
+    #[test]
+    fn eighth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            (
+                401,
+                "Authentication Error - Expired Key. Expired at 2025-01-01",
+                Reason::KeyRejected,
+            ),
+            (403, "该用户已被封禁", Reason::KeyRejected),
+            (
+                401,
+                "ExceededTokenBudget: spend 3.1, max budget 3.0",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "No quota left for this consumer",
+                Reason::QuotaExhausted,
+            ),
+            (401, "该令牌额度已用尽", Reason::QuotaExhausted),
+            (
+                400,
+                "Invalid model name passed in model=gpt-9",
+                Reason::ModelNotFound,
+            ),
+            (
+                400,
+                "Invalid model name passed in model=None",
+                Reason::MalformedRequest,
+            ),
+            (
+                400,
+                "Unsupported model foo, see the models list",
+                Reason::ModelNotFound,
+            ),
+            (
+                400,
+                "the adapter could not be loaded",
+                Reason::ModelNotFound,
+            ),
+            (400, "model 'x' is not loaded", Reason::ModelNotFound),
+            (
+                403,
+                "Model gpt-4o is not allowed for this key",
+                Reason::PermissionDenied,
+            ),
+            (
+                400,
+                "the batch should not exceed max_num_tokens (8192)",
+                Reason::PayloadTooLarge,
+            ),
+            // Nothing loaded, or no route to the model, on any status.
+            (503, "No model loaded.", Reason::ModelNotFound),
+            // Gone is a retired model.
+            (410, "Gone", Reason::ModelNotFound),
+        ];
+        for &(status, message, want) in cases {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+        // Errors inside a 200: the type stands for its status; words of a server fault make
+        // a server error; a JSON object that ends an event stream is read.
+        for (body, want) in [
+            (
+                "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"oops\"}}\n\n",
+                Reason::ServerError,
+            ),
+            (
+                "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"x\"}}\n\n",
+                Reason::Overloaded,
+            ),
+            (
+                "data: {\"error\":{\"type\":\"invalid_request_error\",\"message\":\"bad\"}}\n\n",
+                Reason::MalformedRequest,
+            ),
+            (
+                "{\"error\":\"an internal error happened in the runner\"}\n",
+                Reason::ServerError,
+            ),
+            (
+                "data: {\"choices\":[]}\n\n{\n  \"error\": {\n    \"code\": 503,\n    \"message\": \"busy\"\n  }\n}\n",
+                Reason::Overloaded,
+            ),
+            ("data: {\"choices\":[]}\n\n{\"note\":\"no error here\"}\n", Reason::Success),
+        ] {
+            assert_eq!(reason_of(Provider::Generic, 200, &[], body), want, "{body}");
+        }
+        // Gemini's blocked prompt is a 200 without candidates; only Google wording reads it.
+        let blocked = r#"{"promptFeedback":{"blockReason":"SAFETY"}}"#;
+        assert_eq!(
+            reason_of(Provider::Gemini, 200, &[], blocked),
+            Reason::ContentFilter
+        );
+        assert_eq!(
+            reason_of(Provider::Openai, 200, &[], blocked),
+            Reason::Success
+        );
     }
 
     /// The phrase table against aho-corasick's own overlapping search over the lowercased

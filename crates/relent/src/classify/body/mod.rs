@@ -78,15 +78,24 @@ pub(crate) fn extract(body: &str, in_band: bool) -> Option<ErrorFields<'_>> {
     }
     // Server-sent events: an `event: error` or a `data:` line whose JSON carries an error.
     if trimmed.starts_with("event:") || trimmed.starts_with("data:") || trimmed.starts_with(':') {
-        for line in body.lines() {
-            if let Some(data) = line.strip_prefix("data:") {
-                let data = data.trim();
-                if data.starts_with('{') {
-                    let mut object = Object::default();
-                    if let Ok(true) = visitors::read_body(data, &mut object) {
-                        if let Some(fields) = object.take_fields(true) {
-                            return Some(fields);
-                        }
+        let mut at = 0;
+        for line in body.split_inclusive('\n') {
+            let start = at;
+            at += line.len();
+            let line = line.trim_end();
+            let data = match line.strip_prefix("data:") {
+                Some(data) => data.trim(),
+                // A bare JSON object after the events ends the stream with an error that is
+                // no event (Gemini's stream cut by "The model is overloaded", printed over
+                // several lines): it runs to the end of the body.
+                None if line.starts_with('{') => body[start..].trim(),
+                None => continue,
+            };
+            if data.starts_with('{') {
+                let mut object = Object::default();
+                if let Ok(true) = visitors::read_body(data, &mut object) {
+                    if let Some(fields) = object.take_fields(true) {
+                        return Some(fields);
                     }
                 }
             }
