@@ -61,6 +61,10 @@ impl ErrorFields<'_> {
     }
 }
 
+/// How many bare JSON objects (lines of an event stream that start with `{` and are no
+/// `data:` line) [`extract`] tries to read as the stream's closing error.
+const MAX_BARE_OBJECTS: usize = 4;
+
 /// Finds and reads the error object in `body`. Returns `None` when the body holds no
 /// recognisable error (for example a normal completion).
 ///
@@ -79,6 +83,9 @@ pub(crate) fn extract(body: &str, in_band: bool) -> Option<ErrorFields<'_>> {
     // Server-sent events: an `event: error` or a `data:` line whose JSON carries an error.
     if trimmed.starts_with("event:") || trimmed.starts_with("data:") || trimmed.starts_with(':') {
         let mut at = 0;
+        // Bare objects tried so far: each is read up to the end of the body, so a stream of
+        // many such lines is not read over and over.
+        let mut bare = 0;
         for line in body.split_inclusive('\n') {
             let start = at;
             at += line.len();
@@ -88,7 +95,10 @@ pub(crate) fn extract(body: &str, in_band: bool) -> Option<ErrorFields<'_>> {
                 // A bare JSON object after the events ends the stream with an error that is
                 // no event (Gemini's stream cut by "The model is overloaded", printed over
                 // several lines): it runs to the end of the body.
-                None if line.starts_with('{') => body[start..].trim(),
+                None if line.starts_with('{') && bare < MAX_BARE_OBJECTS => {
+                    bare += 1;
+                    body[start..].trim()
+                }
                 None => continue,
             };
             if data.starts_with('{') {
