@@ -76,7 +76,9 @@
 //!     marked bad during such a sleep ends it in the same step when no key of the target
 //!     could be ready by the sleep's end any more (each key's earliest time from the model:
 //!     marks, announced resets, quota cooldowns; a key the model cannot rule out counts as
-//!     due), and leaves it alone when a key surely in play is surely free by then;
+//!     due), and leaves it alone when a key surely in play is surely free by then (by
+//!     `SELECTION_MARGIN_MS` before the sleep's end: the machine holds a reset as the server
+//!     states it, which may round apart from the world's clock);
 //! 15. no secret canary planted by the world appears in a message or code, in any trace,
 //!     `Debug` output or JSON (see [`crate::canary`]; the full scan runs on the worlds that
 //!     are also checked for determinism);
@@ -1719,9 +1721,16 @@ impl Checker {
         }
         let until = self.sleep_until;
         let on_target = || self.keys.iter().filter(|k| k.target == self.target);
-        if on_target()
-            .any(|k| self.surely_in_play(k) && k.strikes == 0 && !k.revoked && k.free_by <= until)
-        {
+        // Surely due before the sleep's end: the machine holds a key's stated reset, which may
+        // round apart from the world's clock, so a key due within `SELECTION_MARGIN_MS` of
+        // the end may be due just after it in the machine's reading (a fuzzed world: a key
+        // due 1 ms after the sleep's end by its own answer, and the sleep moved by 1 ms).
+        if on_target().any(|k| {
+            self.surely_in_play(k)
+                && k.strikes == 0
+                && !k.revoked
+                && k.free_by.0.saturating_add(SELECTION_MARGIN_MS) <= until.0
+        }) {
             return Some(false);
         }
         if on_target().all(|k| !self.in_play(k) || k.blocked_until > until) {
