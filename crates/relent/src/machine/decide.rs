@@ -305,8 +305,13 @@ impl RetryMachine {
         own_wait: Option<SleepReason>,
         server: ServerSays,
     ) {
-        if let Some(key) = self.pick(at.target, now) {
-            return self.go(now, at.target, key, Connection::Reuse, Some(at), why);
+        // Past the deadline no key is another way forward, even one ready now (an answer
+        // that came after the deadline): the call ends, with the fault's own reason when
+        // that fault alone leaves no key (a rejected key stays `auth_permanent`).
+        if now < self.deadline {
+            if let Some(key) = self.pick(at.target, now) {
+                return self.go(now, at.target, key, Connection::Reuse, Some(at), why);
+            }
         }
         let ready_at = self
             .pool

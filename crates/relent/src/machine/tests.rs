@@ -295,6 +295,48 @@ fn a_rejection_at_the_attempt_limit_is_still_auth_permanent() {
     assert_eq!(m.pool().state(KeyId(1)), KeyState::Revoked);
 }
 
+/// Reason precedence past the deadline: a rejection that comes after the deadline, while
+/// the only other key was held by an outside mark until after the deadline (so it is ready
+/// when the answer comes, but was never a way forward within it), ends `auth_permanent`,
+/// not `deadline_exceeded` (found by the `machine` fuzz target).
+#[test]
+fn a_rejection_after_the_deadline_with_no_key_free_before_it_is_auth_permanent() {
+    let policy = Policy::default();
+    let deadline = Time(policy.deadline_ms);
+    let mut m = machine(2);
+    m.start(Time(0)).unwrap();
+    let actions = drain(&mut m);
+    let [Action::Send(first)] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    let (sent, other) = (
+        first.key,
+        if first.key == KeyId(1) {
+            KeyId(2)
+        } else {
+            KeyId(1)
+        },
+    );
+    m.handle_pool_change(
+        Time(0),
+        PoolChange::MarkedBad {
+            key: other,
+            until: Some(deadline + Millis(9_000)),
+        },
+    )
+    .unwrap();
+    drain(&mut m);
+    let late = deadline + Millis(40_000);
+    m.handle_response(late, http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    let actions = drain(&mut m);
+    assert!(
+        matches!(&actions[..], [Action::Abort(a)] if a.reason == AbortReason::AuthPermanent),
+        "{actions:?}"
+    );
+    assert_eq!(m.pool().state(sent), KeyState::Revoked);
+}
+
 /// A revocation that arrives while a request is in flight survives that request's 429: the
 /// key is never sent again.
 #[test]
