@@ -305,13 +305,24 @@ impl RetryMachine {
         own_wait: Option<SleepReason>,
         server: ServerSays,
     ) {
-        // Past the deadline no key is another way forward, even one ready now (an answer
-        // that came after the deadline): the call ends, with the fault's own reason when
-        // that fault alone leaves no key (a rejected key stays `auth_permanent`).
-        if now < self.deadline {
-            if let Some(key) = self.pick(at.target, now) {
-                return self.go(now, at.target, key, Connection::Reuse, Some(at), why);
-            }
+        // Past the deadline (an answer that came after it) nothing more is sent, not even
+        // with a key or a fallback target that is ready by now. A key-scoped fault that left
+        // no key usable before the deadline ends the call with its own reason (a rejected
+        // key stays `auth_permanent`); otherwise the deadline is what ended it.
+        if now >= self.deadline {
+            let own = match why {
+                Reason::KeyRejected => Some(AbortReason::AuthPermanent),
+                Reason::QuotaExhausted => Some(AbortReason::QuotaExhausted),
+                Reason::PermissionDenied => Some(AbortReason::PermissionDenied),
+                _ => None,
+            };
+            let reason = own
+                .filter(|_| !self.has_alternative(at.key))
+                .unwrap_or(AbortReason::DeadlineExceeded);
+            return self.abort(now, reason, None);
+        }
+        if let Some(key) = self.pick(at.target, now) {
+            return self.go(now, at.target, key, Connection::Reuse, Some(at), why);
         }
         let ready_at = self
             .pool

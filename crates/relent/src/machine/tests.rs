@@ -337,6 +337,46 @@ fn a_rejection_after_the_deadline_with_no_key_free_before_it_is_auth_permanent()
     assert_eq!(m.pool().state(sent), KeyState::Revoked);
 }
 
+/// The same past the deadline with a fallback target whose key became ready after the
+/// deadline: no fallback is tried (the call ends `auth_permanent`); and when another key was
+/// usable before the deadline, the deadline is what ended the call.
+#[test]
+fn past_the_deadline_no_fallback_is_tried_and_the_cause_is_named() {
+    let policy = Policy::default();
+    let deadline = Time(policy.deadline_ms);
+    let targets = vec![
+        Target::new(Provider::Openai, "a", vec![KeySpec::new(1, "key-1")]),
+        Target::new(Provider::Openai, "b", vec![KeySpec::new(2, "key-2")]),
+    ];
+    let late = deadline + Millis(40_000);
+    for (mark_until, want) in [
+        (Some(deadline + Millis(9_000)), AbortReason::AuthPermanent),
+        (None, AbortReason::DeadlineExceeded),
+    ] {
+        let mut m = RetryMachine::new(policy.clone(), targets.clone(), 7).unwrap();
+        m.start(Time(0)).unwrap();
+        drain(&mut m);
+        if let Some(until) = mark_until {
+            m.handle_pool_change(
+                Time(0),
+                PoolChange::MarkedBad {
+                    key: KeyId(2),
+                    until: Some(until),
+                },
+            )
+            .unwrap();
+            drain(&mut m);
+        }
+        m.handle_response(late, http(401, &[], UNAUTHORIZED))
+            .unwrap();
+        let actions = drain(&mut m);
+        assert!(
+            matches!(&actions[..], [Action::Abort(a)] if a.reason == want),
+            "{mark_until:?}: {actions:?}"
+        );
+    }
+}
+
 /// A revocation that arrives while a request is in flight survives that request's 429: the
 /// key is never sent again.
 #[test]
