@@ -638,8 +638,8 @@ fn refuses_target(reason: Reason) -> bool {
 /// the model's bound comes from the world's own clock, and the two may round apart.
 const SELECTION_MARGIN_MS: u64 = 1_000;
 
-/// Whether the model is sure that `k` is not held back at `now`, for invariant 22: never
-/// held, or held until a time at least `SELECTION_MARGIN_MS` ago.
+/// Whether the model is sure that `k` is not held back at `now`, for invariants 14 and 22:
+/// never held, or held until a time at least `SELECTION_MARGIN_MS` before `now`.
 fn surely_free(k: &KeyModel, now: Time) -> bool {
     k.free_by == Time::ZERO || k.free_by.0.saturating_add(SELECTION_MARGIN_MS) <= now.0
 }
@@ -1726,10 +1726,7 @@ impl Checker {
         // the end may be due just after it in the machine's reading (a fuzzed world: a key
         // due 1 ms after the sleep's end by its own answer, and the sleep moved by 1 ms).
         if on_target().any(|k| {
-            self.surely_in_play(k)
-                && k.strikes == 0
-                && !k.revoked
-                && k.free_by.0.saturating_add(SELECTION_MARGIN_MS) <= until.0
+            self.surely_in_play(k) && k.strikes == 0 && !k.revoked && surely_free(k, until)
         }) {
             return Some(false);
         }

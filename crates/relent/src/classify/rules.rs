@@ -1446,6 +1446,19 @@ mod tests {
         serde_json::json!({"error": {"message": message, "type": "error"}}).to_string()
     }
 
+    /// Each `(status, message, reason)`: the message in OpenAI's shape, from a generic
+    /// provider with that status, classifies as that reason.
+    fn assert_reasons(cases: &[(u16, &str, Reason)]) {
+        for &(status, message, want) in cases {
+            let body = openai_shape(message);
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], &body),
+                want,
+                "{status} {message}"
+            );
+        }
+    }
+
     #[test]
     fn a_server_error_never_turns_into_a_verdict_on_the_key() {
         for (status, message, want) in [
@@ -2249,14 +2262,7 @@ mod tests {
             (400, "OutputTextRiskDetection: the output includes sensitive content", Reason::ContentFilter),
             (400, "This setting is only available to allowlisted projects", Reason::PermissionDenied),
         ];
-        for &(status, message, want) in cases {
-            let body = openai_shape(message);
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], &body),
-                want,
-                "{status} {message}"
-            );
-        }
+        assert_reasons(cases);
         // A daily limit whose end the server names, in a header, is a rate limit.
         let body = openai_shape("Daily limit reached for free requests.");
         assert_eq!(
@@ -2311,14 +2317,7 @@ mod tests {
                 Reason::RateLimited,
             ),
         ];
-        for &(status, message, want) in cases {
-            let body = openai_shape(message);
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], &body),
-                want,
-                "{status} {message}"
-            );
-        }
+        assert_reasons(cases);
         // A WAF's block page is a block on any status.
         let page = r#"<html><head><title>405</title></head><body><div id="block_message"></div></body></html>"#;
         assert_eq!(
@@ -2411,14 +2410,7 @@ mod tests {
                 Reason::MalformedRequest,
             ),
         ];
-        for &(status, message, want) in cases {
-            let body = openai_shape(message);
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], &body),
-                want,
-                "{status} {message}"
-            );
-        }
+        assert_reasons(cases);
         // A CDN firewall's verdict in a header decides, whatever the body says; another
         // value of the header, or a success, does not.
         let body = openai_shape("Forbidden");
@@ -2487,14 +2479,7 @@ mod tests {
                 Reason::ContextOverflow,
             ),
         ];
-        for &(status, message, want) in cases {
-            let body = openai_shape(message);
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], &body),
-                want,
-                "{status} {message}"
-            );
-        }
+        assert_reasons(cases);
     }
 
     /// Eighth collection round (servers' and gateways' own sources, errors inside a 200):
@@ -2555,14 +2540,7 @@ mod tests {
             // Gone is a retired model.
             (410, "Gone", Reason::ModelNotFound),
         ];
-        for &(status, message, want) in cases {
-            let body = openai_shape(message);
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], &body),
-                want,
-                "{status} {message}"
-            );
-        }
+        assert_reasons(cases);
         // Errors inside a 200: the type stands for its status; words of a server fault make
         // a server error; a JSON object that ends an event stream is read.
         for (body, want) in [

@@ -310,13 +310,7 @@ impl RetryMachine {
         // no key usable before the deadline ends the call with its own reason (a rejected
         // key stays `auth_permanent`); otherwise the deadline is what ended it.
         if now >= self.deadline {
-            let own = match why {
-                Reason::KeyRejected => Some(AbortReason::AuthPermanent),
-                Reason::QuotaExhausted => Some(AbortReason::QuotaExhausted),
-                Reason::PermissionDenied => Some(AbortReason::PermissionDenied),
-                _ => None,
-            };
-            let reason = own
+            let reason = key_scoped_abort(why)
                 .filter(|_| !self.has_alternative(at.key))
                 .unwrap_or(AbortReason::DeadlineExceeded);
             return self.abort(now, reason, None);
@@ -365,11 +359,9 @@ impl RetryMachine {
         if self.fallback(now, at, why, Context::Any) {
             return;
         }
-        let reason = match why {
-            Reason::KeyRejected => AbortReason::AuthPermanent,
-            Reason::QuotaExhausted => AbortReason::QuotaExhausted,
-            Reason::PermissionDenied => AbortReason::PermissionDenied,
-            _ if self
+        let reason = match key_scoped_abort(why) {
+            Some(own) => own,
+            None if self
                 .pool
                 .earliest_ready(at.target, &self.excluded)
                 .is_none() =>
@@ -872,5 +864,15 @@ fn summarize(c: &Classification) -> SeenSummary {
         code: c.code.clone(),
         wait_ms: c.wait.map(|w| w.after_ms),
         wait_source: c.wait.map(|w| w.source),
+    }
+}
+
+/// The abort reason of a key-scoped fault that leaves no key to try: the fault's own.
+fn key_scoped_abort(why: Reason) -> Option<AbortReason> {
+    match why {
+        Reason::KeyRejected => Some(AbortReason::AuthPermanent),
+        Reason::QuotaExhausted => Some(AbortReason::QuotaExhausted),
+        Reason::PermissionDenied => Some(AbortReason::PermissionDenied),
+        _ => None,
     }
 }
