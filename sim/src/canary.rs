@@ -7,7 +7,6 @@
 //! Key labels and model names are not canaries, so text a message must show is never
 //! reported as a leak.
 
-use aho_corasick::AhoCorasick;
 use std::sync::OnceLock;
 
 /// How long a fragment of a canary must be to count as a leak.
@@ -60,27 +59,140 @@ pub fn planted(i: usize) -> String {
     CONTEXTS[i].replace("{}", CANARIES[i])
 }
 
-fn windows() -> &'static AhoCorasick {
-    static AUTOMATON: OnceLock<AhoCorasick> = OnceLock::new();
-    AUTOMATON.get_or_init(|| {
-        let mut patterns: Vec<&str> = CANARIES
-            .iter()
-            .flat_map(|c| (0..=c.len() - WINDOW).map(move |i| &c[i..i + WINDOW]))
-            .collect();
-        patterns.sort_unstable();
-        patterns.dedup();
-        // A full DFA: a few hundred short patterns make a small one, and the search runs
-        // on every abort message and recorded code of every world.
-        AhoCorasick::builder()
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(patterns)
-            .expect("canary windows build an automaton")
-    })
+/// Every `WINDOW`-byte window of every canary, in an open-addressed table keyed by the
+/// window's bytes. The search runs over every abort message and recorded code of every
+/// world, and over whole `Debug` dumps in the deep-scanned ones, so it is built for speed:
+/// a byte outside the canaries' alphabet resets the run, and only a run of `WINDOW` such
+/// bytes is looked up, first in a bit set of the windows' first four bytes (which turns
+/// away nearly every run of ordinary words), then in the table.
+struct Windows {
+    /// Bytes that occur in some canary.
+    alphabet: [bool; 256],
+    /// One bit per hash of a window's first four bytes (see [`quad_bit`]).
+    quads: Vec<u64>,
+    /// Windows packed little-endian into the low 96 bits; 0 marks an empty slot (no canary
+    /// holds a NUL byte, so no window packs to 0).
+    slots: Vec<u128>,
+    /// `slots.len() - 1` (a power of two, minus one).
+    mask: usize,
 }
 
-/// The first canary fragment found in `text`, if any.
+/// The bytes of one window as a number: equal windows pack equal, different ones differ.
+fn pack(window: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    bytes[..WINDOW].copy_from_slice(window);
+    u128::from_le_bytes(bytes)
+}
+
+/// The bit of [`Windows::quads`] for a window starting with these four bytes.
+fn quad_bit(window: &[u8]) -> usize {
+    let quad = u32::from_le_bytes([window[0], window[1], window[2], window[3]]);
+    (quad.wrapping_mul(0x9e37_79b1) >> (32 - QUAD_BITS)) as usize
+}
+
+/// log2 of the number of bits in [`Windows::quads`]: 65 536 bits for about 450 windows.
+const QUAD_BITS: u32 = 16;
+
+fn slot_of(key: u128, mask: usize) -> usize {
+    let mixed =
+        (key as u64 ^ ((key >> 64) as u64).rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (mixed >> 32) as usize & mask
+}
+
+impl Windows {
+    fn build() -> Self {
+        let mut alphabet = [false; 256];
+        let mut quads = vec![0u64; (1 << QUAD_BITS) / 64];
+        let mut keys: Vec<u128> = Vec::new();
+        for canary in CANARIES {
+            let bytes = canary.as_bytes();
+            for &b in bytes {
+                alphabet[usize::from(b)] = true;
+            }
+            for window in bytes.windows(WINDOW) {
+                let bit = quad_bit(window);
+                quads[bit / 64] |= 1 << (bit % 64);
+                keys.push(pack(window));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        // At most a quarter full, so probe chains stay short.
+        let size = (keys.len() * 4).next_power_of_two();
+        let mask = size - 1;
+        let mut slots = vec![0u128; size];
+        for key in keys {
+            let mut at = slot_of(key, mask);
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = key;
+        }
+        Windows {
+            alphabet,
+            quads,
+            slots,
+            mask,
+        }
+    }
+
+    fn holds(&self, window: &[u8]) -> bool {
+        let bit = quad_bit(window);
+        if self.quads[bit / 64] & (1 << (bit % 64)) == 0 {
+            return false;
+        }
+        let key = pack(window);
+        let mut at = slot_of(key, self.mask);
+        loop {
+            match self.slots[at] {
+                0 => return false,
+                k if k == key => return true,
+                _ => at = (at + 1) & self.mask,
+            }
+        }
+    }
+}
+
+fn windows() -> &'static Windows {
+    static TABLE: OnceLock<Windows> = OnceLock::new();
+    TABLE.get_or_init(Windows::build)
+}
+
+/// The first canary fragment found in `text`, if any: the first `WINDOW` bytes of `text`
+/// that are also `WINDOW` consecutive bytes of some canary.
 pub fn leaked(text: &str) -> Option<&str> {
-    windows().find(text).map(|m| &text[m.start()..m.end()])
+    let table = windows();
+    let bytes = text.as_bytes();
+    let inside = |at: usize| table.alphabet[usize::from(bytes[at])];
+    // Every byte in `start..start + WINDOW` must be in the canaries' alphabet. Looking from
+    // the window's last byte backwards, a byte outside it moves the window past it at once,
+    // so ordinary text is mostly skipped a word at a time.
+    let mut start = 0;
+    while start + WINDOW <= bytes.len() {
+        let end = start + WINDOW - 1;
+        if let Some(outside) = (start..=end).rev().find(|&at| !inside(at)) {
+            start = outside + 1;
+            continue;
+        }
+        // A run of at least `WINDOW` alphabet bytes: slide along it one byte at a time.
+        let mut end = end;
+        loop {
+            let from = end + 1 - WINDOW;
+            if table.holds(&bytes[from..=end]) {
+                // Canary bytes are ASCII, so both ends are character boundaries.
+                return Some(&text[from..=end]);
+            }
+            end += 1;
+            if end == bytes.len() {
+                return None;
+            }
+            if !inside(end) {
+                start = end + 1;
+                break;
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -103,6 +215,42 @@ mod tests {
             "sk-proj-********************abcd",
         ] {
             assert_eq!(leaked(innocent), None, "{innocent}");
+        }
+    }
+
+    /// The first fragment by brute force: every window of `text` against every window of
+    /// every canary.
+    fn leaked_naively(text: &str) -> Option<&str> {
+        let bytes = text.as_bytes();
+        (0..bytes.len().saturating_sub(WINDOW - 1)).find_map(|start| {
+            let window = &bytes[start..start + WINDOW];
+            CANARIES
+                .iter()
+                .any(|c| c.as_bytes().windows(WINDOW).any(|w| w == window))
+                .then(|| &text[start..start + WINDOW])
+        })
+    }
+
+    proptest::proptest! {
+        /// Texts made of canary pieces of any length, cut anywhere, glued to words, other
+        /// key-like bytes and non-ASCII text: the table search finds exactly what brute force
+        /// finds, at the same place.
+        #[test]
+        fn the_table_finds_what_brute_force_finds(
+            pieces in proptest::collection::vec(
+                (0usize..CANARIES.len(), 0usize..90, 0usize..20, "[a-zA-Z0-9_.=é -]{0,14}"),
+                0..6,
+            )
+        ) {
+            let mut text = String::new();
+            for (which, from, len, glue) in pieces {
+                let canary = CANARIES[which];
+                let from = from.min(canary.len());
+                let to = (from + len).min(canary.len());
+                text.push_str(&canary[from..to]);
+                text.push_str(&glue);
+            }
+            proptest::prop_assert_eq!(leaked(&text), leaked_naively(&text));
         }
     }
 
