@@ -36,8 +36,57 @@ pub fn expected_state<'a>(entry: &TraceEntry, before: &'a str) -> &'a str {
     }
 }
 
-/// What is wrong with the names one action carries, judged against its JSON.
+/// What an action's names depend on: its kind and its sleep or abort reason. Two actions
+/// alike in these carry the same names and the same JSON tags, so [`action_names`] judges
+/// each such pair once per thread.
+#[derive(Clone, Copy, PartialEq)]
+struct Names {
+    kind: &'static str,
+    sleep: Option<relent::machine::SleepReason>,
+    abort: Option<relent::AbortReason>,
+}
+
+thread_local! {
+    /// The [`Names`] judged so far on this thread, with their verdict.
+    static JUDGED: std::cell::RefCell<Vec<(Names, Option<String>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// What is wrong with the names one action carries, judged against its JSON. A send's
+/// idempotency key is judged every time; the names, once per distinct [`Names`] (serialising
+/// every action of every world would cost more than the world).
 pub fn action_names(action: &Action) -> Option<String> {
+    if let Action::Send(send) = action {
+        if let Some(problem) = idempotency_text(send.idempotency_key) {
+            return Some(problem);
+        }
+    }
+    let names = Names {
+        kind: action.kind(),
+        sleep: match action {
+            Action::Sleep { reason, .. } => Some(*reason),
+            _ => None,
+        },
+        abort: match action {
+            Action::Abort(abort) => Some(abort.reason),
+            _ => None,
+        },
+    };
+    if let Some(verdict) = JUDGED.with_borrow(|judged| {
+        judged
+            .iter()
+            .find(|(seen, _)| *seen == names)
+            .map(|(_, verdict)| verdict.clone())
+    }) {
+        return verdict;
+    }
+    let verdict = names_against_json(action);
+    JUDGED.with_borrow_mut(|judged| judged.push((names, verdict.clone())));
+    verdict
+}
+
+/// [`action_names`] without the memo (and without the idempotency key).
+fn names_against_json(action: &Action) -> Option<String> {
     let json = serde_json::to_value(action).ok()?;
     let tag = json.get("action").and_then(|t| t.as_str()).unwrap_or("");
     if action.kind() != tag {
@@ -78,7 +127,6 @@ pub fn action_names(action: &Action) -> Option<String> {
                 ));
             }
         }
-        Action::Send(send) => return idempotency_text(send.idempotency_key),
         _ => {}
     }
     None
