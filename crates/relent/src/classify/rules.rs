@@ -64,6 +64,14 @@ const KEY_REJECTED: &[&str] = &[
     "account deactivated",
     "account has been disabled",
     "account is disabled",
+    // The whole resource or workspace behind the key is switched off: Azure's 403 "Your
+    // resource has been temporarily blocked because we detected behavior that may violate
+    // our content policy" (for days, whatever the request), ChatGPT's Codex backend 402
+    // `deactivated_workspace`.
+    "resource has been temporarily blocked",
+    "resource has been blocked",
+    "deactivated_workspace",
+    "workspace has been deactivated",
     // A credential that is dead for good: Anthropic's 403 "OAuth token has been revoked.
     // Please obtain a new token.", "Account is no longer a member of the organization
     // associated with this token."; an account banned for its use (Gemini Code Assist "Gemini
@@ -162,6 +170,12 @@ const QUOTA: &[&str] = &[
     "daily free allocation",
     "arrearage",
     "overdue-payment",
+    // A cap the account set for itself that pauses the model until someone lifts it
+    // (Volcengine Ark `SetLimitExceeded` "… has reached the set inference limit for the
+    // [model] model, and the model service has been paused").
+    "setlimitexceeded",
+    "set inference limit",
+    "service has been paused",
     "account is in good standing",
     // Gateway spend budgets (LiteLLM `budget_exceeded`): spent until an admin or the budget
     // period resets it.
@@ -230,6 +244,11 @@ const OVERLOADED: &[&str] = &[
     "insufficient memory",
     "utilization is high",
     "is currently loading",
+    // A model still being loaded on a scaled-to-zero server (MLServer's 400 "Model
+    // sklearn-iris is not ready yet."), and NVIDIA's hosted functions in a degraded state
+    // ("Function id '…': DEGRADED function cannot be invoked", a 400): come back later.
+    "not ready yet",
+    "degraded function",
     // TGI: "Out of available cache blocks: asked 107, only 4 free blocks" (the paged KV cache
     // is full under load).
     "out of available cache blocks",
@@ -283,6 +302,12 @@ const CONTEXT_STRONG: &[&str] = &[
     // llama.cpp: "context shift is disabled" (the reply would run past the context and the
     // server may not drop old tokens), a 500, or an SSE error event in a 200 stream.
     "context shift is disabled",
+    // Kronk's in-band `server_error` "… the context window is full. Please reduce the input
+    // size"; DeepInfra's 500 "Requested input length 99009 exceeds maximum input length
+    // 8192".
+    "context window is full",
+    "exceeds maximum input length",
+    "exceeds the maximum input length",
     // Chinese: "the input is over-long".
     "输入内容超长",
 ];
@@ -421,6 +446,10 @@ const MODEL_NOT_FOUND: &[&str] = &[
     // "model is not loaded", vLLM "LoRA adapter '…' was found but could not be loaded".
     "invalid model name",
     "unsupported model",
+    // Hugging Face's router: "The requested model '…' is not supported by any provider you
+    // have enabled", "Model not supported by provider together".
+    "not supported by any provider",
+    "not supported by provider",
     "is not loaded",
     "could not be loaded",
     // A retired deployment: Azure `ModelDeprecated` "The model associated with the deployment
@@ -484,6 +513,9 @@ const PERMISSION: &[&str] = &[
     "model_not_allowed",
     "not allowed for this",
     "cannot use own model",
+    // A token valid but without the scope the endpoint needs (GitHub Models' 401 "The
+    // `models` permission is required to access this endpoint").
+    "permission is required",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
@@ -514,6 +546,11 @@ const UNSUPPORTED_PARAM: &[&str] = &[
     "param requires",
     "invalid url (",
     "only supported in v1/",
+    // OpenAI's 404 "This is a chat model and not supported in the v1/completions endpoint.
+    // Did you mean to use v1/chat/completions?"; xAI's 404 "The requested resource was not
+    // found. Please check the URL and try again." (a base URL without `/v1`).
+    "not supported in the v1/",
+    "check the url",
 ];
 
 /// A model server that did not answer in time, said by the platform in front of it:
@@ -568,6 +605,9 @@ const DAILY: &[&str] = &[
     "daily limit",
     "daily quota",
     "daily request limit",
+    // Anthropic's 429 "Number of request tokens has exceeded your daily rate limit".
+    "daily rate limit",
+    "daily token limit",
     // Tokens or requests per day by their abbreviations (Moonshot "request reached
     // organization TPD rate limit, current: 1526210, limit: 1500000").
     "tpd rate limit",
@@ -2578,6 +2618,94 @@ mod tests {
             reason_of(Provider::Openai, 200, &[], blocked),
             Reason::Success
         );
+    }
+
+    #[test]
+    fn ninth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // A model still loading, or a hosted function degraded: come back later.
+            (400, "Model llama-3 is not ready yet.", Reason::Overloaded),
+            (
+                503,
+                "model qwen2 is not ready yet, retry",
+                Reason::Overloaded,
+            ),
+            (
+                400,
+                "Function 'abc': DEGRADED function cannot be invoked",
+                Reason::Overloaded,
+            ),
+            // Context overflow said plainly enough for a 500.
+            (
+                500,
+                "input length 9000 exceeds maximum input length 4096",
+                Reason::ContextOverflow,
+            ),
+            (
+                500,
+                "Prompt exceeds the maximum input length of the model",
+                Reason::ContextOverflow,
+            ),
+            (
+                500,
+                "failed: the context window is full, reduce the input",
+                Reason::ContextOverflow,
+            ),
+            // A token without the scope it needs, on a 401.
+            (
+                401,
+                "The `inference` permission is required for this route",
+                Reason::PermissionDenied,
+            ),
+            // A cap the account set pauses the model: a wall, not a window.
+            (
+                429,
+                "You have reached the set inference limit; the model service has been paused",
+                Reason::QuotaExhausted,
+            ),
+            (429, "SetLimitExceeded", Reason::QuotaExhausted),
+            // A daily allowance on a 429 that names no end.
+            (
+                429,
+                "Number of output tokens has exceeded your daily rate limit",
+                Reason::QuotaExhausted,
+            ),
+            (429, "daily token limit reached", Reason::QuotaExhausted),
+            // The resource or workspace behind the key is switched off.
+            (
+                403,
+                "Your resource has been blocked due to a policy violation",
+                Reason::KeyRejected,
+            ),
+            (
+                402,
+                "This workspace has been deactivated",
+                Reason::KeyRejected,
+            ),
+            // No provider behind a router serves the model.
+            (
+                400,
+                "Model foo/bar is not supported by provider fireworks",
+                Reason::ModelNotFound,
+            ),
+            (
+                404,
+                "model x is not supported by any provider you enabled",
+                Reason::ModelNotFound,
+            ),
+            // A request sent to the wrong place.
+            (
+                404,
+                "Not supported in the v1/completions endpoint",
+                Reason::MalformedRequest,
+            ),
+            (
+                404,
+                "Resource not found. Check the URL you called.",
+                Reason::MalformedRequest,
+            ),
+        ];
+        assert_reasons(cases);
     }
 
     /// The phrase table against aho-corasick's own overlapping search over the lowercased

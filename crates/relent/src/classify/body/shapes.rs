@@ -81,6 +81,10 @@ pub(super) struct Members<'a> {
     /// `Message` (AWS).
     pub(super) upper_message: Option<Scalar<'a>>,
     pub(super) detail: Option<Scalar<'a>>,
+    /// The `message` and `code` of `detail`, when it is an object (FastAPI servers raising
+    /// an error with a structured detail; ChatGPT's backend: `{"detail": {"code":
+    /// "deactivated_workspace"}}`).
+    pub(super) detail_object: Option<FirstError<'a>>,
     /// `type`.
     pub(super) kind: Option<Scalar<'a>>,
     pub(super) object: Option<Scalar<'a>>,
@@ -101,7 +105,8 @@ pub(super) struct Members<'a> {
     pub(super) errors: Option<FirstError<'a>>,
 }
 
-/// The `message` and `code` of the first item of an `errors` list.
+/// The `message` and `code` of an object beside the error's own: the first item of an
+/// `errors` list, or a `detail` object.
 #[derive(Default)]
 pub(super) struct FirstError<'a> {
     pub(super) message: Option<Scalar<'a>>,
@@ -229,12 +234,15 @@ impl<'a> Members<'a> {
         if fields.code.is_none() {
             fields.code = self.error_code.take().and_then(Scalar::text);
         }
-        if let Some(first) = self.errors.take() {
+        for other in [self.errors.take(), self.detail_object.take()]
+            .into_iter()
+            .flatten()
+        {
             if fields.message.is_none() {
-                fields.message = first.message.and_then(Scalar::text);
+                fields.message = other.message.and_then(Scalar::text);
             }
             if fields.code.is_none() {
-                fields.code = first.code.and_then(Scalar::text);
+                fields.code = other.code.and_then(Scalar::text);
             }
         }
     }

@@ -152,17 +152,21 @@ mod reference {
         if fields.code.is_none() {
             fields.code = error.get("error_code").and_then(as_text);
         }
-        if let Some(first) = error
+        let first = error
             .get("errors")
             .and_then(Value::as_array)
-            .and_then(|items| items.first())
-            .filter(|first| first.is_object())
+            .and_then(|items| items.first());
+        let detail = error.get("detail");
+        for other in [first, detail]
+            .into_iter()
+            .flatten()
+            .filter(|o| o.is_object())
         {
             if fields.message.is_none() {
-                fields.message = first.get("message").and_then(as_text);
+                fields.message = other.get("message").and_then(as_text);
             }
             if fields.code.is_none() {
-                fields.code = first.get("code").and_then(as_text);
+                fields.code = other.get("code").and_then(as_text);
             }
         }
     }
@@ -245,9 +249,24 @@ fn visitors_agree_with_the_value_reading_on_odd_shapes() {
         r#"{"errors":[5,{"message":"second"}],"message":"m"}"#,
         r#"{"errors":{"message":"not a list"},"detail":"d"}"#,
         r#"{"errors":[],"message":"empty"}"#,
+        r#"{"detail":{"code":"deactivated_workspace"}}"#,
+        r#"{"detail":{"message":"dm","code":7},"message":"top"}"#,
+        r#"{"detail":{"message":{"x":1},"code":null}}"#,
+        r#"{"error":{"detail":{"code":"c","message":"inner"}}}"#,
+        r#"{"errors":[{"code":"e"}],"detail":{"code":"d","message":"dm"}}"#,
+        r#"{"detail":{"code":"first"},"detail":"second"}"#,
+        r#"{"detail":"first","detail":{"code":"second"}}"#,
     ] {
         agree(body);
     }
+}
+
+#[test]
+fn a_detail_object_gives_its_message_and_code() {
+    let text = r#"{"detail":{"code":"deactivated_workspace","message":"The workspace is off"}}"#;
+    let fields = extract(text, false).expect("an error object");
+    assert_eq!(fields.code.as_deref(), Some("deactivated_workspace"));
+    assert_eq!(fields.message.as_deref(), Some("The workspace is off"));
 }
 
 proptest::proptest! {

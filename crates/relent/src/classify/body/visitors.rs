@@ -424,6 +424,64 @@ any_json!(FirstErrorItem<'de>, FirstErrorItemVisitor, FirstErrorItem(None), "an 
     }
 });
 
+/// `detail`: a scalar as it is, or an object as [`Scalar::Other`] with its `message` and
+/// `code`.
+struct DetailMember<'a>(Scalar<'a>, Option<FirstError<'a>>);
+
+impl<'de> Deserialize<'de> for DetailMember<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DetailMemberVisitor)
+    }
+}
+
+struct DetailMemberVisitor;
+
+impl<'de> Visitor<'de> for DetailMemberVisitor {
+    type Value = DetailMember<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(DetailMember(ScalarVisitor.visit_borrowed_str(v)?, None))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(DetailMember(ScalarVisitor.visit_str(v)?, None))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(DetailMember(ScalarVisitor.visit_u64(v)?, None))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(DetailMember(ScalarVisitor.visit_i64(v)?, None))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(DetailMember(ScalarVisitor.visit_f64(v)?, None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(DetailMember(Scalar::Other, None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(DetailMember(Scalar::Other, None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_rest(seq)?;
+        Ok(DetailMember(Scalar::Other, None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let FirstErrorItem(object) = FirstErrorItemVisitor.visit_map(map)?;
+        Ok(DetailMember(Scalar::Other, object))
+    }
+}
+
 /// `innererror`: its `code`, when it is an object.
 struct InnerError<'a>(Option<Scalar<'a>>);
 
@@ -586,7 +644,12 @@ impl<'de> Members<'de> {
         match key {
             "message" => self.message = Some(map.next_value()?),
             "Message" => self.upper_message = Some(map.next_value()?),
-            "detail" => self.detail = Some(map.next_value()?),
+            "detail" => {
+                // An object counts as present (an error's `detail`) but is no text itself.
+                let DetailMember(text, object) = map.next_value()?;
+                self.detail = Some(text);
+                self.detail_object = object;
+            }
             "type" => self.kind = Some(map.next_value()?),
             "object" => self.object = Some(map.next_value()?),
             "__type" => self.aws_type = Some(map.next_value()?),
