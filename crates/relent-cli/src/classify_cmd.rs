@@ -124,7 +124,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             .map_err(|e| format!("stdin is not a response object ({e}); see docs/cli.md"))?
     };
     let value = classify_input(input, provider_flag, args.now_unix_ms)?;
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
     );
@@ -170,7 +170,9 @@ fn run_jsonl(
                 serde_json::json!({ "error": error }).to_string()
             }
         };
-        writeln!(out, "{text}").map_err(|e| e.to_string())?;
+        if let Err(error) = writeln!(out, "{text}") {
+            crate::out::end(&error);
+        }
     }
     Ok(failures)
 }

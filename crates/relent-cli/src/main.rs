@@ -1,5 +1,8 @@
 //! `relent`: classify provider errors, run scenarios and the simulator.
 
+#[macro_use]
+mod out;
+
 mod classify_cmd;
 mod scenario_cmd;
 mod scoreboard_cmd;
@@ -53,7 +56,7 @@ fn main_job() -> Result<ExitCode, String> {
     use clap::Parser as _;
     let sim = sim_cmd::Args::try_parse_from(["sim"]).map_err(|e| e.to_string())?;
     let sim_code = sim_cmd::run_cmd(sim)?;
-    println!();
+    outln!();
     let board = scoreboard_cmd::Args::try_parse_from(["scoreboard"]).map_err(|e| e.to_string())?;
     let board_code = scoreboard_cmd::run_cmd(board)?;
     Ok(if sim_code == ExitCode::SUCCESS {

@@ -23,7 +23,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let all = scenarios::all();
     if args.list {
         for s in &all {
-            println!("{:<30} {}", s.name, s.about);
+            outln!("{:<30} {}", s.name, s.about);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     };
     if args.schedule {
         for s in &chosen {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&s.schedule).map_err(|e| e.to_string())?
             );
@@ -64,9 +64,9 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             json.push(serde_json::json!({"scenario": s.name, "about": s.about, "report": report}));
             continue;
         }
-        println!("== {} ==\n{}\n", s.name, s.about);
-        print!("{}", table::render_report(&report));
-        println!();
+        outln!("== {} ==\n{}\n", s.name, s.about);
+        out!("{}", table::render_report(&report));
+        outln!();
     }
     if args.json {
         let text = if chosen.len() == 1 {
@@ -74,7 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         } else {
             serde_json::to_string_pretty(&json)
         };
-        println!("{}", text.map_err(|e| e.to_string())?);
+        outln!("{}", text.map_err(|e| e.to_string())?);
     }
     Ok(if violations == 0 {
         ExitCode::SUCCESS

@@ -107,12 +107,12 @@ pub fn run_cmd(args: Args) -> Result<ExitCode, String> {
     if args.fleet {
         let report = fleet::run_fleet(args.seeds);
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
             );
         } else {
-            print!("{}", fleet::render_fleet_table(&report));
+            out!("{}", fleet::render_fleet_table(&report));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -143,13 +143,13 @@ pub fn run_cmd(args: Args) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&board).map_err(|e| e.to_string())?
         );
     } else {
-        println!("# relent scoreboard: {} worlds per family\n", board.seeds);
-        print!("{}", render_table(&board));
+        outln!("# relent scoreboard: {} worlds per family\n", board.seeds);
+        out!("{}", render_table(&board));
         let missed: Vec<&str> = board
             .families
             .iter()
@@ -157,15 +157,15 @@ pub fn run_cmd(args: Args) -> Result<ExitCode, String> {
             .map(|f| f.family.as_str())
             .collect();
         if missed.is_empty() {
-            println!("relent meets the bar in every family.");
+            outln!("relent meets the bar in every family.");
         } else {
-            println!(
+            outln!(
                 "relent misses the bar in: {} (see docs/SCOREBOARD.md for why).",
                 missed.join(", ")
             );
         }
         if let Some(path) = &args.svg {
-            println!("chart written to {}", path.display());
+            outln!("chart written to {}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)

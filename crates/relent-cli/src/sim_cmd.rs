@@ -61,7 +61,7 @@ pub fn run_cmd(args: Args) -> Result<ExitCode, String> {
         }) => {
             let world = generate(seed);
             if schedule {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&world).map_err(|e| e.to_string())?
                 );
@@ -92,12 +92,12 @@ fn show(world: &Schedule, json: bool) -> ExitCode {
         },
     );
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&as_json(&report)).unwrap_or_default()
         );
     } else {
-        print!("{}", table::render_report(&report));
+        out!("{}", table::render_report(&report));
     }
     if report.violations.is_empty() {
         ExitCode::SUCCESS
@@ -166,7 +166,7 @@ fn swarm(args: Args) -> Result<ExitCode, String> {
         if let Some(path) = &shrunk {
             value["shrunk_schedule"] = serde_json::json!(path);
         }
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
         );
@@ -193,16 +193,16 @@ fn shrink_first(summary: &Summary) -> Option<String> {
 }
 
 fn print_summary(s: &Summary, jobs: usize, shrunk: Option<&str>) {
-    println!(
+    outln!(
         "relent sim: {} worlds in {:.2}s on {jobs} thread(s), {:.0} worlds/s",
         s.worlds,
         s.seconds,
         s.worlds as f64 / s.seconds.max(1e-9)
     );
-    println!("violations: {} failing seed(s)", s.failing_seeds);
+    outln!("violations: {} failing seed(s)", s.failing_seeds);
     for f in s.failures.iter().take(10) {
         for v in &f.violations {
-            println!(
+            outln!(
                 "  seed {}: invariant {} at {}: {}",
                 f.seed,
                 v.invariant,
@@ -210,39 +210,41 @@ fn print_summary(s: &Summary, jobs: usize, shrunk: Option<&str>) {
                 v.detail
             );
         }
-        println!("    reproduce: {}", f.reproduce);
+        outln!("    reproduce: {}", f.reproduce);
     }
     if let Some(path) = shrunk {
-        println!("  shrunk schedule written to {path}; replay it with: relent sim run {path}");
+        outln!("  shrunk schedule written to {path}; replay it with: relent sim run {path}");
     }
-    println!(
+    outln!(
         "single-dead-key worlds checked: {}; determinism checked on {} seeds; digest {:016x}",
-        s.single_dead_key_worlds, s.determinism_checked, s.digest
+        s.single_dead_key_worlds,
+        s.determinism_checked,
+        s.digest
     );
-    println!(
+    outln!(
         "marks reached: {}/{}",
         s.marks.len(),
         relent_sim::marks::Marks::required().len()
     );
     if !s.missing_marks.is_empty() {
-        println!(
+        outln!(
             "  MISSING marks (the schedules are too weak): {}",
             s.missing_marks.join(", ")
         );
     }
-    println!("outcomes:");
+    outln!("outcomes:");
     for (name, n) in &s.outcomes {
-        println!(
+        outln!(
             "  {name:<40} {n:>9}  {:>5.1}%",
             100.0 * *n as f64 / s.worlds.max(1) as f64
         );
     }
-    println!("attempts per call:");
+    outln!("attempts per call:");
     for (a, n) in &s.attempts {
-        println!("  {a:>3} {n:>9}");
+        outln!("  {a:>3} {n:>9}");
     }
     let [p50, p90, p99, max] = s.virtual_ms;
-    println!(
+    outln!(
         "virtual time to outcome: p50 {}  p90 {}  p99 {}  max {}",
         relent::Millis(p50),
         relent::Millis(p90),

@@ -35,18 +35,18 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         )
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
-        println!("relent stub listening on {}", stub.base_url());
-        println!(
+        outln!("relent stub listening on {}", stub.base_url());
+        outln!(
             "  POST {0}/v1/chat/completions (Authorization: Bearer stub-<key id>)",
             stub.base_url()
         );
-        println!(
+        outln!(
             "  POST {0}/v1/messages (x-api-key: stub-<key id>)",
             stub.base_url()
         );
-        println!("press Ctrl-C to stop");
+        outln!("press Ctrl-C to stop");
         tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-        println!("served {} requests", stub.seen().len());
+        outln!("served {} requests", stub.seen().len());
         Ok(ExitCode::SUCCESS)
     })
 }
