@@ -152,6 +152,10 @@ fn classify_http(
             .and_then(|f| f.kind.as_deref())
             .or(tail_code)
             .filter(|kind| rules::aws_reason(kind).is_some())
+            // SageMaker's `ModelError` comes with a 424; other servers name their own model
+            // errors so (OpenCode Zen's 401 `ModelError` "Model is disabled"), and then the
+            // text decides.
+            .filter(|kind| status == 424 || !kind.eq_ignore_ascii_case("ModelError"))
     });
     let html = !success && fields.is_none() && looks_like_html(response.headers, &text);
     // The text the phrase families are searched in, in pieces: the error fields each
@@ -210,6 +214,13 @@ fn classify_http(
             .unwrap_or(0),
         // An AWS exception frame inside a 200 event stream carries no status of its own.
         (None, true) => 0,
+        // SageMaker's 424 relays the model container's own status: "Received client error
+        // (400) from primary with message …".
+        _ if status == 424 => fields
+            .as_ref()
+            .and_then(|f| f.message.as_deref())
+            .and_then(relayed_status)
+            .unwrap_or(status),
         _ => status,
     };
     let hint = || {
@@ -260,6 +271,25 @@ fn classify_http(
     c.wait = wait;
     c.server_retry = server_retry;
     c
+}
+
+/// The status in SageMaker's "Received client error (400) from …" or "Received server error
+/// (500) from …", when it is an error status.
+fn relayed_status(message: &str) -> Option<u16> {
+    const MARKERS: [&[u8]; 2] = [b"received client error (", b"received server error ("];
+    let bytes = message.as_bytes();
+    let at = MARKERS.iter().find_map(|marker| {
+        bytes
+            .windows(marker.len())
+            .position(|w| w.eq_ignore_ascii_case(marker))
+            .map(|p| p + marker.len())
+    })?;
+    let digits = bytes.get(at..at + 4)?;
+    if digits[3] != b')' {
+        return None;
+    }
+    let status: u16 = std::str::from_utf8(&digits[..3]).ok()?.parse().ok()?;
+    (400..600).contains(&status).then_some(status)
 }
 
 fn message_for(fields: &Option<body::ErrorFields>, html: bool, text: &str, status: u16) -> String {

@@ -64,6 +64,7 @@ const KEY_REJECTED: &[&str] = &[
     "account deactivated",
     "account has been disabled",
     "account is disabled",
+    "account is deactivated",
     // The whole resource or workspace behind the key is switched off: Azure's 403 "Your
     // resource has been temporarily blocked because we detected behavior that may violate
     // our content policy" (for days, whatever the request), ChatGPT's Codex backend 402
@@ -191,6 +192,22 @@ const QUOTA: &[&str] = &[
     // Arrears: Volcengine Ark `AccountOverdueError` "your account has an overdue balance".
     "overdue balance",
     "accountoverdue",
+    // Spent credit and paid-only models, in gateways' and aggregators' words: "credits
+    // exhausted", "no usable credits", "top up your credits", "out of funds", a
+    // `balance_depleted` code, "your plan does not include …", and a paid model behind the
+    // free tier's wall (`model_not_supported_on_free_tier`, "not available on the free
+    // tier"), which may arrive as a 403 or 404.
+    "credits exhausted",
+    "credits have been exhausted",
+    "no usable credits",
+    "top up your credits",
+    "out of funds",
+    "balance_depleted",
+    "balance depleted",
+    "plan does not include",
+    "not supported on free tier",
+    "not_supported_on_free_tier",
+    "not available on the free tier",
     // Chinese: "insufficient balance", "please recharge", "in arrears".
     "余额不足",
     "请充值",
@@ -222,6 +239,11 @@ const OVERLOADED: &[&str] = &[
     "capacity_exceeded",
     "capacity exceeded",
     "over capacity",
+    // "The requested model is temporarily at capacity upstream"; Novita's 429 "server
+    // overload, please try again later" (type `server_overload`).
+    "at capacity",
+    "server overload",
+    "server_overload",
     "capacity temporarily exceeded",
     "out of capacity",
     "modelnotreadyexception",
@@ -278,10 +300,21 @@ const RATE_LIMITED: &[&str] = &[
     "throttlingexception",
     "too many requests",
     "resource_exhausted",
-    "too many tokens",
+    // Bedrock's throttle "Too many tokens, please wait before trying again" (alone, "too many
+    // tokens" is a context complaint: see `CONTEXT_OVERFLOW`).
+    "too many tokens, please wait",
     "qps",
     "request rate is too high",
     "max organization concurrency",
+    // Limits per minute or day, throttles and concurrency caps named on a 400 by proxies and
+    // providers that do not send a 429 (DashScope "Requests rate increased too quickly").
+    "rate_limit",
+    "throttled",
+    "requests per minute",
+    "tokens per minute",
+    "requests per day",
+    "rate increased too quickly",
+    "too many concurrent requests",
     // Chinese: "rate limit", "request frequency".
     "速率限制",
     "请求频率",
@@ -332,6 +365,23 @@ const CONTEXT_OVERFLOW: &[&str] = &[
     "too large for model with",
     "exceeds the model's maximum",
     "input token count",
+    // "maximum context" and "token limit" without "length" (gateways' own wordings), vLLM's
+    // `max_model_len` and "maximum model length", llama.cpp's slot context (`n_ctx_slot`,
+    // "truncating input"), "prompt length", Bedrock's "exceeds the maximum number of input
+    // tokens", and the Chinese "exceeds the maximum length" and "context length".
+    "maximum context",
+    "token limit",
+    "max_model_len",
+    "maximum model length",
+    "n_ctx_slot",
+    "slot context",
+    "truncating input",
+    "prompt length",
+    "input token",
+    "maximum number of input tokens",
+    "too many tokens",
+    "超过最大长度",
+    "上下文长度",
     "too many input tokens",
     // GitHub Copilot `model_max_prompt_tokens_exceeded`: "prompt token count of 514673
     // exceeds the limit of 128000".
@@ -376,6 +426,9 @@ const MAX_TOKENS_PARAM: &[&str] = &[
 ];
 
 const CONTENT_FILTER: &[&str] = &[
+    // OpenAI's cyber-security wall: "This capability requires enrollment in Trusted Access for
+    // Cyber" (the request's subject, not the key, is refused).
+    "trusted access for cyber",
     "content_filter",
     "content filtering",
     "content_policy_violation",
@@ -428,6 +481,7 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "does not exist",
     "unknown model",
     "invalid model",
+    "invalid_model",
     "is not a valid model",
     "no such model",
     "model_not_available",
@@ -516,6 +570,13 @@ const PERMISSION: &[&str] = &[
     // A token valid but without the scope the endpoint needs (GitHub Models' 401 "The
     // `models` permission is required to access this endpoint").
     "permission is required",
+    "only master key",
+    // A feature closed to the organization ("The access_programs parameter is not enabled
+    // for this organization").
+    "not enabled for this organization",
+    // A model the workspace switched off (OpenCode Zen's 401 `ModelError` "Model is
+    // disabled").
+    "model is disabled",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
@@ -551,6 +612,12 @@ const UNSUPPORTED_PARAM: &[&str] = &[
     // found. Please check the URL and try again." (a base URL without `/v1`).
     "not supported in the v1/",
     "check the url",
+    // A parameter the server does not know, said plainly enough to trust on a gateway's 502;
+    // a proxy's path allow-list ("Path not allowed": the request went to the wrong place).
+    "unknown parameter",
+    "unknown_parameter",
+    "unrecognized request argument",
+    "path not allowed",
 ];
 
 /// A model server that did not answer in time, said by the platform in front of it:
@@ -559,6 +626,9 @@ const UNSUPPORTED_PARAM: &[&str] = &[
 const INVOCATION_TIMEOUT: &[&str] = &[
     "invocation timed out",
     "timed out while waiting for a response",
+    // Vercel: a serverless function in front of the model ran past its limit
+    // (`FUNCTION_INVOCATION_TIMEOUT`, relayed with a 504).
+    "function_invocation_timeout",
 ];
 
 /// A gateway that could not get an answer from the provider behind it, on a 4xx of its own:
@@ -663,6 +733,14 @@ const PAYLOAD: &[&str] = &[
     "image exceeds",
     "image is too large",
     "image too large",
+    "image_too_large",
+    "image size exceeds",
+    "image dimensions exceed",
+    "dimensions exceed max allowed size",
+    "max allowed size",
+    // A gateway's cap on the request's bytes: "exceeds maximum allowed content length.
+    // RequestSize(bytes): 34021227, Limit(bytes): 33554432".
+    "allowed content length",
     "file is too large",
     "file too large",
     "pdf pages",
@@ -672,6 +750,73 @@ const PAYLOAD: &[&str] = &[
     // TensorRT-LLM: "The sum of prompt length (38049), query length (0) should not exceed
     // max_num_tokens (32768)" (a per-step token budget, below the context window).
     "max_num_tokens",
+];
+
+/// A usage limit, as opposed to spent money: on a 402 or a 429 it is a wall only when nothing
+/// says it lifts by itself (see [`TRANSIENT_SIGNAL`] and `usage_window`).
+const USAGE_LIMIT: &[&str] = &["usage limit"];
+
+/// Looser words for a usage limit, trusted only on a 402: on a 429 "quota" and "limit
+/// exceeded" come with every rate limit ("Rate limit exceeded").
+const USAGE_LIMIT_LOOSE: &[&str] = &["quota", "limit exceeded"];
+
+/// Words that say a usage limit lifts by itself: a 402 "usage limit reached, resets at 14:00
+/// UTC" is a window to wait out (or another key), not an account to top up.
+const TRANSIENT_SIGNAL: &[&str] = &[
+    "try again",
+    "retry",
+    "resets at",
+    "reset in",
+    "resets in",
+    "wait",
+    "requests remaining",
+    "periodic",
+    "window",
+];
+
+/// Words that say something is over a limit. On a 5xx, context wording counts only beside
+/// one of these ("the prompt exceeds the context window" is an overflow; "crashed while
+/// computing the context window" is the server's failure).
+const EXCESS: &[&str] = &[
+    "exceed",
+    "too long",
+    "too large",
+    "too many",
+    "maximum",
+    "limit",
+    "is full",
+    "overflow",
+    "greater than",
+    "more than",
+    "larger than",
+    "longer than",
+];
+
+/// A window longer than a day: a usage limit that lifts next week or next month is a wall
+/// for a retry loop, whatever it says of trying again.
+const LONG_WINDOW: &[&str] = &["month", "week", "tomorrow", "next day"];
+
+/// Money: a 402 that speaks of it is a billing wall, whatever else it says.
+const MONEY: &[&str] = &[
+    "credit", "upgrade", "balance", "billing", "payment", "funds", "top up", "余额", "充值", "欠费",
+];
+
+/// The generic 500 page of Werkzeug (Flask), which model containers answer with when their
+/// code fails: "… Either the server is overloaded or there is an error in the application."
+/// It names no overload of its own.
+const GENERIC_PAGE: &[&str] = &["either the server is overloaded or there is an error"];
+
+/// A 400 that names when to come back is a throttle, as proxies that do not send a 429 say it.
+const RETRY_LATER: &[&str] = &["try again in", "please retry after"];
+
+/// A valid key that may not do this: these win over authentication wording beside them
+/// (LiteLLM's 401 "Authentication Error, Only master key can be used to …", GitHub's 401 "The
+/// `models` permission is required").
+const KEY_RESTRICTED: &[&str] = &[
+    "only master key",
+    "permission is required",
+    "missing scopes",
+    "insufficient permissions",
 ];
 
 /// A family of phrases; each phrase list above is one family.
@@ -710,9 +855,18 @@ enum Family {
     InvocationTimeout,
     UpstreamFailed,
     ServerFault,
+    UsageLimit,
+    TransientSignal,
+    Money,
+    GenericPage,
+    RetryLater,
+    KeyRestricted,
+    LongWindow,
+    UsageLimitLoose,
+    Excess,
 }
 
-const FAMILIES: [(Family, &[&str]); 32] = [
+const FAMILIES: [(Family, &[&str]); 41] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -759,17 +913,26 @@ const FAMILIES: [(Family, &[&str]); 32] = [
     (Family::InvocationTimeout, INVOCATION_TIMEOUT),
     (Family::UpstreamFailed, UPSTREAM_FAILED),
     (Family::ServerFault, SERVER_FAULT),
+    (Family::UsageLimit, USAGE_LIMIT),
+    (Family::TransientSignal, TRANSIENT_SIGNAL),
+    (Family::Money, MONEY),
+    (Family::GenericPage, GENERIC_PAGE),
+    (Family::RetryLater, RETRY_LATER),
+    (Family::KeyRestricted, KEY_RESTRICTED),
+    (Family::LongWindow, LONG_WINDOW),
+    (Family::UsageLimitLoose, USAGE_LIMIT_LOOSE),
+    (Family::Excess, EXCESS),
 ];
 
-// Each family is one bit of a `u32`.
+// Each family is one bit of a `u64`.
 const _: () = assert!(
-    FAMILIES.len() <= 32,
-    "every family needs a bit of Signals' u32"
+    FAMILIES.len() <= 64,
+    "every family needs a bit of Signals' u64"
 );
 
 /// Which families of phrases occur in a text: found in one pass over it.
 #[derive(Copy, Clone, Default)]
-pub(crate) struct Signals(u32);
+pub(crate) struct Signals(u64);
 
 /// The phrase automaton as a dense transition table: every phrase of every family, matched
 /// with overlaps (each occurrence of each phrase counts), ASCII letters in either case.
@@ -800,7 +963,7 @@ struct Phrases {
     first_match: u32,
     /// For each state from `first_match` on (indexed by `state - first_match`), the families
     /// of the phrases it ends.
-    families: Vec<u32>,
+    families: Vec<u64>,
     /// For each state, how many bytes it stands for: the length of the longest end of the
     /// text read so far that begins some phrase. The state after a text depends only on that
     /// many last bytes (see [`Phrases::scan_runs`]).
@@ -824,10 +987,10 @@ impl Phrases {
         // A phrase in several families (or listed twice) is one pattern with the bits of
         // all of them.
         let mut phrases: Vec<&str> = Vec::new();
-        let mut bits_of: Vec<u32> = Vec::new();
+        let mut bits_of: Vec<u64> = Vec::new();
         for (family, list) in FAMILIES {
             for phrase in list {
-                let bit = 1u32 << family as u32;
+                let bit = 1u64 << family as u32;
                 match phrases.iter().position(|p| p == phrase) {
                     Some(i) => bits_of[i] |= bit,
                     None => {
@@ -889,7 +1052,7 @@ impl Phrases {
         number[start.as_usize()] = 0;
         let mut depth: Vec<usize> = vec![0];
         let mut rows: Vec<u32> = Vec::new();
-        let mut families: Vec<u32> = Vec::new();
+        let mut families: Vec<u64> = Vec::new();
         let mut k = 0;
         while k < states.len() {
             let sid = states[k];
@@ -966,7 +1129,7 @@ impl Phrases {
 
     /// The families of the phrases that `state` ends (none for most states).
     #[inline(always)]
-    fn ended(&self, state: u32) -> u32 {
+    fn ended(&self, state: u32) -> u64 {
         if state >= self.first_match {
             self.families[(state - self.first_match) as usize]
         } else {
@@ -976,7 +1139,7 @@ impl Phrases {
 
     /// Scans `text` from `state` with one run of the automaton: the state after it and the
     /// families of the phrases that end in it.
-    fn scan_single(&self, mut state: u32, text: &[u8]) -> (u32, u32) {
+    fn scan_single(&self, mut state: u32, text: &[u8]) -> (u32, u64) {
         let mut bits = 0;
         for &b in text {
             state = self.step(state, b);
@@ -989,7 +1152,7 @@ impl Phrases {
     /// loop, so that the processor works on independent chains of table loads at once
     /// (each load waits only for the one before it in its own run). Short texts are scanned
     /// by one run.
-    fn scan(&self, state: u32, text: &[u8]) -> (u32, u32) {
+    fn scan(&self, state: u32, text: &[u8]) -> (u32, u64) {
         if text.len() < SPLIT_MIN {
             return self.scan_single(state, text);
         }
@@ -1012,7 +1175,7 @@ impl Phrases {
     /// stops as soon as the text stops continuing a phrase, and at the latest after the
     /// longest phrase's length. When a phrase prefix runs through a whole part, the true
     /// run simply reads on into the part after it.
-    fn scan_runs<const K: usize>(&self, state: u32, text: &[u8]) -> (u32, u32) {
+    fn scan_runs<const K: usize>(&self, state: u32, text: &[u8]) -> (u32, u64) {
         let part = text.len() / K;
         // Part k is `text[k * part..(k + 1) * part]`, the last one to the end of the text.
         let bound = |k: usize| if k == K { text.len() } else { k * part };
@@ -1068,7 +1231,7 @@ const GATHER: usize = 512;
 pub(crate) struct Scanner {
     phrases: &'static Phrases,
     state: u32,
-    bits: u32,
+    bits: u64,
     gathered: [u8; GATHER],
     len: usize,
 }
@@ -1179,7 +1342,7 @@ pub(crate) fn decide(
             other => other,
         };
     }
-    if sig.has(Family::KeyRejected) && !server {
+    if sig.has(Family::KeyRejected) && !server && !sig.has(Family::KeyRestricted) {
         // An aggregator's wrapped upstream auth failure is the upstream's problem: the
         // aggregator's own key is fine, and another route or target can succeed.
         if wrapped_upstream(provider, sig, fields) {
@@ -1193,17 +1356,28 @@ pub(crate) fn decide(
     if quota && sig.has(Family::ShortWindow) {
         return Reason::RateLimited;
     }
+    if status == 402 && usage_window(sig, true) {
+        return Reason::RateLimited;
+    }
     if status == 429 || (status == 0 && sig.has(Family::RateLimited)) {
         return too_many_requests(provider, sig, quota, fields, names_its_end);
     }
     if quota {
         return Reason::QuotaExhausted;
     }
-    if sig.has(Family::Overloaded) || status == 529 || status == 498 {
+    let overloaded = sig.has(Family::Overloaded) && !sig.has(Family::GenericPage);
+    if overloaded || status == 529 || status == 498 {
         return Reason::Overloaded;
     }
-    let weak_context =
-        sig.has(Family::ContextOverflow) && !server && !sig.has(Family::MaxTokensParam);
+    // Context wording is trusted on a 5xx too when it says something is over a limit (local
+    // servers and proxies answer an overflow with a 500), but not beside a rate limit ("Too
+    // many tokens, please wait"), a complaint about `max_tokens`, or a cap below the window
+    // (TensorRT-LLM's "prompt length … should not exceed max_num_tokens").
+    let weak_context = sig.has(Family::ContextOverflow)
+        && (!server || sig.has(Family::Excess))
+        && !sig.has(Family::MaxTokensParam)
+        && !sig.has(Family::RateLimited)
+        && !sig.has(Family::Payload);
     if sig.has(Family::ContextStrong) || weak_context {
         return Reason::ContextOverflow;
     }
@@ -1221,18 +1395,16 @@ pub(crate) fn decide(
     }
     // A complaint about `max_tokens` is never a rate limit (Cohere "too many tokens: max tokens
     // must be …").
-    if sig.has(Family::RateLimited)
-        && matches!(status, 400 | 403 | 0)
-        && !sig.has(Family::MaxTokensParam)
-    {
+    let throttle = sig.has(Family::RateLimited) || (status == 400 && sig.has(Family::RetryLater));
+    if throttle && matches!(status, 400 | 403 | 0) && !sig.has(Family::MaxTokensParam) {
         // Bedrock has sent ThrottlingException with a 400; some proxies do the same.
         return Reason::RateLimited;
     }
     // A 404 or 451 that names a wall in front of an existing model (verification, region,
     // activation) is a permission problem; a 404 that says the model is missing stays one.
     let permission_status = match status {
-        400 | 401 | 403 | 451 | 0 => true,
-        404 => !sig.has(Family::NotFoundWord),
+        401 | 403 | 451 | 0 => true,
+        400 | 404 => !sig.has(Family::NotFoundWord),
         _ => false,
     };
     if sig.has(Family::Permission) && permission_status {
@@ -1321,6 +1493,19 @@ pub(crate) fn aws_reason(code: &str) -> Option<Reason> {
         .map(|(_, reason)| *reason)
 }
 
+/// A usage limit that says it lifts by itself ("try again later", "resets at 14:00 UTC", "a
+/// periodic limit"), with no word of money nor of a day, week or month: a window to wait out
+/// or to leave for another key, not a wall (on a 402, and with the words "usage limit" on a
+/// 429: Fireworks' 429 "You have exceeded your usage limits. Please try again later").
+/// `loose` also takes "quota" and "limit exceeded" for a usage limit.
+fn usage_window(sig: Signals, loose: bool) -> bool {
+    (sig.has(Family::UsageLimit) || (loose && sig.has(Family::UsageLimitLoose)))
+        && sig.has(Family::TransientSignal)
+        && !sig.has(Family::Money)
+        && !sig.has(Family::Daily)
+        && !sig.has(Family::LongWindow)
+}
+
 fn by_status(status: u16) -> Reason {
     match status {
         0 => Reason::Unknown,
@@ -1371,7 +1556,7 @@ fn too_many_requests(
     if wrapped_upstream(provider, sig, fields) {
         return Reason::UpstreamRateLimited;
     }
-    if quota {
+    if quota && !usage_window(sig, false) {
         return Reason::QuotaExhausted;
     }
     // A daily allowance spent, with no word of when it lifts: tomorrow, not in a minute.
@@ -1703,7 +1888,8 @@ mod tests {
                 "{status} {message}"
             );
         }
-        // A weak wording on a 5xx is not enough to blame the request.
+        // A weak wording on a 5xx is not enough to blame the request: it must say something
+        // is over a limit.
         let weak = openai_shape("worker crashed while computing the context window");
         assert_eq!(
             reason_of(Provider::Generic, 500, &[], &weak),
@@ -2621,6 +2807,242 @@ mod tests {
     }
 
     #[test]
+    fn tenth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // Spent money and paid-only models, on any status that is not a 5xx.
+            (
+                400,
+                "Your credits have been exhausted.",
+                Reason::QuotaExhausted,
+            ),
+            (
+                400,
+                "No usable credits left on this key",
+                Reason::QuotaExhausted,
+            ),
+            (
+                400,
+                "Please top up your credits to continue",
+                Reason::QuotaExhausted,
+            ),
+            (
+                400,
+                "The account has run out of funds",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "Your plan does not include this model",
+                Reason::QuotaExhausted,
+            ),
+            (
+                404,
+                "gpt-x is not available on the free tier",
+                Reason::QuotaExhausted,
+            ),
+            // A 402 usage limit that lifts by itself is a window; with money, a week or a
+            // day in it, a wall.
+            (
+                402,
+                "Usage limit reached; it resets at 18:00 UTC",
+                Reason::RateLimited,
+            ),
+            (
+                402,
+                "Key limit exceeded, wait a few minutes",
+                Reason::RateLimited,
+            ),
+            (402, "quota used up for this window", Reason::RateLimited),
+            (
+                402,
+                "Usage limit reached. Add credit or try again later",
+                Reason::QuotaExhausted,
+            ),
+            (
+                402,
+                "Weekly usage limit reached, try again next week",
+                Reason::QuotaExhausted,
+            ),
+            (
+                402,
+                "Daily quota reached, retry later",
+                Reason::QuotaExhausted,
+            ),
+            (402, "Insufficient balance", Reason::QuotaExhausted),
+            // On a 429 only the words "usage limit" count ("Rate limit exceeded" is every
+            // rate limit).
+            (
+                429,
+                "You have hit your usage limits, please try again shortly",
+                Reason::RateLimited,
+            ),
+            (
+                429,
+                "Monthly usage limit exceeded, try again next month",
+                Reason::QuotaExhausted,
+            ),
+            // Throttles named on a 400.
+            (400, "Request was throttled", Reason::RateLimited),
+            (
+                400,
+                "Too many requests per minute for this key",
+                Reason::RateLimited,
+            ),
+            (
+                400,
+                "Slow down: try again in 20 seconds",
+                Reason::RateLimited,
+            ),
+            (
+                400,
+                "too many concurrent requests for this account",
+                Reason::RateLimited,
+            ),
+            (
+                400,
+                "bad request, please fix the schema",
+                Reason::MalformedRequest,
+            ),
+            // Capacity on a 429.
+            (
+                429,
+                "This model is at capacity right now",
+                Reason::Overloaded,
+            ),
+            (429, "Server overloaded, come back soon", Reason::Overloaded),
+            // Context wording, on a 4xx or a 5xx, unless a throttle or a cap below the
+            // window is named beside it.
+            (
+                400,
+                "Prompt is over the maximum context",
+                Reason::ContextOverflow,
+            ),
+            (400, "max_model_len is 4096", Reason::ContextOverflow),
+            (
+                500,
+                "the context window was exceeded",
+                Reason::ContextOverflow,
+            ),
+            (
+                400,
+                "Too many tokens in the prompt",
+                Reason::ContextOverflow,
+            ),
+            (
+                400,
+                "Too many tokens, please wait before trying again",
+                Reason::RateLimited,
+            ),
+            (
+                400,
+                "prompt length (9000) should not exceed max_num_tokens (8192)",
+                Reason::PayloadTooLarge,
+            ),
+            // A valid key that may not do this, even beside authentication wording.
+            (
+                401,
+                "Authentication Error: only master key may call this route",
+                Reason::PermissionDenied,
+            ),
+            (
+                401,
+                "Authentication Error: key expired",
+                Reason::KeyRejected,
+            ),
+            // A missing model, even beside permission wording, on a 400 as on a 404.
+            (
+                400,
+                "The model x does not exist or you do not have access to it",
+                Reason::ModelNotFound,
+            ),
+            (
+                400,
+                "You do not have access to model x",
+                Reason::PermissionDenied,
+            ),
+            (
+                401,
+                "Model is disabled for this workspace",
+                Reason::PermissionDenied,
+            ),
+            // The rest of the round.
+            (
+                400,
+                "Enroll in Trusted Access for Cyber to use this",
+                Reason::ContentFilter,
+            ),
+            (400, "image size exceeds 5 MB", Reason::PayloadTooLarge),
+            (
+                400,
+                "image dimensions exceed max allowed size: 8000 pixels",
+                Reason::PayloadTooLarge,
+            ),
+            (
+                403,
+                "Path not allowed by this proxy",
+                Reason::MalformedRequest,
+            ),
+            (502, "unknown parameter: foo", Reason::MalformedRequest),
+            (504, "FUNCTION_INVOCATION_TIMEOUT", Reason::Timeout),
+            (400, "account is deactivated", Reason::KeyRejected),
+        ];
+        assert_reasons(cases);
+        // Shapes: NestJS's `error` names the status and `message` says what went wrong; a
+        // gateway's in-band `error_message`; SageMaker's 424 relays its container's status;
+        // Werkzeug's generic 500 page names no overload of its own; a `ModelError` type is
+        // SageMaker's only on a 424.
+        let shapes: &[(u16, &str, Reason)] = &[
+            (
+                403,
+                r#"{"statusCode":403,"error":"Forbidden","message":"Path not allowed"}"#,
+                Reason::MalformedRequest,
+            ),
+            (
+                429,
+                r#"{"error":"Too Many Requests","message":"You have exceeded your usage limits. Please try again later."}"#,
+                Reason::RateLimited,
+            ),
+            (
+                200,
+                r#"data: {"error_type":"bad_request","error_message":"maximum context length is 8192 tokens"}"#,
+                Reason::ContextOverflow,
+            ),
+            (
+                424,
+                r#"{"Message":"Received client error (400) from primary with message \"bad input\"."}"#,
+                Reason::MalformedRequest,
+            ),
+            (
+                424,
+                r#"{"Message":"Received server error (500) from primary with message \"<title>500 Internal Server Error</title> The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.\""}"#,
+                Reason::ServerError,
+            ),
+            (
+                424,
+                r#"{"Message":"Received client error (422) from primary with message \"Input validation error: inputs must have less than 1024 tokens\""}"#,
+                Reason::ContextOverflow,
+            ),
+            (
+                401,
+                r#"{"type":"error","error":{"type":"ModelError","message":"Model is disabled"}}"#,
+                Reason::PermissionDenied,
+            ),
+            (
+                424,
+                r#"{"__type":"ModelError","message":"The model failed"}"#,
+                Reason::ServerError,
+            ),
+        ];
+        for &(status, body, want) in shapes {
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], body),
+                want,
+                "{status} {body}"
+            );
+        }
+    }
+
+    #[test]
     fn ninth_round_rules_hold_for_neighbouring_wordings() {
         let cases: &[(u16, &str, Reason)] = &[
             // A model still loading, or a hosted function degraded: come back later.
@@ -2718,7 +3140,7 @@ mod tests {
         use aho_corasick::AhoCorasick;
 
         let mut phrases: Vec<&str> = Vec::new();
-        let mut bits_of: Vec<u32> = Vec::new();
+        let mut bits_of: Vec<u64> = Vec::new();
         for (family, list) in FAMILIES {
             for phrase in list {
                 phrases.push(phrase);
@@ -2730,7 +3152,7 @@ mod tests {
             let lower = text.to_ascii_lowercase();
             oracle
                 .find_overlapping_iter(&lower)
-                .fold(0u32, |bits, m| bits | bits_of[m.pattern().as_usize()])
+                .fold(0u64, |bits, m| bits | bits_of[m.pattern().as_usize()])
         };
         let mut texts: Vec<String> = Vec::new();
         for phrase in &phrases {

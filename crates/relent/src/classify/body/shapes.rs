@@ -99,6 +99,9 @@ pub(super) struct Members<'a> {
     pub(super) metadata: Option<Metadata<'a>>,
     /// `error_msg` (Baidu Qianfan, which answers errors inside a 200).
     pub(super) error_msg: Option<Scalar<'a>>,
+    /// `error_message`, read as `error_msg` is (a gateway's in-band stream error:
+    /// `{"error_type":"validation_error","error_message":"…"}`).
+    pub(super) error_message: Option<Scalar<'a>>,
     /// `error_code` (Baidu Qianfan).
     pub(super) error_code: Option<Scalar<'a>>,
     /// The first item of `errors`, when it is a list of objects (Cloudflare).
@@ -157,15 +160,25 @@ impl<'a> Object<'a> {
         let this = &mut self.members;
         match self.error.take() {
             Some(ErrorMember::Object) => self.error_members.read_into(&mut fields),
-            Some(ErrorMember::Text(message)) => {
-                // xAI: {"code": "...", "error": "Incorrect API key provided: ..."}
-                fields.message = Some(message);
+            Some(ErrorMember::Text(error)) => {
+                // xAI: {"code": "...", "error": "Incorrect API key provided: ..."}. NestJS and
+                // Express gateways: {"statusCode": 403, "error": "Forbidden", "message": "Path
+                // not allowed"}: there the `error` names the status and the `message` says
+                // what went wrong, so the message leads and the name is searched after it.
+                match this.message.take().and_then(Scalar::text) {
+                    Some(message) => {
+                        fields.message = Some(message);
+                        fields.details.push(error);
+                    }
+                    None => fields.message = Some(error),
+                }
                 fields.code = this.code.take().and_then(Scalar::text);
             }
             Some(ErrorMember::Null) | None => {
                 let explicit = this.kind.as_ref().and_then(Scalar::as_str) == Some("error")
                     || this.object.as_ref().and_then(Scalar::as_str) == Some("error")
-                    || this.error_msg.as_ref().is_some_and(Scalar::is_str);
+                    || this.error_msg.as_ref().is_some_and(Scalar::is_str)
+                    || this.error_message.as_ref().is_some_and(Scalar::is_str);
                 let loose = this.aws_type.is_some()
                     || this.errors.is_some()
                     || this.message.as_ref().is_some_and(Scalar::is_str)
@@ -230,6 +243,9 @@ impl<'a> Members<'a> {
         }
         if fields.message.is_none() {
             fields.message = self.error_msg.take().and_then(Scalar::text);
+        }
+        if fields.message.is_none() {
+            fields.message = self.error_message.take().and_then(Scalar::text);
         }
         if fields.code.is_none() {
             fields.code = self.error_code.take().and_then(Scalar::text);

@@ -40,14 +40,21 @@ mod reference {
         let mut fields = Fields::default();
         match obj.get("error") {
             Some(inner @ Value::Object(_)) => read_error_object(inner, &mut fields),
-            Some(Value::String(message)) => {
-                fields.message = Some(message.clone());
+            Some(Value::String(error)) => {
+                match obj.get("message").and_then(as_text) {
+                    Some(message) => {
+                        fields.message = Some(message);
+                        fields.details.push(error.clone());
+                    }
+                    None => fields.message = Some(error.clone()),
+                }
                 fields.code = obj.get("code").and_then(as_text);
             }
             Some(Value::Null) | None => {
                 let explicit = obj.get("type").and_then(Value::as_str) == Some("error")
                     || obj.get("object").and_then(Value::as_str) == Some("error")
-                    || obj.get("error_msg").is_some_and(Value::is_string);
+                    || obj.get("error_msg").is_some_and(Value::is_string)
+                    || obj.get("error_message").is_some_and(Value::is_string);
                 let loose = obj.contains_key("__type")
                     || obj
                         .get("errors")
@@ -148,6 +155,9 @@ mod reference {
         }
         if fields.message.is_none() {
             fields.message = error.get("error_msg").and_then(as_text);
+        }
+        if fields.message.is_none() {
+            fields.message = error.get("error_message").and_then(as_text);
         }
         if fields.code.is_none() {
             fields.code = error.get("error_code").and_then(as_text);
@@ -250,6 +260,12 @@ fn visitors_agree_with_the_value_reading_on_odd_shapes() {
         r#"{"errors":{"message":"not a list"},"detail":"d"}"#,
         r#"{"errors":[],"message":"empty"}"#,
         r#"{"detail":{"code":"deactivated_workspace"}}"#,
+        r#"{"statusCode":403,"error":"Forbidden","message":"Path not allowed"}"#,
+        r#"{"error":"Bad Request","message":["model must be a string"]}"#,
+        r#"{"error":"","message":7}"#,
+        r#"{"error_type":"validation_error","error_message":"context too long"}"#,
+        r#"{"error_msg":"first","error_message":"second"}"#,
+        r#"{"error_message":{"nested":1},"message":"m"}"#,
         r#"{"detail":{"message":"dm","code":7},"message":"top"}"#,
         r#"{"detail":{"message":{"x":1},"code":null}}"#,
         r#"{"error":{"detail":{"code":"c","message":"inner"}}}"#,
@@ -302,6 +318,7 @@ fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         "quotaId",
         "error_code",
         "error_msg",
+        "error_message",
         "errors",
         "other",
     ]);

@@ -659,6 +659,7 @@ impl<'de> Members<'de> {
             "details" => self.details = Some(map.next_value()?),
             "metadata" => self.metadata = map.next_value::<MetadataMember<'de>>()?.0,
             "error_msg" => self.error_msg = Some(map.next_value()?),
+            "error_message" => self.error_message = Some(map.next_value()?),
             "error_code" => self.error_code = Some(map.next_value()?),
             "errors" => self.errors = map.next_value::<ErrorsMember<'de>>()?.0,
             _ => return Ok(false),
