@@ -192,7 +192,10 @@ impl Streaming {
 /// provider's own HTTP error would be read.
 fn sse_status(data: &[u8]) -> u16 {
     let value: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
-    let error = value.get("error").unwrap_or(&value);
+    let error = value
+        .get("error")
+        .or_else(|| value.get("response").and_then(|r| r.get("error")))
+        .unwrap_or(&value);
     let kind = error
         .get("type")
         .or_else(|| error.get("code"))
@@ -200,12 +203,12 @@ fn sse_status(data: &[u8]) -> u16 {
         .unwrap_or("");
     match kind {
         "overloaded_error" => 529,
-        "rate_limit_error" | "rate_limit_exceeded" => 429,
+        "rate_limit_error" | "rate_limit_exceeded" | "insufficient_quota" => 429,
         "authentication_error" | "invalid_api_key" => 401,
         "permission_error" => 403,
         "not_found_error" => 404,
         "request_too_large" => 413,
-        "invalid_request_error" => 400,
+        "invalid_request_error" | "context_length_exceeded" => 400,
         _ => error
             .get("code")
             .and_then(|c| c.as_u64())
@@ -215,8 +218,10 @@ fn sse_status(data: &[u8]) -> u16 {
     }
 }
 
-/// Finds error events in a server-sent event stream: an `event: error`, or a `data:` whose
-/// JSON is `{"type":"error",…}` or has an `error` object. Events may span chunks.
+/// Finds error events in a server-sent event stream: an `event: error` or `event:
+/// response.failed`, or a `data:` whose JSON is `{"type":"error",…}`, has an `error` object,
+/// or is a response whose `error` is an object (OpenAI's Responses API:
+/// `{"type":"response.failed","response":{…,"error":{…}}}`). Events may span chunks.
 #[derive(Default)]
 pub(crate) struct SseScanner {
     /// The bytes of the event not yet complete.
@@ -275,7 +280,7 @@ fn error_event(event: &[u8]) -> Option<Vec<u8>> {
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
         if let Some(name) = line.strip_prefix("event:") {
-            is_error |= name.trim() == "error";
+            is_error |= matches!(name.trim(), "error" | "response.failed");
         } else if let Some(d) = line.strip_prefix("data:") {
             if !data.is_empty() {
                 data.push('\n');
@@ -286,7 +291,11 @@ fn error_event(event: &[u8]) -> Option<Vec<u8>> {
     if !is_error {
         let value: serde_json::Value = serde_json::from_str(&data).ok()?;
         is_error = value.get("type").and_then(|t| t.as_str()) == Some("error")
-            || value.get("error").is_some_and(|e| e.is_object());
+            || value.get("error").is_some_and(|e| e.is_object())
+            || value
+                .get("response")
+                .and_then(|r| r.get("error"))
+                .is_some_and(|e| e.is_object());
     }
     is_error.then(|| data.into_bytes())
 }
@@ -320,5 +329,25 @@ mod tests {
             .feed(b"data: {\"x\":1}\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\n")
             .unwrap();
         assert_eq!(before, 15);
+    }
+
+    #[test]
+    fn a_failed_response_of_the_responses_api_is_an_error_event() {
+        let mut s = SseScanner::default();
+        let created = b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"error\":null}}\n\n";
+        assert!(s.feed(created).is_none());
+        let failed = b"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"r\",\"error\":{\"code\":\"rate_limit_exceeded\",\"message\":\"slow down\"}}}\n\n";
+        let (before, data) = s.feed(failed).unwrap();
+        assert_eq!(before, 0);
+        assert_eq!(sse_status(&data), 429);
+        // The same event without its name is found by its data.
+        let mut s = SseScanner::default();
+        let unnamed = b"data: {\"type\":\"response.failed\",\"response\":{\"error\":{\"code\":\"server_error\",\"message\":\"boom\"}}}\n\n";
+        let (_, data) = s.feed(unnamed).unwrap();
+        assert_eq!(sse_status(&data), 500);
+        // A completed response is no error.
+        let mut s = SseScanner::default();
+        let done = b"data: {\"type\":\"response.completed\",\"response\":{\"error\":null}}\n\n";
+        assert!(s.feed(done).is_none());
     }
 }

@@ -72,6 +72,11 @@ pub(super) struct Object<'a> {
     /// The members of `error`, when `error` is [`ErrorMember::Object`].
     pub(super) error_members: Members<'a>,
     pub(super) members: Members<'a>,
+    /// What `response.error` was, when `response` is an object (OpenAI's Responses API
+    /// streams a failure as `{"type":"response.failed","response":{…,"error":{…}}}`).
+    pub(super) response_error: Option<ErrorMember<'a>>,
+    /// The members of `response.error`, when it is an object.
+    pub(super) response_error_members: Members<'a>,
 }
 
 /// The members of an error object other than a nested `error` (no rule looks at one).
@@ -157,6 +162,14 @@ impl<'a> Object<'a> {
     /// The error fields of this object, taken out of it.
     pub(super) fn take_fields(&mut self, in_band: bool) -> Option<ErrorFields<'a>> {
         let mut fields = ErrorFields::default();
+        // Without an `error` of its own, an object whose `response` failed carries that
+        // response's error.
+        if self.error.is_none() {
+            if let Some(ErrorMember::Object) = self.response_error.take() {
+                self.response_error_members.read_into(&mut fields);
+                return Some(fields);
+            }
+        }
         let this = &mut self.members;
         match self.error.take() {
             Some(ErrorMember::Object) => self.error_members.read_into(&mut fields),

@@ -38,6 +38,13 @@ mod reference {
             _ => return None,
         };
         let mut fields = Fields::default();
+        if !obj.contains_key("error") {
+            if let Some(inner @ Value::Object(_)) = obj.get("response").and_then(|r| r.get("error"))
+            {
+                read_error_object(inner, &mut fields);
+                return Some(fields);
+            }
+        }
         match obj.get("error") {
             Some(inner @ Value::Object(_)) => read_error_object(inner, &mut fields),
             Some(Value::String(error)) => {
@@ -265,6 +272,13 @@ fn visitors_agree_with_the_value_reading_on_odd_shapes() {
         r#"{"error":"","message":7}"#,
         r#"{"error_type":"validation_error","error_message":"context too long"}"#,
         r#"{"error_msg":"first","error_message":"second"}"#,
+        r#"{"type":"response.failed","response":{"id":"r","error":{"code":"server_error","message":"m"}}}"#,
+        r#"{"type":"response.completed","response":{"id":"r","error":null}}"#,
+        r#"{"response":{"error":{"code":"a"},"error":{"message":"b"}}}"#,
+        r#"{"response":{"error":{"code":"a"}},"response":7}"#,
+        r#"{"response":{"error":{"code":"a"}},"error":null}"#,
+        r#"{"response":{"error":"text"},"message":"m"}"#,
+        r#"{"response":[{"error":{"code":"a"}}]}"#,
         r#"{"error_message":{"nested":1},"message":"m"}"#,
         r#"{"detail":{"message":"dm","code":7},"message":"top"}"#,
         r#"{"detail":{"message":{"x":1},"code":null}}"#,
@@ -319,6 +333,7 @@ fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         "error_code",
         "error_msg",
         "error_message",
+        "response",
         "errors",
         "other",
     ]);

@@ -232,6 +232,71 @@ impl<'de> Visitor<'de> for TopSeed<'_, 'de> {
     }
 }
 
+/// The `response` member: its `error` (the last one), its members read into the `Members` it
+/// borrows when it is an object; `None` when `response` is no object or has no `error`.
+struct ResponseSeed<'o, 'de>(&'o mut Members<'de>);
+
+impl<'de> DeserializeSeed<'de> for ResponseSeed<'_, 'de> {
+    type Value = Option<ErrorMember<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ResponseSeed<'_, 'de> {
+    type Value = Option<ErrorMember<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a response object")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        skip_rest(seq)?;
+        Ok(None)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let members = self.0;
+        let mut error = None;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            if key == "error" {
+                if error.is_some() {
+                    *members = Members::default();
+                }
+                error = Some(map.next_value_seed(ErrorSeed(&mut *members))?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(error)
+    }
+}
+
 /// The `error` member, its members read into the `Members` it borrows when it is an object.
 struct ErrorSeed<'o, 'de>(&'o mut Members<'de>);
 
@@ -630,6 +695,11 @@ fn read_object<'de, A: MapAccess<'de>>(
                 object.error_members = Members::default();
             }
             object.error = Some(map.next_value_seed(ErrorSeed(&mut object.error_members))?);
+        } else if key == "response" {
+            // The last `response` wins, as it does for `error`.
+            object.response_error_members = Members::default();
+            object.response_error =
+                map.next_value_seed(ResponseSeed(&mut object.response_error_members))?;
         } else if !object.members.read(&key, &mut map)? {
             map.next_value::<IgnoredAny>()?;
         }
