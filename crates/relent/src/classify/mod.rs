@@ -102,7 +102,12 @@ fn classify_http(
         .map(body::aws_error_type);
     // A success is a success unless the body carries an error; checking for the word "error"
     // first keeps the common path free of JSON parsing and allocation.
-    if success && aws_header.is_none() && !contains_ascii_ci(scanned, b"error") {
+    // MiniMax reports a failure inside a 200 in `base_resp`, without the word "error".
+    if success
+        && aws_header.is_none()
+        && !contains_ascii_ci(scanned, b"error")
+        && memchr::memmem::find(scanned, b"\"base_resp\"").is_none()
+    {
         // Gemini answers a blocked prompt with a 200 that holds no candidates, only
         // `promptFeedback.blockReason` (ai.google.dev, "Safety settings").
         if provider.spec().google_quota_wording && contains_ascii_ci(scanned, b"blockreason") {

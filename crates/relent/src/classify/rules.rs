@@ -482,6 +482,10 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "unknown model",
     "invalid model",
     "invalid_model",
+    // FastChat's 40301 "Only … allowed now, your model …" (no worker serves it); Naver CLOVA
+    // Studio's 40082 "model fade out" (support for the model has ended).
+    "allowed now, your model",
+    "model fade out",
     "is not a valid model",
     "no such model",
     "model_not_available",
@@ -571,6 +575,9 @@ const PERMISSION: &[&str] = &[
     // `models` permission is required to access this endpoint").
     "permission is required",
     "only master key",
+    // Naver CLOVA Studio's 40170 "No subscription request history found. Please request a
+    // subscription to use" (a 401: the account never enrolled in the service).
+    "request a subscription",
     // A feature closed to the organization ("The access_programs parameter is not enabled
     // for this organization").
     "not enabled for this organization",
@@ -636,17 +643,6 @@ const INVOCATION_TIMEOUT: &[&str] = &[
 /// provider side failed; the gateway's key and the request are fine.
 const UPSTREAM_FAILED: &[&str] = &["failed to get response from provider"];
 
-/// The server failing, in words, for an error that arrived inside a 200 with no status or
-/// type to go by (Ollama's streamed `{"error":"an unknown error was encountered while running
-/// the model"}`): a server error, not an unknown answer.
-const SERVER_FAULT: &[&str] = &[
-    "internal server error",
-    "internal error",
-    "unexpected error",
-    "while running the model",
-    "an error occurred while processing",
-];
-
 /// A relay with no channel (upstream route) that serves the requested model: one-api and
 /// new-api answer "当前分组 default 下对于模型 gpt-4 无可用渠道" ("no available channel for
 /// model … in group …") with a 503 and, in new-api, the code `model_not_found`. Another model
@@ -659,6 +655,9 @@ const NO_CHANNEL: &[&str] = &[
     "no model is currently loaded",
     "no models loaded",
     "no model loaded",
+    // LocalAI: "failed to load model with internal loader: backend not found: …" (a 500: the
+    // backend the model is configured for is not installed).
+    "backend not found",
     "无可用渠道",
     "no available channel",
     "no available channels",
@@ -814,6 +813,7 @@ const RETRY_LATER: &[&str] = &["try again in", "please retry after"];
 /// `models` permission is required").
 const KEY_RESTRICTED: &[&str] = &[
     "only master key",
+    "request a subscription",
     "permission is required",
     "missing scopes",
     "insufficient permissions",
@@ -854,7 +854,6 @@ enum Family {
     UnsupportedParam,
     InvocationTimeout,
     UpstreamFailed,
-    ServerFault,
     UsageLimit,
     TransientSignal,
     Money,
@@ -866,7 +865,7 @@ enum Family {
     Excess,
 }
 
-const FAMILIES: [(Family, &[&str]); 41] = [
+const FAMILIES: [(Family, &[&str]); 40] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -912,7 +911,6 @@ const FAMILIES: [(Family, &[&str]); 41] = [
     (Family::UnsupportedParam, UNSUPPORTED_PARAM),
     (Family::InvocationTimeout, INVOCATION_TIMEOUT),
     (Family::UpstreamFailed, UPSTREAM_FAILED),
-    (Family::ServerFault, SERVER_FAULT),
     (Family::UsageLimit, USAGE_LIMIT),
     (Family::TransientSignal, TRANSIENT_SIGNAL),
     (Family::Money, MONEY),
@@ -1416,9 +1414,6 @@ pub(crate) fn decide(
     if sig.has(Family::Payload) {
         return Reason::PayloadTooLarge;
     }
-    if status == 0 && sig.has(Family::ServerFault) {
-        return Reason::ServerError;
-    }
     by_status(status)
 }
 
@@ -1508,7 +1503,10 @@ fn usage_window(sig: Signals, loose: bool) -> bool {
 
 fn by_status(status: u16) -> Reason {
     match status {
-        0 => Reason::Unknown,
+        // An error inside a 200 with no status, type or wording to place it: the server took
+        // the request and then failed (Ollama's streamed `{"error":"an unknown error was
+        // encountered while running the model"}`, `{"error":"XML syntax error on line 3"}`).
+        0 => Reason::ServerError,
         200..=299 => Reason::Success,
         400 | 405 | 415 | 422 => Reason::MalformedRequest,
         401 => Reason::KeyRejected,
@@ -2804,6 +2802,88 @@ mod tests {
             reason_of(Provider::Openai, 200, &[], blocked),
             Reason::Success
         );
+    }
+
+    #[test]
+    fn eleventh_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            (
+                500,
+                "could not start: backend not found: llama-cpp",
+                Reason::ModelNotFound,
+            ),
+            (
+                400,
+                "Only llama-3, qwen allowed now, your model gpt-4",
+                Reason::ModelNotFound,
+            ),
+            (400, "model fade out", Reason::ModelNotFound),
+            (
+                401,
+                "Please request a subscription to use this service",
+                Reason::PermissionDenied,
+            ),
+        ];
+        assert_reasons(cases);
+        let shapes: &[(u16, &str, Reason)] = &[
+            // MiniMax's `base_resp`, inside a 200 as on an error status; 0 is a success.
+            (
+                200,
+                r#"{"id":"1","base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}"#,
+                Reason::QuotaExhausted,
+            ),
+            (
+                200,
+                r#"{"id":"1","choices":[],"base_resp":{"status_code":0,"status_msg":"success"}}"#,
+                Reason::Success,
+            ),
+            (
+                200,
+                r#"{"base_resp":{"status_code":1002,"status_msg":"rate limit exceeded (RPM)"}}"#,
+                Reason::RateLimited,
+            ),
+            // CLOVA Studio's `status` object.
+            (
+                400,
+                r#"{"status":{"code":"40082","message":"model fade out"},"result":null}"#,
+                Reason::ModelNotFound,
+            ),
+            (
+                429,
+                r#"{"status":{"code":"42901","message":"Too many requests"},"result":null}"#,
+                Reason::RateLimited,
+            ),
+            // An error inside a 200 that nothing places: the server took the request and
+            // failed.
+            (
+                200,
+                r#"{"error":"XML syntax error on line 3: unexpected EOF"}"#,
+                Reason::ServerError,
+            ),
+            (
+                200,
+                "data: {\"error\":{\"message\":\"something broke\"}}\n\n",
+                Reason::ServerError,
+            ),
+            // OpenAI's Responses API: a failed response inside the stream.
+            (
+                200,
+                "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"r\",\"error\":{\"code\":\"context_length_exceeded\",\"message\":\"Your input exceeds the context window of this model.\"}}}\n\n",
+                Reason::ContextOverflow,
+            ),
+            (
+                200,
+                "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"error\":null}}\n\n",
+                Reason::Success,
+            ),
+        ];
+        for &(status, body, want) in shapes {
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], body),
+                want,
+                "{status} {body}"
+            );
+        }
     }
 
     #[test]

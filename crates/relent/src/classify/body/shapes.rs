@@ -96,6 +96,13 @@ pub(super) struct Members<'a> {
     /// `__type` (AWS).
     pub(super) aws_type: Option<Scalar<'a>>,
     pub(super) status: Option<Scalar<'a>>,
+    /// The `message` and `code` of `status`, when it is an object (Naver CLOVA Studio:
+    /// `{"status":{"code":"40082","message":"model fade out"},"result":null}`).
+    pub(super) status_object: Option<FirstError<'a>>,
+    /// MiniMax's `base_resp`: `status_msg` as the message and `status_code` as the code
+    /// (`{"base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}`, also inside a
+    /// 200; a `status_code` of 0 is a success).
+    pub(super) base_resp: Option<FirstError<'a>>,
     pub(super) code: Option<Scalar<'a>>,
     /// `innererror.code` (Azure).
     pub(super) inner_code: Option<Scalar<'a>>,
@@ -189,6 +196,7 @@ impl<'a> Object<'a> {
             }
             Some(ErrorMember::Null) | None => {
                 let explicit = this.kind.as_ref().and_then(Scalar::as_str) == Some("error")
+                    || this.base_resp.as_ref().is_some_and(FirstError::failed)
                     || this.object.as_ref().and_then(Scalar::as_str) == Some("error")
                     || this.error_msg.as_ref().is_some_and(Scalar::is_str)
                     || this.error_message.as_ref().is_some_and(Scalar::is_str);
@@ -196,7 +204,8 @@ impl<'a> Object<'a> {
                     || this.errors.is_some()
                     || this.message.as_ref().is_some_and(Scalar::is_str)
                     || this.upper_message.as_ref().is_some_and(Scalar::is_str)
-                    || this.detail.is_some();
+                    || this.detail.is_some()
+                    || this.status_object.is_some();
                 if !(explicit || (!in_band && loose)) {
                     return None;
                 }
@@ -263,9 +272,15 @@ impl<'a> Members<'a> {
         if fields.code.is_none() {
             fields.code = self.error_code.take().and_then(Scalar::text);
         }
-        for other in [self.errors.take(), self.detail_object.take()]
-            .into_iter()
-            .flatten()
+        let base_resp = self.base_resp.take().filter(FirstError::failed);
+        for other in [
+            self.errors.take(),
+            self.detail_object.take(),
+            self.status_object.take(),
+            base_resp,
+        ]
+        .into_iter()
+        .flatten()
         {
             if fields.message.is_none() {
                 fields.message = other.message.and_then(Scalar::text);
@@ -273,6 +288,17 @@ impl<'a> Members<'a> {
             if fields.code.is_none() {
                 fields.code = other.code.and_then(Scalar::text);
             }
+        }
+    }
+}
+
+impl FirstError<'_> {
+    /// Whether a `base_resp` says the call failed: a `status_code` other than 0.
+    pub(super) fn failed(&self) -> bool {
+        match &self.code {
+            Some(Scalar::Num(n)) => n.as_f64().is_some_and(|c| c != 0.0),
+            Some(Scalar::Str(s)) => !s.is_empty() && s != "0",
+            _ => false,
         }
     }
 }

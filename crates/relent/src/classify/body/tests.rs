@@ -59,6 +59,7 @@ mod reference {
             }
             Some(Value::Null) | None => {
                 let explicit = obj.get("type").and_then(Value::as_str) == Some("error")
+                    || base_resp_failed(obj.get("base_resp"))
                     || obj.get("object").and_then(Value::as_str) == Some("error")
                     || obj.get("error_msg").is_some_and(Value::is_string)
                     || obj.get("error_message").is_some_and(Value::is_string);
@@ -70,7 +71,8 @@ mod reference {
                         .is_some_and(Value::is_object)
                     || obj.get("message").is_some_and(Value::is_string)
                     || obj.get("Message").is_some_and(Value::is_string)
-                    || obj.contains_key("detail");
+                    || obj.contains_key("detail")
+                    || obj.get("status").is_some_and(Value::is_object);
                 if !(explicit || (!in_band && loose)) {
                     return None;
                 }
@@ -174,7 +176,14 @@ mod reference {
             .and_then(Value::as_array)
             .and_then(|items| items.first());
         let detail = error.get("detail");
-        for other in [first, detail]
+        let status = error.get("status");
+        let base_resp = error
+            .get("base_resp")
+            .filter(|b| base_resp_failed(Some(b)))
+            .map(|b| {
+                serde_json::json!({"message": b.get("status_msg"), "code": b.get("status_code")})
+            });
+        for other in [first, detail, status, base_resp.as_ref()]
             .into_iter()
             .flatten()
             .filter(|o| o.is_object())
@@ -185,6 +194,18 @@ mod reference {
             if fields.code.is_none() {
                 fields.code = other.get("code").and_then(as_text);
             }
+        }
+    }
+
+    /// Whether a `base_resp` object has a `status_code` other than 0.
+    fn base_resp_failed(base: Option<&Value>) -> bool {
+        match base
+            .filter(|b| b.is_object())
+            .and_then(|b| b.get("status_code"))
+        {
+            Some(Value::Number(n)) => n.as_f64().is_some_and(|c| c != 0.0),
+            Some(Value::String(s)) => !s.is_empty() && s != "0",
+            _ => false,
         }
     }
 
@@ -279,6 +300,16 @@ fn visitors_agree_with_the_value_reading_on_odd_shapes() {
         r#"{"response":{"error":{"code":"a"}},"error":null}"#,
         r#"{"response":{"error":"text"},"message":"m"}"#,
         r#"{"response":[{"error":{"code":"a"}}]}"#,
+        r#"{"status":{"code":"40082","message":"model fade out"},"result":null}"#,
+        r#"{"status":{"code":7},"detail":{"message":"d"}}"#,
+        r#"{"error":{"status":{"message":"inner"},"code":"c"}}"#,
+        r#"{"status":"ok","status":{"code":"x"}}"#,
+        r#"{"base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}"#,
+        r#"{"id":"x","base_resp":{"status_code":0,"status_msg":"success"}}"#,
+        r#"{"base_resp":{"status_code":"1002","status_msg":7}}"#,
+        r#"{"base_resp":{"status_code":-1.5}}"#,
+        r#"{"base_resp":[1],"message":"m"}"#,
+        r#"{"error":{"base_resp":{"status_code":1,"status_msg":"inner"}}}"#,
         r#"{"error_message":{"nested":1},"message":"m"}"#,
         r#"{"detail":{"message":"dm","code":7},"message":"top"}"#,
         r#"{"detail":{"message":{"x":1},"code":null}}"#,
@@ -334,6 +365,9 @@ fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         "error_msg",
         "error_message",
         "response",
+        "base_resp",
+        "status_code",
+        "status_msg",
         "errors",
         "other",
     ]);

@@ -489,8 +489,8 @@ any_json!(FirstErrorItem<'de>, FirstErrorItemVisitor, FirstErrorItem(None), "an 
     }
 });
 
-/// `detail`: a scalar as it is, or an object as [`Scalar::Other`] with its `message` and
-/// `code`.
+/// `detail` (or `status`): a scalar as it is, or an object as [`Scalar::Other`] with its
+/// `message` and `code`.
 struct DetailMember<'a>(Scalar<'a>, Option<FirstError<'a>>);
 
 impl<'de> Deserialize<'de> for DetailMember<'de> {
@@ -546,6 +546,25 @@ impl<'de> Visitor<'de> for DetailMemberVisitor {
         Ok(DetailMember(Scalar::Other, object))
     }
 }
+
+/// MiniMax's `base_resp`: its `status_code` and `status_msg`, when it is an object.
+struct BaseResp<'a>(Option<FirstError<'a>>);
+
+any_json!(BaseResp<'de>, BaseRespVisitor, BaseResp(None), "a base_resp", objects {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BaseResp<'de>, A::Error> {
+        let mut base = FirstError::default();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "status_msg" => base.message = Some(map.next_value()?),
+                "status_code" => base.code = Some(map.next_value()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(BaseResp(Some(base)))
+    }
+});
 
 /// `innererror`: its `code`, when it is an object.
 struct InnerError<'a>(Option<Scalar<'a>>);
@@ -723,13 +742,18 @@ impl<'de> Members<'de> {
             "type" => self.kind = Some(map.next_value()?),
             "object" => self.object = Some(map.next_value()?),
             "__type" => self.aws_type = Some(map.next_value()?),
-            "status" => self.status = Some(map.next_value()?),
+            "status" => {
+                let DetailMember(text, object) = map.next_value()?;
+                self.status = Some(text);
+                self.status_object = object;
+            }
             "code" => self.code = Some(map.next_value()?),
             "innererror" => self.inner_code = map.next_value::<InnerError<'de>>()?.0,
             "details" => self.details = Some(map.next_value()?),
             "metadata" => self.metadata = map.next_value::<MetadataMember<'de>>()?.0,
             "error_msg" => self.error_msg = Some(map.next_value()?),
             "error_message" => self.error_message = Some(map.next_value()?),
+            "base_resp" => self.base_resp = map.next_value::<BaseResp<'de>>()?.0,
             "error_code" => self.error_code = Some(map.next_value()?),
             "errors" => self.errors = map.next_value::<ErrorsMember<'de>>()?.0,
             _ => return Ok(false),
