@@ -426,6 +426,11 @@ const MAX_TOKENS_PARAM: &[&str] = &[
 ];
 
 const CONTENT_FILTER: &[&str] = &[
+    // OpenAI's `invalid_prompt` "Invalid prompt: we've limited access to this content for
+    // safety reasons" (the type alone also covers prompts refused for their shape, such as
+    // "repetitive patterns").
+    "limited access to this content",
+    "for safety reasons",
     // OpenAI's cyber-security wall: "This capability requires enrollment in Trusted Access for
     // Cyber" (the request's subject, not the key, is refused).
     "trusted access for cyber",
@@ -584,6 +589,9 @@ const PERMISSION: &[&str] = &[
     // A model the workspace switched off (OpenCode Zen's 401 `ModelError` "Model is
     // disabled").
     "model is disabled",
+    // GitHub Copilot: "The requested model is not available for integrator …" (the client's
+    // integration may not use it).
+    "not available for integrator",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
@@ -625,6 +633,11 @@ const UNSUPPORTED_PARAM: &[&str] = &[
     "unknown_parameter",
     "unrecognized request argument",
     "path not allowed",
+    // xAI's 404 "No handler found on route. Please double check your URL"; OpenCode Go's 401
+    // "Model … is not supported for format oa-compat" (the model is served on another API).
+    "no handler found",
+    "check your url",
+    "not supported for format",
 ];
 
 /// A model server that did not answer in time, said by the platform in front of it:
@@ -641,7 +654,15 @@ const INVOCATION_TIMEOUT: &[&str] = &[
 /// A gateway that could not get an answer from the provider behind it, on a 4xx of its own:
 /// Cloudflare AI Gateway's 400 code 2005 "Failed to get response from provider". The
 /// provider side failed; the gateway's key and the request are fine.
-const UPSTREAM_FAILED: &[&str] = &["failed to get response from provider"];
+const UPSTREAM_FAILED: &[&str] = &[
+    "failed to get response from provider",
+    // OpenCode Go's 403 "Upstream request failed: [server_error] Upstream response was not
+    // valid JSON" (its other upstream failures carry the upstream's own words, which
+    // decide); a Java backend's refused connection leaking through a 400 ("finishConnect(..)
+    // failed: Connection refused: …").
+    "upstream response was not valid json",
+    "finishconnect(",
+];
 
 /// A relay with no channel (upstream route) that serves the requested model: one-api and
 /// new-api answer "当前分组 default 下对于模型 gpt-4 无可用渠道" ("no available channel for
@@ -707,6 +728,10 @@ const WAF_CHALLENGE: &[&str] = &[
 /// Markers of a blocking intermediary, trusted only on a 403 or 429 (a Cloudflare-branded
 /// 502 page is a real upstream failure, not a block).
 const WAF_BLOCK: &[&str] = &[
+    // A relay's plain "Your request was blocked."; Cloudflare's plain-text firewall errors
+    // ("error code: 1010", a banned client signature; 1020, a firewall rule).
+    "request was blocked",
+    "error code: 10",
     "cloudflare",
     "access denied",
     "request blocked",
@@ -740,6 +765,8 @@ const PAYLOAD: &[&str] = &[
     // A gateway's cap on the request's bytes: "exceeds maximum allowed content length.
     // RequestSize(bytes): 34021227, Limit(bytes): 33554432".
     "allowed content length",
+    // Gemini's 400 "Request payload size exceeds the limit: 314572800 bytes."
+    "payload size exceeds",
     "file is too large",
     "file too large",
     "pdf pages",
@@ -750,6 +777,10 @@ const PAYLOAD: &[&str] = &[
     // max_num_tokens (32768)" (a per-step token budget, below the context window).
     "max_num_tokens",
 ];
+
+/// A relay's own word filter, trusted on any status: new-api and one-api answer a 500
+/// `sensitive_words_detected` "sensitive words detected" when their list matches the prompt.
+const CONTENT_STRONG: &[&str] = &["sensitive_words_detected", "sensitive words detected"];
 
 /// A usage limit, as opposed to spent money: on a 402 or a 429 it is a wall only when nothing
 /// says it lifts by itself (see [`TRANSIENT_SIGNAL`] and `usage_window`).
@@ -863,9 +894,10 @@ enum Family {
     LongWindow,
     UsageLimitLoose,
     Excess,
+    ContentStrong,
 }
 
-const FAMILIES: [(Family, &[&str]); 40] = [
+const FAMILIES: [(Family, &[&str]); 41] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -882,7 +914,17 @@ const FAMILIES: [(Family, &[&str]); 40] = [
     (Family::Payload, PAYLOAD),
     (Family::WaitPhrase, WAIT_PHRASE),
     (Family::OpenrouterWrapped, &["provider returned error"]),
-    (Family::GatewayWrapped, &["error from provider ("]),
+    // A gateway relaying its upstream's limit: "Error from provider (…)"; 9Router's
+    // "[nvidia/model] [429]: …"; CLIProxyAPI's `model_cooldown` "All credentials for model …
+    // are cooling down via provider …".
+    (
+        Family::GatewayWrapped,
+        &[
+            "error from provider (",
+            "] [429]",
+            "are cooling down via provider",
+        ],
+    ),
     (Family::GoogleExhausted, &["resource_exhausted"]),
     (Family::ResourceExhaustedText, &["resource exhausted"]),
     (Family::QuotaWord, &["quota"]),
@@ -920,6 +962,7 @@ const FAMILIES: [(Family, &[&str]); 40] = [
     (Family::LongWindow, LONG_WINDOW),
     (Family::UsageLimitLoose, USAGE_LIMIT_LOOSE),
     (Family::Excess, EXCESS),
+    (Family::ContentStrong, CONTENT_STRONG),
 ];
 
 // Each family is one bit of a `u64`.
@@ -1321,6 +1364,10 @@ pub(crate) fn decide(
     if html {
         return html_page(status, sig);
     }
+    // A plain-text 403 (no JSON error, no page) in a firewall's words.
+    if status == 403 && fields.is_none() && sig.has(Family::WafBlock) {
+        return Reason::BlockedByWaf;
+    }
     // Redirects and proxy authentication come from the path to the API, not from the API.
     if matches!(status, 300..=399 | 407) {
         return by_status(status);
@@ -1379,7 +1426,7 @@ pub(crate) fn decide(
     if sig.has(Family::ContextStrong) || weak_context {
         return Reason::ContextOverflow;
     }
-    if sig.has(Family::ContentFilter) && !server {
+    if (sig.has(Family::ContentFilter) && !server) || sig.has(Family::ContentStrong) {
         return Reason::ContentFilter;
     }
     if sig.has(Family::UnsupportedParam) {
@@ -2802,6 +2849,92 @@ mod tests {
             reason_of(Provider::Openai, 200, &[], blocked),
             Reason::Success
         );
+    }
+
+    #[test]
+    fn twelfth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // A relay's word filter, on any status.
+            (500, "sensitive words detected", Reason::ContentFilter),
+            (400, "sensitive_words_detected", Reason::ContentFilter),
+            (
+                400,
+                "We've limited access to this content for safety reasons.",
+                Reason::ContentFilter,
+            ),
+            (
+                400,
+                "Sorry! We've encountered an issue with repetitive patterns in your prompt.",
+                Reason::MalformedRequest,
+            ),
+            // A gateway's upstream that failed, on the gateway's own 4xx.
+            (
+                403,
+                "Upstream request failed: [server_error] Upstream response was not valid JSON",
+                Reason::ServerError,
+            ),
+            (
+                400,
+                "finishConnect(..) failed: Connection refused: backend-7/10.0.0.1:80",
+                Reason::ServerError,
+            ),
+            // The upstream's own words decide otherwise.
+            (
+                403,
+                "Upstream request failed: [403] This model is not available in your region.",
+                Reason::PermissionDenied,
+            ),
+            // Wrong place or wrong API surface.
+            (
+                404,
+                "No handler found on route. Please double check your URL.",
+                Reason::MalformedRequest,
+            ),
+            (
+                401,
+                "Model foo is not supported for format oa-compat",
+                Reason::MalformedRequest,
+            ),
+            (
+                400,
+                "The requested model is not available for integrator \"vscode-chat\".",
+                Reason::PermissionDenied,
+            ),
+            (
+                400,
+                "Request payload size exceeds the limit: 20971520 bytes.",
+                Reason::PayloadTooLarge,
+            ),
+            // A gateway relaying its upstream's limit.
+            (
+                429,
+                "[groq/llama-4] [429]: rate limited (reset after 12s)",
+                Reason::UpstreamRateLimited,
+            ),
+            (
+                429,
+                "All credentials for model m are cooling down via provider p",
+                Reason::UpstreamRateLimited,
+            ),
+        ];
+        assert_reasons(cases);
+        // A firewall's plain-text 403; the same words in a JSON error are the API's.
+        for (status, body, want) in [
+            (403, "Your request was blocked.", Reason::BlockedByWaf),
+            (403, "error code: 1020", Reason::BlockedByWaf),
+            (504, "error code: 504", Reason::ServerError),
+            (
+                403,
+                r#"{"error":{"message":"Your request was blocked."}}"#,
+                Reason::PermissionDenied,
+            ),
+        ] {
+            assert_eq!(
+                reason_of(Provider::Generic, status, &[], body),
+                want,
+                "{status} {body}"
+            );
+        }
     }
 
     #[test]
