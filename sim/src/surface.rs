@@ -53,7 +53,7 @@ thread_local! {
 }
 
 /// What is wrong with the names one action carries, judged against its JSON. A send's
-/// idempotency key is judged every time; the names, once per distinct [`Names`] (serialising
+/// idempotency key is judged every time; the names, once per distinct kind and reason (serialising
 /// every action of every world would cost more than the world).
 pub fn action_names(action: &Action) -> Option<String> {
     if let Action::Send(send) = action {
