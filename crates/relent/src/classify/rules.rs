@@ -430,6 +430,14 @@ const CONTENT_FILTER: &[&str] = &[
     // safety reasons" (the type alone also covers prompts refused for their shape, such as
     // "repetitive patterns").
     "limited access to this content",
+    // xAI's 403 "Content violates usage guidelines. … Failed check: SAFETY_CHECK_TYPE_BIO";
+    // Imagen's 400 "The response is blocked, as it may violate our policies", "This prompt
+    // contains sensitive words that violate Google's Responsible AI practices".
+    "violates usage guidelines",
+    "safety_check_type",
+    "may violate our policies",
+    "responsible ai practices",
+    "sensitive words",
     "for safety reasons",
     // OpenAI's cyber-security wall: "This capability requires enrollment in Trusted Access for
     // Cyber" (the request's subject, not the key, is refused).
@@ -638,6 +646,8 @@ const UNSUPPORTED_PARAM: &[&str] = &[
     "no handler found",
     "check your url",
     "not supported for format",
+    // Fireworks: "model is missing conversation_config, please use /completions API instead".
+    "use /completions",
 ];
 
 /// A model server that did not answer in time, said by the platform in front of it:
@@ -780,7 +790,16 @@ const PAYLOAD: &[&str] = &[
 
 /// A relay's own word filter, trusted on any status: new-api and one-api answer a 500
 /// `sensitive_words_detected` "sensitive words detected" when their list matches the prompt.
-const CONTENT_STRONG: &[&str] = &["sensitive_words_detected", "sensitive words detected"];
+///
+/// Also a gateway's guardrail that refused the prompt, whatever status the gateway gave it
+/// (LiteLLM's 500 "Bedrock guardrail failed: I cannot respond to requests containing
+/// personally identifiable information").
+const CONTENT_STRONG: &[&str] = &[
+    "sensitive_words_detected",
+    "sensitive words detected",
+    "guardrail failed",
+    "guardrail intervened",
+];
 
 /// A usage limit, as opposed to spent money: on a 402 or a 429 it is a wall only when nothing
 /// says it lifts by itself (see [`TRANSIENT_SIGNAL`] and `usage_window`).
@@ -2849,6 +2868,46 @@ mod tests {
             reason_of(Provider::Openai, 200, &[], blocked),
             Reason::Success
         );
+    }
+
+    #[test]
+    fn thirteenth_round_rules_hold_for_neighbouring_wordings() {
+        let cases: &[(u16, &str, Reason)] = &[
+            // A gateway's guardrail refused the prompt, whatever status it gave.
+            (
+                500,
+                "Guardrail intervened: the request contains blocked topics",
+                Reason::ContentFilter,
+            ),
+            (
+                502,
+                "Bedrock guardrail failed: PII detected",
+                Reason::ContentFilter,
+            ),
+            // Providers' own content checks.
+            (
+                403,
+                "Content violates usage guidelines. Failed check: SAFETY_CHECK_TYPE_CSAM",
+                Reason::ContentFilter,
+            ),
+            (
+                400,
+                "The image is blocked, as it may violate our policies.",
+                Reason::ContentFilter,
+            ),
+            (
+                400,
+                "The prompt contains sensitive words; rephrase it.",
+                Reason::ContentFilter,
+            ),
+            // A model served only on another endpoint.
+            (
+                404,
+                "this model has no chat template, please use /completions instead",
+                Reason::MalformedRequest,
+            ),
+        ];
+        assert_reasons(cases);
     }
 
     #[test]
