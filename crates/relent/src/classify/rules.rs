@@ -192,6 +192,9 @@ const QUOTA: &[&str] = &[
     // Arrears: Volcengine Ark `AccountOverdueError` "your account has an overdue balance".
     "overdue balance",
     "accountoverdue",
+    // "Access denied due to overdue account" (an OpenAI-compatible provider's 403).
+    "overdue account",
+    "account is overdue",
     // Spent credit and paid-only models, in gateways' and aggregators' words: "credits
     // exhausted", "no usable credits", "top up your credits", "out of funds", a
     // `balance_depleted` code, "your plan does not include …", and a paid model behind the
@@ -2908,6 +2911,19 @@ mod tests {
             ),
         ];
         assert_reasons(cases);
+        // Fourteenth round: an unpaid account behind a 403.
+        assert_reasons(&[
+            (
+                403,
+                "Access denied: overdue account",
+                Reason::QuotaExhausted,
+            ),
+            (
+                403,
+                "Your account is overdue; pay to continue",
+                Reason::QuotaExhausted,
+            ),
+        ]);
     }
 
     #[test]
