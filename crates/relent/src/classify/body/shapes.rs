@@ -72,11 +72,34 @@ pub(super) struct Object<'a> {
     /// The members of `error`, when `error` is [`ErrorMember::Object`].
     pub(super) error_members: Members<'a>,
     pub(super) members: Members<'a>,
-    /// What `response.error` was, when `response` is an object (OpenAI's Responses API
-    /// streams a failure as `{"type":"response.failed","response":{…,"error":{…}}}`).
-    pub(super) response_error: Option<ErrorMember<'a>>,
-    /// The members of `response.error`, when it is an object.
-    pub(super) response_error_members: Members<'a>,
+    /// `response.error`, when `response` is an object that has an `error` (OpenAI's
+    /// Responses API streams a failure as `{"type":"response.failed","response":{…,"error":
+    /// {…}}}`). Boxed: most bodies have no `response`, and a `Members` is large to clear and
+    /// drop.
+    pub(super) response_error: Option<Box<ResponseError<'a>>>,
+}
+
+/// What `response.error` was, and its members when it is an object.
+#[derive(Default)]
+pub(super) struct ResponseError<'a> {
+    pub(super) error: Option<ErrorMember<'a>>,
+    pub(super) members: Members<'a>,
+}
+
+/// Error objects beside the error's own members, which few bodies have (so they are boxed
+/// together, out of [`Members`]): each one's `message` and `code` fill what the error lacks.
+#[derive(Default)]
+pub(super) struct Others<'a> {
+    /// A `detail` object (FastAPI servers raising an error with a structured detail;
+    /// ChatGPT's backend: `{"detail": {"code": "deactivated_workspace"}}`).
+    pub(super) detail: Option<FirstError<'a>>,
+    /// A `status` object (Naver CLOVA Studio:
+    /// `{"status":{"code":"40082","message":"model fade out"},"result":null}`).
+    pub(super) status: Option<FirstError<'a>>,
+    /// MiniMax's `base_resp`: `status_msg` as the message and `status_code` as the code
+    /// (`{"base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}`, also inside
+    /// a 200; a `status_code` of 0 is a success).
+    pub(super) base_resp: Option<FirstError<'a>>,
 }
 
 /// The members of an error object other than a nested `error` (no rule looks at one).
@@ -86,23 +109,14 @@ pub(super) struct Members<'a> {
     /// `Message` (AWS).
     pub(super) upper_message: Option<Scalar<'a>>,
     pub(super) detail: Option<Scalar<'a>>,
-    /// The `message` and `code` of `detail`, when it is an object (FastAPI servers raising
-    /// an error with a structured detail; ChatGPT's backend: `{"detail": {"code":
-    /// "deactivated_workspace"}}`).
-    pub(super) detail_object: Option<FirstError<'a>>,
     /// `type`.
     pub(super) kind: Option<Scalar<'a>>,
     pub(super) object: Option<Scalar<'a>>,
     /// `__type` (AWS).
     pub(super) aws_type: Option<Scalar<'a>>,
     pub(super) status: Option<Scalar<'a>>,
-    /// The `message` and `code` of `status`, when it is an object (Naver CLOVA Studio:
-    /// `{"status":{"code":"40082","message":"model fade out"},"result":null}`).
-    pub(super) status_object: Option<FirstError<'a>>,
-    /// MiniMax's `base_resp`: `status_msg` as the message and `status_code` as the code
-    /// (`{"base_resp":{"status_code":1008,"status_msg":"insufficient balance"}}`, also inside a
-    /// 200; a `status_code` of 0 is a success).
-    pub(super) base_resp: Option<FirstError<'a>>,
+    /// `detail`, `status` and `base_resp` objects (see [`Others`]).
+    pub(super) others: Option<Box<Others<'a>>>,
     pub(super) code: Option<Scalar<'a>>,
     /// `innererror.code` (Azure).
     pub(super) inner_code: Option<Scalar<'a>>,
@@ -172,9 +186,11 @@ impl<'a> Object<'a> {
         // Without an `error` of its own, an object whose `response` failed carries that
         // response's error.
         if self.error.is_none() {
-            if let Some(ErrorMember::Object) = self.response_error.take() {
-                self.response_error_members.read_into(&mut fields);
-                return Some(fields);
+            if let Some(mut response) = self.response_error.take() {
+                if let Some(ErrorMember::Object) = response.error {
+                    response.members.read_into(&mut fields);
+                    return Some(fields);
+                }
             }
         }
         let this = &mut self.members;
@@ -196,7 +212,11 @@ impl<'a> Object<'a> {
             }
             Some(ErrorMember::Null) | None => {
                 let explicit = this.kind.as_ref().and_then(Scalar::as_str) == Some("error")
-                    || this.base_resp.as_ref().is_some_and(FirstError::failed)
+                    || this
+                        .others
+                        .as_ref()
+                        .and_then(|o| o.base_resp.as_ref())
+                        .is_some_and(FirstError::failed)
                     || this.object.as_ref().and_then(Scalar::as_str) == Some("error")
                     || this.error_msg.as_ref().is_some_and(Scalar::is_str)
                     || this.error_message.as_ref().is_some_and(Scalar::is_str);
@@ -205,7 +225,7 @@ impl<'a> Object<'a> {
                     || this.message.as_ref().is_some_and(Scalar::is_str)
                     || this.upper_message.as_ref().is_some_and(Scalar::is_str)
                     || this.detail.is_some()
-                    || this.status_object.is_some();
+                    || this.others.as_ref().is_some_and(|o| o.status.is_some());
                 if !(explicit || (!in_band && loose)) {
                     return None;
                 }
@@ -272,27 +292,34 @@ impl<'a> Members<'a> {
         if fields.code.is_none() {
             fields.code = self.error_code.take().and_then(Scalar::text);
         }
-        let base_resp = self.base_resp.take().filter(FirstError::failed);
-        for other in [
-            self.errors.take(),
-            self.detail_object.take(),
-            self.status_object.take(),
-            base_resp,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if fields.message.is_none() {
-                fields.message = other.message.and_then(Scalar::text);
-            }
-            if fields.code.is_none() {
-                fields.code = other.code.and_then(Scalar::text);
+        if let Some(first) = self.errors.take() {
+            first.fill(fields);
+        }
+        // Rare: looked at only when one of them was there.
+        if let Some(others) = self.others.take() {
+            let others = *others;
+            let base_resp = others.base_resp.filter(FirstError::failed);
+            for other in [others.detail, others.status, base_resp]
+                .into_iter()
+                .flatten()
+            {
+                other.fill(fields);
             }
         }
     }
 }
 
-impl FirstError<'_> {
+impl<'a> FirstError<'a> {
+    /// Fills the message and the code that `fields` still lacks from this object's.
+    fn fill(self, fields: &mut ErrorFields<'a>) {
+        if fields.message.is_none() {
+            fields.message = self.message.and_then(Scalar::text);
+        }
+        if fields.code.is_none() {
+            fields.code = self.code.and_then(Scalar::text);
+        }
+    }
+
     /// Whether a `base_resp` says the call failed: a `status_code` other than 0.
     pub(super) fn failed(&self) -> bool {
         match &self.code {

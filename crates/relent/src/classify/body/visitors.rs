@@ -3,8 +3,8 @@
 //! everything else is skipped (but still checked to be valid JSON).
 
 use super::shapes::{
-    Detail, Details, ErrorMember, FirstError, Members, Metadata, Object, Scalar, MAX_DETAILS,
-    MAX_VIOLATIONS,
+    Detail, Details, ErrorMember, FirstError, Members, Metadata, Object, Others, ResponseError,
+    Scalar, MAX_DETAILS, MAX_VIOLATIONS,
 };
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{
@@ -716,9 +716,9 @@ fn read_object<'de, A: MapAccess<'de>>(
             object.error = Some(map.next_value_seed(ErrorSeed(&mut object.error_members))?);
         } else if key == "response" {
             // The last `response` wins, as it does for `error`.
-            object.response_error_members = Members::default();
-            object.response_error =
-                map.next_value_seed(ResponseSeed(&mut object.response_error_members))?;
+            let mut response = Box::<ResponseError>::default();
+            response.error = map.next_value_seed(ResponseSeed(&mut response.members))?;
+            object.response_error = response.error.is_some().then_some(response);
         } else if !object.members.read(&key, &mut map)? {
             map.next_value::<IgnoredAny>()?;
         }
@@ -727,6 +727,23 @@ fn read_object<'de, A: MapAccess<'de>>(
 }
 
 impl<'de> Members<'de> {
+    /// Sets one of the rarely present objects of [`Others`] (the last one of a name wins),
+    /// allocating `Others` only when there is a value to keep.
+    fn set_other(
+        &mut self,
+        value: Option<FirstError<'de>>,
+        field: for<'o> fn(&'o mut Others<'de>) -> &'o mut Option<FirstError<'de>>,
+    ) {
+        match value {
+            Some(value) => *field(self.others.get_or_insert_with(Box::default)) = Some(value),
+            None => {
+                if let Some(others) = self.others.as_mut() {
+                    *field(others) = None;
+                }
+            }
+        }
+    }
+
     /// Reads the value of member `key` when the rules look at it; `false` when they do not
     /// (the caller skips the value).
     fn read<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
@@ -737,7 +754,7 @@ impl<'de> Members<'de> {
                 // An object counts as present (an error's `detail`) but is no text itself.
                 let DetailMember(text, object) = map.next_value()?;
                 self.detail = Some(text);
-                self.detail_object = object;
+                self.set_other(object, |o| &mut o.detail);
             }
             "type" => self.kind = Some(map.next_value()?),
             "object" => self.object = Some(map.next_value()?),
@@ -745,7 +762,7 @@ impl<'de> Members<'de> {
             "status" => {
                 let DetailMember(text, object) = map.next_value()?;
                 self.status = Some(text);
-                self.status_object = object;
+                self.set_other(object, |o| &mut o.status);
             }
             "code" => self.code = Some(map.next_value()?),
             "innererror" => self.inner_code = map.next_value::<InnerError<'de>>()?.0,
@@ -753,7 +770,10 @@ impl<'de> Members<'de> {
             "metadata" => self.metadata = map.next_value::<MetadataMember<'de>>()?.0,
             "error_msg" => self.error_msg = Some(map.next_value()?),
             "error_message" => self.error_message = Some(map.next_value()?),
-            "base_resp" => self.base_resp = map.next_value::<BaseResp<'de>>()?.0,
+            "base_resp" => {
+                let base = map.next_value::<BaseResp<'de>>()?.0;
+                self.set_other(base, |o| &mut o.base_resp);
+            }
             "error_code" => self.error_code = Some(map.next_value()?),
             "errors" => self.errors = map.next_value::<ErrorsMember<'de>>()?.0,
             _ => return Ok(false),
