@@ -1742,11 +1742,18 @@ mod tests {
     /// provider with that status, classifies as that reason.
     fn assert_reasons(cases: &[(u16, &str, Reason)]) {
         for &(status, message, want) in cases {
-            let body = openai_shape(message);
+            assert_bodies(&[(status, &openai_shape(message), want)]);
+        }
+    }
+
+    /// Each `(status, body, reason)`: the body as it is, from a generic provider with that
+    /// status, classifies as that reason.
+    fn assert_bodies(cases: &[(u16, &str, Reason)]) {
+        for &(status, body, want) in cases {
             assert_eq!(
-                reason_of(Provider::Generic, status, &[], &body),
+                reason_of(Provider::Generic, status, &[], body),
                 want,
-                "{status} {message}"
+                "{status} {body}"
             );
         }
     }
@@ -2994,7 +3001,7 @@ mod tests {
         ];
         assert_reasons(cases);
         // A firewall's plain-text 403; the same words in a JSON error are the API's.
-        for (status, body, want) in [
+        assert_bodies(&[
             (403, "Your request was blocked.", Reason::BlockedByWaf),
             (403, "error code: 1020", Reason::BlockedByWaf),
             (504, "error code: 504", Reason::ServerError),
@@ -3003,13 +3010,7 @@ mod tests {
                 r#"{"error":{"message":"Your request was blocked."}}"#,
                 Reason::PermissionDenied,
             ),
-        ] {
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], body),
-                want,
-                "{status} {body}"
-            );
-        }
+        ]);
     }
 
     #[test]
@@ -3085,13 +3086,7 @@ mod tests {
                 Reason::Success,
             ),
         ];
-        for &(status, body, want) in shapes {
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], body),
-                want,
-                "{status} {body}"
-            );
-        }
+        assert_bodies(shapes);
     }
 
     #[test]
@@ -3321,13 +3316,7 @@ mod tests {
                 Reason::ServerError,
             ),
         ];
-        for &(status, body, want) in shapes {
-            assert_eq!(
-                reason_of(Provider::Generic, status, &[], body),
-                want,
-                "{status} {body}"
-            );
-        }
+        assert_bodies(shapes);
     }
 
     #[test]

@@ -470,22 +470,32 @@ any_json!(
     }
 );
 
+/// The members `message` and `code` of an object, under the names it gives them (the last
+/// of each when one repeats).
+fn message_and_code<'de, A: MapAccess<'de>>(
+    mut map: A,
+    message: &str,
+    code: &str,
+) -> Result<FirstError<'de>, A::Error> {
+    let mut read = FirstError::default();
+    while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+        if key == message {
+            read.message = Some(map.next_value()?);
+        } else if key == code {
+            read.code = Some(map.next_value()?);
+        } else {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
+    Ok(read)
+}
+
 /// One item of `errors`: its `message` and `code` when it is an object.
 struct FirstErrorItem<'a>(Option<FirstError<'a>>);
 
 any_json!(FirstErrorItem<'de>, FirstErrorItemVisitor, FirstErrorItem(None), "an error", objects {
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FirstErrorItem<'de>, A::Error> {
-        let mut first = FirstError::default();
-        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-            match key.as_ref() {
-                "message" => first.message = Some(map.next_value()?),
-                "code" => first.code = Some(map.next_value()?),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(FirstErrorItem(Some(first)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FirstErrorItem<'de>, A::Error> {
+        Ok(FirstErrorItem(Some(message_and_code(map, "message", "code")?)))
     }
 });
 
@@ -551,18 +561,8 @@ impl<'de> Visitor<'de> for DetailMemberVisitor {
 struct BaseResp<'a>(Option<FirstError<'a>>);
 
 any_json!(BaseResp<'de>, BaseRespVisitor, BaseResp(None), "a base_resp", objects {
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BaseResp<'de>, A::Error> {
-        let mut base = FirstError::default();
-        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
-            match key.as_ref() {
-                "status_msg" => base.message = Some(map.next_value()?),
-                "status_code" => base.code = Some(map.next_value()?),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(BaseResp(Some(base)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<BaseResp<'de>, A::Error> {
+        Ok(BaseResp(Some(message_and_code(map, "status_msg", "status_code")?)))
     }
 });
 
