@@ -1012,6 +1012,9 @@ pub(crate) struct Signals(u64);
 ///   found by indexing that column with the current state;
 /// * entries are `u16` state numbers (half the memory of row offsets, so more of the table
 ///   stays in cache), with no flag bits to mask off;
+/// * the table has a fixed power-of-two length, so an index masked to it is known to be in
+///   bounds and no bounds check sits on the chain (the pages past the last column are never
+///   written, so they take no memory);
 /// * the states that end a phrase are numbered last, so "did this byte end a phrase" is a
 ///   comparison with [`Phrases::first_match`], which nothing on the chain waits for.
 ///
@@ -1020,12 +1023,14 @@ pub(crate) struct Signals(u64);
 struct Phrases {
     /// For each byte, where its class's column starts in [`Phrases::next`].
     column: [u32; 256],
-    /// `next[column + state]`: the state after reading a byte of that column's class.
-    next: Vec<u16>,
+    /// `next[column + state]`: the state after reading a byte of that column's class. The
+    /// table is [`TABLE`] entries long, more than the columns fill, so that an index masked
+    /// to [`TABLE`] needs no bounds check.
+    next: Box<[u16; TABLE]>,
     /// The states numbered this or higher end at least one phrase.
     first_match: u32,
-    /// For each state from `first_match` on (indexed by `state - first_match`), the families
-    /// of the phrases it ends.
+    /// For each state, the families of the phrases it ends (none before `first_match`).
+    /// Indexed by the state itself, so that nothing is computed from the state on the way.
     families: Vec<u64>,
     /// For each state, how many bytes it stands for: the length of the longest end of the
     /// text read so far that begins some phrase. The state after a text depends only on that
@@ -1035,6 +1040,11 @@ struct Phrases {
 
 /// The state before any byte is read.
 const START: u32 = 0;
+
+/// How many entries [`Phrases::next`] has room for: a power of two, at least the number of
+/// states times the number of byte classes (about 700 000 today; building the table checks
+/// it).
+const TABLE: usize = 1 << 20;
 
 /// The shortest text scanned by interleaved runs (see [`Phrases::scan_runs`]); a
 /// shorter one is scanned by one run, the parts being too short to gain.
@@ -1157,7 +1167,14 @@ impl Phrases {
         for (new, &old) in order.iter().enumerate() {
             renumber[old] = new as u16;
         }
-        let mut next = vec![0u16; count * stride];
+        assert!(
+            count * stride <= TABLE,
+            "the transition table ({count} states × {stride} classes) fits TABLE"
+        );
+        let mut next: Box<[u16; TABLE]> = vec![0u16; TABLE]
+            .into_boxed_slice()
+            .try_into()
+            .expect("the vector has TABLE entries");
         for (new, &old) in order.iter().enumerate() {
             for c in 0..stride {
                 next[c * count + new] = renumber[rows[old * stride + c] as usize];
@@ -1171,10 +1188,7 @@ impl Phrases {
             column,
             next,
             first_match: u32::from(first_match),
-            families: order[first_match as usize..]
-                .iter()
-                .map(|&old| families[old])
-                .collect(),
+            families: order.iter().map(|&old| families[old]).collect(),
             depth: order
                 .iter()
                 .map(|&old| u8::try_from(depth[old]).expect("phrases are shorter than 256 bytes"))
@@ -1187,14 +1201,14 @@ impl Phrases {
     fn step(&self, state: u32, byte: u8) -> u32 {
         // The state is kept as a u32 so that nothing re-extends it between loads.
         let column = self.column[usize::from(byte)] as usize;
-        u32::from(self.next[column + state as usize])
+        u32::from(self.next[(column + state as usize) & (TABLE - 1)])
     }
 
     /// The families of the phrases that `state` ends (none for most states).
     #[inline(always)]
     fn ended(&self, state: u32) -> u64 {
         if state >= self.first_match {
-            self.families[(state - self.first_match) as usize]
+            self.families[state as usize]
         } else {
             0
         }
