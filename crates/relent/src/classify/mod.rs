@@ -108,14 +108,7 @@ fn classify_http(
         && !contains_ascii_ci(scanned, b"error")
         && memchr::memmem::find(scanned, b"\"base_resp\"").is_none()
     {
-        // Gemini answers a blocked prompt with a 200 that holds no candidates, only
-        // `promptFeedback.blockReason` (ai.google.dev, "Safety settings").
-        if provider.spec().google_quota_wording && contains_ascii_ci(scanned, b"blockreason") {
-            let mut c = Classification::of(Reason::ContentFilter);
-            c.message = "the provider blocked the prompt (promptFeedback.blockReason)".into();
-            return c;
-        }
-        return Classification::of(Reason::Success);
+        return answer(provider, scanned);
     }
     // Validating is much cheaper than the lossy conversion's char-by-char walk, and error
     // bodies are nearly always valid UTF-8.
@@ -132,7 +125,7 @@ fn classify_http(
         body::extract(&text, success)
     };
     if success && fields.is_none() && aws_header.is_none() {
-        return Classification::of(Reason::Success);
+        return answer(provider, scanned);
     }
 
     // A body cut by the scan bound is not valid JSON; its end may still name the error.
@@ -276,6 +269,67 @@ fn classify_http(
     c.wait = wait;
     c.server_retry = server_retry;
     c
+}
+
+/// A 200 that holds no error: a success, unless the provider's filter blocked the prompt or
+/// stopped the answer, which the body says in a finish reason rather than an error.
+fn answer(provider: Provider, body: &[u8]) -> Classification {
+    let filtered = |message: &'static str| {
+        let mut c = Classification::of(Reason::ContentFilter);
+        c.message = message.into();
+        c
+    };
+    // Gemini answers a blocked prompt with a 200 that holds no candidates, only
+    // `promptFeedback.blockReason` (ai.google.dev, "Safety settings").
+    if provider.spec().google_quota_wording && contains_ascii_ci(body, b"blockreason") {
+        return filtered("the provider blocked the prompt (promptFeedback.blockReason)");
+    }
+    // OpenAI's and Azure's `finish_reason: "content_filter"` (Azure: "the output was filtered");
+    // the Responses API's `incomplete_details.reason: "content_filter"`. Azure's
+    // `content_filter_results`, sent with every answer, is no finish reason.
+    if memchr::memmem::find(body, b"\"content_filter\"").is_some()
+        && (member_is(body, b"\"finish_reason\"", b"\"content_filter\"")
+            || member_is(body, b"\"reason\"", b"\"content_filter\""))
+    {
+        return filtered("the provider's content filter stopped the answer (content_filter)");
+    }
+    // Gemini's and Vertex's candidates stopped by a safety filter, a blocklist, prohibited
+    // content or personal data (ai.google.dev, `FinishReason`).
+    if memchr::memmem::find(body, b"\"finishReason\"").is_some()
+        && GOOGLE_FILTER_FINISHES
+            .iter()
+            .any(|value| member_is(body, b"\"finishReason\"", value))
+    {
+        return filtered("the provider's safety filter stopped the answer (finishReason)");
+    }
+    Classification::of(Reason::Success)
+}
+
+/// Gemini's finish reasons that mean a filter stopped the answer, as JSON strings.
+const GOOGLE_FILTER_FINISHES: [&[u8]; 5] = [
+    b"\"SAFETY\"",
+    b"\"BLOCKLIST\"",
+    b"\"PROHIBITED_CONTENT\"",
+    b"\"SPII\"",
+    b"\"IMAGE_SAFETY\"",
+];
+
+/// Whether some member named `key` (quoted) has the value `value` (a quoted JSON string), as
+/// written in `body`: found without parsing, whitespace allowed around the colon.
+fn member_is(body: &[u8], key: &[u8], value: &[u8]) -> bool {
+    memchr::memmem::find_iter(body, key).any(|at| {
+        let rest = &body[at + key.len()..];
+        let rest = trim_json_space(rest);
+        rest.first() == Some(&b':') && trim_json_space(&rest[1..]).starts_with(value)
+    })
+}
+
+fn trim_json_space(bytes: &[u8]) -> &[u8] {
+    let skip = bytes
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    &bytes[skip..]
 }
 
 /// The status in SageMaker's "Received client error (400) from …" or "Received server error

@@ -15,6 +15,13 @@ use aho_corasick::{Anchored, MatchKind};
 use std::sync::OnceLock;
 
 const KEY_REJECTED: &[&str] = &[
+    // A kind of credential the API refuses whatever its value: GitHub Copilot's 400
+    // "Personal Access Tokens are not supported for this endpoint", Google's 401 "API keys
+    // are not supported by this API. Expected OAuth2 access token".
+    "access tokens are not supported",
+    "access token is not supported",
+    "api keys are not supported",
+    "api key is not supported",
     "invalid_api_key",
     "incorrect api key",
     "api key not valid",
@@ -233,6 +240,12 @@ const SHORT_WINDOW: &[&str] = &[
     // A limit per minute is a rate limit whatever the type says (Together's 429 "Your rate
     // limit is 60 queries per minute" comes with the type `credit_limit`).
     "per minute",
+    // Together's 429 "Your rate limits are 600 RPM (10 QPS) and 180000 TPM (3000 TPS)", again
+    // with the type `credit_limit`: units of a short window.
+    "per second",
+    "rpm",
+    "tpm",
+    "qps",
     // Chinese: "5 hours".
     "5 小时",
 ];
@@ -253,6 +266,11 @@ const OVERLOADED: &[&str] = &[
     "serviceunavailableexception",
     "temporarily unavailable",
     "no available capacity",
+    // Chutes' 429 "Infrastructure is at maximum capacity, try again later"; "at full
+    // capacity"; a model taken down for a while ("model is under maintenance", a 429).
+    "maximum capacity",
+    "full capacity",
+    "under maintenance",
     "high demand",
     // Cerebras "We're experiencing high traffic right now! Please try again soon."; DeepInfra
     // "Model busy, retry later".
@@ -457,6 +475,10 @@ const CONTENT_FILTER: &[&str] = &[
     "flagged for",
     "prohibited_content",
     "blocked due to safety",
+    // Cloudflare AI Gateway's guardrails: 2016 "Prompt blocked due to security
+    // configurations", 2017 "Response blocked …".
+    "prompt blocked",
+    "response blocked",
     "safety settings",
     "moderation",
     "inappropriate content",
@@ -494,7 +516,6 @@ const MODEL_NOT_FOUND: &[&str] = &[
     "no endpoints available",
     "try pulling it first",
     "deploymentnotfound",
-    "does not exist",
     "unknown model",
     "invalid model",
     "invalid_model",
@@ -603,11 +624,37 @@ const PERMISSION: &[&str] = &[
     // GitHub Copilot: "The requested model is not available for integrator …" (the client's
     // integration may not use it).
     "not available for integrator",
+    // A credential that lacks something the call needs: GitHub Copilot's 401 "Personal
+    // Access Token does not have Copilot Requests permission".
+    "token does not have",
+    "key does not have",
+    // Bedrock's Anthropic models ask for a use-case form first: "You have not filled out the
+    // required use-case form for this model", "Model use case details have not been
+    // submitted for this account".
+    "use-case form",
+    "use case form",
+    "use case details",
 ];
 
 /// Wording that says a model is missing, not merely closed to the caller. On a 404 it wins over
 /// permission wording beside it: "The model `x` does not exist or you do not have access to it"
 /// is a missing model.
+/// Something said not to exist, a model or anything else: a model only where the status
+/// says so (a 404 or 410) or a word beside it names one ([`MODEL_WORD`]). Groq's 400
+/// "requested tool does not exist" is a request naming a tool it did not define.
+const MISSING: &[&str] = &["does not exist"];
+
+/// Words for what serves a request: the model, its deployment or endpoint, a version of it,
+/// an adapter on it.
+const MODEL_WORD: &[&str] = &[
+    "model",
+    "deployment",
+    "engine",
+    "endpoint",
+    "version",
+    "adapter",
+];
+
 const NOT_FOUND_WORD: &[&str] = &[
     "not found",
     "not_found",
@@ -651,6 +698,11 @@ const UNSUPPORTED_PARAM: &[&str] = &[
     "not supported for format",
     // Fireworks: "model is missing conversation_config, please use /completions API instead".
     "use /completions",
+    // Azure AI Foundry's 404 `api_not_supported` "Requested API is currently not supported"
+    // (a Claude deployment asked on the chat completions route).
+    "api_not_supported",
+    "api is not supported",
+    "api is currently not supported",
 ];
 
 /// A model server that did not answer in time, said by the platform in front of it:
@@ -726,8 +778,14 @@ const DAILY: &[&str] = &[
 const WAIT_PHRASE: &[&str] = super::hints::WAIT_MARKERS;
 
 /// Markers of a challenge page, whatever the status.
+///
+/// Cloudflare's challenge pages load `/cdn-cgi/challenge-platform/h/…` and set
+/// `window._cf_chl_opt`. Its bot-detection beacon (`/cdn-cgi/challenge-platform/scripts/jsd/
+/// main.js`) rides on every page it serves, an nginx "413 Request Entity Too Large" too, so
+/// it marks no challenge.
 const WAF_CHALLENGE: &[&str] = &[
-    "cdn-cgi/challenge-platform",
+    "challenge-platform/h/",
+    "_cf_chl_opt",
     "enable javascript and cookies",
     "attention required",
     "just a moment",
@@ -744,6 +802,8 @@ const WAF_BLOCK: &[&str] = &[
     // A relay's plain "Your request was blocked."; Cloudflare's plain-text firewall errors
     // ("error code: 1010", a banned client signature; 1020, a firewall rule).
     "request was blocked",
+    // Cloudflare's block page: "Sorry, you have been blocked".
+    "you have been blocked",
     "error code: 10",
     "cloudflare",
     "access denied",
@@ -802,7 +862,19 @@ const CONTENT_STRONG: &[&str] = &[
     "sensitive words detected",
     "guardrail failed",
     "guardrail intervened",
+    // LiteLLM's guardrails: Lakera's "Violated content safety policy", Aporia's "Violated
+    // guardrail policy".
+    "content safety policy",
+    "guardrail policy",
 ];
+
+/// Words of a refusal ("Request blocked by Noma guardrail", "Prompt blocked due to security
+/// configurations"): with [`GUARDRAIL`] a content filter on any status.
+const BLOCKED: &[&str] = &["blocked by", "prompt blocked", "response blocked"];
+
+/// A gateway's guardrail named beside a refusal. Alone it is no refusal: Bedrock's "The
+/// guardrail identifier is invalid" is a malformed request.
+const GUARDRAIL: &[&str] = &["guardrail"];
 
 /// A usage limit, as opposed to spent money: on a 402 or a 429 it is a wall only when nothing
 /// says it lifts by itself (see [`TRANSIENT_SIGNAL`] and `usage_window`).
@@ -865,6 +937,9 @@ const RETRY_LATER: &[&str] = &["try again in", "please retry after"];
 /// (LiteLLM's 401 "Authentication Error, Only master key can be used to …", GitHub's 401 "The
 /// `models` permission is required").
 const KEY_RESTRICTED: &[&str] = &[
+    // "Personal Access Token does not have Copilot Requests permission" (a 401).
+    "token does not have",
+    "key does not have",
     "only master key",
     "request a subscription",
     "permission is required",
@@ -917,9 +992,13 @@ enum Family {
     UsageLimitLoose,
     Excess,
     ContentStrong,
+    Missing,
+    ModelWord,
+    Blocked,
+    Guardrail,
 }
 
-const FAMILIES: [(Family, &[&str]); 41] = [
+const FAMILIES: [(Family, &[&str]); 45] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -943,6 +1022,8 @@ const FAMILIES: [(Family, &[&str]); 41] = [
         Family::GatewayWrapped,
         &[
             "error from provider (",
+            // claude-code-router: "Error from provider(429): {…RESOURCE_EXHAUSTED…}".
+            "error from provider(",
             "] [429]",
             "are cooling down via provider",
         ],
@@ -968,7 +1049,15 @@ const FAMILIES: [(Family, &[&str]); 41] = [
     (Family::CheckPlan, &["check your plan and billing details"]),
     // one-api and new-api rewrite an upstream 429 as "当前分组上游负载已饱和，请稍后再试"
     // ("the group's upstream load is saturated, try again later").
-    (Family::UpstreamSaturated, &["上游负载已饱和"]),
+    // A gateway's own code for it: `upstream_rate_limited` "upstream rate limited".
+    (
+        Family::UpstreamSaturated,
+        &[
+            "上游负载已饱和",
+            "upstream_rate_limited",
+            "upstream rate limited",
+        ],
+    ),
     (Family::NotFoundWord, NOT_FOUND_WORD),
     (Family::NoChannel, NO_CHANNEL),
     (Family::Daily, DAILY),
@@ -985,6 +1074,10 @@ const FAMILIES: [(Family, &[&str]); 41] = [
     (Family::UsageLimitLoose, USAGE_LIMIT_LOOSE),
     (Family::Excess, EXCESS),
     (Family::ContentStrong, CONTENT_STRONG),
+    (Family::Missing, MISSING),
+    (Family::ModelWord, MODEL_WORD),
+    (Family::Blocked, BLOCKED),
+    (Family::Guardrail, GUARDRAIL),
 ];
 
 // Each family is one bit of a `u64`.
@@ -1462,7 +1555,11 @@ pub(crate) fn decide(
     if sig.has(Family::ContextStrong) || weak_context {
         return Reason::ContextOverflow;
     }
-    if (sig.has(Family::ContentFilter) && !server) || sig.has(Family::ContentStrong) {
+    let guardrail_refused = sig.has(Family::Blocked) && sig.has(Family::Guardrail);
+    if (sig.has(Family::ContentFilter) && !server)
+        || sig.has(Family::ContentStrong)
+        || guardrail_refused
+    {
         return Reason::ContentFilter;
     }
     if sig.has(Family::UnsupportedParam) {
@@ -1491,7 +1588,11 @@ pub(crate) fn decide(
     if sig.has(Family::Permission) && permission_status {
         return Reason::PermissionDenied;
     }
-    if sig.has(Family::ModelNotFound) && matches!(status, 400 | 403 | 404 | 409 | 410 | 422 | 0) {
+    let missing_model =
+        sig.has(Family::Missing) && (matches!(status, 404 | 410) || sig.has(Family::ModelWord));
+    if (sig.has(Family::ModelNotFound) || missing_model)
+        && matches!(status, 400 | 403 | 404 | 409 | 410 | 422 | 0)
+    {
         return Reason::ModelNotFound;
     }
     if sig.has(Family::Payload) {
@@ -1605,6 +1706,10 @@ fn by_status(status: u16) -> Reason {
         // Unavailable For Legal Reasons: a region wall (Zed's "not available in your region").
         451 => Reason::PermissionDenied,
         424 => Reason::ServerError,
+        // Client Closed Request, as Google's APIs send it (`CANCELLED`, "The operation was
+        // cancelled", reason `backendError`): a caller that reads the answer did not close
+        // the request, so the server gave up on it.
+        499 => Reason::ServerError,
         429 => Reason::RateLimited,
         498 | 503 | 529 => Reason::Overloaded,
         500..=599 => Reason::ServerError,
@@ -2945,6 +3050,177 @@ mod tests {
                 Reason::QuotaExhausted,
             ),
         ]);
+    }
+
+    #[test]
+    fn fifteenth_round_rules_hold_for_neighbouring_wordings() {
+        assert_reasons(&[
+            // Capacity and maintenance on a 429 are the server's, not the caller's limit.
+            (
+                429,
+                "All workers are at full capacity right now",
+                Reason::Overloaded,
+            ),
+            (
+                429,
+                "cluster at maximum capacity, retry shortly",
+                Reason::Overloaded,
+            ),
+            (
+                429,
+                "This deployment is under maintenance",
+                Reason::Overloaded,
+            ),
+            // A limit stated in a short window's units is a rate limit whatever the type.
+            (429, "credit_limit: 120 RPM exceeded", Reason::RateLimited),
+            (429, "credit_limit reached: 50000 TPM", Reason::RateLimited),
+            // Something other than a model said not to exist is the request's mistake...
+            (
+                400,
+                "The function you forced does not exist",
+                Reason::MalformedRequest,
+            ),
+            (400, "file-abc does not exist", Reason::MalformedRequest),
+            // ...a model, a deployment, an endpoint or a version is missing.
+            (400, "The model foo-9 does not exist", Reason::ModelNotFound),
+            (
+                422,
+                "The requested version does not exist",
+                Reason::ModelNotFound,
+            ),
+            (404, "Thread thr_1 does not exist", Reason::ModelNotFound),
+            // A kind of credential the API does not take, and a credential that lacks
+            // something the call needs.
+            (
+                400,
+                "OAuth access tokens are not supported here",
+                Reason::KeyRejected,
+            ),
+            (
+                401,
+                "API keys are not supported by this endpoint",
+                Reason::KeyRejected,
+            ),
+            (
+                401,
+                "unauthorized: the token does not have the models scope",
+                Reason::PermissionDenied,
+            ),
+            (
+                403,
+                "Your key does not have access to the batch API",
+                Reason::PermissionDenied,
+            ),
+            // Bedrock's use-case form.
+            (
+                403,
+                "Submit the use case details form for Anthropic models",
+                Reason::PermissionDenied,
+            ),
+            // The wrong API of a deployment.
+            (
+                404,
+                "This API is not supported for the deployment",
+                Reason::MalformedRequest,
+            ),
+            // Gateways relaying an upstream limit.
+            (
+                429,
+                "upstream rate limited, slow down",
+                Reason::UpstreamRateLimited,
+            ),
+            (
+                429,
+                "Error from provider(429): too many requests",
+                Reason::UpstreamRateLimited,
+            ),
+            // Guardrails that refused, on any status; a guardrail named without a refusal is
+            // no content filter.
+            (
+                400,
+                "Prompt blocked by the PII guardrail",
+                Reason::ContentFilter,
+            ),
+            (
+                500,
+                "blocked by guardrail: jailbreak",
+                Reason::ContentFilter,
+            ),
+            (
+                424,
+                "Response blocked due to security configurations",
+                Reason::ContentFilter,
+            ),
+            (400, "Violated guardrail policy", Reason::ContentFilter),
+            (
+                400,
+                "The guardrail version is invalid",
+                Reason::MalformedRequest,
+            ),
+        ]);
+        assert_bodies(&[
+            // A 499 that reached the caller: the server gave up on the request.
+            (499, r#"{"error":{"code":499,"message":"cancelled","status":"CANCELLED"}}"#, Reason::ServerError),
+            // An object in place of the message stands for its `error`.
+            (
+                400,
+                r#"{"error":{"message":{"error":"Violated content safety policy","scores":{"x":0.9}}}}"#,
+                Reason::ContentFilter,
+            ),
+            // Cloudflare's beacon on a size page is no challenge; its block page is a block.
+            (
+                413,
+                "<html><head><title>413 Request Entity Too Large</title></head><body>nginx<script>a.src='/cdn-cgi/challenge-platform/scripts/jsd/main.js'</script></body></html>",
+                Reason::PayloadTooLarge,
+            ),
+            (
+                403,
+                "<div id=\"cf-error-details\"><h1>Sorry, you have been blocked</h1></div>",
+                Reason::BlockedByWaf,
+            ),
+            (
+                403,
+                "<html><head><title>Just a moment...</title></head><body><script>window._cf_chl_opt={}</script></body></html>",
+                Reason::BlockedByWaf,
+            ),
+        ]);
+        // A 200 whose answer a filter stopped; the filter's results alone are no stop.
+        for (body, want) in [
+            (
+                r#"{"choices":[{"finish_reason":"content_filter","index":0}]}"#,
+                Reason::ContentFilter,
+            ),
+            (
+                r#"{"choices":[{"finish_reason" : "content_filter"}]}"#,
+                Reason::ContentFilter,
+            ),
+            (
+                r#"{"status":"incomplete","incomplete_details":{"reason":"content_filter"}}"#,
+                Reason::ContentFilter,
+            ),
+            (
+                r#"{"candidates":[{"finishReason":"PROHIBITED_CONTENT"}]}"#,
+                Reason::ContentFilter,
+            ),
+            (
+                r#"{"candidates":[{"finishReason": "SPII"}]}"#,
+                Reason::ContentFilter,
+            ),
+            (
+                r#"{"candidates":[{"finishReason":"STOP"}]}"#,
+                Reason::Success,
+            ),
+            (
+                r#"{"choices":[{"finish_reason":"stop","content_filter_results":{"hate":{"filtered":false}}}]}"#,
+                Reason::Success,
+            ),
+            (
+                r#"{"choices":[{"message":{"content":"the word content_filter"},"finish_reason":"stop"}]}"#,
+                Reason::Success,
+            ),
+        ] {
+            assert_eq!(reason_of(Provider::Azure, 200, &[], body), want, "{body}");
+        }
     }
 
     #[test]

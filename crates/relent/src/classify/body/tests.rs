@@ -48,7 +48,7 @@ mod reference {
         match obj.get("error") {
             Some(inner @ Value::Object(_)) => read_error_object(inner, &mut fields),
             Some(Value::String(error)) => {
-                match obj.get("message").and_then(as_text) {
+                match obj.get("message").and_then(message_text) {
                     Some(message) => {
                         fields.message = Some(message);
                         fields.details.push(error.clone());
@@ -69,7 +69,7 @@ mod reference {
                         .and_then(Value::as_array)
                         .and_then(|items| items.first())
                         .is_some_and(Value::is_object)
-                    || obj.get("message").is_some_and(Value::is_string)
+                    || obj.get("message").and_then(error_text).is_some()
                     || obj.get("Message").is_some_and(Value::is_string)
                     || obj.contains_key("detail")
                     || obj.get("status").is_some_and(Value::is_object);
@@ -95,7 +95,7 @@ mod reference {
     fn read_error_object(error: &Value, fields: &mut Fields) {
         fields.message = error
             .get("message")
-            .and_then(as_text)
+            .and_then(message_text)
             .or_else(|| fields.message.take());
         fields.kind = error.get("type").and_then(as_text);
         fields.status_text = error.get("status").and_then(as_text);
@@ -213,6 +213,23 @@ mod reference {
         match value {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    /// An error's `message`: as [`as_text`], and an object stands for its `error` member.
+    fn message_text(value: &Value) -> Option<String> {
+        match value {
+            Value::Object(_) => error_text(value).filter(|s| !s.is_empty()),
+            _ => as_text(value),
+        }
+    }
+
+    /// An object's `error` member when it is text, or an object whose `error` is, and so on.
+    fn error_text(value: &Value) -> Option<String> {
+        match value {
+            Value::String(s) => Some(s.clone()),
+            Value::Object(o) => o.get("error").and_then(error_text),
             _ => None,
         }
     }

@@ -53,7 +53,16 @@ fn skip_members<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
-struct ScalarVisitor;
+/// Reads any JSON value as a [`Scalar`]; with `error_member`, an object stands for its
+/// `error` member when that is text (see [`MessageText`]).
+struct ScalarVisitor {
+    error_member: bool,
+}
+
+/// The plain [`ScalarVisitor`].
+const SCALAR: ScalarVisitor = ScalarVisitor {
+    error_member: false,
+};
 
 impl<'de> Visitor<'de> for ScalarVisitor {
     type Value = Scalar<'de>;
@@ -95,15 +104,42 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Other)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar<'de>, A::Error> {
-        skip_members(map)?;
-        Ok(Scalar::Other)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
+        if !self.error_member {
+            skip_members(map)?;
+            return Ok(Scalar::Other);
+        }
+        let mut error = None;
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            if key == "error" {
+                error = Some(map.next_value::<MessageText<'de>>()?.0);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(match error {
+            Some(Scalar::Str(text)) => Scalar::Str(text),
+            _ => Scalar::Other,
+        })
     }
 }
 
 impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ScalarVisitor)
+        deserializer.deserialize_any(SCALAR)
+    }
+}
+
+/// An error's `message`, where an object stands for its `error` member when that is text:
+/// LiteLLM's guardrails answer `{"error": {"message": {"error": "Violated content safety
+/// policy", "lakera_ai_response": …}}}`.
+pub(super) struct MessageText<'a>(pub(super) Scalar<'a>);
+
+impl<'de> Deserialize<'de> for MessageText<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(ScalarVisitor { error_member: true })
+            .map(MessageText)
     }
 }
 
@@ -519,23 +555,23 @@ impl<'de> Visitor<'de> for DetailMemberVisitor {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(DetailMember(ScalarVisitor.visit_borrowed_str(v)?, None))
+        Ok(DetailMember(SCALAR.visit_borrowed_str(v)?, None))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(DetailMember(ScalarVisitor.visit_str(v)?, None))
+        Ok(DetailMember(SCALAR.visit_str(v)?, None))
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(DetailMember(ScalarVisitor.visit_u64(v)?, None))
+        Ok(DetailMember(SCALAR.visit_u64(v)?, None))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(DetailMember(ScalarVisitor.visit_i64(v)?, None))
+        Ok(DetailMember(SCALAR.visit_i64(v)?, None))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(DetailMember(ScalarVisitor.visit_f64(v)?, None))
+        Ok(DetailMember(SCALAR.visit_f64(v)?, None))
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
@@ -748,7 +784,7 @@ impl<'de> Members<'de> {
     /// (the caller skips the value).
     fn read<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
         match key {
-            "message" => self.message = Some(map.next_value()?),
+            "message" => self.message = Some(map.next_value::<MessageText<'de>>()?.0),
             "Message" => self.upper_message = Some(map.next_value()?),
             "detail" => {
                 // An object counts as present (an error's `detail`) but is no text itself.
