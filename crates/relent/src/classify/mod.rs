@@ -107,6 +107,7 @@ fn classify_http(
         && aws_header.is_none()
         && !contains_ascii_ci(scanned, b"error")
         && memchr::memmem::find(scanned, b"\"base_resp\"").is_none()
+        && !bare_object_in_stream(scanned)
     {
         return answer(provider, scanned);
     }
@@ -269,6 +270,15 @@ fn classify_http(
     c.wait = wait;
     c.server_retry = server_retry;
     c
+}
+
+/// An event stream with a line that starts a bare JSON object: no completion chunk comes so
+/// (each is a `data:` line), so it may be the error that ended the stream, worded without
+/// the word "error" (SiliconFlow's `{"code":60000,"message":"Request processing has failed
+/// …"}`), and the body is read.
+fn bare_object_in_stream(body: &[u8]) -> bool {
+    (body.starts_with(b"data:") || body.starts_with(b"event:"))
+        && memchr::memmem::find(body, b"\n{").is_some()
 }
 
 /// A 200 that holds no error: a success, unless the provider's filter blocked the prompt or

@@ -97,9 +97,22 @@ const KEY_REJECTED: &[&str] = &[
     "access token invalid",
     "access token expired",
     "invalid access token",
+    // Baidu Qianfan's error_code 14 "IAM Certification failed" (the key pair is not the
+    // account's).
+    "iam certification failed",
+    // An account locked for what it did: Zhipu 1121 "账户存违规行为，账号已被锁定" (a 429).
+    "account has been locked",
+    "account is locked",
+    "账号已被锁定",
+    "账户已被锁定",
 ];
 
 const QUOTA: &[&str] = &[
+    // Baidu Qianfan's error_code 19 "Open api total request limit reached" (a free allowance
+    // used up, not a rate); Moonshot's "The number of files you have uploaded exceeded the
+    // max file count" (until files are deleted).
+    "total request limit",
+    "max file count",
     "insufficient_quota",
     "exceeded your current quota",
     "exceeded current quota",
@@ -285,6 +298,9 @@ const OVERLOADED: &[&str] = &[
     "out of memory",
     "not enough memory",
     "insufficient memory",
+    // LM Studio's guardrail: "Model loading aborted due to insufficient system resources"
+    // (a 404 from its just-in-time loading).
+    "insufficient system resources",
     "utilization is high",
     "is currently loading",
     // A model still being loaded on a scaled-to-zero server (MLServer's 400 "Model
@@ -475,6 +491,9 @@ const CONTENT_FILTER: &[&str] = &[
     "flagged for",
     "prohibited_content",
     "blocked due to safety",
+    // SAP AI Core's orchestration filter: "Content filtered due to safety violations".
+    "content filtered",
+    "safety violation",
     // Cloudflare AI Gateway's guardrails: 2016 "Prompt blocked due to security
     // configurations", 2017 "Response blocked …".
     "prompt blocked",
@@ -624,6 +643,14 @@ const PERMISSION: &[&str] = &[
     // GitHub Copilot: "The requested model is not available for integrator …" (the client's
     // integration may not use it).
     "not available for integrator",
+    // GitHub's "Resource not accessible by integration": a token valid but without the
+    // permission (GitHub Models from a workflow's token, a 401).
+    "not accessible by integration",
+    // Baidu Qianfan's error_code 6 "No permission to access data".
+    "no permission to access",
+    // Snowflake Cortex's "The model you requested is unavailable in your region".
+    "unavailable in your region",
+    "unavailable in your country",
     // A credential that lacks something the call needs: GitHub Copilot's 401 "Personal
     // Access Token does not have Copilot Requests permission".
     "token does not have",
@@ -703,6 +730,21 @@ const UNSUPPORTED_PARAM: &[&str] = &[
     "api_not_supported",
     "api is not supported",
     "api is currently not supported",
+    // LM Studio's 200 `{"error":"Unexpected endpoint or method. (POST /chat/completions)"}`
+    // (a base URL without `/v1`).
+    "unexpected endpoint",
+    // A request the loaded model cannot serve, said with a 500 by local servers: llama.cpp's
+    // "image input is not supported - hint: … mmproj", Ollama's "this model is missing data
+    // required for image input", llama.cpp's "Only one completion choice is allowed" (n > 1).
+    "image input is not supported",
+    "not support image",
+    "required for image input",
+    "only one completion choice",
+    // No model named at all: Qianfan's 400 `invalid_model` "model is empty", OpenAI's "you
+    // must provide a model parameter".
+    "model is empty",
+    "model is required",
+    "must provide a model",
 ];
 
 /// A model server that did not answer in time, said by the platform in front of it:
@@ -814,6 +856,13 @@ const WAF_BLOCK: &[&str] = &[
 ];
 
 const PAYLOAD: &[&str] = &[
+    // Caps on what one request may carry: Moonshot's "File size is too large, max file size
+    // is 100MB", Naver CLOVA Studio's 40003 "Image limit exceeded".
+    "file size is too large",
+    "file is too large",
+    "file too large",
+    "image limit exceeded",
+    "too many images",
     "request_too_large",
     "payload too large",
     "request entity too large",
@@ -940,6 +989,7 @@ const KEY_RESTRICTED: &[&str] = &[
     // "Personal Access Token does not have Copilot Requests permission" (a 401).
     "token does not have",
     "key does not have",
+    "not accessible by integration",
     "only master key",
     "request a subscription",
     "permission is required",
@@ -3048,6 +3098,115 @@ mod tests {
                 403,
                 "Your account is overdue; pay to continue",
                 Reason::QuotaExhausted,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn sixteenth_round_rules_hold_for_neighbouring_wordings() {
+        assert_reasons(&[
+            // Accounts locked, in Chinese too, even on a 429.
+            (429, "您的账号已被锁定，请联系客服", Reason::KeyRejected),
+            (
+                403,
+                "This account is locked pending review",
+                Reason::KeyRejected,
+            ),
+            (
+                401,
+                "IAM Certification failed for this request",
+                Reason::KeyRejected,
+            ),
+            // Tokens valid but without the permission or the region.
+            (
+                401,
+                "Resource not accessible by integration (models: read)",
+                Reason::PermissionDenied,
+            ),
+            (
+                403,
+                "No permission to access this model",
+                Reason::PermissionDenied,
+            ),
+            (
+                400,
+                "This model is unavailable in your region",
+                Reason::PermissionDenied,
+            ),
+            // Allowances used up for good.
+            (
+                400,
+                "total request limit reached for the free tier",
+                Reason::QuotaExhausted,
+            ),
+            (
+                400,
+                "You exceeded the max file count; delete some files",
+                Reason::QuotaExhausted,
+            ),
+            // Caps on what one request carries.
+            (
+                400,
+                "The file is too large (limit 20MB)",
+                Reason::PayloadTooLarge,
+            ),
+            (
+                400,
+                "Too many images in one request",
+                Reason::PayloadTooLarge,
+            ),
+            // Content checks.
+            (
+                400,
+                "Output content filtered by the provider",
+                Reason::ContentFilter,
+            ),
+            (
+                400,
+                "Rejected: safety violation detected",
+                Reason::ContentFilter,
+            ),
+            // Requests the server cannot take as written, even on a 500.
+            (
+                500,
+                "This model does not support images",
+                Reason::MalformedRequest,
+            ),
+            (
+                500,
+                "only one completion choice can be generated",
+                Reason::MalformedRequest,
+            ),
+            (
+                200,
+                "Unexpected endpoint or method. (GET /models)",
+                Reason::MalformedRequest,
+            ),
+            (400, "model is required", Reason::MalformedRequest),
+            // A memory guard that refused to load a model is the server's capacity.
+            (
+                404,
+                "Loading aborted: insufficient system resources",
+                Reason::Overloaded,
+            ),
+        ]);
+        // Stream errors: llama.cpp's `error:` line, and a bare object after the events.
+        assert_bodies(&[
+            (
+                200,
+                "data: {\"choices\":[]}\n\nerror: {\"code\":400,\"message\":\"prompt is longer than the context size\"}\n",
+                Reason::ContextOverflow,
+            ),
+            (
+                200,
+                "data: {\"choices\":[{\"delta\":{}}]}\n\n{\"code\":50001,\"message\":\"The inference failed unexpectedly\"}",
+                Reason::ServerError,
+            ),
+            // A normal stream stays a success.
+            (
+                200,
+                "data: {\"choices\":[{\"delta\":{\"content\":\"no error here\"}}]}\n\ndata: [DONE]\n",
+                Reason::Success,
             ),
         ]);
     }

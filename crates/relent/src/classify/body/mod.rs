@@ -80,8 +80,12 @@ pub(crate) fn extract(body: &str, in_band: bool) -> Option<ErrorFields<'_>> {
             Ok(false) | Err(_) => None,
         };
     }
-    // Server-sent events: an `event: error` or a `data:` line whose JSON carries an error.
-    if trimmed.starts_with("event:") || trimmed.starts_with("data:") || trimmed.starts_with(':') {
+    // Server-sent events: an `event: error` or a `data:` line whose JSON carries an error;
+    // llama.cpp's server also writes an `error:` line (not a standard event field).
+    if ["event:", "data:", "error:", ":"]
+        .iter()
+        .any(|field| trimmed.starts_with(field))
+    {
         let mut at = 0;
         // Bare objects tried so far: each is read up to the end of the body, so a stream of
         // many such lines is not read over and over.
@@ -90,21 +94,26 @@ pub(crate) fn extract(body: &str, in_band: bool) -> Option<ErrorFields<'_>> {
             let start = at;
             at += line.len();
             let line = line.trim_end();
-            let data = match line.strip_prefix("data:") {
-                Some(data) => data.trim(),
+            // `loose`: the line is known to hold an error, so its object is read as an error
+            // body is (a `message` alone is enough), not only for explicit markers.
+            let (data, loose) = match (line.strip_prefix("data:"), line.strip_prefix("error:")) {
+                (Some(data), _) => (data.trim(), false),
+                (None, Some(error)) => (error.trim(), true),
                 // A bare JSON object after the events ends the stream with an error that is
                 // no event (Gemini's stream cut by "The model is overloaded", printed over
-                // several lines): it runs to the end of the body.
-                None if line.starts_with('{') && bare < MAX_BARE_OBJECTS => {
+                // several lines; SiliconFlow's `{"code":60000,"message":"Request processing
+                // has failed …"}`): it runs to the end of the body. No completion chunk comes
+                // so, so it is read as an error body is, a `message` alone being enough.
+                (None, None) if line.starts_with('{') && bare < MAX_BARE_OBJECTS => {
                     bare += 1;
-                    body[start..].trim()
+                    (body[start..].trim(), true)
                 }
-                None => continue,
+                (None, None) => continue,
             };
             if data.starts_with('{') {
                 let mut object = Object::default();
                 if let Ok(true) = visitors::read_body(data, &mut object) {
-                    if let Some(fields) = object.take_fields(true) {
+                    if let Some(fields) = object.take_fields(!loose) {
                         return Some(fields);
                     }
                 }
