@@ -177,25 +177,21 @@ fn classify_http(
             f(extra);
         }
     };
-    // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key"):
-    // then the text is put together, decoded and scanned as one string.
-    // (A piece shorter than `%20`, such as the single spaces, cannot hold one: not searched.)
-    let percent_space = |p: &str| {
-        p.len() >= 3
-            && memchr::memchr_iter(b'%', p.as_bytes())
-                .any(|at| p.as_bytes()[at + 1..].starts_with(b"20"))
+    let sig = {
+        let mut scanner = rules::Scanner::new();
+        for_each_piece(&mut |piece| scanner.feed(piece));
+        scanner.finish()
     };
-    let mut percent = false;
-    for_each_piece(&mut |piece| percent = percent || percent_space(piece));
-    let sig = if percent {
+    // Some gateways percent-encode the message (xAI behind a proxy: "Incorrect%20API%20key"):
+    // when the scan met a `%20`, the text is put together, decoded and scanned again as one
+    // string.
+    let sig = if sig.percent_encoded() {
         let mut search = String::new();
         for_each_piece(&mut |piece| search.push_str(piece));
         let search = search.to_ascii_lowercase();
         rules::Signals::scan(&search.replace("%20", " ").replace("%3a", ":"))
     } else {
-        let mut scanner = rules::Scanner::new();
-        for_each_piece(&mut |piece| scanner.feed(piece));
-        scanner.finish()
+        sig
     };
 
     // In-band errors borrow the status they carry (OpenRouter puts one in `error.code`), or

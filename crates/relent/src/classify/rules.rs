@@ -1046,9 +1046,10 @@ enum Family {
     ModelWord,
     Blocked,
     Guardrail,
+    PercentSpace,
 }
 
-const FAMILIES: [(Family, &[&str]); 45] = [
+const FAMILIES: [(Family, &[&str]); 46] = [
     (Family::KeyRejected, KEY_REJECTED),
     (Family::Quota, QUOTA),
     (Family::ShortWindow, SHORT_WINDOW),
@@ -1128,6 +1129,8 @@ const FAMILIES: [(Family, &[&str]); 45] = [
     (Family::ModelWord, MODEL_WORD),
     (Family::Blocked, BLOCKED),
     (Family::Guardrail, GUARDRAIL),
+    // A percent-encoded space: the text is decoded and scanned again (see `classify_http`).
+    (Family::PercentSpace, &["%20"]),
 ];
 
 // Each family is one bit of a `u64`.
@@ -1520,6 +1523,11 @@ impl Signals {
     /// True when the text holds a phrase that can introduce a wait ("try again in …").
     pub(crate) fn names_a_wait(self) -> bool {
         self.has(Family::WaitPhrase)
+    }
+
+    /// True when the text holds a percent-encoded space (`%20`).
+    pub(crate) fn percent_encoded(self) -> bool {
+        self.has(Family::PercentSpace)
     }
 }
 
@@ -3188,6 +3196,18 @@ mod tests {
                 404,
                 "Loading aborted: insufficient system resources",
                 Reason::Overloaded,
+            ),
+            // A percent-encoded message is decoded before its phrases are searched.
+            (403, "Incorrect%20API%20key%20provided", Reason::KeyRejected),
+            (
+                429,
+                "Rate%20limit%20exceeded%3A%20try%20later",
+                Reason::RateLimited,
+            ),
+            (
+                400,
+                "Your%20credit%20balance%20is%20too%20low",
+                Reason::QuotaExhausted,
             ),
         ]);
         // Stream errors: llama.cpp's `error:` line, and a bare object after the events.
