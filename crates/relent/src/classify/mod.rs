@@ -293,19 +293,16 @@ fn answer(provider: Provider, body: &[u8]) -> Classification {
     // OpenAI's and Azure's `finish_reason: "content_filter"` (Azure: "the output was filtered");
     // the Responses API's `incomplete_details.reason: "content_filter"`. Azure's
     // `content_filter_results`, sent with every answer, is no finish reason.
-    if memchr::memmem::find(body, b"\"content_filter\"").is_some()
-        && (member_is(body, b"\"finish_reason\"", b"\"content_filter\"")
-            || member_is(body, b"\"reason\"", b"\"content_filter\""))
+    const CONTENT_FILTER: &[&[u8]] = &[b"\"content_filter\""];
+    if memchr::memmem::find(body, CONTENT_FILTER[0]).is_some()
+        && (member_is(body, b"\"finish_reason\"", CONTENT_FILTER)
+            || member_is(body, b"\"reason\"", CONTENT_FILTER))
     {
         return filtered("the provider's content filter stopped the answer (content_filter)");
     }
     // Gemini's and Vertex's candidates stopped by a safety filter, a blocklist, prohibited
     // content or personal data (ai.google.dev, `FinishReason`).
-    if memchr::memmem::find(body, b"\"finishReason\"").is_some()
-        && GOOGLE_FILTER_FINISHES
-            .iter()
-            .any(|value| member_is(body, b"\"finishReason\"", value))
-    {
+    if member_is(body, b"\"finishReason\"", &GOOGLE_FILTER_FINISHES) {
         return filtered("the provider's safety filter stopped the answer (finishReason)");
     }
     Classification::of(Reason::Success)
@@ -320,22 +317,16 @@ const GOOGLE_FILTER_FINISHES: [&[u8]; 5] = [
     b"\"IMAGE_SAFETY\"",
 ];
 
-/// Whether some member named `key` (quoted) has the value `value` (a quoted JSON string), as
+/// Whether some member named `key` (quoted) has one of `values` (quoted JSON strings), as
 /// written in `body`: found without parsing, whitespace allowed around the colon.
-fn member_is(body: &[u8], key: &[u8], value: &[u8]) -> bool {
+fn member_is(body: &[u8], key: &[u8], values: &[&[u8]]) -> bool {
     memchr::memmem::find_iter(body, key).any(|at| {
-        let rest = &body[at + key.len()..];
-        let rest = trim_json_space(rest);
-        rest.first() == Some(&b':') && trim_json_space(&rest[1..]).starts_with(value)
+        let rest = body[at + key.len()..].trim_ascii_start();
+        rest.first() == Some(&b':') && {
+            let value = rest[1..].trim_ascii_start();
+            values.iter().any(|v| value.starts_with(v))
+        }
     })
-}
-
-fn trim_json_space(bytes: &[u8]) -> &[u8] {
-    let skip = bytes
-        .iter()
-        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        .count();
-    &bytes[skip..]
 }
 
 /// The status in SageMaker's "Received client error (400) from …" or "Received server error
