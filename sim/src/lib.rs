@@ -20,6 +20,7 @@ pub mod stub;
 pub mod surface;
 pub mod swarm;
 pub mod table;
+pub mod verdicts;
 
 pub use runner::{run, Outcome, RunOptions, RunReport};
 pub use schedule::{Fault, FaultKind, FaultScope, HintFormat, Schedule, TimedChange};

@@ -13,6 +13,7 @@ use crate::respond::{Reply, WALL_EPOCH_UNIX_MS};
 use crate::schedule::Schedule;
 use crate::server::{Served, Server};
 use crate::surface;
+use crate::verdicts;
 use relent::machine::{KeySnapshot, TraceEntry};
 use relent::{
     AbortReason, Action, Event, Observation, Overload, Pool, PoolChange, RetryMachine, State, Time,
@@ -93,10 +94,16 @@ pub struct RunOptions {
     /// Also search every trace's JSON and every machine's `Debug` output for secret
     /// canaries (slower; the swarm does it on the worlds it checks for determinism).
     pub deep_secret_scan: bool,
+    /// Hand the machine every reply's bytes to classify itself, instead of the kept verdict
+    /// on the same bytes ([`crate::verdicts`]). The swarm's second run of each world it
+    /// checks for determinism does, so the two paths must take the same steps.
+    pub raw_responses: bool,
 }
 
 struct InFlight {
     arrives_at: Option<Time>,
+    /// The provider of the target the send went to.
+    provider: relent::Provider,
     reply: Reply,
     truth: Truth,
 }
@@ -239,6 +246,11 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         };
                         call.in_flight = Some(InFlight {
                             arrives_at,
+                            provider: schedule
+                                .targets
+                                .get(send.target)
+                                .map(|t| t.provider)
+                                .unwrap_or_default(),
                             reply,
                             truth,
                         });
@@ -444,10 +456,21 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 if call.surface {
                     early_timer(call, now);
                 }
-                let result = flight
-                    .reply
-                    .observe(|seen| call.machine.handle_response(now, seen))
-                    .unwrap_or(Ok(()));
+                let machine = &mut call.machine;
+                let result = if options.raw_responses {
+                    None
+                } else {
+                    let clock = WALL_EPOCH_UNIX_MS + now.0;
+                    verdicts::with_verdict(&flight.reply, flight.provider, clock, |verdict| {
+                        machine.handle(now, Event::Classified(verdict))
+                    })
+                }
+                .or_else(|| {
+                    flight
+                        .reply
+                        .observe(|seen| machine.handle_response(now, seen))
+                })
+                .unwrap_or(Ok(()));
                 step(call, Input::Answer(flight.truth), result);
                 share(call, &mut overload, &mut model, &mut marks);
             }

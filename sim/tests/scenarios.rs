@@ -16,6 +16,7 @@ fn outcome_of(name: &str) -> relent_sim::RunReport {
         RunOptions {
             keep_trace: true,
             deep_secret_scan: true,
+            raw_responses: true,
         },
     );
     assert!(

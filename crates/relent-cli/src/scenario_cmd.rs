@@ -57,6 +57,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
             RunOptions {
                 keep_trace: true,
                 deep_secret_scan: true,
+                raw_responses: true,
             },
         );
         violations += report.violations.len();

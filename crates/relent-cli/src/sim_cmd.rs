@@ -89,6 +89,7 @@ fn show(world: &Schedule, json: bool) -> ExitCode {
         RunOptions {
             keep_trace: true,
             deep_secret_scan: true,
+            raw_responses: true,
         },
     );
     if json {

@@ -78,7 +78,8 @@ pub mod time;
 
 pub use backoff::{Backoff, Jitter};
 pub use classify::{
-    classify, Classification, HttpResponse, Observation, Provider, Reason, TransportError,
+    classify, Classification, Classified, HttpResponse, Observation, Provider, Reason,
+    TransportError,
 };
 pub use machine::{
     Abort, AbortReason, Action, Event, EventError, PoolChange, RetryMachine, Send, SleepReason,

@@ -5,7 +5,7 @@
 
 use relent::classify::redact::contains_secret;
 use relent::classify::{
-    classify, HintSource, HttpResponse, Observation, Provider, Reason, TransportError,
+    classify, Classified, HintSource, HttpResponse, Observation, Provider, Reason, TransportError,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -133,16 +133,58 @@ fn load() -> Vec<Case> {
         .collect()
 }
 
+fn headers_of(case: &Case) -> Vec<(String, String)> {
+    match &case.headers {
+        Headers::None => Vec::new(),
+        Headers::Map(m) => m.clone().into_iter().collect(),
+        Headers::Pairs(p) => p.clone(),
+    }
+}
+
+/// A verdict kept for reuse ([`Classified`]) is the same at any reading of the clock unless
+/// it says it read the clock: over every HTTP case, at its own clock and hours later.
+#[test]
+fn verdicts_depend_on_the_clock_only_when_they_say_so() {
+    let mut read = 0;
+    for case in load() {
+        let (Some(status), None) = (case.status, case.transport_error) else {
+            continue;
+        };
+        let headers = headers_of(&case);
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let seen = Observation::Http(HttpResponse {
+            status,
+            headers: &pairs,
+            body: case.body.as_bytes(),
+        });
+        let clock = case.now_unix_ms.unwrap_or(1_790_000_000_000);
+        let now = Classified::new(case.provider, &seen, Some(clock));
+        assert_eq!(
+            now.classification(),
+            &classify(case.provider, &seen, Some(clock))
+        );
+        for later in [clock + 1, clock + 7 * 3_600_000, clock + 400 * 86_400_000] {
+            let then = Classified::new(case.provider, &seen, Some(later));
+            assert_eq!(now.reads_the_clock(), then.reads_the_clock(), "{}", case.id);
+            if !now.reads_the_clock() {
+                assert_eq!(now, then, "{}: the verdict moved with the clock", case.id);
+            }
+        }
+        read += usize::from(now.reads_the_clock());
+    }
+    // The corpus holds absolute resets, so the clock is read somewhere.
+    assert!(read > 0);
+}
+
 #[test]
 fn every_case_classifies_as_expected() {
     let cases = load();
     let mut failures = Vec::new();
     for case in &cases {
-        let headers: Vec<(String, String)> = match &case.headers {
-            Headers::None => Vec::new(),
-            Headers::Map(m) => m.clone().into_iter().collect(),
-            Headers::Pairs(p) => p.clone(),
-        };
+        let headers = headers_of(case);
         let pairs: Vec<(&str, &str)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))

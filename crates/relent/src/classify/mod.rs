@@ -5,6 +5,7 @@
 //! rules come from the providers' documented error shapes (see `docs/CLASSIFIER.md`).
 
 mod body;
+pub(crate) mod classified;
 pub mod hints;
 pub mod providers;
 pub mod redact;
@@ -16,6 +17,7 @@ mod rules;
 mod types;
 mod wait;
 
+pub use classified::Classified;
 pub use wait::CLOCK_SKEW_TOLERANCE_MS;
 
 /// The provider table's items, also reachable from here: drivers read a provider's

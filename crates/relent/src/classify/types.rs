@@ -420,6 +420,18 @@ pub enum HintSource {
     Message,
 }
 
+impl HintSource {
+    /// Whether the hint named an absolute time (an HTTP-date, an RFC 3339 or epoch reset),
+    /// which becomes a wait only against a clock: the one part of a classification that
+    /// depends on the wall clock it was made with.
+    pub fn is_absolute(self) -> bool {
+        matches!(
+            self,
+            HintSource::RetryAfterDate | HintSource::AnthropicReset | HintSource::OpenrouterReset
+        )
+    }
+}
+
 /// The server's word on when to come back.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WaitHint {

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::classify::hints::MAX_HINT_MS;
 use crate::classify::{
-    classify, Bench, Classification, HintSource, Observation, Reason, Rule, WaitHint,
+    classify, Bench, Classification, Classified, HintSource, Observation, Reason, Rule, WaitHint,
 };
 use crate::pool::{KeyId, KeyRef, KeyState};
 use crate::time::{Millis, Time};
@@ -69,7 +69,24 @@ impl RetryMachine {
         let wall_clock = self
             .wall_clock_epoch_unix_ms
             .map(|epoch| epoch.saturating_add(now.0));
-        let c = classify(provider, observation, wall_clock);
+        self.on_verdict(now, via, classify(provider, observation, wall_clock))
+    }
+
+    /// A response the caller classified (`check_fits` saw that it was for the target's
+    /// provider).
+    pub(super) fn on_classified(
+        &mut self,
+        now: Time,
+        classified: &Classified,
+    ) -> Option<SeenSummary> {
+        let Phase::AwaitingResponse { via, .. } = self.phase else {
+            return None;
+        };
+        self.on_verdict(now, via, classified.classification().clone())
+    }
+
+    /// What the machine does with the classification of the pending send's response.
+    fn on_verdict(&mut self, now: Time, via: KeyRef, c: Classification) -> Option<SeenSummary> {
         let seen = self.trace.is_some().then(|| summarize(&c));
         // Overload control (issue #14): the breaker and the retry budget learn the outcome.
         self.record_outcome(now, via.target, c.reason);

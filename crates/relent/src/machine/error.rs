@@ -1,5 +1,6 @@
 //! Errors for events that do not fit.
 
+use crate::classify::Provider;
 use crate::policy::PolicyError;
 use crate::pool::PoolError;
 
@@ -26,6 +27,17 @@ pub enum EventError {
     /// A pool change that cannot be applied.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// An [`crate::Event::Classified`] made for another provider than the one the pending
+    /// send went to.
+    #[error(
+        "the response was classified as `{classified}`'s, but the send went to a `{target}` target"
+    )]
+    WrongProvider {
+        /// The provider it was classified for.
+        classified: Provider,
+        /// The provider of the send's target.
+        target: Provider,
+    },
 }
 
 /// A machine that cannot be built.

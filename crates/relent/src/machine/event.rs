@@ -1,6 +1,7 @@
 //! What the driver tells the machine.
 
-use crate::classify::{Observation, TransportError};
+use crate::classify::classified::Seen;
+use crate::classify::{Classified, Observation, TransportError};
 use crate::pool::{KeyId, KeySpec};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,11 @@ use serde::{Deserialize, Serialize};
 pub enum Event<'a> {
     /// What the pending `Send` produced.
     Response(Observation<'a>),
+    /// What the pending `Send` produced, classified already by the caller with
+    /// [`Classified::new`] for the provider of the send's target. The machine acts on it
+    /// exactly as on the [`Event::Response`] it was made from (when made with the machine's
+    /// wall clock at that moment), without classifying again.
+    Classified(&'a Classified),
     /// The time the machine asked for has come: the end of a sleep, or the pending attempt's
     /// `timeout_at`. Early (spurious) timeouts are ignored.
     Timeout,
@@ -89,6 +95,10 @@ impl EventSummary {
             Event::Response(Observation::Transport(kind)) => {
                 EventSummary::TransportError { kind: *kind }
             }
+            Event::Classified(c) => match c.seen() {
+                Seen::Http { status } => EventSummary::Response { status },
+                Seen::Transport(kind) => EventSummary::TransportError { kind },
+            },
             Event::Timeout => EventSummary::Timeout,
             Event::PoolChanged(change) => EventSummary::PoolChanged(change.clone()),
             Event::StreamEnded => EventSummary::StreamEnded,

@@ -381,6 +381,7 @@ impl RetryMachine {
         let summary = self.trace.is_some().then(|| EventSummary::of(&event));
         let seen = match event {
             Event::Response(observation) => self.on_response(now, &observation),
+            Event::Classified(classified) => self.on_classified(now, classified),
             Event::Timeout => self.on_timeout(now),
             Event::PoolChanged(change) => {
                 self.on_pool_change(now, change)?;
@@ -446,6 +447,17 @@ impl RetryMachine {
             (_, Event::Cancel) => Ok(()),
             (Phase::Idle, _) => Err(EventError::NotStarted),
             (Phase::AwaitingResponse { .. }, Event::Response(_) | Event::Timeout) => Ok(()),
+            (Phase::AwaitingResponse { via, .. }, Event::Classified(c)) => {
+                let target = self.pool.targets()[via.target].provider;
+                if c.provider() == target {
+                    Ok(())
+                } else {
+                    Err(EventError::WrongProvider {
+                        classified: c.provider(),
+                        target,
+                    })
+                }
+            }
             (Phase::Sleeping { .. }, Event::Timeout) => Ok(()),
             (Phase::Committed { .. }, Event::StreamEnded | Event::StreamFailed(_)) => Ok(()),
             (_, event) => Err(unexpected(event)),

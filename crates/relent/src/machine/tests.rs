@@ -2,7 +2,7 @@
 //! `sim/tests/scenarios.rs`; invariant properties in `tests/properties.rs`.
 
 use super::*;
-use crate::classify::{HttpResponse, Observation, Provider};
+use crate::classify::{Classified, HttpResponse, Observation, Provider};
 use crate::pool::{KeySpec, KeyState};
 
 fn http(
@@ -972,4 +972,66 @@ fn the_ejection_guard_falls_back_and_leaves_hints_and_own_faults_alone() {
     m.handle_response(Time(200), http(429, &[], RATE_LIMITED))
         .unwrap();
     assert!(matches!(m.pool().state(KeyId(2)), KeyState::CoolingDown(_)));
+}
+
+/// A verdict classified outside the machine leads to the steps, trace and actions the raw
+/// response leads to; one made for another provider is refused and changes nothing.
+#[test]
+fn a_classified_response_acts_as_the_response() {
+    let answers = [
+        http(401, &[], UNAUTHORIZED),
+        http(
+            429,
+            &[("retry-after", "3")],
+            r#"{"error":{"message":"slow down"}}"#,
+        ),
+        http(500, &[], "oops"),
+        http(200, &[], "{}"),
+        Observation::Transport(crate::classify::TransportError::Reset),
+    ];
+    let run = |classified: bool| {
+        let mut m = machine(2)
+            .record_trace(true)
+            .wall_clock_epoch(1_790_000_000_000);
+        m.start(Time(0)).unwrap();
+        let mut actions = drain(&mut m);
+        for (i, seen) in answers.iter().enumerate() {
+            if m.state().is_terminal() {
+                break;
+            }
+            let now = Time(1_000 * (i as u64 + 1));
+            if classified {
+                let c = Classified::new(Provider::Openai, seen, Some(1_790_000_000_000 + now.0));
+                m.handle(now, Event::Classified(&c)).unwrap();
+            } else {
+                m.handle_response(now, seen.clone()).unwrap();
+            }
+            actions.extend(drain(&mut m));
+            while let Some(at) = m
+                .next_timeout()
+                .filter(|_| !matches!(m.state(), State::AwaitingResponse { .. }))
+            {
+                m.handle_timeout(at).unwrap();
+                actions.extend(drain(&mut m));
+            }
+        }
+        (actions, m.take_trace())
+    };
+    let (raw, classified) = (run(false), run(true));
+    assert!(raw.0.len() > 3, "{:?}", raw.0);
+    assert_eq!(raw, classified);
+
+    let mut m = machine(1);
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    let before = format!("{m:?}");
+    let other = Classified::new(Provider::Anthropic, &http(500, &[], "oops"), None);
+    assert_eq!(
+        m.handle(Time(5), Event::Classified(&other)),
+        Err(EventError::WrongProvider {
+            classified: Provider::Anthropic,
+            target: Provider::Openai
+        })
+    );
+    assert_eq!(before, format!("{m:?}"));
 }
