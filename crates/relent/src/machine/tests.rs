@@ -1004,7 +1004,7 @@ fn a_classified_response_acts_as_the_response() {
                 let c = Classified::new(Provider::Openai, seen, Some(1_790_000_000_000 + now.0));
                 m.handle(now, Event::Classified(&c)).unwrap();
             } else {
-                m.handle_response(now, seen.clone()).unwrap();
+                m.handle_response(now, *seen).unwrap();
             }
             actions.extend(drain(&mut m));
             while let Some(at) = m
