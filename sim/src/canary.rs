@@ -61,13 +61,16 @@ pub fn planted(i: usize) -> String {
 
 /// Every `WINDOW`-byte window of every canary, in an open-addressed table keyed by the
 /// window's bytes. The search runs over every abort message and recorded code of every
-/// world, and over whole `Debug` dumps in the deep-scanned ones, so it is built for speed:
-/// a byte outside the canaries' alphabet resets the run, and only a run of `WINDOW` such
-/// bytes is looked up, first in a bit set of the windows' first four bytes (which turns
-/// away nearly every run of ordinary words), then in the table.
+/// world, and over whole `Debug` dumps in the deep-scanned ones, so it is built for speed.
+/// Any `WINDOW` bytes of a text hold the `HALF` bytes (half a window) that start at some
+/// multiple of `STRIDE` (`WINDOW - HALF + 1`, so one of any `STRIDE` consecutive starts is
+/// such a multiple), and those bytes are then `HALF` consecutive bytes of a canary. So the
+/// search looks only at every `STRIDE`-th position, in a bit set of the canaries' `HALF`-byte
+/// pieces, and only where one may be there are the windows holding it looked up: first in a
+/// bit set of their first four bytes, then in the table.
 struct Windows {
-    /// Bytes that occur in some canary.
-    alphabet: [bool; 256],
+    /// One bit per hash of a `HALF`-byte piece of a canary (see [`half_bit`]).
+    halves: Vec<u64>,
     /// One bit per hash of a window's first four bytes (see [`quad_bit`]).
     quads: Vec<u64>,
     /// Windows packed little-endian into the low 96 bits; 0 marks an empty slot (no canary
@@ -82,6 +85,19 @@ fn pack(window: &[u8]) -> u128 {
     let mut bytes = [0u8; 16];
     bytes[..WINDOW].copy_from_slice(window);
     u128::from_le_bytes(bytes)
+}
+
+/// Half a window: the length of the pieces the search looks at.
+const HALF: usize = WINDOW / 2;
+
+/// How far apart the pieces the search looks at start: any `WINDOW` bytes hold one.
+const STRIDE: usize = WINDOW - HALF + 1;
+
+/// The bit of [`Windows::halves`] for these `HALF` bytes.
+fn half_bit(piece: &[u8]) -> usize {
+    let mut bytes = [0u8; 8];
+    bytes[..HALF].copy_from_slice(&piece[..HALF]);
+    (u64::from_le_bytes(bytes).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - QUAD_BITS)) as usize
 }
 
 /// The bit of [`Windows::quads`] for a window starting with these four bytes.
@@ -101,13 +117,14 @@ fn slot_of(key: u128, mask: usize) -> usize {
 
 impl Windows {
     fn build() -> Self {
-        let mut alphabet = [false; 256];
+        let mut halves = vec![0u64; (1 << QUAD_BITS) / 64];
         let mut quads = vec![0u64; (1 << QUAD_BITS) / 64];
         let mut keys: Vec<u128> = Vec::new();
         for canary in CANARIES {
             let bytes = canary.as_bytes();
-            for &b in bytes {
-                alphabet[usize::from(b)] = true;
+            for piece in bytes.windows(HALF) {
+                let bit = half_bit(piece);
+                halves[bit / 64] |= 1 << (bit % 64);
             }
             for window in bytes.windows(WINDOW) {
                 let bit = quad_bit(window);
@@ -129,11 +146,17 @@ impl Windows {
             slots[at] = key;
         }
         Windows {
-            alphabet,
+            halves,
             quads,
             slots,
             mask,
         }
+    }
+
+    /// Whether these `HALF` bytes may be a piece of a canary (no means no).
+    fn may_hold_half(&self, piece: &[u8]) -> bool {
+        let bit = half_bit(piece);
+        self.halves[bit / 64] & (1 << (bit % 64)) != 0
     }
 
     fn holds(&self, window: &[u8]) -> bool {
@@ -163,34 +186,24 @@ fn windows() -> &'static Windows {
 pub fn leaked(text: &str) -> Option<&str> {
     let table = windows();
     let bytes = text.as_bytes();
-    let inside = |at: usize| table.alphabet[usize::from(bytes[at])];
-    // Every byte in `start..start + WINDOW` must be in the canaries' alphabet. Looking from
-    // the window's last byte backwards, a byte outside it moves the window past it at once,
-    // so ordinary text is mostly skipped a word at a time.
-    let mut start = 0;
-    while start + WINDOW <= bytes.len() {
-        let end = start + WINDOW - 1;
-        if let Some(outside) = (start..=end).rev().find(|&at| !inside(at)) {
-            start = outside + 1;
-            continue;
+    let last_start = bytes.len().checked_sub(WINDOW)?;
+    // Windows starting before `checked` were looked up already.
+    let mut checked = 0;
+    let mut at = 0;
+    while at + HALF <= bytes.len() {
+        if table.may_hold_half(&bytes[at..at + HALF]) {
+            // The windows that hold these bytes start from `at + HALF - WINDOW` to `at`, in
+            // order, so the first fragment found is the first in the text.
+            let until = at.min(last_start);
+            for from in (at + HALF).saturating_sub(WINDOW).max(checked)..=until {
+                if table.holds(&bytes[from..from + WINDOW]) {
+                    // Canary bytes are ASCII, so both ends are character boundaries.
+                    return Some(&text[from..from + WINDOW]);
+                }
+            }
+            checked = checked.max(until + 1);
         }
-        // A run of at least `WINDOW` alphabet bytes: slide along it one byte at a time.
-        let mut end = end;
-        loop {
-            let from = end + 1 - WINDOW;
-            if table.holds(&bytes[from..=end]) {
-                // Canary bytes are ASCII, so both ends are character boundaries.
-                return Some(&text[from..=end]);
-            }
-            end += 1;
-            if end == bytes.len() {
-                return None;
-            }
-            if !inside(end) {
-                start = end + 1;
-                break;
-            }
-        }
+        at += STRIDE;
     }
     None
 }
