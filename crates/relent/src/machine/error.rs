@@ -6,6 +6,7 @@ use crate::pool::PoolError;
 
 /// An event the machine refused. The machine is unchanged after returning one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EventError {
     /// The call has ended; nothing more can happen.
     #[error("the call has already ended ({0}); start a new machine for a new call")]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// An input to the machine.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
     /// What the pending `Send` produced.
     Response(Observation<'a>),
