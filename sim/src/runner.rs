@@ -223,6 +223,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         }
                         let arrival = now + relent::Millis(schedule.latency_ms);
                         let Served {
+                            provider,
                             reply,
                             doomed,
                             reset_at,
@@ -246,11 +247,7 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                         };
                         call.in_flight = Some(InFlight {
                             arrives_at,
-                            provider: schedule
-                                .targets
-                                .get(send.target)
-                                .map(|t| t.provider)
-                                .unwrap_or_default(),
+                            provider,
                             reply,
                             truth,
                         });

@@ -11,6 +11,8 @@ use relent::{KeyId, Time};
 /// What the server did with one send.
 #[derive(Clone, Debug)]
 pub struct Served {
+    /// The provider of the target the send went to, in whose bytes the reply is.
+    pub provider: relent::Provider,
     /// The reply.
     pub reply: Reply,
     /// True when this send could not have succeeded (a dead, unentitled, spent or
@@ -98,6 +100,7 @@ impl<'a> Server<'a> {
                     .map_or(window_end, |h| window_end.min(h.max(at.0)));
                 let reset_after = window_end.saturating_sub(at.0);
                 return Served {
+                    provider,
                     reply: respond::fault(provider, fault.kind, at.0, reset_after),
                     doomed: fault.kind.is_doomed(),
                     reset_at: respond::hinted_reset_ms(fault.kind, provider, at.0, reset_after)
@@ -111,6 +114,7 @@ impl<'a> Server<'a> {
             }
         }
         Served {
+            provider,
             reply: respond::success(provider),
             doomed: false,
             reset_at: None,
