@@ -493,7 +493,10 @@ impl ClientModel {
     /// Takes the retry budget and breakers from a call that just stepped (the runner
     /// steps one call at a time, so the call's model is the client's).
     pub fn take_overload(&mut self, call: &Checker) {
-        self.overload = Some(call.overload.clone());
+        match &mut self.overload {
+            Some(o) => o.clone_from(&call.overload),
+            None => self.overload = Some(call.overload.clone()),
+        }
     }
 
     /// Takes in what a call learned since it last shared (the driver's merge: what only

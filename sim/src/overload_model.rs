@@ -25,7 +25,7 @@ pub enum Mode {
 }
 
 /// One target's breaker, as the model keeps it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct BreakerModel {
     /// Its mode.
     pub mode: Mode,
@@ -51,7 +51,7 @@ pub enum Verdict {
 }
 
 /// A client's budget and breakers, as the model keeps them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct OverloadModel {
     /// Thousandths of a token left (the refill adds `refill_per_sec` of them per ms).
     pub milli: u64,
@@ -63,6 +63,44 @@ pub struct OverloadModel {
     pub credit: u64,
     /// One breaker per target.
     pub breakers: Vec<BreakerModel>,
+}
+
+// Hand-written so that `clone_from` reuses the buffers: the runner copies the model
+// between a client and its calls at every step.
+impl Clone for BreakerModel {
+    fn clone(&self) -> Self {
+        BreakerModel {
+            mode: self.mode,
+            recent: self.recent.clone(),
+            run: self.run,
+            openings: self.openings,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.mode = source.mode;
+        self.recent.clone_from(&source.recent);
+        self.run = source.run;
+        self.openings = source.openings;
+    }
+}
+
+impl Clone for OverloadModel {
+    fn clone(&self) -> Self {
+        OverloadModel {
+            milli: self.milli,
+            counted_to: self.counted_to,
+            credit: self.credit,
+            breakers: self.breakers.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.milli = source.milli;
+        self.counted_to = source.counted_to;
+        self.credit = source.credit;
+        self.breakers.clone_from(&source.breakers);
+    }
 }
 
 /// Answers that count as the provider struggling (documented in `docs/POLICY.md`).

@@ -528,6 +528,9 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
     let mut trace = Vec::new();
     for call in &mut calls {
         if options.deep_secret_scan {
+            // The machine's `Debug` shows its trace as a count of entries; the trace's JSON
+            // holds every string the entries' derived `Debug` would (serde skips only
+            // empty options), so the two scans between them see all the machine holds.
             let json =
                 serde_json::to_string(call.machine.trace().unwrap_or(&[])).unwrap_or_default();
             call.checker.scan("the trace's JSON", &json);

@@ -162,7 +162,11 @@ struct Resume {
 ///
 /// A machine can be cloned (a snapshot, RNG state and trace included) and compared; equal
 /// machines take the same steps from there on, given the same inputs.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Its `Debug` output shows the state, the counters, the policy, the pool and the
+/// overload state; of the trace it shows only the number of entries (print
+/// [`RetryMachine::trace`] for the steps), and it leaves out the RNG's state.
+#[derive(Clone, PartialEq)]
 pub struct RetryMachine {
     policy: Policy,
     pool: Pool,
@@ -190,6 +194,43 @@ pub struct RetryMachine {
     queue: VecDeque<Action>,
     trace: Option<Vec<TraceEntry>>,
     emitted: Vec<Action>,
+}
+
+impl std::fmt::Debug for RetryMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// The trace as its length: the entries are for [`RetryMachine::trace`].
+        struct Entries(usize);
+        impl std::fmt::Debug for Entries {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{} entries", self.0)
+            }
+        }
+        f.debug_struct("RetryMachine")
+            .field("phase", &self.phase)
+            .field("attempts", &self.attempts)
+            .field("target", &self.target)
+            .field("target_attempts", &self.target_attempts)
+            .field("transient_retries", &self.transient_retries)
+            .field("target_overloads", &self.target_overloads)
+            .field("overload_retries", &self.overload_retries)
+            .field("probing", &self.probing)
+            .field("previous_delay_ms", &self.previous_delay_ms)
+            .field("started_at", &self.started_at)
+            .field("deadline", &self.deadline)
+            .field("last_now", &self.last_now)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("wall_clock_epoch_unix_ms", &self.wall_clock_epoch_unix_ms)
+            .field("excluded", &self.excluded)
+            .field("charged", &self.charged)
+            .field("last_failure", &self.last_failure)
+            .field("queue", &self.queue)
+            .field("emitted", &self.emitted)
+            .field("trace", &self.trace.as_ref().map(|t| Entries(t.len())))
+            .field("policy", &self.policy)
+            .field("pool", &self.pool)
+            .field("overload", &self.overload)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RetryMachine {
@@ -475,15 +516,13 @@ impl RetryMachine {
         let Some(trace) = self.trace.as_mut() else {
             return;
         };
-        let keys = self
-            .pool
-            .all_keys()
-            .map(|(_, k)| KeySnapshot {
-                key: k.spec.id,
-                label: k.spec.label.clone(),
-                state: k.state,
-            })
-            .collect();
+        // The flattened iterator cannot tell its length, so size the vector first.
+        let mut keys = Vec::with_capacity(self.pool.all_keys().count());
+        keys.extend(self.pool.all_keys().map(|(_, k)| KeySnapshot {
+            key: k.spec.id,
+            label: k.spec.label.clone(),
+            state: k.state,
+        }));
         trace.push(TraceEntry {
             at: now,
             event,
