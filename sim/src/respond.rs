@@ -80,7 +80,7 @@ pub const WALL_EPOCH_UNIX_MS: u64 = 1_790_000_000_000;
 thread_local! {
     /// Replies that do not depend on the time, built once per thread: building JSON is most
     /// of what a simulated server does, and the same few hundred bodies repeat.
-    static CACHE: std::cell::RefCell<std::collections::HashMap<(Provider, Option<FaultKind>), Reply>> = Default::default();
+    static CACHE: std::cell::RefCell<rustc_hash::FxHashMap<(Provider, Option<FaultKind>), Reply>> = Default::default();
 }
 
 fn cached(provider: Provider, kind: Option<FaultKind>, build: impl FnOnce() -> Reply) -> Reply {

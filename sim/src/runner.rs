@@ -41,11 +41,17 @@ pub enum Outcome {
 impl Outcome {
     /// A short name.
     pub fn name(&self) -> String {
+        let (a, b) = self.name_parts();
+        [a, b].concat()
+    }
+
+    /// The short name in two pieces, to be joined (no allocation, for tallies).
+    pub fn name_parts(&self) -> (&'static str, &'static str) {
         match self {
-            Outcome::Succeeded => "succeeded".into(),
-            Outcome::Aborted(r) => format!("aborted:{r}"),
-            Outcome::Livelock => "livelock".into(),
-            Outcome::Invalid(_) => "invalid".into(),
+            Outcome::Succeeded => ("succeeded", ""),
+            Outcome::Aborted(r) => ("aborted:", r.name()),
+            Outcome::Livelock => ("livelock", ""),
+            Outcome::Invalid(_) => ("invalid", ""),
         }
     }
 }
