@@ -146,4 +146,31 @@ mod tests {
             assert_eq!(early, late);
         }
     }
+
+    /// The getters give back what was classified: the provider asked for, the status of an
+    /// HTTP answer, no status for a transport failure.
+    #[test]
+    fn getters_name_what_was_classified() {
+        for status in [200, 401, 429, 503, 529] {
+            for provider in [Provider::Openai, Provider::Anthropic, Provider::Gemini] {
+                let seen = Observation::Http(HttpResponse {
+                    status,
+                    headers: &[],
+                    body: b"",
+                });
+                let verdict = Classified::new(provider, &seen, None);
+                assert_eq!(verdict.provider(), provider);
+                assert_eq!(verdict.status(), Some(status));
+                assert_eq!(
+                    *verdict.classification(),
+                    classify(provider, &seen, None),
+                    "{provider:?} {status}"
+                );
+            }
+        }
+        let reset = Observation::Transport(TransportError::Reset);
+        let verdict = Classified::new(Provider::Mistral, &reset, None);
+        assert_eq!(verdict.provider(), Provider::Mistral);
+        assert_eq!(verdict.status(), None);
+    }
 }
