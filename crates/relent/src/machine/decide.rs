@@ -506,11 +506,6 @@ impl RetryMachine {
         if self.budget_ready(until, at.target, why).is_none() {
             return self.abort(now, AbortReason::RetryBudgetExhausted, None);
         }
-        if overload {
-            self.overload_retries += 1;
-        } else {
-            self.transient_retries += 1;
-        }
         let resume = Resume {
             target: at.target,
             prefer: Some(at.key),
@@ -518,7 +513,34 @@ impl RetryMachine {
             from: None,
             why,
         };
+        // A retry is charged when it is made. One that waits for no time and finds no key
+        // to go out with is not made at all: decide again with the limits as they were
+        // (wait for a key, fall back or abort), so that a retry never sent cannot end the
+        // call as `attempts_exhausted`.
+        if until <= now && !self.can_resume(now, &resume) {
+            return self.no_key_ready(now, Some(at), why);
+        }
+        if overload {
+            self.overload_retries += 1;
+        } else {
+            self.transient_retries += 1;
+        }
         self.sleep(now, until, reason, resume);
+    }
+
+    /// Whether `resume` would find a key to send with at `now` (what `resume_with` picks).
+    fn can_resume(&self, now: Time, resume: &Resume) -> bool {
+        self.resume_key(now, resume).is_some()
+    }
+
+    /// The key `resume` goes out with at `now`: the preferred one when it is usable
+    /// outright (a re-probe is for when no key of the target is: `pick` decides that),
+    /// else whatever `pick` chooses.
+    fn resume_key(&self, now: Time, resume: &Resume) -> Option<KeyId> {
+        resume
+            .prefer
+            .filter(|k| self.pool.state(*k).usable_at(now) && !self.excluded.contains(k))
+            .or_else(|| self.pick(resume.target, now))
     }
 
     /// How long to wait after `why`, and why: the server's hint if it gave one, else the
@@ -762,13 +784,7 @@ impl RetryMachine {
     /// Sends with the plan's preferred key if it is usable, else with any ready key of the
     /// target, else decides again.
     fn resume_with(&mut self, now: Time, resume: Resume) {
-        // The preferred key only when it is usable outright: a re-probe is for when no
-        // key of the target is (`pick` decides that).
-        let preferred = resume
-            .prefer
-            .filter(|k| self.pool.state(*k).usable_at(now) && !self.excluded.contains(k));
-        let key = preferred.or_else(|| self.pick(resume.target, now));
-        match key {
+        match self.resume_key(now, &resume) {
             Some(key) => {
                 let from = resume.from.or(resume.prefer.map(|k| KeyRef {
                     target: resume.target,
