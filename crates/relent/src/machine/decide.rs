@@ -517,7 +517,7 @@ impl RetryMachine {
         // to go out with is not made at all: decide again with the limits as they were
         // (wait for a key, fall back or abort), so that a retry never sent cannot end the
         // call as `attempts_exhausted`.
-        if until <= now && !self.can_resume(now, &resume) {
+        if until <= now && self.resume_key(now, &resume).is_none() {
             return self.no_key_ready(now, Some(at), why);
         }
         if overload {
@@ -526,11 +526,6 @@ impl RetryMachine {
             self.transient_retries += 1;
         }
         self.sleep(now, until, reason, resume);
-    }
-
-    /// Whether `resume` would find a key to send with at `now` (what `resume_with` picks).
-    fn can_resume(&self, now: Time, resume: &Resume) -> bool {
-        self.resume_key(now, resume).is_some()
     }
 
     /// The key `resume` goes out with at `now`: the preferred one when it is usable

@@ -1051,18 +1051,7 @@ fn a_retry_that_finds_no_key_at_once_is_not_charged() {
         },
         ..Policy::default()
     };
-    let mut m = RetryMachine::new(
-        policy,
-        vec![Target::new(
-            Provider::Openai,
-            "gpt-4o",
-            vec![KeySpec::new(1, "only")],
-        )],
-        7,
-    )
-    .unwrap();
-    m.start(Time(0)).unwrap();
-    drain(&mut m);
+    let mut m = one_key_started(policy);
     // Benched until 10 s while its request is out; then the request fails on the server.
     m.handle_pool_change(
         Time(50),
