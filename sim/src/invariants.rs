@@ -343,6 +343,9 @@ pub struct KeyModel {
     pub revoked_at: Option<Time>,
     /// When a re-probe's answer last lifted the key's revocation.
     pub lifted_at: Option<Time>,
+    /// When the world last rejected the key (a revocation stands against a lift only if a
+    /// rejection came after it; a re-probe's other faults move `revoked_at`, not this).
+    pub rejected_at: Option<Time>,
     /// When the key was last sent (by any call of the client).
     pub last_used: Option<Time>,
     /// Rate limits with no server hint in a row (since the key's last success or restore):
@@ -378,6 +381,7 @@ impl KeyModel {
             revoked: false,
             revoked_at: None,
             lifted_at: None,
+            rejected_at: None,
             last_used: None,
             cooldowns: 0,
             escalated_until: Time::ZERO,
@@ -395,21 +399,29 @@ impl KeyModel {
     }
 
     /// Folds what another call learned about this key into this model (later resets win,
-    /// a revocation stays).
+    /// a revocation stays unless a lift came after its last rejection).
     fn absorb(&mut self, other: &KeyModel) {
         self.removed |= other.removed;
         self.marked_dead = other.marked_dead;
-        // A re-probe that lifted a revocation no later than it lifts this one too.
-        let lifted = !other.revoked
-            && self.revoked
-            && other
-                .lifted_at
-                .is_some_and(|l| self.revoked_at.is_some_and(|r| r <= l));
+        // A re-probe's lift in one call undoes a revocation of the other whose last rejection
+        // came no later. A re-probe answered by some other fault re-arms the revocation
+        // (`revoked_at`) but says nothing against the key, so it does not count here.
+        let lifts = |lifter: &KeyModel, revoked: &KeyModel| {
+            !lifter.revoked
+                && revoked.revoked
+                && lifter
+                    .lifted_at
+                    .is_some_and(|l| revoked.rejected_at.is_some_and(|r| r <= l))
+        };
+        let (other_lifts, self_lifts) = (lifts(other, self), lifts(self, other));
         self.lifted_at = self.lifted_at.max(other.lifted_at);
-        if lifted {
+        self.rejected_at = self.rejected_at.max(other.rejected_at);
+        if other_lifts {
             self.revoked = false;
             self.revoked_at = None;
             self.strikes = other.strikes;
+        } else if self_lifts {
+            // This side's lift stands; the other's count of rejections predates it.
         } else {
             self.revoked |= other.revoked;
             self.revoked_at = self.revoked_at.max(other.revoked_at);
@@ -580,6 +592,7 @@ fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
                 k.marked_dead = false;
                 k.revoked = false;
                 k.revoked_at = None;
+                k.rejected_at = None;
                 k.strikes = 0;
                 k.blocked_until = Time::ZERO;
                 k.free_by = Time::ZERO;
@@ -1560,6 +1573,7 @@ impl Checker {
                         .is_some_and(|k| now >= k.blocked_until && !k.removed && !k.marked_dead);
                 let Some(k) = self.key_mut(key) else { return };
                 k.strikes = k.strikes.saturating_add(1);
+                k.rejected_at = Some(now);
                 let strikes = k.strikes;
                 if strikes >= 2 || alternative == Alternative::Yes {
                     k.revoked = true;

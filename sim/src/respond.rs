@@ -409,9 +409,9 @@ pub fn reset_resolution_ms(kind: FaultKind) -> u64 {
     };
     match hint {
         HintFormat::RetryAfterDate | HintFormat::AnthropicReset => 1_000,
-        // Decimal seconds ("try again in 6.500s", RetryInfo's "6.500s") may be read with
-        // rounding up to the next millisecond.
-        HintFormat::Message | HintFormat::RetryInfo => 1,
+        // Every other hint states the wait to the millisecond, decimal seconds ("try again
+        // in 6.500s", RetryInfo's "6.500s", `x-ratelimit-reset-requests: 6.5s`) included,
+        // and the machine must read it exactly.
         _ => 0,
     }
 }

@@ -49,6 +49,24 @@ fn standard_run_has_no_violations_and_reaches_every_mark() {
     assert!(summary.determinism_checked >= seeds / 8 - 1);
 }
 
+/// Seeds past the standard million that once failed, each for a rule fixed since
+/// (`docs/ARCHITECTURE.md`, "Beyond the standard million"): they run with the standard
+/// range's checks, determinism included, so the rule cannot quietly come back.
+#[test]
+fn seeds_that_once_failed_beyond_the_standard_range_pass() {
+    for seed in [
+        1_688_495, 5_638_209, 6_613_393, 6_765_528, 7_096_750, 9_878_483,
+    ] {
+        let summary = run_seeds(seed, 1, 1, 1, &|_| {});
+        assert_eq!(summary.determinism_checked, 1);
+        assert_eq!(
+            summary.failing_seeds, 0,
+            "seed {seed}: {:?}",
+            summary.failures
+        );
+    }
+}
+
 /// The headline claim, on its own: in every world with exactly one key, dead from the
 /// start, the call aborts with `auth_permanent` after exactly two sends and never sleeps.
 #[test]

@@ -152,6 +152,21 @@ pub struct KeyEntry {
     /// after a long time (`Policy::revoked_reprobe_after_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Time>,
+    /// When the provider last rejected the key (cleared by a restore). A re-probe that is
+    /// rejected again leaves the key revoked, as it was, so the state alone cannot show
+    /// [`Pool::merge_call`] that the call learned something; this time does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_at: Option<Time>,
+    /// When a re-probe's answer last lifted the key's revocation. [`Pool::merge_call`]
+    /// weighs it against `rejected_at`: of a lift and a rejection that concurrent calls
+    /// saw, the later stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifted_at: Option<Time>,
+    /// A wait (cooling or exhausted) that another call learned for the key while this pool
+    /// held it revoked: kept by [`Pool::merge_call`] so that a call whose re-probe lifts the
+    /// revocation without knowing of the wait does not lose it. `None` unless revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<KeyState>,
 }
 
 fn is_zero(n: &u8) -> bool {
@@ -243,6 +258,9 @@ impl Pool {
                         rejections: 0,
                         cooldowns: 0,
                         revoked_at: None,
+                        rejected_at: None,
+                        lifted_at: None,
+                        held: None,
                     })
                     .collect()
             })
@@ -485,6 +503,9 @@ impl Pool {
                     rejections: 0,
                     cooldowns: 0,
                     revoked_at: None,
+                    rejected_at: None,
+                    lifted_at: None,
+                    held: None,
                 });
                 Some(key.id)
             }
@@ -498,6 +519,9 @@ impl Pool {
                     entry.rejections = 0;
                     entry.cooldowns = 0;
                     entry.revoked_at = None;
+                    entry.rejected_at = None;
+                    entry.lifted_at = None;
+                    entry.held = None;
                 }
                 Some(*key)
             }
@@ -522,7 +546,11 @@ impl Pool {
     /// meanwhile: `before` is the pool the call started from, `after` the pool it ended
     /// with. A key state the call changed replaces this pool's when no one else changed it
     /// since; otherwise the more restrictive of the two stays, so a revocation is never
-    /// lost to a concurrent call that still saw the key ready. Rejection counts merge the
+    /// lost to a concurrent call that still saw the key ready. Two exceptions follow what
+    /// the provider said last: of a re-probe's lift and a rejection seen by concurrent
+    /// calls, the later stands (a re-probe rejected again counts as a change, though the
+    /// key was revoked before and after), and a wait (a reset, a spent quota) that lost to
+    /// a revocation is kept and still holds when a re-probe lifts it. Rejection counts merge the
     /// same way, last use takes the later time, and selection cursors the call moved are
     /// taken from it. Counts of hint-less cooldowns in a row merge like rejection counts.
     /// Keys this pool does not have are left alone.
@@ -534,16 +562,60 @@ impl Pool {
                 continue;
             };
             let (shared_before, shared_at) = (shared.state, shared.revoked_at);
-            if started.map(|k| k.state) != Some(learned.state) {
-                let untouched = started.map(|k| k.state) == Some(shared.state);
-                shared.state =
+            // A rejection the call saw is news even when the key was revoked before it and
+            // after (a re-probe rejected again), and news another call may have made too.
+            let rejected_anew = learned.state == KeyState::Revoked
+                && started.map(|k| k.rejected_at) != Some(learned.rejected_at);
+            if started.map(|k| k.state) != Some(learned.state) || rejected_anew {
+                let untouched = started.map(|k| (k.state, k.rejected_at))
+                    == Some((shared.state, shared.rejected_at));
+                // The call's re-probe lifted a revocation the client still holds, and no one
+                // has rejected the key since the call started: the lift stands (a re-armed
+                // re-probe time says nothing against the key), and a wait another call
+                // learned meanwhile still holds.
+                let lift_stands = |lift: &KeyEntry, rejection: &KeyEntry| {
+                    lift.lifted_at
+                        .is_some_and(|l| rejection.rejected_at.is_none_or(|r| r <= l))
+                };
+                let lifted = started.is_some_and(|k| {
+                    k.state == KeyState::Revoked
+                        && (k.rejected_at == shared.rejected_at || lift_stands(learned, shared))
+                }) && shared.state == KeyState::Revoked
+                    // (An outside revocation, for good, has no time: no re-probe lifts it.)
+                    && shared.revoked_at.is_some()
+                    && learned.state.ready_at().is_some();
+                // The mirror: the call's rejection came no later than another call's lift.
+                let lift_kept = rejected_anew
+                    && shared.state.ready_at().is_some()
+                    && started.is_some_and(|k| k.lifted_at != shared.lifted_at)
+                    && lift_stands(shared, learned);
+                let state =
                     if shared.state == KeyState::Removed || learned.state == KeyState::Removed {
                         KeyState::Removed
+                    } else if lifted {
+                        shared
+                            .held
+                            .map_or(learned.state, |w| learned.state.worse(w))
+                    } else if lift_kept {
+                        shared.state
                     } else if untouched {
                         learned.state
                     } else {
                         shared.state.worse(learned.state)
                     };
+                // A wait that loses to a revocation is kept for a later lift.
+                if state == KeyState::Revoked {
+                    let wait = [shared.state, learned.state]
+                        .into_iter()
+                        .chain(shared.held)
+                        .filter(|s| s.ready_at().is_some_and(|t| t > Time::ZERO))
+                        .reduce(KeyState::worse);
+                    shared.held = wait;
+                }
+                shared.state = state;
+            }
+            if shared.state != KeyState::Revoked {
+                shared.held = None;
             }
             // When a revocation started (or was re-armed after a failed re-probe): among the
             // revocations that stand, one from outside (no time: for good) wins, else the
@@ -587,6 +659,8 @@ impl Pool {
                 };
             }
             shared.last_used = shared.last_used.max(learned.last_used);
+            shared.rejected_at = shared.rejected_at.max(learned.rejected_at);
+            shared.lifted_at = shared.lifted_at.max(learned.lifted_at);
         }
         for (t, cursor) in after.cursors.iter().enumerate() {
             if before.cursors.get(t) != Some(cursor) {
@@ -692,6 +766,130 @@ mod tests {
         call.set_state(KeyId(1), KeyState::Removed);
         shared.merge_call(&before, &call);
         assert_eq!(shared.state(KeyId(1)), KeyState::Removed);
+    }
+
+    /// What a call's pool holds after the provider rejected `key` at `at` (as the machine
+    /// records a rejection: counted, timed, revoked or re-armed).
+    fn rejected(pool: &mut Pool, key: u32, at: u64) {
+        let entry = pool.entry_mut(KeyId(key)).unwrap();
+        entry.rejections += 1;
+        entry.rejected_at = Some(Time(at));
+        pool.revoke(KeyId(key), Time(at));
+    }
+
+    /// What a call's pool holds after a re-probe of revoked `key`, answered at `at` by a
+    /// fault only an accepted key gets, lifted the revocation to `state`.
+    fn lifted(pool: &mut Pool, key: u32, at: u64, state: KeyState) {
+        let entry = pool.entry_mut(KeyId(key)).unwrap();
+        entry.state = state;
+        entry.revoked_at = None;
+        entry.rejections = 0;
+        entry.lifted_at = Some(Time(at));
+    }
+
+    /// A pool whose key 1 the provider rejected at 100 ms.
+    fn key_1_revoked() -> Pool {
+        let mut before = pool();
+        rejected(&mut before, 1, 100);
+        before
+    }
+
+    #[test]
+    fn a_reprobe_rejected_after_another_calls_lift_leaves_the_key_revoked() {
+        let before = key_1_revoked();
+        let mut shared = before.clone();
+        // Call A's re-probe is answered 429 at 20 s: the key is accepted again.
+        let mut a = before.clone();
+        lifted(&mut a, 1, 20_000, KeyState::CoolingDown(Time(25_000)));
+        shared.merge_call(&before, &a);
+        assert_eq!(shared.state(KeyId(1)), KeyState::CoolingDown(Time(25_000)));
+        // Call B, started before that, re-probes too and is rejected at 21 s. Its pool held
+        // the key revoked before and after, but the rejection is the latest word.
+        let mut b = before.clone();
+        rejected(&mut b, 1, 21_000);
+        shared.merge_call(&before, &b);
+        assert_eq!(shared.state(KeyId(1)), KeyState::Revoked);
+        assert_eq!(
+            shared.find(KeyId(1)).unwrap().1.rejected_at,
+            Some(Time(21_000))
+        );
+        // It is probed again a whole period after the later of that rejection and the end of
+        // the wait A's 429 announced (25 s), not earlier.
+        assert!(!shared.reprobe_due(KeyId(1), Time(44_999), Millis(20_000)));
+        assert!(shared.reprobe_due(KeyId(1), Time(45_000), Millis(20_000)));
+    }
+
+    #[test]
+    fn a_reprobe_that_fails_otherwise_does_not_undo_another_calls_lift() {
+        let before = key_1_revoked();
+        let mut a = before.clone();
+        lifted(&mut a, 1, 20_000, KeyState::CoolingDown(Time(25_000)));
+        // Call B's re-probe is answered 500 at 21 s: nothing against the key, so its pool
+        // only re-arms the re-probe (as `end_probe` does).
+        let mut b = before.clone();
+        b.entry_mut(KeyId(1)).unwrap().revoked_at = Some(Time(21_000));
+        // In either order of merging, the lift stands.
+        for order in [[&a, &b], [&b, &a]] {
+            let mut shared = before.clone();
+            for call in order {
+                shared.merge_call(&before, call);
+            }
+            assert_eq!(shared.state(KeyId(1)), KeyState::CoolingDown(Time(25_000)));
+        }
+    }
+
+    #[test]
+    fn of_a_lift_and_a_rejection_in_concurrent_calls_the_later_stands() {
+        let before = key_1_revoked();
+        for (rejected_ms, lifted_ms, lift_first) in [
+            (41_000, 45_000, false),
+            (41_000, 45_000, true),
+            (46_000, 45_000, false),
+            (46_000, 45_000, true),
+            (45_000, 45_000, true),
+        ] {
+            let mut r = before.clone();
+            rejected(&mut r, 1, rejected_ms);
+            let mut l = before.clone();
+            lifted(&mut l, 1, lifted_ms, KeyState::Ready);
+            let mut shared = before.clone();
+            let order = if lift_first { [&l, &r] } else { [&r, &l] };
+            for call in order {
+                shared.merge_call(&before, call);
+            }
+            let expected = if lifted_ms >= rejected_ms {
+                KeyState::Ready
+            } else {
+                KeyState::Revoked
+            };
+            assert_eq!(
+                shared.state(KeyId(1)),
+                expected,
+                "rejected at {rejected_ms}, lifted at {lifted_ms}, lift merged first: {lift_first}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lift_keeps_a_wait_another_call_learned_while_the_key_was_revoked() {
+        let before = pool();
+        let mut shared = before.clone();
+        // Call B sees key 1 rejected at 7 s; call A, started with it, sees its quota spent
+        // at 17 s (exhausted for an hour). The revocation wins, the hour is kept.
+        let mut b = before.clone();
+        rejected(&mut b, 1, 7_000);
+        shared.merge_call(&before, &b);
+        let mut a = before.clone();
+        a.set_state(KeyId(1), KeyState::Exhausted(Time(3_617_000)));
+        shared.merge_call(&before, &a);
+        assert_eq!(shared.state(KeyId(1)), KeyState::Revoked);
+        // Call B (which never heard of the quota) re-probes at 24 s and is told 429: the key
+        // is accepted, but its quota is still spent.
+        let b_before = b.clone();
+        lifted(&mut b, 1, 24_000, KeyState::CoolingDown(Time(29_000)));
+        shared.merge_call(&b_before, &b);
+        assert_eq!(shared.state(KeyId(1)), KeyState::Exhausted(Time(3_617_000)));
+        assert_eq!(shared.find(KeyId(1)).unwrap().1.held, None);
     }
 
     #[test]

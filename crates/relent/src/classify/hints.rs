@@ -10,12 +10,12 @@ pub const MAX_HINT_MS: u64 = 86_400_000;
 
 /// `retry-after-ms` / `x-ms-retry-after-ms`: milliseconds, possibly fractional (`250.5`).
 pub fn retry_after_ms(value: &str) -> Option<u64> {
-    non_negative_float(value.trim()).map(|ms| ms.ceil() as u64)
+    scaled_ceil(value.trim(), 1, 0)
 }
 
 /// `retry-after` as delay-seconds (`7`, and the fractional `1.5` some servers send).
 pub fn retry_after_seconds(value: &str) -> Option<u64> {
-    non_negative_float(value.trim()).map(|s| (s * 1000.0).ceil() as u64)
+    scaled_ceil(value.trim(), 1, 3)
 }
 
 /// `grpc-retry-pushback-ms`: an int32; negative or garbled means "do not retry" (returned as
@@ -40,36 +40,39 @@ pub fn go_duration_ms(value: &str) -> Option<u64> {
     }
     let bytes = s.as_bytes();
     let mut i = 0;
-    let mut total_ms = 0f64;
+    // Summed in whole nanoseconds (Go's own unit, so every duration Go prints is exact here)
+    // and rounded up to milliseconds once, at the end.
+    let mut total_ns = 0u64;
     while i < bytes.len() {
         let start = i;
         while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
             i += 1;
         }
-        let number: f64 = s.get(start..i)?.parse().ok()?;
+        let number = s.get(start..i)?;
         let unit_start = i;
         // Units are letters; "µs" is non-ASCII, so take every byte up to the next digit.
         while i < bytes.len() && !(bytes[i].is_ascii_digit() || bytes[i] == b'.') {
             i += 1;
         }
-        let factor = match s.get(unit_start..i)? {
-            "h" => 3_600_000.0,
-            "m" => 60_000.0,
-            "s" => 1_000.0,
-            "ms" => 1.0,
-            "us" | "µs" => 0.001,
-            "ns" => 0.000_001,
+        // The unit in nanoseconds, as a small factor times a power of ten.
+        let (mul, shift) = match s.get(unit_start..i)? {
+            "h" => (36, 11),
+            "m" => (6, 10),
+            "s" => (1, 9),
+            "ms" => (1, 6),
+            "us" | "µs" => (1, 3),
+            "ns" => (1, 0),
             _ => return None,
         };
-        total_ms += number * factor;
+        total_ns = total_ns.saturating_add(scaled_ceil(number, mul, shift)?);
     }
-    finite_ms(total_ms)
+    Some(total_ns.div_ceil(1_000_000))
 }
 
 /// A protobuf JSON duration as in Gemini's `RetryInfo.retryDelay`: `"34.4s"`, `"0.5s"`, `"2s"`.
 pub fn proto_duration_ms(value: &str) -> Option<u64> {
     let secs = value.trim().strip_suffix('s')?;
-    non_negative_float(secs).and_then(|s| finite_ms(s * 1000.0))
+    scaled_ceil(secs, 1, 3)
 }
 
 /// The phrases that introduce a wait in a human message, in the order they are trusted: a
@@ -130,20 +133,20 @@ fn wait_phrase(text: &str) -> Option<u64> {
     if let Some(ms) = go_duration_ms(token) {
         return Some(ms);
     }
-    let number = non_negative_float(token)?;
     let rest = text.get(token.len()..)?.trim_start();
     let unit: String = rest
         .chars()
         .take_while(|c| c.is_ascii_alphabetic())
         .collect();
-    let factor = match unit.as_str() {
-        "ms" | "millisecond" | "milliseconds" => 1.0,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1000.0,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000.0,
-        "h" | "hour" | "hours" => 3_600_000.0,
+    // The unit in milliseconds, as a small factor times a power of ten.
+    let (mul, shift) = match unit.as_str() {
+        "ms" | "millisecond" | "milliseconds" => (1, 0),
+        "s" | "sec" | "secs" | "second" | "seconds" => (1, 3),
+        "m" | "min" | "mins" | "minute" | "minutes" => (6, 4),
+        "h" | "hour" | "hours" => (36, 5),
         _ => return None,
     };
-    finite_ms(number * factor)
+    scaled_ceil(token, mul, shift)
 }
 
 /// An HTTP-date (RFC 9110 IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, and the obsolete
@@ -209,10 +212,9 @@ pub fn rfc3339_unix_ms(value: &str) -> Option<u64> {
     };
     let base = civil_to_unix_ms(year, month, day, clock)? as i64;
     let frac_ms = match frac {
+        // Rounded up to the millisecond: a reset is never read as earlier than stated.
         Some(f) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => {
-            let digits = f.get(..3.min(f.len()))?;
-            let scale = 10i64.pow(3 - digits.len() as u32);
-            digits.parse::<i64>().ok()? * scale
+            i64::try_from(scaled_ceil(f, 1, 3 - f.len() as i64)?).ok()?
         }
         Some(_) => return None,
         None => 0,
@@ -272,24 +274,57 @@ fn civil_to_unix_ms(year: u64, month: u64, day: u64, clock: &str) -> Option<u64>
     Some(((days * 86_400) + h * 3600 + m * 60 + sec) * 1000)
 }
 
-fn non_negative_float(s: &str) -> Option<f64> {
-    if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+/// A decimal `number` (ASCII digits with at most one `.`, at least one digit, no sign or
+/// exponent) times `mul` × 10^`shift`, rounded up to a whole number and saturating at
+/// `u64::MAX`.
+///
+/// Exact for every input: the digits are scaled by moving the decimal point and multiplied
+/// by `mul` digit by digit, never through a float. (A float reads `32.325` seconds as
+/// 32 325.000 000 000 004 ms, which rounds up to a wait one millisecond longer than stated.)
+fn scaled_ceil(number: &str, mul: u64, shift: i64) -> Option<u64> {
+    let bytes = number.as_bytes();
+    let dot = bytes.iter().position(|&b| b == b'.');
+    let digits = bytes.len() - usize::from(dot.is_some());
+    let well_formed = bytes.len() <= 64
+        && digits > 0
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b.is_ascii_digit() || Some(i) == dot);
+    if !well_formed {
         return None;
     }
-    let v: f64 = s.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some(v)
-}
-
-fn finite_ms(ms: f64) -> Option<u64> {
-    if !ms.is_finite() || ms < 0.0 {
-        return None;
+    // The `j`-th digit of the number, the dot skipped; zero outside the digits.
+    let digit = |j: i64| -> u64 {
+        let Ok(j) = usize::try_from(j) else { return 0 };
+        let at = if dot.is_some_and(|d| j >= d) {
+            j + 1
+        } else {
+            j
+        };
+        bytes
+            .get(at)
+            .filter(|_| j < digits)
+            .map_or(0, |b| u64::from(b - b'0'))
+    };
+    let digits = digits as i64;
+    // Where the point stands once moved: digits before it are the whole part.
+    let point = dot.unwrap_or(bytes.len()) as i64 + shift;
+    let whole = (0..point).fold(0u64, |v, j| v.saturating_mul(10).saturating_add(digit(j)));
+    // The fraction times `mul`, from its last digit: what carries past the point is whole,
+    // and any digit left behind makes the result round up.
+    let (mut carry, mut left) = (0, false);
+    for j in (point..digits).rev() {
+        let t = digit(j) * mul + carry;
+        left |= t % 10 != 0;
+        carry = t / 10;
     }
-    // Saturate rather than overflow; the classifier clamps to MAX_HINT_MS afterwards.
-    Some(if ms >= u64::MAX as f64 {
-        u64::MAX
-    } else {
-        ms.ceil() as u64
-    })
+    Some(
+        whole
+            .saturating_mul(mul)
+            .saturating_add(carry)
+            .saturating_add(u64::from(left)),
+    )
 }
 
 #[cfg(test)]
@@ -335,6 +370,58 @@ mod tests {
         assert_eq!(go_duration_ms("1x"), None);
         assert_eq!(go_duration_ms("1.2.3s"), None);
         assert_eq!(go_duration_ms(""), None);
+    }
+
+    /// Every wait written to the millisecond in decimal seconds reads back as exactly that
+    /// many milliseconds, in each format that carries decimal seconds. A float reading gets
+    /// some of these one millisecond long (`32.325` seconds became 32 326 ms).
+    #[test]
+    fn decimal_seconds_read_exactly() {
+        for ms in (0..=200_000u64).chain([32_325, 86_399_999, 3_600_000_001]) {
+            let text = format!("{}.{:03}", ms / 1000, ms % 1000);
+            assert_eq!(retry_after_seconds(&text), Some(ms), "retry-after {text}");
+            assert_eq!(go_duration_ms(&format!("{text}s")), Some(ms), "{text}s");
+            assert_eq!(proto_duration_ms(&format!("{text}s")), Some(ms), "{text}s");
+            assert_eq!(
+                message_wait_ms(&format!("Please try again in {text}s.")),
+                Some(ms),
+                "message {text}s"
+            );
+            assert_eq!(
+                message_wait_ms(&format!("retry after {text} seconds")),
+                Some(ms),
+                "message {text} seconds"
+            );
+            assert_eq!(retry_after_ms(&format!("{ms}.000")), Some(ms));
+        }
+    }
+
+    #[test]
+    fn fractions_of_larger_units_are_exact_and_round_up_only_when_left_over() {
+        // 0.1 h is 360 000 ms exactly; a float product is 360 000.000 000 000 06.
+        assert_eq!(go_duration_ms("0.1h"), Some(360_000));
+        assert_eq!(go_duration_ms("0.7m"), Some(42_000));
+        assert_eq!(go_duration_ms("1.5h"), Some(5_400_000));
+        assert_eq!(message_wait_ms("try again in 0.1 hours"), Some(360_000));
+        assert_eq!(message_wait_ms("try again in 2.05 minutes"), Some(123_000));
+        // Parts are summed before rounding: 1.5 ms + 500 us is 2 ms, not 3.
+        assert_eq!(go_duration_ms("1.5ms500us"), Some(2));
+        assert_eq!(go_duration_ms("1ms1ns"), Some(2));
+        assert_eq!(go_duration_ms("999999ns"), Some(1));
+        assert_eq!(go_duration_ms("1000000ns"), Some(1));
+        // Go prints nine decimal places at most; the ninth still counts.
+        assert_eq!(go_duration_ms("1.000000001s"), Some(1001));
+        assert_eq!(go_duration_ms("1.000000000s"), Some(1000));
+        assert_eq!(retry_after_seconds("1.0001"), Some(1001));
+        assert_eq!(retry_after_seconds(".5"), Some(500));
+        assert_eq!(retry_after_seconds("5."), Some(5000));
+        assert_eq!(retry_after_seconds("."), None);
+        assert_eq!(retry_after_seconds("1..5"), None);
+        assert_eq!(retry_after_seconds("+1"), None);
+        assert_eq!(retry_after_ms("0.000000000000000000000000001"), Some(1));
+        assert_eq!(rfc3339_unix_ms("1970-01-01T00:00:01.0001Z"), Some(1001));
+        assert_eq!(rfc3339_unix_ms("1970-01-01T00:00:01.000Z"), Some(1000));
+        assert_eq!(rfc3339_unix_ms("1970-01-01T00:00:01.25Z"), Some(1250));
     }
 
     #[test]

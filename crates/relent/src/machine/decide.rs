@@ -105,6 +105,8 @@ impl RetryMachine {
                         KeyState::Ready
                     };
                     entry.revoked_at = None;
+                    entry.lifted_at = Some(now);
+                    entry.held = None;
                 }
             }
             self.phase = Phase::Committed { via };
@@ -263,6 +265,8 @@ impl RetryMachine {
                     _ => KeyState::Ready,
                 };
                 entry.revoked_at = None;
+                entry.lifted_at = Some(now);
+                entry.held = None;
                 entry.rejections = 0;
             }
             _ => entry.revoked_at = entry.revoked_at.map(|at| at.max(now)),
@@ -274,6 +278,7 @@ impl RetryMachine {
     fn on_key_rejected(&mut self, now: Time, at: KeyRef) {
         let strikes = self.pool.entry_mut(at.key).map_or(2, |k| {
             k.rejections = k.rejections.saturating_add(1);
+            k.rejected_at = Some(now);
             k.rejections
         });
         // A retry the deadline, the limits or an outside mark on the key forbid now is no
