@@ -95,7 +95,11 @@
 //!     budget ended it;
 //! 17. across calls of one client: what one call learned (a revocation, a cooldown, an
 //!     exhausted quota) binds every call that starts later (the model a call starts from is
-//!     the client's, so invariant 2 checks it); every send of a call carries the call's one
+//!     the client's, so invariant 2 checks it). Calls' models merge by the world's last
+//!     word on a key: of a re-probe's lift and a rejection, the later stands (a re-probe
+//!     answered by any other fault only re-arms the re-probe time and revokes nothing),
+//!     and a reset or spent quota one call learned still holds after another's lift.
+//!     Every send of a call carries the call's one
 //!     idempotency key, and no two calls share one (a deduplicating gateway would hand one
 //!     call the other's response; checked by the runner);
 //! 18. the classifier reads every simulated reply as the fault the world scripted, and a
