@@ -114,13 +114,14 @@
 //! 21. a half-open breaker admits exactly its probe count: no send beyond it, and
 //!     `circuit_open` only while the model has a breaker on the way forward open or its
 //!     probes out;
-//! 22. a key the machine chooses (at the start, on an answer or on a pool change) is the
-//!     one the policy's selection names among the keys the model knows are ready: first in
-//!     configured order (priority), first after the key used last (round robin, the
-//!     cursor kept by the model and shared across calls as the driver's merge shares it),
-//!     or used longest ago (least recently used). A resend of the key just used is a retry,
-//!     not a choice, and a send that ends a sleep is not checked (it may use the key chosen
-//!     when the sleep began);
+//! 22. a key the machine chooses is the one the policy's selection names, at the moment
+//!     the send goes, among the keys the model knows are ready: first in configured order
+//!     (priority), first after the key used last (round robin, the cursor kept by the
+//!     model and shared across calls as the driver's merge shares it), or used longest ago
+//!     (least recently used). Every send is checked, whether it follows the start, an
+//!     answer, a pool change or the end of a sleep: a key chosen before a sleep (one an
+//!     open breaker or an empty retry budget held back) is chosen again when the sleep
+//!     ends. A resend of the key just used is a retry, not a choice;
 //! 23. every move to another key is announced: a `Rotate` starts from the key the call last
 //!     sent with (none before its first send), names the fault of the call's last answer,
 //!     and is followed at once by the send with the key it names; a send with another key
@@ -768,8 +769,6 @@ pub struct Checker {
     /// Whether the call has slept: after any sleep, a backoff is no longer the call's first
     /// (a sleep for keys or a backoff counts a retry, and a budget's wait follows one).
     slept: bool,
-    /// Whether the current input is a pool change that ends a wait for the retry budget.
-    budget_plan_resumed: bool,
     /// The same key was sent again after an answer the server marked retryable
     /// (`x-should-retry: true`) although its body refused the request.
     retried_when_told: bool,
@@ -839,7 +838,6 @@ impl Checker {
             last_says_retry: false,
             spread: Spread::default(),
             slept: false,
-            budget_plan_resumed: false,
             charged: 0,
             inherited_cooldowns: client
                 .keys
@@ -1275,10 +1273,6 @@ impl Checker {
         let now = entry.at;
         self.guarded_now = false;
         self.guard_maybe = false;
-        // A pool change that ends a wait for the retry budget resumes the plan made when
-        // the budget denied the send, with the key chosen then.
-        self.budget_plan_resumed = matches!(input, Input::Pool(_))
-            && matches!(self.sleeping, Some(SleepReason::RetryBudget { .. }));
         let mut expect_lone: Option<LoneRejection> = None;
         let mut expect_wake = false;
         let mut expect_sleep_ends = None;
@@ -1815,19 +1809,10 @@ impl Checker {
         }
         match action {
             Action::Send(send) => {
-                // A key chosen on an answer, at the start or on a pool change is the
-                // selection's choice. (A send that ends a sleep may use the key chosen when
-                // the sleep began, which the model does not follow: on a timer, or on a
-                // pool change that ends a wait for the retry budget.)
-                let chosen_now = match input {
-                    Input::Start | Input::Answer(_) => true,
-                    Input::Pool(_) => !self.budget_plan_resumed,
-                    _ => false,
-                };
+                // Every send with another key than the last is the selection's choice at
+                // the moment it goes, whatever ended the sleep before it.
                 let lost = self.lost_in_this_sleep.contains(&send.key);
-                if chosen_now || lost {
-                    self.selection_order(now, send, lost);
-                }
+                self.selection_order(now, send, lost);
                 self.same_key_after_transient(now, send);
                 if let Input::Answer(truth) = input {
                     if truth.reason == Reason::ContentFilter

@@ -533,12 +533,22 @@ impl RetryMachine {
         self.sleep(now, until, reason, resume);
     }
 
-    /// The key `resume` goes out with at `now`: the preferred one when it is usable
-    /// outright (a re-probe is for when no key of the target is: `pick` decides that),
-    /// else whatever `pick` chooses.
+    /// The key `resume` goes out with at `now`: the preferred one when the send retries it
+    /// (it is the key whose answer the call last had) and it is usable outright (a
+    /// re-probe is for when no key of the target is: `pick` decides that), else whatever
+    /// `pick` chooses now. A key a gate held back on its way out (an open breaker, an
+    /// empty retry budget) was the selection's choice then; the selection chooses again
+    /// when the send goes, among the keys ready by that time.
     fn resume_key(&self, now: Time, resume: &Resume) -> Option<KeyId> {
+        let last = self.last_failure.as_ref().map(|(at, _)| *at);
         resume
             .prefer
+            .filter(|k| {
+                last == Some(KeyRef {
+                    target: resume.target,
+                    key: *k,
+                })
+            })
             .filter(|k| self.pool.state(*k).usable_at(now) && !self.excluded.contains(k))
             .or_else(|| self.pick(resume.target, now))
     }
@@ -852,8 +862,7 @@ impl RetryMachine {
             },
         ) = (&change, self.phase)
         {
-            let waiting_for_keys =
-                matches!(reason, SleepReason::AllKeysCooling) || resume.why == Reason::RateLimited;
+            let waiting_for_keys = waits_for_keys(reason);
             let still_due = self
                 .pool
                 .earliest_ready(resume.target, &self.excluded)
@@ -865,8 +874,7 @@ impl RetryMachine {
         }
         // A key that is usable now ends a sleep that was waiting for keys to cool down.
         if let (Some(key), Phase::Sleeping { reason, resume, .. }) = (touched, self.phase) {
-            let waiting_for_keys =
-                matches!(reason, SleepReason::AllKeysCooling) || resume.why == Reason::RateLimited;
+            let waiting_for_keys = waits_for_keys(reason);
             let same_target = self
                 .pool
                 .find(key)
@@ -897,6 +905,20 @@ fn summarize(c: &Classification) -> SeenSummary {
         code: c.code.clone(),
         wait_ms: c.wait.map(|w| w.after_ms),
         wait_source: c.wait.map(|w| w.source),
+    }
+}
+
+/// Whether a sleep for `reason` waits for keys to come free, so that a change to the pool
+/// can end it: a wait for cooling keys, or a call's wait on its one rate-limited key. A
+/// wait for an open breaker or for the retry budget waits for the target or the budget,
+/// which no key can shorten, even when the send it holds back followed a rate limit.
+fn waits_for_keys(reason: SleepReason) -> bool {
+    match reason {
+        SleepReason::AllKeysCooling => true,
+        SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
+            after == Reason::RateLimited
+        }
+        _ => false,
     }
 }
 

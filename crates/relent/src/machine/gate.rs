@@ -209,8 +209,10 @@ impl RetryMachine {
 mod tests {
     use crate::classify::{HttpResponse, Observation, Provider};
     use crate::overload::{BreakerPolicy, BreakerState, BudgetPolicy, Overload, OverloadPolicy};
-    use crate::pool::KeySpec;
-    use crate::{AbortReason, Action, Policy, RetryMachine, SleepReason, Target, Time};
+    use crate::pool::{KeyId, KeySpec};
+    use crate::{
+        AbortReason, Action, Policy, PoolChange, Reason, RetryMachine, SleepReason, Target, Time,
+    };
 
     const OVERLOADED: &str =
         r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
@@ -477,6 +479,49 @@ mod tests {
         let actions = drain(&mut next);
         assert!(
             matches!(&actions[..], [.., Action::Send(s)] if s.target == 1 && s.attempt == 1),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn a_key_held_back_by_an_open_breaker_is_chosen_again_when_the_send_goes() {
+        let (mut first, at) = tripped(1);
+        first.handle_response(at, http(529, OVERLOADED)).unwrap();
+        drain(&mut first);
+        let open_until = Time(at.0 + 10_000);
+        // A later call on the same target, with two keys in priority order; the first is
+        // cooling when the call starts, so the second is the selection's choice then.
+        let keys = vec![KeySpec::new(1, "first"), KeySpec::new(2, "second")];
+        let target = vec![Target::new(Provider::Anthropic, "model-0", keys)];
+        let mut m = RetryMachine::new(policy(breaker_policy()), target, 2)
+            .unwrap()
+            .with_overload(first.overload().clone());
+        let cooling = PoolChange::MarkedBad {
+            key: KeyId(1),
+            until: Some(Time(at.0 + 60_000)),
+        };
+        m.handle_pool_change(at, cooling).unwrap();
+        m.start(at).unwrap();
+        let actions = drain(&mut m);
+        assert_eq!(
+            actions,
+            [Action::Sleep {
+                until: open_until,
+                reason: SleepReason::Backoff {
+                    after: Reason::Overloaded
+                }
+            }]
+        );
+        // The first key comes back during the wait. The wait is for the breaker, which no
+        // key shortens: it goes on.
+        m.handle_pool_change(Time(at.0 + 1_000), PoolChange::Restored { key: KeyId(1) })
+            .unwrap();
+        assert_eq!(drain(&mut m), []);
+        // When the breaker admits the send, the selection chooses again: the first key.
+        m.handle_timeout(open_until).unwrap();
+        let actions = drain(&mut m);
+        assert!(
+            matches!(&actions[..], [.., Action::Send(s)] if s.key == KeyId(1)),
             "{actions:?}"
         );
     }
