@@ -404,8 +404,11 @@ impl KeyModel {
     }
 
     /// Folds what another call learned about this key into this model (later resets win,
-    /// a revocation stays unless a lift came after its last rejection).
-    fn absorb(&mut self, other: &KeyModel) {
+    /// a revocation stays unless a lift came after its last rejection). Returns which
+    /// side's lift stood against the other's revocation, if one did: `Some(true)` for
+    /// `other`'s, `Some(false)` for this model's. That side's count of rejections in a row
+    /// is the one that stands.
+    fn absorb(&mut self, other: &KeyModel) -> Option<bool> {
         self.removed |= other.removed;
         self.marked_dead = other.marked_dead;
         // A re-probe's lift in one call undoes a revocation of the other whose last rejection
@@ -432,6 +435,13 @@ impl KeyModel {
             self.revoked_at = self.revoked_at.max(other.revoked_at);
             self.strikes = self.strikes.max(other.strikes);
         }
+        let lift_stood = if other_lifts {
+            Some(true)
+        } else if self_lifts {
+            Some(false)
+        } else {
+            None
+        };
         self.blocked_until = self.blocked_until.max(other.blocked_until);
         self.free_by = self.free_by.max(other.free_by);
         self.escalated_until = self.escalated_until.max(other.escalated_until);
@@ -445,6 +455,7 @@ impl KeyModel {
             .exhausted_at_most_until
             .max(other.exhausted_at_most_until);
         self.last_used = self.last_used.max(other.last_used);
+        lift_stood
     }
 }
 
@@ -541,9 +552,12 @@ impl ClientModel {
                             shared.max(learned)
                         }
                     }
+                    // Where a lift stood against a revocation, the count of the side whose
+                    // word came later stands (`absorb` set it).
                     let (strikes, cooldowns) = (k.strikes, k.cooldowns);
-                    k.absorb(learned);
-                    k.strikes = merged(strikes, before.map(|b| b.strikes), learned.strikes);
+                    if k.absorb(learned).is_none() {
+                        k.strikes = merged(strikes, before.map(|b| b.strikes), learned.strikes);
+                    }
                     k.cooldowns = merged(cooldowns, before.map(|b| b.cooldowns), learned.cooldowns);
                 }
                 None => self.keys.push(learned.clone()),

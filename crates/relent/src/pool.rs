@@ -548,8 +548,8 @@ impl Pool {
     /// since; otherwise the more restrictive of the two stays, so a revocation is never
     /// lost to a concurrent call that still saw the key ready. Two exceptions follow what
     /// the provider said last: of a re-probe's lift and a rejection seen by concurrent
-    /// calls, the later stands (a re-probe rejected again counts as a change, though the
-    /// key was revoked before and after), and a wait (a reset, a spent quota) that lost to
+    /// calls, the later stands, with its count of rejections in a row (a re-probe rejected
+    /// again counts as a change, though the key was revoked before and after), and a wait (a reset, a spent quota) that lost to
     /// a revocation is kept and still holds when a re-probe lifts it. Rejection counts merge the
     /// same way, last use takes the later time, and selection cursors the call moved are
     /// taken from it. Counts of hint-less cooldowns in a row merge like rejection counts.
@@ -562,6 +562,11 @@ impl Pool {
                 continue;
             };
             let (shared_before, shared_at) = (shared.state, shared.revoked_at);
+            // Of a lift and a rejection that concurrent calls saw, the later stands, and with
+            // it that side's count of rejections in a row: `Some(true)` when the call's
+            // lift stands, `Some(false)` when the client's lift stands against the call's
+            // rejection.
+            let mut lift_decides = None;
             // A rejection the call saw is news even when the key was revoked before it and
             // after (a re-probe rejected again), and news another call may have made too.
             let rejected_anew = learned.state == KeyState::Revoked
@@ -589,6 +594,13 @@ impl Pool {
                     && shared.state.ready_at().is_some()
                     && started.is_some_and(|k| k.lifted_at != shared.lifted_at)
                     && lift_stands(shared, learned);
+                lift_decides = if lifted {
+                    Some(true)
+                } else if lift_kept {
+                    Some(false)
+                } else {
+                    None
+                };
                 let state =
                     if shared.state == KeyState::Removed || learned.state == KeyState::Removed {
                         KeyState::Removed
@@ -642,7 +654,11 @@ impl Pool {
                     .max();
                 at.map(|at| wait.map_or(at, |w| at.max(w)))
             };
-            if started.map(|k| k.rejections) != Some(learned.rejections) {
+            if lift_decides == Some(true) {
+                shared.rejections = learned.rejections;
+            } else if lift_decides == Some(false) {
+                // The client's lift came later: its count stands.
+            } else if started.map(|k| k.rejections) != Some(learned.rejections) {
                 let untouched = started.map(|k| k.rejections) == Some(shared.rejections);
                 shared.rejections = if untouched {
                     learned.rejections
@@ -857,16 +873,19 @@ mod tests {
             for call in order {
                 shared.merge_call(&before, call);
             }
-            let expected = if lifted_ms >= rejected_ms {
-                KeyState::Ready
+            // The side that stands brings its count of rejections in a row: none after a
+            // lift, the rejection's second (one before the calls started, one in `r`).
+            let (expected, rejections_in_a_row) = if lifted_ms >= rejected_ms {
+                (KeyState::Ready, 0)
             } else {
-                KeyState::Revoked
+                (KeyState::Revoked, 2)
             };
-            assert_eq!(
-                shared.state(KeyId(1)),
-                expected,
+            let case = format!(
                 "rejected at {rejected_ms}, lifted at {lifted_ms}, lift merged first: {lift_first}"
             );
+            assert_eq!(shared.state(KeyId(1)), expected, "{case}");
+            let entry = shared.find(KeyId(1)).unwrap().1;
+            assert_eq!(entry.rejections, rejections_in_a_row, "{case}");
         }
     }
 
