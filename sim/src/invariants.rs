@@ -78,7 +78,10 @@
 //!     marks, announced resets, quota cooldowns; a key the model cannot rule out counts as
 //!     due), and leaves it alone when a key surely in play is surely free by then (by
 //!     `SELECTION_MARGIN_MS` before the sleep's end: the machine holds a reset as the server
-//!     states it, which may round apart from the world's clock);
+//!     states it, which may round apart from the world's clock); and a pool change leaves
+//!     alone, with no action at all, a sleep that waits for no key (a backoff after a
+//!     transient fault, a wait for an open breaker or for the retry budget) and a sleep
+//!     for keys when the key it touches belongs to another target;
 //! 15. no secret canary planted by the world appears in a message or code, in any trace,
 //!     `Debug` output or JSON (see [`crate::canary`]; the full scan runs on the worlds that
 //!     are also checked for determinism);
@@ -623,6 +626,20 @@ fn apply_change(keys: &mut Vec<KeyModel>, change: &PoolChange) {
                 k.exhausted_at_most_until = Time::ZERO;
             }
         }
+    }
+}
+
+/// Whether a sleep for `reason` waits for keys to come free, so that a pool change may end
+/// it (the brief: "pool changes act at once" on a sleep for cooling keys): a wait for cooling
+/// keys, or for the one key a rate limit benched. A backoff after a transient fault waits
+/// for the server, and a wait for an open breaker or for the retry budget waits for time.
+fn waits_for_keys(reason: SleepReason) -> bool {
+    match reason {
+        SleepReason::AllKeysCooling => true,
+        SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
+            after == Reason::RateLimited
+        }
+        _ => false,
     }
 }
 
@@ -1290,6 +1307,7 @@ impl Checker {
         let mut expect_lone: Option<LoneRejection> = None;
         let mut expect_wake = false;
         let mut expect_sleep_ends = None;
+        let mut expect_quiet = None;
         match input {
             Input::Start => {
                 self.started = true;
@@ -1305,6 +1323,23 @@ impl Checker {
                 }
             }
             Input::Pool(change) => {
+                // A sleep that waits for something else than keys, or for keys of another
+                // target than the one the change touches, is none of the change's business.
+                let changed_target = match change {
+                    PoolChange::Added { target, .. } => Some(*target),
+                    PoolChange::Removed { key }
+                    | PoolChange::Restored { key }
+                    | PoolChange::MarkedBad { key, .. } => self.key(*key).map(|k| k.target),
+                };
+                expect_quiet = match self.sleeping {
+                    Some(reason) if !waits_for_keys(reason) => {
+                        Some(("a sleep that waits for no key", reason))
+                    }
+                    Some(reason) if changed_target.is_some_and(|t| t != self.target) => {
+                        Some(("a sleep for keys of another target", reason))
+                    }
+                    _ => None,
+                };
                 expect_wake = self.pool_change(now, change);
                 expect_sleep_ends = self.expect_after_loss(now, change);
                 self.loss_ended_sleep |= expect_sleep_ends == Some(true);
@@ -1403,6 +1438,16 @@ impl Checker {
                 now,
                 14,
                 "a key became usable on the current target during a sleep for cooling keys, and the sleep went on",
+            );
+        }
+        if let (Some((sleep, reason)), false) = (expect_quiet, entry.actions.is_empty()) {
+            self.violation(
+                now,
+                14,
+                format!(
+                    "a pool change during {sleep} ({reason:?}) made the machine do {:?}",
+                    kinds(&entry.actions)
+                ),
             );
         }
         match (expect_sleep_ends, entry.actions.is_empty()) {
@@ -1708,14 +1753,7 @@ impl Checker {
             }
             _ => None,
         };
-        let waiting_for_keys = match self.sleeping {
-            Some(SleepReason::AllKeysCooling) => true,
-            Some(SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. }) => {
-                after == Reason::RateLimited
-            }
-            // A wait for the retry budget waits for time, not for a key.
-            _ => false,
-        };
+        let waiting_for_keys = self.sleeping.is_some_and(waits_for_keys);
         let current = self.target;
         waiting_for_keys
             && became_usable.is_some_and(|id| {
@@ -1738,13 +1776,7 @@ impl Checker {
             PoolChange::MarkedBad { until: Some(t), .. } if *t > now => {}
             _ => return None,
         }
-        let waiting_for_keys = match self.sleeping? {
-            SleepReason::AllKeysCooling => true,
-            SleepReason::Backoff { after } | SleepReason::ServerHint { after, .. } => {
-                after == Reason::RateLimited
-            }
-            _ => false,
-        };
+        let waiting_for_keys = waits_for_keys(self.sleeping?);
         if !waiting_for_keys || now >= self.sleep_until {
             return None;
         }
