@@ -510,5 +510,54 @@ pub fn generate(seed: u64) -> Schedule {
             on_reprobe: true,
         });
     }
+    // Concurrent re-probes (drawn last): one world in twenty is a client whose overlapping
+    // calls share the keys of the first target, which the provider rejects now and then and
+    // otherwise answers with a rate limit or a spent quota now and then. Revoked keys are
+    // probed again soon, so one call's re-probe lifts a key (an answer only an accepted key
+    // gets) while another's is rejected, and the merge of the two decides what the client
+    // holds. Calls start on a grid of a quarter second, so that answers often arrive in the
+    // same millisecond.
+    if d.chance(1.0 / 20.0) {
+        schedule.policy.revoked_reprobe_after_ms = Some(d.pick(&[200, 500, 2_000]));
+        let mut at = 0;
+        schedule.calls = vec![0];
+        for _ in 1..d.range(3, 5) {
+            at += d.below(6) * 250;
+            schedule.calls.push(at);
+        }
+        let keys: Vec<KeyId> = schedule.targets[0].keys.iter().map(|k| k.id).collect();
+        for &key in &keys {
+            if d.chance(0.3) {
+                continue;
+            }
+            schedule.faults.insert(
+                0,
+                Fault {
+                    scope: FaultScope::Key(key),
+                    from_ms: 0,
+                    until_ms: d.chance(0.5).then(|| d.range(1_000, horizon)),
+                    first_sends: None,
+                    probability: (d.range(20, 70) as f64) / 100.0,
+                    kind: FaultKind::KeyRejected,
+                },
+            );
+            schedule.faults.push(Fault {
+                scope: FaultScope::Key(key),
+                from_ms: 0,
+                until_ms: None,
+                first_sends: None,
+                probability: (d.range(30, 90) as f64) / 100.0,
+                kind: d.pick(&[
+                    FaultKind::RateLimited {
+                        hint: HintFormat::None,
+                    },
+                    FaultKind::RateLimited {
+                        hint: HintFormat::RetryAfterSeconds,
+                    },
+                    FaultKind::QuotaExhausted { reset: false },
+                ]),
+            });
+        }
+    }
     schedule
 }

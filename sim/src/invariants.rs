@@ -532,7 +532,10 @@ impl ClientModel {
 
     /// Takes in what a call learned since it last shared (the driver's merge: what only
     /// this call changed replaces the client's view; what both changed keeps the stricter).
-    pub fn learn(&mut self, call: &mut Checker) {
+    /// Returns whether a re-probe's lift and a rejection from different calls met, one
+    /// standing against the other.
+    pub fn learn(&mut self, call: &mut Checker) -> bool {
+        let mut lift_met_rejection = false;
         for (i, learned) in call.keys.iter().enumerate() {
             let before = call.synced.get(i).filter(|b| b.id == learned.id);
             if before == Some(learned) {
@@ -558,7 +561,9 @@ impl ClientModel {
                     // Where a lift stood against a revocation, the count of the side whose
                     // word came later stands (`absorb` set it).
                     let (strikes, cooldowns) = (k.strikes, k.cooldowns);
-                    if k.absorb(learned).is_none() {
+                    if k.absorb(learned).is_some() {
+                        lift_met_rejection = true;
+                    } else {
                         k.strikes = merged(strikes, before.map(|b| b.strikes), learned.strikes);
                     }
                     k.cooldowns = merged(cooldowns, before.map(|b| b.cooldowns), learned.cooldowns);
@@ -576,6 +581,7 @@ impl ClientModel {
             }
         }
         call.synced_cursors.clone_from(&call.cursors);
+        lift_met_rejection
     }
 
     /// Applies a pool change from outside (every running call sees it too).
@@ -1621,13 +1627,15 @@ impl Checker {
                     self.overload.verdict(&self.policy, target, now),
                     Verdict::Pass | Verdict::Probe
                 );
+                // A key still revoked when its rejection comes (a re-probe's, unless the key
+                // was restored meanwhile) is not usable: there is no retry to give it.
                 let limits_allow = self.sends < self.policy.max_attempts
                     && self.target_sends < self.policy.max_attempts_per_target
                     && now < self.deadline
                     && breaker_admits
-                    && self
-                        .key(key)
-                        .is_some_and(|k| now >= k.blocked_until && !k.removed && !k.marked_dead);
+                    && self.key(key).is_some_and(|k| {
+                        now >= k.blocked_until && !k.removed && !k.marked_dead && !k.revoked
+                    });
                 let Some(k) = self.key_mut(key) else { return };
                 k.strikes = k.strikes.saturating_add(1);
                 k.rejected_at = Some(now);

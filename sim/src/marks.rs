@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 const ACTIONS: [&str; 5] = ["send", "sleep", "rotate", "succeeded", "abort"];
 
 /// The named marks, in the order of their bits (after the action kinds).
-const NAMED: [&str; 33] = [
+const NAMED: [&str; 34] = [
     "rotate_after:key_rejected",
     "rotate_after:quota_exhausted",
     "rotate_after:rate_limited",
@@ -44,6 +44,7 @@ const NAMED: [&str; 33] = [
     "outside_mark_during_a_reprobe",
     "sleep_ended_when_its_keys_were_lost",
     "sleep_went_on_after_a_key_was_lost",
+    "a_lift_met_a_rejection_in_the_merge",
 ];
 
 const REASONS: usize = Reason::ALL.len();
@@ -128,6 +129,10 @@ pub enum Named {
     /// A key removed or marked bad during a sleep for cooling keys left another key due
     /// before the sleep's end, so the sleep went on (invariant 14).
     SleepWentOnAfterAKeyWasLost,
+    /// One call's re-probe lifted a key's revocation, and another call's rejection of the
+    /// same key met it when the client took in what the calls learned (of the two, the
+    /// later stands).
+    ALiftMetARejectionInTheMerge,
 }
 
 /// The marks reached.

@@ -272,8 +272,8 @@ pub fn run(schedule: &Schedule, options: RunOptions) -> RunReport {
                 client.merge_call(&call.synced, call.machine.pool());
                 call.synced.clone_from(call.machine.pool());
             }
-            if shared {
-                model.learn(&mut call.checker);
+            if shared && model.learn(&mut call.checker) {
+                marks.hit(Named::ALiftMetARejectionInTheMerge);
             }
 
             let ended = match call.machine.state() {
