@@ -463,8 +463,9 @@ pub fn generate(seed: u64) -> Schedule {
     if d.chance(1.0 / 24.0) && schedule.targets[0].keys.len() >= 2 {
         schedule.policy.revoked_reprobe_after_ms = Some(d.pick(&[500, 2_000]));
         schedule.heal_at_ms = None;
-        // One call: concurrent calls that lift and re-revoke one key merge in an order the
-        // model does not follow (the known gap of invariant 2).
+        // One call, so that the mark meets the call's own re-probe. (Concurrent calls that
+        // lift and reject one key are the concurrent re-probe family's, below; a world
+        // drawn for both is both.)
         schedule.calls.clear();
         let keys: Vec<KeyId> = schedule.targets[0].keys.iter().map(|k| k.id).collect();
         for &key in &keys {

@@ -1589,6 +1589,13 @@ impl Checker {
                 }
             }
         }
+        // An answer only an accepted key gets ends a run of rejections, as a success does
+        // (below): the key's next rejection is a first one again.
+        if matches!(truth.reason, Reason::QuotaExhausted | Reason::RateLimited) {
+            if let Some(k) = self.key_mut(key) {
+                k.strikes = 0;
+            }
+        }
         let quota_ttl = relent::Millis(self.policy.quota_cooldown_ms);
         let cap = relent::Millis(
             self.policy

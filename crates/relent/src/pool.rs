@@ -140,7 +140,8 @@ pub struct KeyEntry {
     pub state: KeyState,
     /// When it was last used for a send.
     pub last_used: Option<Time>,
-    /// Consecutive rejections (reset by a success or a restore).
+    /// Consecutive rejections (reset by an answer only an accepted key gets: a success, a
+    /// rate limit, a spent quota; and by a lift or a restore).
     pub rejections: u8,
     /// Rate limits in a row with no usable server hint (reset by a success or a restore; a
     /// hinted rate limit leaves it as it is): the next such cooldown's escalation

@@ -168,6 +168,14 @@ impl RetryMachine {
         if std::mem::take(&mut self.probing) {
             self.end_probe(now, at.key, why);
         }
+        // An answer only an accepted key gets (a rate limit, a spent quota) ends a run of
+        // rejections, as a success does: the key's next rejection is a first one again, with
+        // its one retry when nothing else could be used.
+        if matches!(why, Reason::QuotaExhausted | Reason::RateLimited) {
+            if let Some(entry) = self.pool.entry_mut(at.key) {
+                entry.rejections = 0;
+            }
+        }
         match why.rule() {
             Rule::RejectKey => self.on_key_rejected(now, at),
             Rule::BenchKey(Bench::Exhausted) => {

@@ -1091,3 +1091,58 @@ fn a_retry_that_finds_no_key_at_once_is_not_charged() {
         }
     );
 }
+
+/// A rate limit is an answer only an accepted key gets: it ends the key's run of
+/// rejections, so a later rejection of the only key is a first one again and gets its one
+/// retry (the brief: a rejected key is retried once when nothing else could be used).
+#[test]
+fn a_rate_limit_between_two_rejections_gives_the_second_its_own_retry() {
+    let mut m = machine(1);
+    m.start(Time(0)).unwrap();
+    drain(&mut m);
+    // Rejected, retried at once on a fresh connection.
+    m.handle_response(Time(100), http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send {
+            attempt: 2,
+            fresh_connection: true,
+            ..
+        })]
+    ));
+    // The retry is rate limited for 20 s: the key is accepted after all.
+    m.handle_response(Time(200), http(429, &[("retry-after", "20")], RATE_LIMITED))
+        .unwrap();
+    let [Action::Sleep { until, .. }] = drain(&mut m)[..] else {
+        panic!("expected a sleep for the rate limit")
+    };
+    m.handle_timeout(until).unwrap();
+    assert!(matches!(
+        drain(&mut m)[..],
+        [Action::Send(Send { attempt: 3, .. })]
+    ));
+    // Rejected again: a first rejection after the rate limit, so one more retry, not an
+    // abort.
+    m.handle_response(Time(until.0 + 100), http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    let actions = drain(&mut m);
+    assert!(
+        matches!(
+            actions[..],
+            [Action::Send(Send {
+                attempt: 4,
+                fresh_connection: true,
+                ..
+            })]
+        ),
+        "{actions:?}"
+    );
+    // And a rejection of that retry is the second in a row: the call ends.
+    m.handle_response(Time(until.0 + 200), http(401, &[], UNAUTHORIZED))
+        .unwrap();
+    assert!(matches!(
+        &drain(&mut m)[..],
+        [Action::Abort(a)] if a.reason == AbortReason::AuthPermanent
+    ));
+}
