@@ -77,6 +77,18 @@ fn key_label(t: u64, i: u32) -> std::sync::Arc<str> {
     }
 }
 
+/// A fault on `key` from the start, for good, on every send with chance `probability`.
+fn on_key(key: KeyId, probability: f64, kind: FaultKind) -> Fault {
+    Fault {
+        scope: FaultScope::Key(key),
+        from_ms: 0,
+        until_ms: None,
+        first_sends: None,
+        probability,
+        kind,
+    }
+}
+
 /// The world for `seed`.
 pub fn generate(seed: u64) -> Schedule {
     let mut d = Dice(ChaCha8Rng::seed_from_u64(seed));
@@ -338,16 +350,13 @@ pub fn generate(seed: u64) -> Schedule {
                 schedule.calls.push(at);
             }
         }
-        schedule.faults.push(Fault {
-            scope: FaultScope::Key(d.pick(&all_keys)),
-            from_ms: 0,
-            until_ms: None,
-            first_sends: None,
-            probability: (d.range(30, 70) as f64) / 100.0,
-            kind: FaultKind::RateLimited {
+        schedule.faults.push(on_key(
+            d.pick(&all_keys),
+            (d.range(30, 70) as f64) / 100.0,
+            FaultKind::RateLimited {
                 hint: HintFormat::None,
             },
-        });
+        ));
     }
     // The ejection guard (issue #14 item 2): one world in eight has one hint-less rate
     // limit that every key of a target shares (an organisation's, or the provider's), so
@@ -469,31 +478,22 @@ pub fn generate(seed: u64) -> Schedule {
         schedule.calls.clear();
         let keys: Vec<KeyId> = schedule.targets[0].keys.iter().map(|k| k.id).collect();
         for &key in &keys {
-            schedule.faults.insert(
-                0,
-                Fault {
-                    scope: FaultScope::Key(key),
-                    from_ms: 0,
-                    until_ms: None,
-                    first_sends: Some(1),
-                    probability: 1.0,
-                    kind: FaultKind::KeyRejected,
-                },
-            );
-            schedule.faults.push(Fault {
-                scope: FaultScope::Key(key),
-                from_ms: 0,
-                until_ms: None,
-                first_sends: None,
-                probability: (d.range(50, 100) as f64) / 100.0,
-                kind: d.pick(&[
+            let rejected_first = Fault {
+                first_sends: Some(1),
+                ..on_key(key, 1.0, FaultKind::KeyRejected)
+            };
+            schedule.faults.insert(0, rejected_first);
+            schedule.faults.push(on_key(
+                key,
+                (d.range(50, 100) as f64) / 100.0,
+                d.pick(&[
                     FaultKind::RateLimited {
                         hint: HintFormat::None,
                     },
                     FaultKind::QuotaExhausted { reset: false },
                     FaultKind::ServerError,
                 ]),
-            });
+            ));
         }
         // Marked bad for good, or until a time that may fall after the probe's answer
         // (the probe's answer must not drop the mark's end).
@@ -531,24 +531,20 @@ pub fn generate(seed: u64) -> Schedule {
             if d.chance(0.3) {
                 continue;
             }
-            schedule.faults.insert(
-                0,
-                Fault {
-                    scope: FaultScope::Key(key),
-                    from_ms: 0,
-                    until_ms: d.chance(0.5).then(|| d.range(1_000, horizon)),
-                    first_sends: None,
-                    probability: (d.range(20, 70) as f64) / 100.0,
-                    kind: FaultKind::KeyRejected,
-                },
-            );
-            schedule.faults.push(Fault {
-                scope: FaultScope::Key(key),
-                from_ms: 0,
-                until_ms: None,
-                first_sends: None,
-                probability: (d.range(30, 90) as f64) / 100.0,
-                kind: d.pick(&[
+            // (Fields are drawn in the order written: the window, then the chance.)
+            let rejected_now_and_then = Fault {
+                until_ms: d.chance(0.5).then(|| d.range(1_000, horizon)),
+                ..on_key(
+                    key,
+                    (d.range(20, 70) as f64) / 100.0,
+                    FaultKind::KeyRejected,
+                )
+            };
+            schedule.faults.insert(0, rejected_now_and_then);
+            schedule.faults.push(on_key(
+                key,
+                (d.range(30, 90) as f64) / 100.0,
+                d.pick(&[
                     FaultKind::RateLimited {
                         hint: HintFormat::None,
                     },
@@ -557,7 +553,7 @@ pub fn generate(seed: u64) -> Schedule {
                     },
                     FaultKind::QuotaExhausted { reset: false },
                 ]),
-            });
+            ));
         }
     }
     schedule

@@ -1578,10 +1578,10 @@ impl Checker {
         if self.probing.take() == Some(key) {
             if let Some(k) = self.key_mut(key) {
                 match truth.reason {
+                    // (The answer's own rule, below, clears the key's strikes.)
                     Reason::Success | Reason::QuotaExhausted | Reason::RateLimited => {
                         k.revoked = false;
                         k.revoked_at = None;
-                        k.strikes = 0;
                         k.lifted_at = Some(now);
                     }
                     Reason::KeyRejected => {}

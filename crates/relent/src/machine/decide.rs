@@ -170,7 +170,8 @@ impl RetryMachine {
         }
         // An answer only an accepted key gets (a rate limit, a spent quota) ends a run of
         // rejections, as a success does: the key's next rejection is a first one again, with
-        // its one retry when nothing else could be used.
+        // its one retry when nothing else could be used. (This also clears the count of a
+        // re-probed key whose revocation `end_probe` just lifted.)
         if matches!(why, Reason::QuotaExhausted | Reason::RateLimited) {
             if let Some(entry) = self.pool.entry_mut(at.key) {
                 entry.rejections = 0;
@@ -275,7 +276,6 @@ impl RetryMachine {
                 entry.revoked_at = None;
                 entry.lifted_at = Some(now);
                 entry.held = None;
-                entry.rejections = 0;
             }
             _ => entry.revoked_at = entry.revoked_at.map(|at| at.max(now)),
         }
