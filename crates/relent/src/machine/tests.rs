@@ -1146,3 +1146,68 @@ fn a_rate_limit_between_two_rejections_gives_the_second_its_own_retry() {
         [Action::Abort(a)] if a.reason == AbortReason::AuthPermanent
     ));
 }
+
+/// An abort about keys names the target whose keys answered. Here the only key of the
+/// first target is rejected and the call moves to the fallback, whose breaker is open: it
+/// waits there, and the fallback's only key is removed meanwhile. The call ends
+/// `auth_permanent`, and the message names the first target's provider and its key, never
+/// the fallback's provider as the one that rejected it.
+#[test]
+fn a_rejection_is_told_of_the_target_that_rejected_after_a_move_to_a_fallback() {
+    use crate::overload::BreakerState;
+    use crate::{BreakerPolicy, BudgetPolicy, OverloadPolicy};
+    let targets = vec![
+        Target::new(Provider::Openai, "gpt-4o", vec![KeySpec::new(1, "main")]),
+        Target::new(
+            Provider::Anthropic,
+            "claude-x",
+            vec![KeySpec::new(2, "backup")],
+        ),
+    ];
+    let policy = Policy {
+        overload: OverloadPolicy {
+            budget: BudgetPolicy::unlimited(),
+            breaker: BreakerPolicy {
+                enabled: true,
+                ..BreakerPolicy::default()
+            },
+        },
+        ..Policy::default()
+    };
+    let mut m = RetryMachine::new(policy, targets, 7).unwrap();
+    let mut overload = m.overload().clone();
+    overload.breakers[1].state = BreakerState::Open { until: Time(8_000) };
+    m.sync_overload(&overload);
+    m.start(Time(0)).unwrap();
+    let mut now = Time(0);
+    let mut actions = drain(&mut m);
+    // Every send of the first key is rejected, until the call waits for the fallback.
+    while let Some(Action::Send { .. }) = actions.last() {
+        now = Time(now.0 + 100);
+        m.handle_response(now, http(401, &[], UNAUTHORIZED))
+            .unwrap();
+        actions = drain(&mut m);
+    }
+    let Some(&Action::Sleep { until, .. }) = actions.last() else {
+        panic!("{actions:?}");
+    };
+    // A wait for the breaker is not a wait for keys: the removal changes nothing until the
+    // wait ends.
+    m.handle_pool_change(Time(now.0 + 100), PoolChange::Removed { key: KeyId(2) })
+        .unwrap();
+    assert_eq!(drain(&mut m), []);
+    m.handle_timeout(until).unwrap();
+    let actions = drain(&mut m);
+    let Some(Action::Abort(abort)) = actions.last() else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(abort.reason, AbortReason::AuthPermanent, "{abort:?}");
+    assert!(
+        abort
+            .message
+            .starts_with("openai rejected API key \"main\""),
+        "{}",
+        abort.message
+    );
+    assert!(!abort.message.contains("anthropic"), "{}", abort.message);
+}
