@@ -220,7 +220,9 @@
 //! 35. an abort message says what happened and what to do (the brief: a dead key's message
 //!     "names the key's label and provider and says what to do"), checked against names
 //!     the model takes from the configured targets and keys, never from the machine: the
-//!     provider of the target given up on (every reason but a cancel and the deadline);
+//!     provider of the target given up on (every reason but a cancel and the deadline;
+//!     for `auth_permanent` and `quota_exhausted`, the target of the last send, whose keys
+//!     answered, though the call may have moved on to a fallback without a send since);
 //!     for `auth_permanent`, the label of the key whose rejection ended the call and of
 //!     every key of the target rejected in this call and not removed since; for
 //!     `quota_exhausted`, the label of the key that answered; for `not_retryable`, the
@@ -2215,15 +2217,27 @@ impl Checker {
                 missing.push(what);
             }
         };
-        // The machine names the target it gave up on: the last one sent to, or a later
-        // one it moved to without a send (a fallback that found its limits spent).
-        let Some((provider, model)) = self.names.targets
-            [self.target.min(self.names.targets.len())..]
-            .iter()
-            .find(|(p, model)| m.contains(p.as_str()) && m.contains(model.as_str()))
-            .or(self.names.targets.get(self.target))
-            .cloned()
-        else {
+        // A message about keys names the target whose keys answered last: the target of
+        // the last send, though the call may have moved on to a fallback since without a
+        // send (and found nothing usable there). Any other message names the target the
+        // call gave up on: the last one sent to, or a later one it moved to without a send
+        // (a fallback that found its limits spent).
+        let about_keys = matches!(
+            abort.reason,
+            AbortReason::AuthPermanent | AbortReason::QuotaExhausted
+        );
+        let named_target = match self.last_send {
+            Some((t, _)) if about_keys => t,
+            _ => self.target,
+        };
+        let targets = &self.names.targets;
+        let gave_up_on = || {
+            targets[self.target.min(targets.len())..]
+                .iter()
+                .find(|(p, model)| m.contains(p.as_str()) && m.contains(model.as_str()))
+        };
+        let found = if about_keys { None } else { gave_up_on() };
+        let Some((provider, model)) = found.or(targets.get(named_target)).cloned() else {
             return;
         };
         let last_key = self.last_send.map(|(_, k)| k);
@@ -2238,8 +2252,9 @@ impl Checker {
                 let mut named: Vec<KeyId> = last_key.filter(|_| ended_by_key).into_iter().collect();
                 if abort.reason == AbortReason::AuthPermanent {
                     named.extend(self.rejected_here.iter().copied().filter(|k| {
-                        self.key(*k)
-                            .is_some_and(|m| m.target == self.target && m.revoked && !m.removed)
+                        self.key(*k).is_some_and(|m| {
+                            m.target == named_target && m.revoked && !m.removed
+                        })
                     }));
                 }
                 for k in named {
@@ -2732,12 +2747,24 @@ impl Checker {
 
     /// The target a breaker wait until `until` waits for (see [`Self::breaker_wait`]).
     fn breaker_waited_for(&self, now: Time, until: Time) -> Option<usize> {
-        (self.target..self.contexts.len()).find(|t| {
+        let mut blocked = (self.target..self.contexts.len()).filter(|t| {
             matches!(
                 self.overload.verdict(&self.policy, *t, now),
                 Verdict::Open(u) | Verdict::ProbesOut(u) if u == until
             )
-        })
+        });
+        let first = blocked.next()?;
+        // Breakers of several targets may admit a send again at the same instant. The
+        // machine, held back at one, falls back to the next that has a key it can use now,
+        // is held back there too, and so on: it waits at the last of them it reached.
+        let reachable = |t: usize| {
+            !self.refused.contains(&t)
+                && self
+                    .keys
+                    .iter()
+                    .any(|k| k.target == t && self.in_play(k) && surely_free(k, now))
+        };
+        Some(blocked.filter(|t| reachable(*t)).last().unwrap_or(first))
     }
 
     /// Invariants 19–21 (issue #14) for a send: a retry is paid from the budget, which
