@@ -2252,9 +2252,8 @@ impl Checker {
                 let mut named: Vec<KeyId> = last_key.filter(|_| ended_by_key).into_iter().collect();
                 if abort.reason == AbortReason::AuthPermanent {
                     named.extend(self.rejected_here.iter().copied().filter(|k| {
-                        self.key(*k).is_some_and(|m| {
-                            m.target == named_target && m.revoked && !m.removed
-                        })
+                        self.key(*k)
+                            .is_some_and(|m| m.target == named_target && m.revoked && !m.removed)
                     }));
                 }
                 for k in named {
@@ -2764,7 +2763,7 @@ impl Checker {
                     .iter()
                     .any(|k| k.target == t && self.in_play(k) && surely_free(k, now))
         };
-        Some(blocked.filter(|t| reachable(*t)).last().unwrap_or(first))
+        Some(blocked.rfind(|t| reachable(*t)).unwrap_or(first))
     }
 
     /// Invariants 19–21 (issue #14) for a send: a retry is paid from the budget, which
