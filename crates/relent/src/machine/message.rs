@@ -18,13 +18,13 @@ impl RetryMachine {
         // A message about keys names the target whose keys answered: the call may have
         // moved on to a fallback since (and found nothing usable there), but the rejection
         // or the spent quota was that target's. Other messages name where the call stands.
-        let t = match reason {
+        let named = match reason {
             AbortReason::AuthPermanent | AbortReason::QuotaExhausted => {
                 last.map_or(self.target, |(at, _)| at.target)
             }
             _ => self.target,
         };
-        let target = &self.pool.targets()[t];
+        let target = &self.pool.targets()[named];
         let provider = target.provider;
         let model = &target.model;
         let detail = last.map(|(_, c)| {
@@ -41,7 +41,7 @@ impl RetryMachine {
         let labels = |wanted: fn(KeyState) -> bool, own: Option<KeyId>| -> Vec<String> {
             let mut names: Vec<String> = self
                 .pool
-                .keys(t)
+                .keys(named)
                 .iter()
                 .filter(|k| wanted(k.state))
                 .map(|k| format!("\"{}\"", k.spec.label))
@@ -83,7 +83,7 @@ impl RetryMachine {
                 )
                 .join(", ");
                 write!(m, "the credit or quota of {exhausted} at {provider} is used up ({detail}). Add credit or a key with quota left")
-                    .and_then(|_| match retry_at.or_else(|| self.pool.earliest_ready(t, &self.excluded)) {
+                    .and_then(|_| match retry_at.or_else(|| self.pool.earliest_ready(named, &self.excluded)) {
                         Some(t) if t > now => write!(m, "; the earliest key resets at {t}."),
                         _ => write!(m, "."),
                     })
