@@ -1766,6 +1766,13 @@ impl Checker {
             PoolChange::Restored { key } => {
                 self.excluded.retain(|k| k != key);
                 self.rejected_here.retain(|k| k != key);
+                // A restore ends a re-probe that is out: the key is back on the operator's
+                // word, so the probe's answer is an ordinary answer about a ready key. It
+                // lifts nothing, and a rejection another call saw after the restore stands
+                // against it in the merge (the stricter state wins).
+                if self.probing == Some(*key) {
+                    self.probing = None;
+                }
                 Some(*key)
             }
             _ => None,
