@@ -13,8 +13,8 @@ use relent::classify::{classify, Classification, HttpResponse, Observation, Prov
 // (`relent_sim::fuzz::redact`), which checks the same property from fuzzer bytes; neither
 // takes anything from the redactor.
 use relent_sim::fuzz::redact::{
-    json_str, leaked_piece, percent_encoded, unicode_escaped, zero_width, ALNUM, BASE64, HEX,
-    UPPER_DIGIT, URLSAFE,
+    json_str, leaked_piece, percent_encoded, unicode_escaped, wrapped, zero_width, ALNUM, BASE64,
+    HEX, UPPER_DIGIT, URLSAFE,
 };
 
 /// `len` characters drawn from `alphabet`.
@@ -152,6 +152,10 @@ enum Disguise {
     /// still holds the escape).
     LiteralEscapes(usize),
     ZeroWidth(char),
+    /// The secret wrapped across lines, as a log or a terminal breaks a long line: the
+    /// break (`\n`, `\r\n`, with spaces around it or not) goes at a position inside the
+    /// secret, counted from its second character.
+    Wrapped(usize, &'static str),
 }
 
 fn disguise() -> impl Strategy<Value = Disguise> {
@@ -161,15 +165,19 @@ fn disguise() -> impl Strategy<Value = Disguise> {
         1 => (1usize..8).prop_map(Disguise::LiteralEscapes),
         1 => proptest::sample::select(vec!['\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{200e}'])
             .prop_map(Disguise::ZeroWidth),
+        1 => (any::<usize>(), proptest::sample::select(vec!["\n", "\r\n", "\n  ", " \n", "\n\t"]))
+            .prop_map(|(at, line_break)| Disguise::Wrapped(at, line_break)),
     ]
 }
 
-fn apply(d: &Disguise, s: &str) -> String {
+fn apply(d: &Disguise, plant: &Planted) -> String {
+    let s = plant.carrier.as_str();
     match d {
         Disguise::Plain => s.to_string(),
         Disguise::Percent(every, offset) => percent_encoded(s, *every, *offset),
         Disguise::LiteralEscapes(every) => unicode_escaped(s, *every),
         Disguise::ZeroWidth(c) => zero_width(s, *c),
+        Disguise::Wrapped(at, line_break) => wrapped(s, &plant.secret, *at, line_break),
     }
 }
 
@@ -374,7 +382,7 @@ proptest! {
     ) {
         let (provider, status, template) = shape;
         let before = finished(before);
-        let text = format!("{before}{}{after}", apply(&disguise, &plant.carrier));
+        let text = format!("{before}{}{after}", apply(&disguise, &plant));
         let body = if template == "{}" {
             text.clone()
         } else {
@@ -395,10 +403,15 @@ proptest! {
         status in proptest::sample::select(vec![400u16, 401, 403, 429, 500, 502]),
     ) {
         let before = finished(before);
-        let text = format!("{before}{}{after}", apply(&disguise, &plant.carrier));
+        let text = format!("{before}{}{after}", apply(&disguise, &plant));
         let c = classify_body(Provider::Generic, status, &[], text.as_bytes());
         check(&c, &plant.secret)?;
-        let header = text.replace(['\n', '\t'], " ");
+        // A header value holds no line break, so a wrapped secret goes in unwrapped.
+        let unwrapped = match disguise {
+            Disguise::Wrapped(..) => format!("{before}{}{after}", plant.carrier),
+            _ => text,
+        };
+        let header = unwrapped.replace(['\n', '\t'], " ");
         let headers = [("x-amzn-errortype", header.as_str())];
         let c = classify_body(Provider::Bedrock, 400, &headers, br#"{"message":"bad request"}"#);
         check(&c, &plant.secret)?;
@@ -530,4 +543,61 @@ fn a_key_cut_by_the_message_bound_never_leaks() {
     let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
     check(&c, key).unwrap();
     assert!(!c.message.is_empty());
+}
+
+/// A key that a log or a terminal wrapped across lines: every piece is shorter than a rule
+/// needs (a Google key cut after 19 characters, an Azure key's 32 hex digits or a Mistral
+/// key's 32 letters and digits cut in half), yet no 12 characters of it come out, whatever
+/// the line break and wherever the cut.
+#[test]
+fn a_key_wrapped_across_lines_never_leaks() {
+    let keys = [
+        "AIzaSyD4k9Qz7LmN2pR8sT1vW3xY5zA6bC0dE9f",
+        "7283e0ad84173581569969e58b081006",
+        "GEp7CgQ0PBQFI14zGtSnovm14TUOizwd",
+        "sk-ant-api03-Zx9Yw8Vu7Ts6Rq5Po4Nm3Lk2Ji1Hg0FeDcBa-XyZ12AA",
+    ];
+    for key in keys {
+        for cut in 1..key.len() {
+            for line_break in ["\n", "\r\n", "\n    ", " \n", "\\n"] {
+                let wrapped = format!("{}{line_break}{}", &key[..cut], &key[cut..]);
+                let raw = format!("upstream rejected the key {wrapped} (see logs)");
+                let c = classify_body(Provider::Generic, 401, &[], raw.as_bytes());
+                if let Err(e) = check(&c, key) {
+                    panic!("raw, cut at {cut}, {line_break:?}: {e}");
+                }
+                let body = format!(
+                    r#"{{"error":{{"message":"{}"}}}}"#,
+                    json_str(&format!("Invalid key: {wrapped}"), false)
+                );
+                let c = classify_body(Provider::Openai, 401, &[], body.as_bytes());
+                if let Err(e) = check(&c, key) {
+                    panic!("JSON, cut at {cut}, {line_break:?}: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Only a line break is bridged in the search for a wrapped key: lines of prose keep their
+/// words, and two words on one line are never read as one key.
+#[test]
+fn lines_of_prose_are_not_joined_into_a_key() {
+    for (text, message) in [
+        (
+            "Rate limit reached for gpt-4o\nPlease try again in 20s",
+            "Rate limit reached for gpt-4o Please try again in 20s",
+        ),
+        (
+            "Request failed\r\nRetry-After: 30\r\nRequest id abc123",
+            "Request failed Retry-After: 30 Request id abc123",
+        ),
+        (
+            "model gpt4turbo2024 overloaded 0123456789abcdef",
+            "model gpt4turbo2024 overloaded 0123456789abcdef",
+        ),
+    ] {
+        let c = classify_body(Provider::Generic, 503, &[], text.as_bytes());
+        assert_eq!(c.message.as_ref(), message, "{text:?}");
+    }
 }

@@ -274,10 +274,11 @@ fn planted(u: &mut Unstructured<'_>) -> (String, String) {
     }
 }
 
-/// The carrier written plainly, percent-encoded in part, with `\u` escapes in part, or with
-/// an invisible character after each of its first characters.
-fn disguise(u: &mut Unstructured<'_>, carrier: &str) -> String {
-    match u.choose_index(4).unwrap_or(0) {
+/// The carrier written plainly, percent-encoded in part, with `\u` escapes in part, with
+/// an invisible character after each of its first characters, or with the secret wrapped
+/// across two lines (then the flag is true).
+fn disguise(u: &mut Unstructured<'_>, carrier: &str, secret: &str) -> (String, bool) {
+    let written = match u.choose_index(5).unwrap_or(0) {
         0 => carrier.to_string(),
         1 => {
             let every = length(u, 1, 6);
@@ -288,11 +289,34 @@ fn disguise(u: &mut Unstructured<'_>, carrier: &str) -> String {
             let every = length(u, 1, 8);
             unicode_escaped(carrier, every)
         }
-        _ => {
+        3 => {
             let invisible = *pick(u, INVISIBLE);
             zero_width(carrier, invisible)
         }
+        _ => {
+            let at = u.arbitrary::<usize>().unwrap_or(0);
+            let line_break = *pick(u, &["\n", "\r\n", "\n  ", " \n", "\n\t"]);
+            return (wrapped(carrier, secret, at, line_break), true);
+        }
+    };
+    (written, false)
+}
+
+/// `carrier` with `line_break` put inside `secret` (which it holds), after the secret's
+/// first `1 + at % (len - 1)` bytes: a key wrapped across lines by a log or a terminal. A
+/// carrier without the secret, or a secret too short to cut, comes back as it is.
+pub fn wrapped(carrier: &str, secret: &str, at: usize, line_break: &str) -> String {
+    let Some(start) = carrier.find(secret) else {
+        return carrier.to_string();
+    };
+    if secret.len() < 2 {
+        return carrier.to_string();
     }
+    let mut cut = start + 1 + at % (secret.len() - 1);
+    while !carrier.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("{}{line_break}{}", &carrier[..cut], &carrier[cut..])
 }
 
 /// Characters that render as nothing, put inside a key's prefix to hide it.
@@ -398,7 +422,7 @@ pub fn assert_no_leak(c: &Classification, secret: &str, input: &str) {
 pub fn fuzz_redact(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let (secret, carrier) = planted(&mut u);
-    let written = disguise(&mut u, &carrier);
+    let (written, wrapped) = disguise(&mut u, &carrier, &secret);
     let mut before = context(&mut u);
     let after = context(&mut u);
     // A known limit of the redactor (docs/CLASSIFIER.md): an unfinished escape (`%0`,
@@ -436,7 +460,10 @@ pub fn fuzz_redact(data: &[u8]) {
         Some(1_790_000_000_000),
     );
     assert_no_leak(&c, &secret, &body);
-    // The same text as the AWS error-type header, which becomes Bedrock's code.
+    // The same text as the AWS error-type header, which becomes Bedrock's code. A header
+    // value holds no line break, so a secret wrapped across lines goes in unwrapped.
+    let written = if wrapped { carrier } else { written };
+    let text = format!("{before}{written}{after}");
     let header = text.replace(['\n', '\t', '\r'], " ");
     let headers = [("x-amzn-errortype", header.as_str())];
     let c = classify(

@@ -13,7 +13,9 @@
 //! each up to [`DECODE_PASSES`] times so a doubly encoded key is seen too, and zero-width and
 //! other invisible format characters (U+00AD, U+200B–U+200F, U+202A–U+202E, U+2060–U+206F,
 //! U+FEFF) are dropped; what is found at any stage is redacted in the final, decoded text.
-//! At every stage, anywhere in the text (not only at the start of a word):
+//! The final text is searched once more with the line breaks inside runs of key characters
+//! taken out, for a key wrapped across lines. At every stage, anywhere in the text (not
+//! only at the start of a word):
 //!
 //! * a known key prefix (`sk-`, which covers `sk-proj-`, `sk-svcacct-`, `sk-ant-` and
 //!   `sk-or-`; `AIza`, `gsk_`, `xai-`, GitHub's `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` and
@@ -145,6 +147,7 @@ fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>)
         seen.classes & ESCAPE != 0 || (seen.classes & HIGH != 0 && text.chars().any(is_invisible));
     if !needs_work {
         let tidy = is_tidy_noted(text, &seen);
+        let spans = with_wrapped(text, spans, find_secrets);
         return (Cow::Borrowed(text), spans, Some(tidy));
     }
     let mut current = text.to_string();
@@ -175,7 +178,67 @@ fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>)
         spans = merge(carried);
         current = next;
     }
+    let spans = with_wrapped(&current, spans, find_secrets);
     (Cow::Owned(current), spans, None)
+}
+
+/// `spans`, and the secrets of `text` that a line break cuts in two: a key wrapped across
+/// lines by a log or a terminal (`AIzaSyA1b2…\nC3d4…`) shows each piece shorter than any
+/// rule needs. Each line break between two characters a key can hold (with the spaces and
+/// tabs around it) is taken out, the joined text searched, and what is found there is
+/// redacted in `text` from its first piece to its last. Only line breaks are bridged, not
+/// spaces: two words of prose are never read as one key. `find` is the search (the test
+/// oracle `redact_before` passes its own).
+pub(super) fn with_wrapped(
+    text: &str,
+    spans: Vec<Range<usize>>,
+    find: fn(&str) -> Vec<Range<usize>>,
+) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let joinable = |b: u8| BYTE_CLASS[b as usize] & (RUN | BASE64) != 0;
+    let mut joined = String::new();
+    let mut origin: Vec<usize> = Vec::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+        let brk = i + at;
+        let mut start = brk;
+        while start > 0 && matches!(bytes[start - 1], b' ' | b'\t') {
+            start -= 1;
+        }
+        let mut end = brk;
+        while end < bytes.len() && matches!(bytes[end], b' ' | b'\t' | b'\n' | b'\r') {
+            end += 1;
+        }
+        i = end;
+        if start == 0 || end == bytes.len() || !joinable(bytes[start - 1]) || !joinable(bytes[end])
+        {
+            continue;
+        }
+        // Both neighbours are ASCII, so `start` and `end` are character boundaries.
+        joined.push_str(&text[copied..start]);
+        origin.extend(copied..start);
+        copied = end;
+    }
+    if copied == 0 {
+        return spans;
+    }
+    joined.push_str(&text[copied..]);
+    origin.extend(copied..bytes.len());
+    let found = find(&joined);
+    if found.is_empty() {
+        return spans;
+    }
+    let mut spans = spans;
+    for span in found {
+        let first = origin[span.start];
+        let mut end = origin[span.end - 1] + 1;
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        spans.push(first..end);
+    }
+    merge(spans)
 }
 
 /// One stage of normalisation.
@@ -475,7 +538,10 @@ fn decode_at(bytes: &[u8], i: usize, step: Step) -> Option<(Decoded, usize)> {
         b'x' | b'X' => hex_at(&bytes[i + 2..], 2)
             .filter(|v| *v < 0x80)
             .map(|v| (Decoded::Byte(v as u8), 4)),
-        b'n' | b'r' | b't' | b'f' | b'b' => Some((Decoded::Byte(b' '), 2)),
+        // An escaped line break stays a line break (shown as a space, like any whitespace),
+        // so that a key wrapped across escaped lines is still joined (`with_wrapped`).
+        b'n' | b'r' => Some((Decoded::Byte(b'\n'), 2)),
+        b't' | b'f' | b'b' => Some((Decoded::Byte(b' '), 2)),
         b'"' | b'\'' | b'/' | b'\\' => Some((Decoded::Byte(next), 2)),
         _ => None,
     }

@@ -1,6 +1,11 @@
 //! The redactor as it was at `ac69154`, before the speed work of issue #16 (2026-11-30), kept
 //! as an oracle: `redact_differential` checks that the redactor gives the same output on
 //! the corpus and on generated text. Test-only; not compiled into the library.
+//!
+//! One rule was added to both redactors since (session 21, 2026-12-01): a key wrapped
+//! across lines is searched for with its line breaks taken out (`redact::with_wrapped`,
+//! called here with this file's own search), and an escaped `\n` or `\r` decodes to a line
+//! break rather than a space.
 
 #![allow(dead_code)]
 
@@ -131,7 +136,8 @@ fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
     let needs_work = memchr::memchr2(b'%', b'\\', text.as_bytes()).is_some()
         || (!text.is_ascii() && text.chars().any(is_invisible));
     if !needs_work {
-        return (Cow::Borrowed(text), find_secrets(text));
+        let spans = super::redact::with_wrapped(text, find_secrets(text), find_secrets);
+        return (Cow::Borrowed(text), spans);
     }
     let mut current = text.to_string();
     let mut spans = find_secrets(&current);
@@ -162,6 +168,7 @@ fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
         spans = merge(carried);
         current = next;
     }
+    let spans = super::redact::with_wrapped(&current, spans, find_secrets);
     (Cow::Owned(current), spans)
 }
 
@@ -434,7 +441,8 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
                         .filter(|v| *v < 0x80)
                         .map(|v| (v as u8, 4));
                 }
-                b'n' | b'r' | b't' | b'f' | b'b' => raw_byte = Some((b' ', 2)),
+                b'n' | b'r' => raw_byte = Some((b'\n', 2)),
+                b't' | b'f' | b'b' => raw_byte = Some((b' ', 2)),
                 b'"' | b'\'' | b'/' | b'\\' => raw_byte = Some((next, 2)),
                 _ => {}
             }
