@@ -219,6 +219,14 @@ impl Policy {
             ),
             ("deadline_ms", self.deadline_ms),
             ("attempt_timeout_ms", self.attempt_timeout_ms),
+            // A key out of quota, or rejected, that is usable again at the instant it failed
+            // is sent again at once, every time: the loop relent exists to end. Re-probing is
+            // turned off with `null`, not 0.
+            ("quota_cooldown_ms", self.quota_cooldown_ms),
+            (
+                "revoked_reprobe_after_ms",
+                self.revoked_reprobe_after_ms.unwrap_or(u64::MAX),
+            ),
         ] {
             if value == 0 {
                 return Err(PolicyError::Zero(name));
@@ -335,6 +343,31 @@ mod tests {
             Err(PolicyError::CapBelowBase { .. })
         ));
         assert_eq!(Policy::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_cooldown_that_ends_when_it_begins_is_refused() {
+        // Both would send again to the key that just failed, at the same instant, until the
+        // attempts ran out (found by generated worlds under such policies).
+        let p = Policy {
+            quota_cooldown_ms: 0,
+            ..Policy::default()
+        };
+        assert_eq!(p.validate(), Err(PolicyError::Zero("quota_cooldown_ms")));
+        let p = Policy {
+            revoked_reprobe_after_ms: Some(0),
+            ..Policy::default()
+        };
+        assert_eq!(
+            p.validate(),
+            Err(PolicyError::Zero("revoked_reprobe_after_ms"))
+        );
+        let never = Policy {
+            revoked_reprobe_after_ms: None,
+            quota_cooldown_ms: 1,
+            ..Policy::default()
+        };
+        assert_eq!(never.validate(), Ok(()));
         let p = Policy {
             max_attempts: u32::MAX,
             ..Policy::default()

@@ -84,7 +84,17 @@ pub const WAIT_MARKERS: &[&str] = &[
     "retry after ",
     "retry in ",
     "wait ",
+    // A window's stated end: Gemini Code Assist's "Your quota will reset after 8h44m7s"
+    // (google-gemini/gemini-cli#13004), "resets in 2h".
+    "will reset after ",
+    "will reset in ",
+    "resets after ",
+    "resets in ",
 ];
+
+/// The last letters (lowercase) of the markers' first words: a space after any other letter
+/// starts no marker.
+const MARKER_WORD_ENDS: &[u8] = b"ytls";
 
 /// Phrases in human messages: "Please try again in 5.289s", "try again in 1m30s",
 /// "try again in 20ms", "Please retry after 37 seconds", "retry after 2 minutes". Markers
@@ -94,10 +104,10 @@ pub fn message_wait_ms(message: &str) -> Option<u64> {
     let bytes = message.as_bytes();
     // Found so far: the index of its marker, and the wait.
     let mut best: Option<(usize, u64)> = None;
-    // Every marker's first word ends with `y` or `t` and is followed by a space: look only
-    // at such spaces.
+    // Every marker's first word ends with one of `MARKER_WORD_ENDS` and is followed by a
+    // space: look only at such spaces.
     for space in memchr::memchr_iter(b' ', bytes) {
-        if space == 0 || !matches!(bytes[space - 1] | 0x20, b'y' | b't') {
+        if space == 0 || !MARKER_WORD_ENDS.contains(&(bytes[space - 1] | 0x20)) {
             continue;
         }
         for (k, marker) in WAIT_MARKERS.iter().enumerate() {
@@ -439,6 +449,27 @@ mod tests {
             Some(5289)
         );
         assert_eq!(message_wait_ms("Please try again in 1m30s."), Some(90_000));
+        assert_eq!(
+            message_wait_ms(
+                "You have exhausted your capacity on this model. Your quota will reset after 8h44m7s."
+            ),
+            Some(((8 * 60 + 44) * 60 + 7) * 1000)
+        );
+        assert_eq!(
+            message_wait_ms("Daily limit hit; it resets in 2 hours"),
+            Some(7_200_000)
+        );
+        assert_eq!(
+            message_wait_ms("The window will reset in 45s"),
+            Some(45_000)
+        );
+        for marker in WAIT_MARKERS {
+            let (word, _) = marker.split_once(' ').expect("a marker has a space");
+            let last = word.as_bytes()[word.len() - 1];
+            assert!(MARKER_WORD_ENDS.contains(&last), "{marker:?}");
+        }
+        // "reset" alone, as in a dropped connection, names no wait.
+        assert_eq!(message_wait_ms("the connection was reset after 30s"), None);
         assert_eq!(message_wait_ms("please try again in 20ms"), Some(20));
         assert_eq!(
             message_wait_ms("Please retry after 37 seconds."),

@@ -1750,7 +1750,13 @@ fn by_status(status: u16) -> Reason {
         // encountered while running the model"}`, `{"error":"XML syntax error on line 3"}`).
         0 => Reason::ServerError,
         200..=299 => Reason::Success,
-        400 | 405 | 415 | 422 => Reason::MalformedRequest,
+        // The request as sent cannot be served (RFC 9110 section 15.5): Length Required,
+        // Range Not Satisfiable (Google's documented 416 `out_of_range`, ai.google.dev/
+        // gemini-api/docs/api-errors), Expectation Failed.
+        400 | 405 | 411 | 415 | 416 | 417 | 422 => Reason::MalformedRequest,
+        // URI Too Long (RFC 9110 section 15.5.15) and Request Header Fields Too Large
+        // (RFC 6585 section 5): the request is too big for this server.
+        414 | 431 => Reason::PayloadTooLarge,
         401 => Reason::KeyRejected,
         402 => Reason::QuotaExhausted,
         403 => Reason::PermissionDenied,
