@@ -167,7 +167,7 @@ fn run_jsonl(
             Ok(value) => value.to_string(),
             Err(error) => {
                 failures += 1;
-                serde_json::json!({ "error": error }).to_string()
+                serde_json::json!({ "error": crate::scrub(&error) }).to_string()
             }
         };
         if let Err(error) = writeln!(out, "{text}") {
@@ -291,6 +291,36 @@ mod tests {
         let error = lines[1]["error"].as_str().unwrap();
         assert!(error.starts_with("line 2: not valid UTF-8"), "{error}");
         assert_eq!(lines[2]["reason"], "overloaded");
+    }
+
+    #[test]
+    fn an_error_line_never_echoes_a_key() {
+        // Canaries made up here, each quoted back by a different refusal: an unknown
+        // provider, an unknown field, a status of the wrong type, an unknown transport error.
+        let keys = [
+            "sk-proj-Qx7Lm2Np9Rt4Vw8Yz3Bc6Df1Gh5Jk0",
+            "AIzaSyQ7m2N9r4T8w3Y6c1F5h0KjLpXvBnMzQa",
+            "gsk_Tq8Wm3Np7Rx2Vz6Bc9Df4Gh1Jk5Lm0PsYw",
+            "xai-Hn4Qp8Rt2Vw6Yz1Bc5Df9Gh3Jk7Lm0NsPw",
+        ];
+        let lines = [
+            format!(r#"{{"provider":"{}","status":401}}"#, keys[0]),
+            format!(r#"{{"provider":"openai","status":401,"{}":1}}"#, keys[1]),
+            format!(r#"{{"provider":"openai","status":"{}"}}"#, keys[2]),
+            format!(r#"{{"provider":"openai","transport_error":"{}"}}"#, keys[3]),
+        ];
+        let (out, failures) = jsonl(lines.join("\n").as_bytes());
+        assert_eq!(failures, 4, "{out:?}");
+        for (line, key) in out.iter().zip(keys) {
+            let text = line.to_string();
+            assert!(line["error"].is_string(), "{text}");
+            for start in 0..=key.len() - 12 {
+                assert!(
+                    !text.contains(&key[start..start + 12]),
+                    "{key} leaked in {text}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -45,10 +45,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("relent: {message}");
+            eprintln!("relent: {}", scrub(&message));
             ExitCode::from(2)
         }
     }
+}
+
+/// `message` with every line that holds a secret redacted: error messages quote the input
+/// they refuse (an unknown provider name, a field's bad value), and the input may hold a key.
+/// Lines without one are kept as they are.
+pub(crate) fn scrub(message: &str) -> String {
+    use relent::classify::redact;
+    message
+        .split('\n')
+        .map(|line| {
+            if redact::contains_secret(line) {
+                redact::redact(line)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The simulator, then the scoreboard, with built-in defaults.

@@ -152,6 +152,9 @@ enum Disguise {
     /// still holds the escape).
     LiteralEscapes(usize),
     ZeroWidth(char),
+    /// A character that shows nothing (a control, a variation selector, a filler, a tag)
+    /// put into the secret every so many bytes, all along it.
+    Sprinkled(char, usize),
     /// The secret wrapped across lines, as a log or a terminal breaks a long line: the
     /// break (`\n`, `\r\n`, with spaces around it or not) goes at a position inside the
     /// secret, counted from its second character.
@@ -165,7 +168,16 @@ fn disguise() -> impl Strategy<Value = Disguise> {
         1 => (1usize..8).prop_map(Disguise::LiteralEscapes),
         1 => proptest::sample::select(vec!['\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{ad}', '\u{200e}'])
             .prop_map(Disguise::ZeroWidth),
-        1 => (any::<usize>(), proptest::sample::select(vec!["\n", "\r\n", "\n  ", " \n", "\n\t"]))
+        1 => (proptest::sample::select(vec![
+                '\u{0}', '\u{7}', '\u{8}', '\u{1b}', '\u{7f}', '\u{9b}', '\u{fe0f}', '\u{180b}',
+                '\u{e0041}', '\u{e0100}', '\u{3164}', '\u{115f}', '\u{ffa0}', '\u{17b4}',
+                '\u{1d173}', '\u{34f}', '\u{2063}',
+            ]), 3usize..10)
+            .prop_map(|(c, every)| Disguise::Sprinkled(c, every)),
+        1 => (any::<usize>(), proptest::sample::select(vec![
+                "\n", "\r\n", "\n  ", " \n", "\n\t", "\u{b}", "\u{c}", "\u{85}", "\u{2028}",
+                "\u{2029}",
+            ]))
             .prop_map(|(at, line_break)| Disguise::Wrapped(at, line_break)),
     ]
 }
@@ -177,8 +189,28 @@ fn apply(d: &Disguise, plant: &Planted) -> String {
         Disguise::Percent(every, offset) => percent_encoded(s, *every, *offset),
         Disguise::LiteralEscapes(every) => unicode_escaped(s, *every),
         Disguise::ZeroWidth(c) => zero_width(s, *c),
+        Disguise::Sprinkled(c, every) => sprinkled(s, &plant.secret, *c, *every),
         Disguise::Wrapped(at, line_break) => wrapped(s, &plant.secret, *at, line_break),
     }
+}
+
+/// `carrier` with `c` put into `secret` (which it holds) after every `every` bytes of it.
+fn sprinkled(carrier: &str, secret: &str, c: char, every: usize) -> String {
+    let Some(start) = carrier.find(secret) else {
+        return carrier.to_string();
+    };
+    let mut inner = String::new();
+    for (n, ch) in secret.chars().enumerate() {
+        if n > 0 && n % every == 0 {
+            inner.push(c);
+        }
+        inner.push(ch);
+    }
+    format!(
+        "{}{inner}{}",
+        &carrier[..start],
+        &carrier[start + secret.len()..]
+    )
 }
 
 /// Text around the secret: letters, digits, spaces and the punctuation URLs, headers,
@@ -532,6 +564,25 @@ fn a_key_cut_by_the_message_bound_never_leaks() {
             }
         }
     }
+    // A key wrapped across lines where the cut falls: the cut takes the lines after it too.
+    for key in keys {
+        for start in 440..=490 {
+            for at in [4, 12, key.len() / 2, key.len() - 3] {
+                for line_break in ["\n", " \r\n ", "\u{2028}"] {
+                    let text = format!(
+                        "x{}{}{line_break}{}",
+                        " ".repeat(start),
+                        &key[..at],
+                        &key[at..]
+                    );
+                    let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
+                    if let Err(e) = check(&c, key) {
+                        panic!("wrapped at {at} after {start} spaces, {line_break:?}: {e}");
+                    }
+                }
+            }
+        }
+    }
     // A key inside a word longer than the cut's reach is dropped with the word; the text
     // before the word still makes the message.
     let key = keys[0];
@@ -559,7 +610,19 @@ fn a_key_wrapped_across_lines_never_leaks() {
     ];
     for key in keys {
         for cut in 1..key.len() {
-            for line_break in ["\n", "\r\n", "\n    ", " \n", "\\n"] {
+            for line_break in [
+                "\n",
+                "\r\n",
+                "\n    ",
+                " \n",
+                "\\n",
+                "\u{b}",
+                "\u{c}",
+                "\u{85}",
+                "\u{2028}",
+                " \u{2029} ",
+                "\\u2028",
+            ] {
                 let wrapped = format!("{}{line_break}{}", &key[..cut], &key[cut..]);
                 let raw = format!("upstream rejected the key {wrapped} (see logs)");
                 let c = classify_body(Provider::Generic, 401, &[], raw.as_bytes());

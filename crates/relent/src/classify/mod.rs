@@ -381,18 +381,36 @@ const LONG_WORD: usize = 2 * 1024;
 /// characters) too short for the redactor to know as a key, and decoding escapes can shrink
 /// the text before it so much that the piece reaches the message. So the cut moves on to the
 /// end of the word it falls in or, when that word runs on for more than [`LONG_WORD`] bytes,
-/// back to its start. A word ends at whitespace or at punctuation no key holds.
+/// back to its start. A word ends at whitespace or at punctuation no key holds, but not at a
+/// line break inside a wrapped key ([`wrapped_word_end`]).
 fn message_source(text: &str) -> &str {
     let Some((cut, _)) = text.char_indices().nth(redact::MAX_MESSAGE_CHARS * 2) else {
         return text;
     };
-    let rest = &text[cut..];
     // Only as far as the longest word is searched (a huge body is not walked to its end).
-    let reach = head(rest, LONG_WORD);
-    match word_end(reach) {
-        Some(end) => &text[..cut + end],
-        None if reach.len() == rest.len() => text,
+    let reach = cut + head(&text[cut..], LONG_WORD).len();
+    match wrapped_word_end(text, cut, reach) {
+        Some(end) => &text[..end],
+        None if reach == text.len() => text,
         None => &text[..text[..cut].rfind(ends_word).unwrap_or(0)],
+    }
+}
+
+/// Where the word of `text` that runs on at `from` ends, searched up to `reach` ([`word_end`];
+/// `None` past it), where a line break between two characters a key can hold does not end
+/// the word: a key wrapped across lines is one word, so a cut does not leave its first line
+/// behind alone (`redact::wrap_gap_end`, the redactor's own rule for wrapped keys).
+fn wrapped_word_end(text: &str, from: usize, reach: usize) -> Option<usize> {
+    let mut from = from;
+    loop {
+        let end = from + word_end(&text[from..reach])?;
+        // The cut may fall inside the gap: look at it from its start.
+        let bytes = text.as_bytes();
+        match redact::wrap_gap_end(bytes, redact::gap_start(bytes, end)) {
+            Some(next) if next < reach => from = next,
+            Some(_) => return None,
+            None => return Some(end),
+        }
     }
 }
 

@@ -185,36 +185,39 @@ fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>)
 /// `spans`, and the secrets of `text` that a line break cuts in two: a key wrapped across
 /// lines by a log or a terminal (`AIzaSyA1b2…\nC3d4…`) shows each piece shorter than any
 /// rule needs. Each line break between two characters a key can hold (with the spaces and
-/// tabs around it) is taken out, the joined text searched, and what is found there is
-/// redacted in `text` from its first piece to its last. Only line breaks are bridged, not
-/// spaces: two words of prose are never read as one key. `find` is the search (the test
-/// oracle `redact_before` passes its own).
+/// tabs around it; see [`wrap_gap_end`]) is taken out, the joined text searched, and what is
+/// found there is redacted in `text` from its first piece to its last. Only line breaks are
+/// bridged, not spaces: two words of prose are never read as one key. `find` is the search
+/// (the test oracle `redact_before` passes its own).
 pub(super) fn with_wrapped(
     text: &str,
     spans: Vec<Range<usize>>,
     find: fn(&str) -> Vec<Range<usize>>,
 ) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
-    let joinable = |b: u8| BYTE_CLASS[b as usize] & (RUN | BASE64) != 0;
     let mut joined = String::new();
     let mut origin: Vec<usize> = Vec::new();
     let mut copied = 0;
     let mut i = 0;
-    while let Some(at) = bytes[i..].iter().position(|&b| b == b'\n' || b == b'\r') {
+    while let Some(at) = bytes[i..]
+        .iter()
+        .position(|&b| matches!(b, b'\n' | b'\r' | 0x0b | 0x0c | 0xc2 | 0xe2))
+    {
         let brk = i + at;
+        let len = line_break_len(bytes, brk);
+        if len == 0 {
+            i = brk + 1;
+            continue;
+        }
         let mut start = brk;
         while start > 0 && matches!(bytes[start - 1], b' ' | b'\t') {
             start -= 1;
         }
-        let mut end = brk;
-        while end < bytes.len() && matches!(bytes[end], b' ' | b'\t' | b'\n' | b'\r') {
-            end += 1;
-        }
-        i = end;
-        if start == 0 || end == bytes.len() || !joinable(bytes[start - 1]) || !joinable(bytes[end])
-        {
+        let Some(end) = wrap_gap_end(bytes, start) else {
+            i = brk + len;
             continue;
-        }
+        };
+        i = end;
         // Both neighbours are ASCII, so `start` and `end` are character boundaries.
         joined.push_str(&text[copied..start]);
         origin.extend(copied..start);
@@ -239,6 +242,65 @@ pub(super) fn with_wrapped(
         spans.push(first..end);
     }
     merge(spans)
+}
+
+/// The length in bytes of the line break at `bytes[i]`, 0 if there is none: a line feed, a
+/// carriage return, a vertical tab, a form feed (`char::is_whitespace` and Unicode's line
+/// breaks), NEL (U+0085), or the line or paragraph separator (U+2028, U+2029).
+fn line_break_len(bytes: &[u8], i: usize) -> usize {
+    match bytes[i] {
+        b'\n' | b'\r' | 0x0b | 0x0c => 1,
+        0xc2 if bytes.get(i + 1) == Some(&0x85) => 2,
+        0xe2 if bytes.get(i + 1) == Some(&0x80)
+            && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+        {
+            3
+        }
+        _ => 0,
+    }
+}
+
+/// The start of the stretch of spaces, tabs and line breaks ([`line_break_len`]) that ends at
+/// `at` (`at` itself when there is none).
+pub(super) fn gap_start(bytes: &[u8], at: usize) -> usize {
+    let mut i = at;
+    loop {
+        if i > 0 && matches!(bytes[i - 1], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+            i -= 1;
+        } else if i >= 2 && line_break_len(bytes, i - 2) == 2 {
+            i -= 2;
+        } else if i >= 3 && line_break_len(bytes, i - 3) == 3 {
+            i -= 3;
+        } else {
+            return i;
+        }
+    }
+}
+
+/// Where a wrapped key's gap starting at `at` ends: the gap is spaces, tabs and at least one
+/// line break ([`line_break_len`]), between a byte before `at` and a byte after the gap that
+/// a key can hold (a key character, a dot, or base64). `None` when the bytes at `at` are no
+/// such gap. A message cut ([`super::message_source`]) does not fall inside one either.
+pub(super) fn wrap_gap_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let joinable = |b: u8| BYTE_CLASS[b as usize] & (RUN | BASE64) != 0;
+    if at == 0 || !joinable(bytes[at - 1]) {
+        return None;
+    }
+    let mut i = at;
+    let mut broken = false;
+    while i < bytes.len() {
+        if matches!(bytes[i], b' ' | b'\t') {
+            i += 1;
+            continue;
+        }
+        let len = line_break_len(bytes, i);
+        if len == 0 {
+            break;
+        }
+        broken = true;
+        i += len;
+    }
+    (broken && i < bytes.len() && joinable(bytes[i])).then_some(i)
 }
 
 /// One stage of normalisation.
@@ -396,7 +458,8 @@ fn is_tidy_noted(text: &str, seen: &Seen) -> bool {
 /// Byte classes, one table load per byte: key characters, key characters and dots (the
 /// runs searched for keys), ASCII whitespace, and standard base64; and the bytes whose
 /// presence decides whether a later pass has anything to do: `+` and `/` (long base64
-/// runs), `%` and `\\` (decoding), `=` and `:` (parameters), bytes outside ASCII.
+/// runs), `%` and `\\` (decoding), `=` and `:` (parameters), bytes outside ASCII and ASCII
+/// controls other than whitespace.
 const KEY: u8 = 1;
 const RUN: u8 = 2;
 const SPACE: u8 = 4;
@@ -426,7 +489,9 @@ const BYTE_CLASS: [u8; 256] = {
             b'+' | b'/' => PLUS_SLASH,
             b'%' | b'\\' => ESCAPE,
             b'=' | b':' => SEPARATOR,
-            0x80.. => HIGH,
+            // Outside ASCII, or an ASCII control that is not whitespace (invisible: see
+            // `is_invisible`).
+            0x80.. | 0x00..=0x08 | 0x0e..=0x1f | 0x7f => HIGH,
             _ => 0,
         };
         b += 1;
@@ -443,20 +508,40 @@ const fn is_space_byte(b: u8) -> bool {
 // Normalisation
 // ---------------------------------------------------------------------------------------
 
-/// Characters that render as nothing and can hide inside a key: the soft hyphen, zero-width
-/// spaces and joiners, direction marks and overrides, word joiners and invisible operators,
-/// and the byte-order mark.
+/// Characters that render as nothing (or not at all) and can hide inside a key: control
+/// characters other than whitespace (C0 but tab and line breaks, DEL, C1 but NEL); the soft
+/// hyphen, the combining grapheme joiner, zero-width spaces and joiners, direction marks and
+/// overrides, word joiners and invisible operators, the byte-order mark, interlinear
+/// annotation marks; variation selectors (U+FE00–U+FE0F, U+E0100–U+E01EF), Mongolian free
+/// variation selectors and vowel separator, Khmer inherent vowels, Hangul fillers, musical
+/// formatting marks, shorthand format controls and tag characters.
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{ad}'
+        '\u{0}'..='\u{8}'
+            | '\u{e}'..='\u{1f}'
+            | '\u{7f}'..='\u{84}'
+            | '\u{86}'..='\u{9f}'
+            | '\u{ad}'
             | '\u{34f}'
             | '\u{61c}'
-            | '\u{180e}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
             | '\u{200b}'..='\u{200f}'
             | '\u{202a}'..='\u{202e}'
             | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
             | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}'
+            | '\u{e0100}'..='\u{e01ef}'
     )
 }
 
@@ -611,7 +696,7 @@ fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
 /// `text` without its invisible characters, with the origin of each byte; `None` if it has
 /// none.
 fn drop_invisible(text: &str) -> Option<(String, Vec<usize>)> {
-    if text.is_ascii() || !text.chars().any(is_invisible) {
+    if !text.chars().any(is_invisible) {
         return None;
     }
     let mut out = String::with_capacity(text.len());
@@ -784,6 +869,12 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
 /// parameter's name or `provided` (the end of `key provided`), likewise followed by a
 /// quote, a space, a `=` or a `:`.
 fn note_lead_word(run: &[u8], seen: &mut Seen) {
+    // A name in Markdown emphasis (`**api_key**:`) ends its run with the asterisks.
+    let name_end = run.len() - run.iter().rev().take_while(|&&b| b == b'*').count();
+    let run = &run[..name_end];
+    if run.is_empty() {
+        return;
+    }
     let ends_with_ci = |word: &[u8]| {
         run.len() >= word.len() && run[run.len() - word.len()..].eq_ignore_ascii_case(word)
     };
@@ -1032,7 +1123,13 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
 fn param_name_before(bytes: &[u8], sep: usize) -> bool {
     let mut end = sep;
     let mut skipped = 0;
-    while end > 0 && matches!(bytes[end - 1], b' ' | b'\t' | b'"' | b'\'') && skipped < 4 {
+    while end > 0
+        && matches!(
+            bytes[end - 1],
+            b' ' | b'\t' | b'"' | b'\'' | b'*' | b'`' | b']'
+        )
+        && skipped < 4
+    {
         end -= 1;
         skipped += 1;
     }
@@ -1044,6 +1141,11 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
         || SECRET_PARAMS
             .iter()
             .any(|name| ends_with_ci(name.as_bytes()))
+}
+
+/// Whether a no-break space (U+00A0) starts at `bytes[i]`.
+fn nbsp_at(bytes: &[u8], i: usize) -> bool {
+    bytes[i] == 0xc2 && bytes.get(i + 1) == Some(&0xa0)
 }
 
 fn starts_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
@@ -1069,10 +1171,28 @@ fn credential_after(
     while start < bytes.len()
         && matches!(
             bytes[start],
-            b' ' | b'\t' | b'=' | b':' | b'"' | b'\'' | b'(' | b'[' | b'<' | b'{'
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | b'='
+                | b':'
+                | b'"'
+                | b'\''
+                | b'`'
+                | b'+'
+                | b'('
+                | b'['
+                | b'<'
+                | b'{'
+                | 0xc2
         )
     {
-        start += 1;
+        // A no-break space (U+00A0, bytes C2 A0) separates too; no other character outside
+        // ASCII does.
+        if bytes[start] >= 0x80 && !nbsp_at(bytes, start) {
+            break;
+        }
+        start += if bytes[start] == 0xc2 { 2 } else { 1 };
     }
     if start == from {
         return None;
@@ -1107,8 +1227,9 @@ fn value_after(text: &str, from: usize, covered: usize) -> Option<Range<usize>> 
     while start < bytes.len() {
         match bytes[start] {
             b'=' | b':' => assigned = true,
-            b' ' | b'\t' | b'"' | b'\'' => {}
-            b'[' | b'(' | b'<' | b'{' if assigned => {}
+            b' ' | b'\t' | b'"' | b'\'' | b'`' | b'*' => {}
+            // After the `=` or `:`: a line break, brackets, and the `>` of `=>`.
+            b'\n' | b'\r' | b'[' | b'(' | b'<' | b'{' | b'>' if assigned => {}
             _ => break,
         }
         start += 1;
@@ -1202,7 +1323,8 @@ mod tests {
     fn high_bytes_are_noted_and_never_key_characters() {
         for b in 0..=255u8 {
             let class = BYTE_CLASS[b as usize];
-            assert_eq!(class & HIGH != 0, b >= 0x80, "{b}");
+            let control = b.is_ascii_control() && !b.is_ascii_whitespace() && b != 0x0b;
+            assert_eq!(class & HIGH != 0, b >= 0x80 || control, "{b}");
             if b >= 0x80 {
                 assert!(class & (KEY | RUN) == 0, "{b}");
             }

@@ -2,10 +2,12 @@
 //! as an oracle: `redact_differential` checks that the redactor gives the same output on
 //! the corpus and on generated text. Test-only; not compiled into the library.
 //!
-//! One rule was added to both redactors since (session 21, 2026-12-01): a key wrapped
-//! across lines is searched for with its line breaks taken out (`redact::with_wrapped`,
-//! called here with this file's own search), and an escaped `\n` or `\r` decodes to a line
-//! break rather than a space.
+//! Rules added to both redactors since: a key wrapped across lines is searched for with
+//! its line breaks taken out (`redact::with_wrapped`, called here with this file's own
+//! search), and an escaped `\n` or `\r` decodes to a line break rather than a space
+//! (session 21, 2026-12-01); the invisible characters dropped are the redactor's own wider
+//! list, ASCII controls included (`redact::is_invisible`), and the line breaks bridged
+//! include the vertical tab, form feed, NEL and U+2028/U+2029 (session 22, 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -133,8 +135,8 @@ pub fn contains_secret(text: &str) -> bool {
 /// decoding step can also *break* a key (`%2` before `AIza…` decodes to `*Iza…`), so spans
 /// found at one stage are carried through each later step.
 fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
-    let needs_work = memchr::memchr2(b'%', b'\\', text.as_bytes()).is_some()
-        || (!text.is_ascii() && text.chars().any(is_invisible));
+    let needs_work =
+        memchr::memchr2(b'%', b'\\', text.as_bytes()).is_some() || text.chars().any(is_invisible);
     if !needs_work {
         let spans = super::redact::with_wrapped(text, find_secrets(text), find_secrets);
         return (Cow::Borrowed(text), spans);
@@ -340,21 +342,9 @@ const fn is_space_byte(b: u8) -> bool {
 // Normalisation
 // ---------------------------------------------------------------------------------------
 
-/// Characters that render as nothing and can hide inside a key: the soft hyphen, zero-width
-/// spaces and joiners, direction marks and overrides, word joiners and invisible operators,
-/// and the byte-order mark.
+/// The redactor's own list (`redact::is_invisible`), shared since it was widened.
 pub fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{ad}'
-            | '\u{34f}'
-            | '\u{61c}'
-            | '\u{180e}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{202a}'..='\u{202e}'
-            | '\u{2060}'..='\u{206f}'
-            | '\u{feff}'
-    )
+    super::redact::is_invisible(c)
 }
 
 fn hex_value(b: u8) -> Option<u32> {
@@ -787,7 +777,13 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
 fn param_name_before(bytes: &[u8], sep: usize) -> bool {
     let mut end = sep;
     let mut skipped = 0;
-    while end > 0 && matches!(bytes[end - 1], b' ' | b'\t' | b'"' | b'\'') && skipped < 4 {
+    while end > 0
+        && matches!(
+            bytes[end - 1],
+            b' ' | b'\t' | b'"' | b'\'' | b'*' | b'`' | b']'
+        )
+        && skipped < 4
+    {
         end -= 1;
         skipped += 1;
     }
@@ -799,6 +795,11 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
         || SECRET_PARAMS
             .iter()
             .any(|name| ends_with_ci(name.as_bytes()))
+}
+
+/// Whether a no-break space (U+00A0) starts at `bytes[i]`.
+fn nbsp_at(bytes: &[u8], i: usize) -> bool {
+    bytes[i] == 0xc2 && bytes.get(i + 1) == Some(&0xa0)
 }
 
 fn starts_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
@@ -824,10 +825,28 @@ fn credential_after(
     while start < bytes.len()
         && matches!(
             bytes[start],
-            b' ' | b'\t' | b'=' | b':' | b'"' | b'\'' | b'(' | b'[' | b'<' | b'{'
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | b'='
+                | b':'
+                | b'"'
+                | b'\''
+                | b'`'
+                | b'+'
+                | b'('
+                | b'['
+                | b'<'
+                | b'{'
+                | 0xc2
         )
     {
-        start += 1;
+        // A no-break space (U+00A0, bytes C2 A0) separates too; no other character outside
+        // ASCII does.
+        if bytes[start] >= 0x80 && !nbsp_at(bytes, start) {
+            break;
+        }
+        start += if bytes[start] == 0xc2 { 2 } else { 1 };
     }
     if start == from {
         return None;
@@ -862,8 +881,9 @@ fn value_after(text: &str, from: usize, covered: usize) -> Option<Range<usize>> 
     while start < bytes.len() {
         match bytes[start] {
             b'=' | b':' => assigned = true,
-            b' ' | b'\t' | b'"' | b'\'' => {}
-            b'[' | b'(' | b'<' | b'{' if assigned => {}
+            b' ' | b'\t' | b'"' | b'\'' | b'`' | b'*' => {}
+            // After the `=` or `:`: a line break, brackets, and the `>` of `=>`.
+            b'\n' | b'\r' | b'[' | b'(' | b'<' | b'{' | b'>' if assigned => {}
             _ => break,
         }
         start += 1;
