@@ -664,3 +664,60 @@ fn lines_of_prose_are_not_joined_into_a_key() {
         assert_eq!(c.message.as_ref(), message, "{text:?}");
     }
 }
+
+/// Credentials of no known shape, behind the other ways a header, a URL or a form carries
+/// them: an `Authorization` header with any scheme or none, a URL's password, Azure's
+/// `sig=`, Firebase's `auth=`, `pwd=`, a Markdown or PHP parameter, `Bearer` after a line
+/// break, a no-break space, a `+` or a backtick. None of 12 characters of it come out.
+#[test]
+fn credentials_behind_other_lead_words_never_leak() {
+    let secrets = [
+        "Xq7f_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1aE",
+        "kZ119aGPn5e/IVKNZbTY5rAUX25r/1J3",
+        "7f1b705a-57e7-b669-f25c-f771d766e608",
+    ];
+    let carriers = [
+        "Authorization: Token {}",
+        "Authorization: Key {}",
+        "authorization: {}",
+        "Proxy-Authorization: Digest {}",
+        "could not reach https://svc:{}@api.example.com/v1",
+        "proxy http://user:{}@10.0.0.2:8080 refused",
+        "https://acct.blob.core.windows.net/c?sv=2022-11-02&sig={}&se=2030",
+        "https://db.example.firebaseio.com/x.json?auth={}",
+        "login pwd={} failed",
+        "**api_key**: {}",
+        "'api_key' => '{}'",
+        "auth[token]={}",
+        "api_key:\n{}",
+        "Authorization: Bearer\n{}",
+        "Authorization: Bearer\u{a0}{}",
+        "authorization=Bearer+{}",
+        "Authorization: `Bearer` `{}`",
+    ];
+    for secret in secrets {
+        for carrier in carriers {
+            let text = carrier.replace("{}", secret);
+            let body = format!(r#"{{"error":{{"message":"{}"}}}}"#, json_str(&text, false));
+            let c = classify_body(Provider::Openai, 401, &[], body.as_bytes());
+            if let Err(e) = check(&c, secret) {
+                panic!("{carrier:?}: {e}");
+            }
+            let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
+            if let Err(e) = check(&c, secret) {
+                panic!("raw {carrier:?}: {e}");
+            }
+        }
+    }
+    // The scheme stays readable; what is redacted is the credential.
+    let c = classify_body(
+        Provider::Generic,
+        401,
+        &[],
+        b"Authorization: Token Xq7f_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1aE was refused",
+    );
+    assert_eq!(
+        c.message.as_ref(),
+        "Authorization: Token [redacted] was refused"
+    );
+}

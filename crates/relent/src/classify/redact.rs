@@ -83,8 +83,15 @@ const SECRET_PARAMS: &[&str] = &[
     "secret",
     "password",
     "passwd",
+    "pwd",
     "signature",
+    // Azure's shared access signatures (`&sig=`).
+    "sig",
     "credential",
+    // Firebase's `?auth=`, `oauth=`.
+    "auth",
+    // A header echoed whole: its scheme, if it has one, is skipped (see `past_scheme`).
+    "authorization",
 ];
 
 /// Returns `text` with secrets replaced by `[redacted]`, escapes and percent-encoding
@@ -882,11 +889,15 @@ fn note_lead_word(run: &[u8], seen: &mut Seen) {
         b'r' => seen.scheme_word |= ends_with_ci(b"bearer"),
         b'c' => seen.scheme_word |= ends_with_ci(b"basic"),
         b'y' => seen.param_word |= ends_with_ci(b"key"),
-        b'n' => seen.param_word |= ends_with_ci(b"token"),
+        b'n' => seen.param_word |= ends_with_ci(b"token") || ends_with_ci(b"authorization"),
+        b'h' => seen.param_word |= ends_with_ci(b"auth"),
+        b'g' => seen.param_word |= ends_with_ci(b"sig"),
         b't' => seen.param_word |= ends_with_ci(b"secret"),
         b'd' => {
-            seen.param_word |=
-                ends_with_ci(b"password") || ends_with_ci(b"passwd") || ends_with_ci(b"provided")
+            seen.param_word |= ends_with_ci(b"password")
+                || ends_with_ci(b"passwd")
+                || ends_with_ci(b"pwd")
+                || ends_with_ci(b"provided")
         }
         b'e' => seen.param_word |= ends_with_ci(b"signature"),
         b'l' => seen.param_word |= ends_with_ci(b"credential"),
@@ -1092,12 +1103,14 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
         .then(|| memchr::memchr2_iter(b'=', b':', bytes));
     for sep in separators.into_iter().flatten() {
         if param_name_before(bytes, sep) {
-            if let Some(span) = value_after(text, sep, covered) {
+            let found = value_after(text, sep, covered).and_then(|v| past_scheme(text, sep, v));
+            if let Some(span) = found {
                 covered = span.end;
                 spans.push(span);
             }
         }
     }
+    userinfo(text, spans);
     let mut covered = 0;
     let schemes = seen
         .scheme_word
@@ -1141,6 +1154,76 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
         || SECRET_PARAMS
             .iter()
             .any(|name| ends_with_ci(name.as_bytes()))
+}
+
+/// `span`, the value of the parameter whose `=` or `:` is at `sep`; when the parameter is an
+/// `Authorization` header and the value is its scheme (`Token`, `Key`, `Digest`: up to 16
+/// ASCII letters, then spaces or tabs), the credential after the scheme instead: the scheme
+/// stays readable. `None` when that credential is already redacted.
+pub(super) fn past_scheme(text: &str, sep: usize, span: Range<usize>) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut end = sep;
+    while end > 0 && matches!(bytes[end - 1], b' ' | b'\t' | b'"' | b'\'') {
+        end -= 1;
+    }
+    let name = b"authorization";
+    let is_header = end >= name.len() && bytes[end - name.len()..end].eq_ignore_ascii_case(name);
+    let word = &bytes[span.clone()];
+    if !is_header || word.len() > 16 || !word.iter().all(u8::is_ascii_alphabetic) {
+        return Some(span);
+    }
+    let mut next = span.end;
+    while next < bytes.len() && matches!(bytes[next], b' ' | b'\t' | b'"' | b'\'') {
+        next += 1;
+    }
+    if next == span.end {
+        return Some(span);
+    }
+    if text[next..].starts_with(REDACTED) {
+        return None;
+    }
+    Some(value_span(text, next, 0).unwrap_or(span))
+}
+
+/// The password of every URL's user information (`https://user:password@host/`): from the
+/// first `:` after `://` (with no `/` before it: a user name has none) to the `@` that ends
+/// the authority, looked for up to whitespace, a quote or an angle bracket and at most 256
+/// bytes after `://`. A password may hold a raw `/` (pasted unencoded); a port followed by a
+/// path (`host:8080/a@b`) is not a password.
+pub(super) fn userinfo(text: &str, spans: &mut Vec<Range<usize>>) {
+    let bytes = text.as_bytes();
+    for at in memchr::memmem::find_iter(bytes, b"://") {
+        let start = at + 3;
+        let limit = bytes.len().min(start + 256);
+        let Some(len) = bytes[start..limit].iter().position(|b| {
+            matches!(
+                b,
+                b'@' | b' ' | b'\t' | b'\r' | b'\n' | b'"' | b'\'' | b'<' | b'>'
+            )
+        }) else {
+            continue;
+        };
+        let end = start + len;
+        if bytes[end] != b'@' {
+            continue;
+        }
+        let Some(colon) = bytes[start..end]
+            .iter()
+            .position(|&b| b == b':' || b == b'/')
+        else {
+            continue;
+        };
+        let colon = start + colon;
+        if bytes[colon] != b':' || colon + 1 == end {
+            continue;
+        }
+        let password = &bytes[colon + 1..end];
+        let digits = password.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && password.get(digits) == Some(&b'/') {
+            continue;
+        }
+        spans.push(colon + 1..end);
+    }
 }
 
 /// Whether a no-break space (U+00A0) starts at `bytes[i]`.

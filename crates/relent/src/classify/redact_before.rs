@@ -7,7 +7,10 @@
 //! search), and an escaped `\n` or `\r` decodes to a line break rather than a space
 //! (session 21, 2026-12-01); the invisible characters dropped are the redactor's own wider
 //! list, ASCII controls included (`redact::is_invisible`), and the line breaks bridged
-//! include the vertical tab, form feed, NEL and U+2028/U+2029 (session 22, 2026-12-02).
+//! include the vertical tab, form feed, NEL and U+2028/U+2029; more separators after a
+//! scheme or a parameter; the names `pwd`, `sig`, `auth` and `authorization` (with the
+//! header's scheme skipped, `redact::past_scheme`); a URL's password
+//! (`redact::userinfo`) (session 22, 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -94,8 +97,12 @@ const SECRET_PARAMS: &[&str] = &[
     "secret",
     "password",
     "passwd",
+    "pwd",
     "signature",
+    "sig",
     "credential",
+    "auth",
+    "authorization",
 ];
 
 /// Returns `text` with secrets replaced by `[redacted]`, escapes and percent-encoding
@@ -749,12 +756,15 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
     let mut covered = 0;
     for sep in memchr::memchr2_iter(b'=', b':', bytes) {
         if param_name_before(bytes, sep) {
-            if let Some(span) = value_after(text, sep, covered) {
+            let found = value_after(text, sep, covered)
+                .and_then(|v| super::redact::past_scheme(text, sep, v));
+            if let Some(span) = found {
                 covered = span.end;
                 spans.push(span);
             }
         }
     }
+    super::redact::userinfo(text, spans);
     let mut covered = 0;
     for at in memchr::memchr2_iter(b'b', b'B', bytes) {
         let here = &bytes[at..];
