@@ -1157,8 +1157,8 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
 }
 
 /// `span`, the value of the parameter whose `=` or `:` is at `sep`; when the parameter is an
-/// `Authorization` header and the value is its scheme (`Token`, `Key`, `Digest`: up to 16
-/// ASCII letters, then spaces or tabs), the credential after the scheme instead: the scheme
+/// `Authorization` header and the value starts with its scheme (`Token`, `Key`, `Digest`: up
+/// to 16 ASCII letters, then spaces, tabs, `:` or `=`), the credential after the scheme: the scheme
 /// stays readable. `None` when that credential is already redacted.
 pub(super) fn past_scheme(text: &str, sep: usize, span: Range<usize>) -> Option<Range<usize>> {
     let bytes = text.as_bytes();
@@ -1168,15 +1168,22 @@ pub(super) fn past_scheme(text: &str, sep: usize, span: Range<usize>) -> Option<
     }
     let name = b"authorization";
     let is_header = end >= name.len() && bytes[end - name.len()..end].eq_ignore_ascii_case(name);
-    let word = &bytes[span.clone()];
-    if !is_header || word.len() > 16 || !word.iter().all(u8::is_ascii_alphabetic) {
+    // The scheme: the value's leading letters, then a space, tab, `:` or `=`
+    // (`Authorization:Bearer:…`) before more.
+    let word = bytes[span.clone()]
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    let after = span.start + word;
+    let separated = after < bytes.len() && matches!(bytes[after], b' ' | b'\t' | b':' | b'=');
+    if !is_header || word == 0 || word > 16 || !(separated || after == span.end) {
         return Some(span);
     }
-    let mut next = span.end;
-    while next < bytes.len() && matches!(bytes[next], b' ' | b'\t' | b'"' | b'\'') {
+    let mut next = after;
+    while next < bytes.len() && matches!(bytes[next], b' ' | b'\t' | b':' | b'=' | b'"' | b'\'') {
         next += 1;
     }
-    if next == span.end {
+    if next == after {
         return Some(span);
     }
     if text[next..].starts_with(REDACTED) {
