@@ -1110,7 +1110,10 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
             }
         }
     }
-    userinfo(text, spans);
+    // A URL's `://` holds a `:`.
+    if seen.classes & SEPARATOR != 0 {
+        userinfo(text, spans);
+    }
     let mut covered = 0;
     let schemes = seen
         .scheme_word
@@ -1233,9 +1236,16 @@ pub(super) fn userinfo(text: &str, spans: &mut Vec<Range<usize>>) {
     }
 }
 
-/// Whether a no-break space (U+00A0) starts at `bytes[i]`.
-fn nbsp_at(bytes: &[u8], i: usize) -> bool {
-    bytes[i] == 0xc2 && bytes.get(i + 1) == Some(&0xa0)
+/// The length of the separator at `bytes[i]` between an auth scheme and its credential, 0 if
+/// there is none: spaces, tabs, line breaks, `=`, `:`, `+`, quotes, backticks, opening
+/// brackets, or a no-break space (U+00A0, two bytes).
+pub(super) fn scheme_separator_len(bytes: &[u8], i: usize) -> usize {
+    match bytes[i] {
+        b' ' | b'\t' | b'\n' | b'\r' | b'=' | b':' | b'"' | b'\'' | b'`' | b'+' | b'(' | b'['
+        | b'<' | b'{' => 1,
+        0xc2 if bytes.get(i + 1) == Some(&0xa0) => 2,
+        _ => 0,
+    }
 }
 
 fn starts_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
@@ -1258,31 +1268,11 @@ fn credential_after(
 ) -> Option<Range<usize>> {
     let bytes = text.as_bytes();
     let mut start = from;
-    while start < bytes.len()
-        && matches!(
-            bytes[start],
-            b' ' | b'\t'
-                | b'\n'
-                | b'\r'
-                | b'='
-                | b':'
-                | b'"'
-                | b'\''
-                | b'`'
-                | b'+'
-                | b'('
-                | b'['
-                | b'<'
-                | b'{'
-                | 0xc2
-        )
-    {
-        // A no-break space (U+00A0, bytes C2 A0) separates too; no other character outside
-        // ASCII does.
-        if bytes[start] >= 0x80 && !nbsp_at(bytes, start) {
-            break;
+    while start < bytes.len() {
+        match scheme_separator_len(bytes, start) {
+            0 => break,
+            len => start += len,
         }
-        start += if bytes[start] == 0xc2 { 2 } else { 1 };
     }
     if start == from {
         return None;

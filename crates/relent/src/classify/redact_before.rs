@@ -807,11 +807,6 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
             .any(|name| ends_with_ci(name.as_bytes()))
 }
 
-/// Whether a no-break space (U+00A0) starts at `bytes[i]`.
-fn nbsp_at(bytes: &[u8], i: usize) -> bool {
-    bytes[i] == 0xc2 && bytes.get(i + 1) == Some(&0xa0)
-}
-
 fn starts_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.len() >= needle.len() && haystack[..needle.len()].eq_ignore_ascii_case(needle)
 }
@@ -832,31 +827,11 @@ fn credential_after(
 ) -> Option<Range<usize>> {
     let bytes = text.as_bytes();
     let mut start = from;
-    while start < bytes.len()
-        && matches!(
-            bytes[start],
-            b' ' | b'\t'
-                | b'\n'
-                | b'\r'
-                | b'='
-                | b':'
-                | b'"'
-                | b'\''
-                | b'`'
-                | b'+'
-                | b'('
-                | b'['
-                | b'<'
-                | b'{'
-                | 0xc2
-        )
-    {
-        // A no-break space (U+00A0, bytes C2 A0) separates too; no other character outside
-        // ASCII does.
-        if bytes[start] >= 0x80 && !nbsp_at(bytes, start) {
-            break;
+    while start < bytes.len() {
+        match super::redact::scheme_separator_len(bytes, start) {
+            0 => break,
+            len => start += len,
         }
-        start += if bytes[start] == 0xc2 { 2 } else { 1 };
     }
     if start == from {
         return None;
