@@ -275,10 +275,11 @@ fn planted(u: &mut Unstructured<'_>) -> (String, String) {
 }
 
 /// The carrier written plainly, percent-encoded in part, with `\u` escapes in part, with
-/// an invisible character after each of its first characters, or with the secret wrapped
-/// across two lines (then the flag is true).
+/// an invisible character after each of its first characters, in full-width forms, with
+/// HTML, octal or brace escapes in part, or with the secret wrapped across two lines (then
+/// the flag is true).
 fn disguise(u: &mut Unstructured<'_>, carrier: &str, secret: &str) -> (String, bool) {
-    let written = match u.choose_index(5).unwrap_or(0) {
+    let written = match u.choose_index(7).unwrap_or(0) {
         0 => carrier.to_string(),
         1 => {
             let every = length(u, 1, 6);
@@ -292,6 +293,20 @@ fn disguise(u: &mut Unstructured<'_>, carrier: &str, secret: &str) -> (String, b
         3 => {
             let invisible = *pick(u, INVISIBLE);
             zero_width(carrier, invisible)
+        }
+        4 => wide(carrier),
+        5 => {
+            let every = length(u, 1, 8);
+            let style = *pick(
+                u,
+                &[
+                    Escape::HtmlDecimal,
+                    Escape::HtmlHex,
+                    Escape::Octal,
+                    Escape::Brace,
+                ],
+            );
+            escaped(carrier, every, style)
         }
         _ => {
             let at = u.arbitrary::<usize>().unwrap_or(0);
@@ -353,6 +368,51 @@ pub fn unicode_escaped(s: &str, every: usize) -> String {
         .collect()
 }
 
+/// `s` in full-width forms: each printable ASCII character as its full-width twin
+/// (`sk-` as `ｓｋ－`, U+FF01–U+FF5E) and each space as the ideographic space, as CJK text
+/// and some input methods write them.
+pub fn wide(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 + 0xfee0).unwrap_or(c),
+            ' ' => '\u{3000}',
+            _ => c,
+        })
+        .collect()
+}
+
+/// How [`escaped`] writes a character.
+#[derive(Clone, Copy, Debug)]
+pub enum Escape {
+    /// `&#45;`
+    HtmlDecimal,
+    /// `&#x2d;`
+    HtmlHex,
+    /// `\055`, ASCII only (others are kept).
+    Octal,
+    /// `\u{2d}`
+    Brace,
+}
+
+/// Every `-`, `_`, `=`, `:` and every `every`-th character of `s` written as `style` says.
+pub fn escaped(s: &str, every: usize, style: Escape) -> String {
+    s.chars()
+        .enumerate()
+        .map(|(n, c)| {
+            if !(matches!(c, '-' | '_' | '=' | ':') || n % every.max(1) == 0) {
+                return c.to_string();
+            }
+            match style {
+                Escape::HtmlDecimal => format!("&#{};", c as u32),
+                Escape::HtmlHex => format!("&#x{:x};", c as u32),
+                Escape::Octal if c.is_ascii() => format!("\\{:03o}", c as u32),
+                Escape::Octal => c.to_string(),
+                Escape::Brace => format!("\\u{{{:x}}}", c as u32),
+            }
+        })
+        .collect()
+}
+
 /// Inserts `invisible` after each of the first four characters (the prefix).
 pub fn zero_width(s: &str, invisible: char) -> String {
     let mut out = String::new();
@@ -403,7 +463,13 @@ pub fn leaked_piece(haystack: &str, secret: &str) -> Option<String> {
         .map(|w| String::from_utf8_lossy(w).into_owned())
 }
 
-/// Panics when the classification shows any piece of `secret`.
+/// `haystack`'s first piece of `secret` as it is or in full-width forms ([`wide`]): a
+/// redactor that let a wide key through unread would show it wide.
+pub fn leaked_piece_any_width(haystack: &str, secret: &str) -> Option<String> {
+    leaked_piece(haystack, secret).or_else(|| leaked_piece(haystack, &wide(secret)))
+}
+
+/// Panics when the classification shows any piece of `secret`, as it is or wide.
 pub fn assert_no_leak(c: &Classification, secret: &str, input: &str) {
     let debug = format!("{c:?}");
     for (what, text) in [
@@ -411,7 +477,7 @@ pub fn assert_no_leak(c: &Classification, secret: &str, input: &str) {
         ("code", c.code.as_deref().unwrap_or("")),
         ("Debug", debug.as_str()),
     ] {
-        if let Some(piece) = leaked_piece(text, secret) {
+        if let Some(piece) = leaked_piece_any_width(text, secret) {
             panic!("{what} leaks {piece:?} of a planted secret: {text:?}\ninput: {input:?}");
         }
     }
@@ -426,11 +492,12 @@ pub fn fuzz_redact(data: &[u8]) {
     let mut before = context(&mut u);
     let after = context(&mut u);
     // A known limit of the redactor (docs/CLASSIFIER.md): an unfinished escape (`%0`,
-    // `\u00`) right before a partly encoded key reads two ways, and only one is decoded.
+    // `\u00`, `&#4`) right before a partly encoded key reads two ways, and only one is
+    // decoded.
     if before
         .bytes()
         .skip(before.len().saturating_sub(5))
-        .any(|b| b == b'%' || b == b'\\')
+        .any(|b| b == b'%' || b == b'\\' || b == b'&')
     {
         before.push(' ');
     }

@@ -9,10 +9,11 @@
 //! # How a secret is found
 //!
 //! The text is searched as it is and again after each step of *normalisation*:
-//! percent-encoding (`%2D`) and JSON or C escapes (`\u002d`, `\x2d`, `\n`, `\"`) are decoded,
-//! each up to [`DECODE_PASSES`] times so a doubly encoded key is seen too, and zero-width and
-//! other invisible format characters (U+00AD, U+200B–U+200F, U+202A–U+202E, U+2060–U+206F,
-//! U+FEFF) are dropped; what is found at any stage is redacted in the final, decoded text.
+//! percent-encoding (`%2D`), JSON, C and Rust escapes (`\u002d`, `\u{2d}`, `\x2d`, `\055`,
+//! `\n`, `\"`) and HTML character references (`&#45;`, `&colon;`) are decoded, each up to
+//! [`DECODE_PASSES`] times so a doubly encoded key is seen too; full-width and small forms
+//! are read as ASCII and invisible characters dropped ([`fold_char`]); what is found at any
+//! stage is redacted in the final, decoded text.
 //! The final text is searched once more with the line breaks inside runs of key characters
 //! taken out, for a key wrapped across lines. At every stage, anywhere in the text (not
 //! only at the start of a word):
@@ -27,10 +28,10 @@
 //!   present, every run of 40 or more base64 characters (the secret access key beside it);
 //! * the credential after `Bearer` or `Basic` whatever separates them (spaces, `=`, `:`,
 //!   quotes), a `Basic` credential only when it looks like base64;
-//! * the value of any parameter whose name ends in `key`, `token`, `secret`, `password`,
-//!   `passwd`, `signature` or `credential` (`key=`, `api_key=`, `x-api-key:`,
-//!   `access_token=`, `"apiKey": "…"`, inside URLs too), and whatever follows
-//!   `key provided:`;
+//! * the value of any parameter whose name ends like one of `SECRET_PARAMS` (`key=`,
+//!   `api_key=`, `x-api-key:`, `access_token=`, `"apiKey": "…"`, `session=`, inside URLs
+//!   too), the text of an element so named (`<ApiKey>…</ApiKey>`), a URL's password, and
+//!   whatever follows `key provided:`;
 //! * a long opaque token: 20 or more letters and digits in a row, mixing both;
 //! * a long base64 token: 40 or more base64 characters in a row with a `+` or `/`, mixing
 //!   capitals, small letters and digits (an AWS session token).
@@ -92,6 +93,14 @@ const SECRET_PARAMS: &[&str] = &[
     "auth",
     // A header echoed whole: its scheme, if it has one, is skipped (see `past_scheme`).
     "authorization",
+    // Session cookies and their names (`session=`, `PHPSESSID=`, `connect.sid=`,
+    // `sessionid=`), and a `Cookie` header echoed whole (its first value).
+    "session",
+    "sessid",
+    "sessionid",
+    "session_id",
+    "sid",
+    "cookie",
 ];
 
 /// Returns `text` with secrets replaced by `[redacted]`, escapes and percent-encoding
@@ -151,7 +160,7 @@ fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>)
     // holds a `%` or a `\\` (anything to decode) or a byte outside ASCII.
     let (spans, seen) = find_secrets_noting(text);
     let needs_work =
-        seen.classes & ESCAPE != 0 || (seen.classes & HIGH != 0 && text.chars().any(is_invisible));
+        seen.classes & ESCAPE != 0 || (seen.classes & HIGH != 0 && text.chars().any(folds));
     if !needs_work {
         let tidy = is_tidy_noted(text, &seen);
         let spans = with_wrapped(text, spans, find_secrets);
@@ -159,16 +168,12 @@ fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>)
     }
     let mut current = text.to_string();
     let mut spans = spans;
-    // Dropping invisible characters, percent-decoding and unescaping take turns, each a
+    // Folding (invisible characters dropped, wide forms read as ASCII), percent-decoding
+    // and unescaping take turns, each a
     // stage of its own searched in turn, so that none of them can hide what another revealed
     // (`\\` before `%62asic` reads as an escape only once the percent is decoded).
-    let cycle = [
-        Step::Percent,
-        Step::DropInvisible,
-        Step::Unescape,
-        Step::DropInvisible,
-    ];
-    let stages = std::iter::once(Step::DropInvisible)
+    let cycle = [Step::Percent, Step::Fold, Step::Unescape, Step::Fold];
+    let stages = std::iter::once(Step::Fold)
         .chain(cycle.into_iter().cycle().take(cycle.len() * DECODE_PASSES));
     let mut unchanged_in_a_row = 0;
     for step in stages {
@@ -317,8 +322,8 @@ enum Step {
     Percent,
     /// Decode `\\uXXXX`, `\\xXX` and the one-letter escapes, one level.
     Unescape,
-    /// Drop invisible characters.
-    DropInvisible,
+    /// Drop invisible characters and read wide forms as ASCII (see [`fold_char`]).
+    Fold,
 }
 
 /// `spans` of the text before a decoding step, as spans of the text after it (`origin`
@@ -494,7 +499,8 @@ const BYTE_CLASS: [u8; 256] = {
         }
         table[b] |= match byte {
             b'+' | b'/' => PLUS_SLASH,
-            b'%' | b'\\' => ESCAPE,
+            // `&` starts an HTML character reference (`&#45;`, `&colon;`).
+            b'%' | b'\\' | b'&' => ESCAPE,
             b'=' | b':' => SEPARATOR,
             // Outside ASCII, or an ASCII control that is not whitespace (invisible: see
             // `is_invisible`).
@@ -588,22 +594,104 @@ fn percent_char(bytes: &[u8]) -> Option<(char, usize)> {
     Some((c, 3 * len))
 }
 
+/// The escape at the start of `bytes` (a backslash) when it is a brace escape (`\u{41}`:
+/// one to six hex digits, as in Rust, JavaScript and Swift) or a three-digit octal escape
+/// of an ASCII byte (`\101`, as in C, Python and shells), decoded, with its length.
+pub(super) fn brace_or_octal(bytes: &[u8]) -> Option<(Decoded, usize)> {
+    match bytes.get(1..)? {
+        [b'u' | b'U', b'{', rest @ ..] => {
+            let digits = rest
+                .iter()
+                .take(7)
+                .take_while(|b| b.is_ascii_hexdigit())
+                .count();
+            if digits == 0 || digits > 6 || rest.get(digits) != Some(&b'}') {
+                return None;
+            }
+            let value = hex_at(rest, digits)?;
+            Some((Decoded::Char(char::from_u32(value)?), 3 + digits + 1))
+        }
+        [a @ b'0'..=b'1', b @ b'0'..=b'7', c @ b'0'..=b'7', ..] => {
+            let value = (a - b'0') * 64 + (b - b'0') * 8 + (c - b'0');
+            Some((Decoded::Byte(value), 4))
+        }
+        _ => None,
+    }
+}
+
+/// The HTML character reference at the start of `bytes` (a `&`), decoded, with its
+/// length: a decimal or hex one (`&#45;`, `&#x2D;`) of any character, or a named one for
+/// ASCII punctuation, the no-break space, the tab or the line feed (`&colon;`, `&equals;`,
+/// `&lowbar;`, `&sol;`, `&amp;`). The closing `;` is required.
+pub(super) fn entity_at(bytes: &[u8]) -> Option<(char, usize)> {
+    let end = bytes.iter().take(12).position(|&b| b == b';')?;
+    let body = bytes.get(1..end)?;
+    let c = if let Some(number) = body.strip_prefix(b"#") {
+        let (digits, radix) = match number {
+            [b'x' | b'X', hex @ ..] => (hex, 16),
+            _ => (number, 10),
+        };
+        if digits.is_empty() || digits.len() > 7 {
+            return None;
+        }
+        let value = digits.iter().try_fold(0u32, |acc, &d| {
+            Some(acc * radix + (d as char).to_digit(radix)?)
+        })?;
+        char::from_u32(value)?
+    } else {
+        match body {
+            b"lt" => '<',
+            b"gt" => '>',
+            b"amp" => '&',
+            b"quot" => '"',
+            b"apos" => '\'',
+            b"sol" => '/',
+            b"bsol" => '\\',
+            b"colon" => ':',
+            b"semi" => ';',
+            b"equals" => '=',
+            b"period" => '.',
+            b"comma" => ',',
+            b"lowbar" => '_',
+            b"UnderBar" => '_',
+            b"plus" => '+',
+            b"percnt" => '%',
+            b"num" => '#',
+            b"commat" => '@',
+            b"quest" => '?',
+            b"excl" => '!',
+            b"ast" => '*',
+            b"nbsp" => '\u{a0}',
+            b"Tab" => '\t',
+            b"NewLine" => '\n',
+            _ => return None,
+        }
+    };
+    Some((c, end + 1))
+}
+
 /// What one escape or `%XX` sequence decodes to.
-enum Decoded {
+pub(super) enum Decoded {
     /// A whole character.
     Char(char),
     /// One ASCII byte.
     Byte(u8),
 }
 
-/// The sequence starting at `bytes[i]` (a `%` for [`Step::Percent`], a backslash for
-/// [`Step::Unescape`]) decoded, with the number of bytes it takes; `None` when it is not
+/// The sequence starting at `bytes[i]` (a `%` for [`Step::Percent`], a backslash or a `&`
+/// for [`Step::Unescape`]) decoded, with the number of bytes it takes; `None` when it is not
 /// one that the step decodes.
 fn decode_at(bytes: &[u8], i: usize, step: Step) -> Option<(Decoded, usize)> {
     if step == Step::Percent {
         return percent_char(&bytes[i..]).map(|(c, n)| (Decoded::Char(c), n));
     }
+    if bytes[i] == b'&' {
+        return entity_at(&bytes[i..]).map(|(c, n)| (Decoded::Char(c), n));
+    }
     let next = *bytes.get(i + 1)?;
+    if let Some((c, n)) = brace_or_octal(&bytes[i..]) {
+        return Some((c, n));
+    }
     match next {
         b'u' | b'U' => hex_at(&bytes[i + 2..], 4).map(|unit| {
             if !(0xd800..0xdc00).contains(&unit) {
@@ -640,18 +728,18 @@ fn decode_at(bytes: &[u8], i: usize, step: Step) -> Option<(Decoded, usize)> {
 }
 
 /// One stage of normalisation: one round of percent-decoding, or of unescaping
-/// (`\uXXXX` with surrogate pairs joined, `\xXX` and the one-letter escapes), or dropping
-/// invisible characters. Undecodable sequences, and encoded bytes that do not form UTF-8,
+/// (`\uXXXX` with surrogate pairs joined, `\u{…}`, `\xXX`, three-digit octal, the
+/// one-letter escapes and HTML character references), or folding (see [`fold_char`]). Undecodable sequences, and encoded bytes that do not form UTF-8,
 /// are kept as they are. Returns the text after the stage and, for each of its bytes, the
 /// byte of `text` it came from; `None` when the stage changes nothing (every sequence it
 /// decodes is shorter than its encoding, so a stage that decodes one always changes the
 /// text).
 fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
     let bytes = text.as_bytes();
-    let lead = match step {
-        Step::DropInvisible => return drop_invisible(text),
-        Step::Percent => b'%',
-        Step::Unescape => b'\\',
+    let (lead, other) = match step {
+        Step::Fold => return fold(text),
+        Step::Percent => (b'%', b'%'),
+        Step::Unescape => (b'\\', b'&'),
     };
     // Allocated at the first sequence the stage decodes: most texts hold none.
     let mut out: Vec<u8> = Vec::new();
@@ -659,7 +747,7 @@ fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
     let mut decoded_any = false;
     // Bytes before `copied` are in `out`; a lead inside a decoded sequence is skipped.
     let mut copied = 0;
-    for i in memchr::memchr_iter(lead, bytes) {
+    for i in memchr::memchr2_iter(lead, other, bytes) {
         if i < copied {
             continue;
         }
@@ -700,19 +788,48 @@ fn decode_step(text: &str, step: Step) -> Option<(String, Vec<usize>)> {
     }
 }
 
-/// `text` without its invisible characters, with the origin of each byte; `None` if it has
-/// none.
-fn drop_invisible(text: &str) -> Option<(String, Vec<usize>)> {
-    if !text.chars().any(is_invisible) {
+/// `text` folded by [`fold_char`], with the origin of each byte; `None` if folding changes
+/// nothing.
+fn fold(text: &str) -> Option<(String, Vec<usize>)> {
+    if !text.chars().any(folds) {
         return None;
     }
     let mut out = String::with_capacity(text.len());
     let mut origin = Vec::with_capacity(text.len());
-    for (i, c) in text.char_indices().filter(|(_, c)| !is_invisible(*c)) {
-        out.push(c);
-        origin.extend(i..i + c.len_utf8());
+    for (i, c) in text.char_indices() {
+        if let Some(folded) = fold_char(c) {
+            out.push(folded);
+            origin.extend(std::iter::repeat_n(i, folded.len_utf8()));
+        }
     }
     Some((out, origin))
+}
+
+/// Whether [`fold_char`] drops or changes `c`.
+fn folds(c: char) -> bool {
+    fold_char(c) != Some(c)
+}
+
+/// What `c` is read as: `None` for an invisible character ([`is_invisible`]); the ASCII
+/// character for a full-width form (U+FF01–U+FF5E, as in `ｓｋ－ｐｒｏｊ` or the `：` and `＝`
+/// of CJK text), a small form (U+FE50–U+FE6B: `﹕`, `﹦`) or a dashed or wavy low line
+/// (U+FE4D–U+FE4F); a space for the ideographic space (U+3000). These are Unicode's own
+/// compatibility mappings (NFKC) for the characters a key, a parameter name or a separator
+/// could be written with; every other character is itself.
+pub fn fold_char(c: char) -> Option<char> {
+    // NFKC of U+FE50–U+FE6B; 0 where it is not ASCII (`﹑`, `﹘`, `﹝`, `﹞`) or unassigned.
+    const SMALL: &[u8; 28] = b",\0.\0;:?!\0(){}\0\0#&*+-<>=\0\\$%@";
+    match c {
+        _ if is_invisible(c) => None,
+        '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0),
+        '\u{3000}' => Some(' '),
+        '\u{fe4d}'..='\u{fe4f}' => Some('_'),
+        '\u{fe50}'..='\u{fe6b}' => match SMALL[(c as u32 - 0xfe50) as usize] {
+            0 => Some(c),
+            b => Some(b as char),
+        },
+        _ => Some(c),
+    }
 }
 
 /// `bytes` as text, each invalid sequence replaced by U+FFFD, with the origin of each byte
@@ -889,7 +1006,10 @@ fn note_lead_word(run: &[u8], seen: &mut Seen) {
         b'r' => seen.scheme_word |= ends_with_ci(b"bearer"),
         b'c' => seen.scheme_word |= ends_with_ci(b"basic"),
         b'y' => seen.param_word |= ends_with_ci(b"key"),
-        b'n' => seen.param_word |= ends_with_ci(b"token") || ends_with_ci(b"authorization"),
+        b'n' => {
+            seen.param_word |=
+                ends_with_ci(b"token") || ends_with_ci(b"authorization") || ends_with_ci(b"session")
+        }
         b'h' => seen.param_word |= ends_with_ci(b"auth"),
         b'g' => seen.param_word |= ends_with_ci(b"sig"),
         b't' => seen.param_word |= ends_with_ci(b"secret"),
@@ -898,8 +1018,11 @@ fn note_lead_word(run: &[u8], seen: &mut Seen) {
                 || ends_with_ci(b"passwd")
                 || ends_with_ci(b"pwd")
                 || ends_with_ci(b"provided")
+                || ends_with_ci(b"sid")
+                || ends_with_ci(b"sessionid")
+                || ends_with_ci(b"session_id")
         }
-        b'e' => seen.param_word |= ends_with_ci(b"signature"),
+        b'e' => seen.param_word |= ends_with_ci(b"signature") || ends_with_ci(b"cookie"),
         b'l' => seen.param_word |= ends_with_ci(b"credential"),
         _ => {}
     }
@@ -1114,6 +1237,10 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     if seen.classes & SEPARATOR != 0 {
         userinfo(text, spans);
     }
+    // A tag named by a secret parameter ends its run of key characters with the name.
+    if seen.param_word {
+        markup_values(text, spans);
+    }
     let mut covered = 0;
     let schemes = seen
         .scheme_word
@@ -1233,6 +1360,55 @@ pub(super) fn userinfo(text: &str, spans: &mut Vec<Range<usize>>) {
             continue;
         }
         spans.push(colon + 1..end);
+    }
+}
+
+/// The text of every element named by a secret parameter (`<ApiKey>…</ApiKey>`,
+/// `<password type="x">…`, `<x-api-key>` then a line break and the value, a value in
+/// `<![CDATA[…]]>`): from after the start tag's `>` (and any whitespace) to the next
+/// delimiter. A start tag is `<`, a name of letters, digits, `_ - . :`, then attributes, at
+/// most 256 bytes in all; closing, self-closing, comment and declaration tags are not.
+pub(super) fn markup_values(text: &str, spans: &mut Vec<Range<usize>>) {
+    let bytes = text.as_bytes();
+    let mut covered = 0;
+    for gt in memchr::memchr_iter(b'>', bytes) {
+        let from = gt.saturating_sub(256);
+        let Some(lt) = bytes[from..gt]
+            .iter()
+            .rposition(|&b| b == b'<' || b == b'>')
+        else {
+            continue;
+        };
+        let lt = from + lt;
+        if bytes[lt] != b'<' || bytes[gt - 1] == b'/' {
+            continue;
+        }
+        let tag = &bytes[lt + 1..gt];
+        let name_len = tag
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')))
+            .unwrap_or(tag.len());
+        if name_len == 0 || !(name_len == tag.len() || tag[name_len].is_ascii_whitespace()) {
+            continue;
+        }
+        let name = &tag[..name_len];
+        let named = SECRET_PARAMS.iter().any(|p| {
+            name.len() >= p.len() && name[name.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
+        });
+        if !named {
+            continue;
+        }
+        let mut start = gt + 1;
+        while start < bytes.len() && bytes[start].is_ascii_whitespace() {
+            start += 1;
+        }
+        if bytes[start..].starts_with(b"<![CDATA[") {
+            start += b"<![CDATA[".len();
+        }
+        if let Some(span) = value_span(text, start, covered) {
+            covered = span.end;
+            spans.push(span);
+        }
     }
 }
 
@@ -1379,7 +1555,7 @@ mod tests {
         for b in 0..=255u8 {
             let class = BYTE_CLASS[b as usize];
             assert_eq!(class & PLUS_SLASH != 0, matches!(b, b'+' | b'/'), "{b}");
-            assert_eq!(class & ESCAPE != 0, matches!(b, b'%' | b'\\'), "{b}");
+            assert_eq!(class & ESCAPE != 0, matches!(b, b'%' | b'\\' | b'&'), "{b}");
             assert_eq!(class & SEPARATOR != 0, matches!(b, b'=' | b':'), "{b}");
             if class & (PLUS_SLASH | ESCAPE | SEPARATOR) != 0 {
                 assert!(!is_key_byte(b) && class & RUN == 0, "{b}");

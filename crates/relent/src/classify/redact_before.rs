@@ -10,7 +10,11 @@
 //! include the vertical tab, form feed, NEL and U+2028/U+2029; more separators after a
 //! scheme or a parameter; the names `pwd`, `sig`, `auth` and `authorization` (with the
 //! header's scheme skipped, `redact::past_scheme`); a URL's password
-//! (`redact::userinfo`) (session 22, 2026-12-02).
+//! (`redact::userinfo`) (session 22, 2026-12-02); full-width and small forms read as ASCII
+//! in the fold stage that drops invisible characters (`redact::fold_char`); session
+//! cookies and `Cookie` among the names; the text of an element named like a secret
+//! parameter (`redact::markup_values`); brace and octal escapes and HTML character
+//! references (`redact::brace_or_octal`, `redact::entity_at`) (session 23, 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -103,6 +107,12 @@ const SECRET_PARAMS: &[&str] = &[
     "credential",
     "auth",
     "authorization",
+    "session",
+    "sessid",
+    "sessionid",
+    "session_id",
+    "sid",
+    "cookie",
 ];
 
 /// Returns `text` with secrets replaced by `[redacted]`, escapes and percent-encoding
@@ -143,7 +153,7 @@ pub fn contains_secret(text: &str) -> bool {
 /// found at one stage are carried through each later step.
 fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
     let needs_work =
-        memchr::memchr2(b'%', b'\\', text.as_bytes()).is_some() || text.chars().any(is_invisible);
+        memchr::memchr3(b'%', b'\\', b'&', text.as_bytes()).is_some() || text.chars().any(folds);
     if !needs_work {
         let spans = super::redact::with_wrapped(text, find_secrets(text), find_secrets);
         return (Cow::Borrowed(text), spans);
@@ -153,13 +163,8 @@ fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
     // Dropping invisible characters, percent-decoding and unescaping take turns, each a
     // stage of its own searched in turn, so that none of them can hide what another revealed
     // (`\\` before `%62asic` reads as an escape only once the percent is decoded).
-    let cycle = [
-        Step::Percent,
-        Step::DropInvisible,
-        Step::Unescape,
-        Step::DropInvisible,
-    ];
-    let stages = std::iter::once(Step::DropInvisible)
+    let cycle = [Step::Percent, Step::Fold, Step::Unescape, Step::Fold];
+    let stages = std::iter::once(Step::Fold)
         .chain(cycle.into_iter().cycle().take(cycle.len() * DECODE_PASSES));
     let mut unchanged_in_a_row = 0;
     for step in stages {
@@ -188,8 +193,8 @@ enum Step {
     Percent,
     /// Decode `\\uXXXX`, `\\xXX` and the one-letter escapes, one level.
     Unescape,
-    /// Drop invisible characters.
-    DropInvisible,
+    /// Drop invisible characters, read wide forms as ASCII (`redact::fold_char`).
+    Fold,
 }
 
 /// `spans` of the text before a decoding step, as spans of the text after it (`origin`
@@ -354,6 +359,12 @@ pub fn is_invisible(c: char) -> bool {
     super::redact::is_invisible(c)
 }
 
+/// Whether the fold stage drops or changes `c` (the redactor's own `redact::fold_char`,
+/// shared since wide forms were first folded).
+fn folds(c: char) -> bool {
+    super::redact::fold_char(c) != Some(c)
+}
+
 fn hex_value(b: u8) -> Option<u32> {
     (b as char).to_digit(16)
 }
@@ -406,9 +417,17 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
         let mut raw_byte: Option<(u8, usize)> = None;
         if b == b'%' && step == Step::Percent {
             decoded = percent_char(&bytes[i..]);
+        } else if b == b'&' && step == Step::Unescape {
+            decoded = super::redact::entity_at(&bytes[i..]);
         } else if b == b'\\' && step == Step::Unescape && i + 1 < bytes.len() {
             let next = bytes[i + 1];
+            match super::redact::brace_or_octal(&bytes[i..]) {
+                Some((super::redact::Decoded::Char(c), n)) => decoded = Some((c, n)),
+                Some((super::redact::Decoded::Byte(b), n)) => raw_byte = Some((b, n)),
+                None => {}
+            }
             match next {
+                _ if decoded.is_some() || raw_byte.is_some() => {}
                 b'u' | b'U' => {
                     decoded = hex_at(&bytes[i + 2..], 4).map(|unit| {
                         if !(0xd800..0xdc00).contains(&unit) {
@@ -470,7 +489,12 @@ fn decode_step(text: &str, step: Step) -> (String, Vec<usize>) {
     let mut at = 0;
     for chunk in out.utf8_chunks() {
         for (n, c) in chunk.valid().char_indices() {
-            if step != Step::DropInvisible || !is_invisible(c) {
+            let folded = if step == Step::Fold {
+                super::redact::fold_char(c)
+            } else {
+                Some(c)
+            };
+            if let Some(c) = folded {
                 text_out.push(c);
                 origin.extend(std::iter::repeat_n(from[at + n], c.len_utf8()));
             }
@@ -765,6 +789,7 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
         }
     }
     super::redact::userinfo(text, spans);
+    super::redact::markup_values(text, spans);
     let mut covered = 0;
     for at in memchr::memchr2_iter(b'b', b'B', bytes) {
         let here = &bytes[at..];
