@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 pub const WINDOW: usize = 12;
 
 /// The canary secrets, one per key shape. Made up for the simulator: none is a real key.
-pub const CANARIES: [&str; 10] = [
+pub const CANARIES: [&str; 11] = [
     // OpenAI project key.
     "sk-proj-Qm7vT2xLp9RkW4nZc8HsJd3FbYg6NtUe1AaVoXi5MqSr0KwPlEuGh",
     // Anthropic key.
@@ -34,11 +34,17 @@ pub const CANARIES: [&str; 10] = [
     "AKIAQX7RZ4MN2PL9WT3V",
     // An AWS secret access key.
     "wJalrXUtnF3MI7K9MDENGbPxRfiCYq2zKx8Lm4Vn",
+    // A credential of no known shape (a proxy's or a self-hosted gateway's key): its
+    // pieces between `_` and `-` are too short for the opaque-token rule, so only the
+    // context it stands in (a parameter name, a scheme, a tag, a cookie) marks it.
+    "Vq7f_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1aE",
 ];
 
 /// How each canary is planted in a provider's message: a shape in which real error bodies,
-/// client logs and proxies carry keys. `{}` is replaced by the canary.
-pub const CONTEXTS: [&str; 10] = [
+/// client logs and proxies carry keys. `{}` is replaced by the canary. There are more
+/// contexts than canaries, and their numbers share no factor, so the replies meet many
+/// pairings of a canary and a context.
+pub const CONTEXTS: [&str; 13] = [
     "(api_key={})",
     "[x-api-key:{}]",
     "(see https://generativelanguage.googleapis.com/v1beta/models?key={}&alt=sse)",
@@ -49,14 +55,20 @@ pub const CONTEXTS: [&str; 10] = [
     "(bearer={})",
     "(secret={})",
     "(password={})",
+    // An XML error echoing the request's header.
+    "<ApiKey>{}</ApiKey>",
+    // A proxy echoing the request's cookies.
+    "(Cookie: session={}; theme=dark)",
+    // Full-width brackets and colon, as CJK gateways write them.
+    "（api_key：{}）",
 ];
 
-/// Canary `i` (modulo their number) in its context, to put in front of a provider's message.
+/// Canary `i` (modulo their number) in context `i` (modulo theirs), to put in front of a
+/// provider's message.
 /// It names no fault, so it does not change how the reply is classified (the checker
 /// verifies that too: every classification must match the fault the world scripted).
 pub fn planted(i: usize) -> String {
-    let i = i % CANARIES.len();
-    CONTEXTS[i].replace("{}", CANARIES[i])
+    CONTEXTS[i % CONTEXTS.len()].replace("{}", CANARIES[i % CANARIES.len()])
 }
 
 /// Every `WINDOW`-byte window of every canary, in an open-addressed table keyed by the
@@ -269,7 +281,8 @@ mod tests {
 
     #[test]
     fn each_planted_text_holds_its_canary() {
-        for (i, canary) in CANARIES.iter().enumerate() {
+        for i in 0..CANARIES.len() * CONTEXTS.len() {
+            let canary = CANARIES[i % CANARIES.len()];
             assert!(planted(i).contains(canary));
             assert!(leaked(&planted(i)).is_some());
         }
