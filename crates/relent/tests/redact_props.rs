@@ -808,3 +808,39 @@ fn credentials_in_markup_cookies_and_wide_forms_never_leak() {
         "<Error><Code>Denied</Code><ApiKey>[redacted]</ApiKey></Error>"
     );
 }
+
+/// A base64 credential may begin with `+`s or `/`s, which a scheme's separators must not
+/// swallow (a `+` also stands for a form-encoded space, `Bearer+…`): behind `Basic` and
+/// `Bearer`, whole, wrapped across lines or form-encoded, none of 12 characters comes out.
+#[test]
+fn base64_credentials_that_begin_with_plus_or_slash_never_leak() {
+    let secrets = [
+        "++++++++++++dXNlcjpwYXNzd29yZA==",
+        "+/+/+/+/+/+/cjpwYXNzd29yZA1==",
+        "//////////////YXNzd29yZA9==",
+        "++++++++++++++++++++++++++==",
+    ];
+    let carriers = [
+        "Basic {}",
+        "basic={}",
+        "Basic: {}",
+        "Authorization: Basic {}",
+        "authorization=Basic+{}",
+        "Bearer {}",
+        "bearer={}",
+    ];
+    for secret in secrets {
+        for carrier in carriers {
+            let text = carrier.replace("{}", secret);
+            let mut cases = vec![text.clone()];
+            // Wrapped after the credential's second character.
+            cases.push(wrapped(&text, secret, 1, "\n  "));
+            for text in cases {
+                let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
+                if let Err(e) = check(&c, secret) {
+                    panic!("{text:?}: {e}");
+                }
+            }
+        }
+    }
+}

@@ -1413,15 +1413,30 @@ pub(super) fn markup_values(text: &str, spans: &mut Vec<Range<usize>>) {
 }
 
 /// The length of the separator at `bytes[i]` between an auth scheme and its credential, 0 if
-/// there is none: spaces, tabs, line breaks, `=`, `:`, `+`, quotes, backticks, opening
-/// brackets, or a no-break space (U+00A0, two bytes).
+/// there is none: spaces, tabs, line breaks, `=`, `:`, quotes, backticks, opening brackets,
+/// a no-break space (U+00A0, two bytes), or a `+` (a form-encoded space) unless another
+/// `+`, a `/` or a `=` follows it: then it begins a base64 credential.
 pub(super) fn scheme_separator_len(bytes: &[u8], i: usize) -> usize {
     match bytes[i] {
-        b' ' | b'\t' | b'\n' | b'\r' | b'=' | b':' | b'"' | b'\'' | b'`' | b'+' | b'(' | b'['
-        | b'<' | b'{' => 1,
+        b'+' => usize::from(!matches!(bytes.get(i + 1), Some(b'+' | b'/' | b'='))),
+        b' ' | b'\t' | b'\n' | b'\r' | b'=' | b':' | b'"' | b'\'' | b'`' | b'(' | b'[' | b'<'
+        | b'{' => 1,
         0xc2 if bytes.get(i + 1) == Some(&0xa0) => 2,
         _ => 0,
     }
+}
+
+/// Where a credential that starts at `start`, after the separators that follow a scheme
+/// ending at `from`, really starts: a `+` is a separator (a form-encoded space,
+/// `Bearer+…`) and a base64 character too, so the `+`s right before `start` are taken into
+/// the credential (`Basic ++dXNl…` keeps no `+` of it).
+pub(super) fn leading_plus(bytes: &[u8], from: usize, start: usize) -> usize {
+    let plus = bytes[from..start]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'+')
+        .count();
+    start - plus
 }
 
 fn starts_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
@@ -1453,6 +1468,7 @@ fn credential_after(
     if start == from {
         return None;
     }
+    let start = leading_plus(bytes, from, start);
     if start < covered {
         return None;
     }

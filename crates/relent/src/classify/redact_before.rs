@@ -14,7 +14,9 @@
 //! in the fold stage that drops invisible characters (`redact::fold_char`); session
 //! cookies and `Cookie` among the names; the text of an element named like a secret
 //! parameter (`redact::markup_values`); brace and octal escapes and HTML character
-//! references (`redact::brace_or_octal`, `redact::entity_at`) (session 23, 2026-12-02).
+//! references (`redact::brace_or_octal`, `redact::entity_at`); the `+`s between a scheme and
+//! its credential taken into the credential (`redact::leading_plus`) (session 23,
+//! 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -861,6 +863,7 @@ fn credential_after(
     if start == from {
         return None;
     }
+    let start = super::redact::leading_plus(bytes, from, start);
     if start < covered {
         return None;
     }

@@ -1571,6 +1571,11 @@ pub(crate) fn decide(
                 by_status(status)
             }
             Reason::ServerError if sig.has(Family::Overloaded) => Reason::Overloaded,
+            // Bedrock's ThrottlingException "Too many tokens per day": a daily allowance
+            // spent, with no word of when it lifts, lifts tomorrow, as on any other 429.
+            Reason::RateLimited if !server && sig.has(Family::Daily) && !names_its_end() => {
+                Reason::QuotaExhausted
+            }
             other => other,
         };
     }
