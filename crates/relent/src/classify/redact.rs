@@ -149,6 +149,14 @@ fn analyse(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>) {
     (normal, spans)
 }
 
+/// Whether `text` holds a `%` or a backslash, or a `&` that starts an HTML character
+/// reference: a `&` in a URL's query (`?key=…&alt=sse`) alone gives decoding nothing to do.
+fn has_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr2(b'%', b'\\', bytes).is_some()
+        || memchr::memchr_iter(b'&', bytes).any(|i| entity_at(&bytes[i..]).is_some())
+}
+
 /// [`analyse`], and, when its first pass could tell, whether the normalised text is tidy
 /// (see [`is_tidy`]).
 ///
@@ -159,8 +167,8 @@ fn analyse_noting(text: &str) -> (Cow<'_, str>, Vec<Range<usize>>, Option<bool>)
     // The text as it is is searched first whatever follows; the same pass notes whether it
     // holds a `%` or a `\\` (anything to decode) or a byte outside ASCII.
     let (spans, seen) = find_secrets_noting(text);
-    let needs_work =
-        seen.classes & ESCAPE != 0 || (seen.classes & HIGH != 0 && text.chars().any(folds));
+    let needs_work = (seen.classes & ESCAPE != 0 && has_escape(text))
+        || (seen.classes & HIGH != 0 && text.chars().any(folds));
     if !needs_work {
         let tidy = is_tidy_noted(text, &seen);
         let spans = with_wrapped(text, spans, find_secrets);
