@@ -70,6 +70,24 @@ fn key() -> BoxedStrategy<String> {
             chars(URLSAFE, 43..=86)
         )
             .prop_map(|(h, p, s)| format!("eyJ{h}.eyJ{p}.{s}")),
+        // GitLab personal access token: `glpat-` and 20 URL-safe characters.
+        chars(URLSAFE, 20..=20).prop_map(|t| format!("glpat-{t}")),
+        // Slack bot and user tokens: team and user numbers, then 24 characters.
+        (
+            proptest::sample::select(vec!["xoxb-", "xoxp-"]),
+            chars(b"0123456789", 10..=13),
+            chars(b"0123456789", 10..=13),
+            chars(ALNUM, 24..=24)
+        )
+            .prop_map(|(p, a, b, t)| format!("{p}{a}-{b}-{t}")),
+        // SendGrid: `SG.`, a 22-character id, `.`, a 43-character secret.
+        (chars(URLSAFE, 22..=22), chars(URLSAFE, 43..=43)).prop_map(|(a, b)| format!("SG.{a}.{b}")),
+        // Stripe restricted keys.
+        (
+            proptest::sample::select(vec!["rk_live_", "rk_test_"]),
+            chars(ALNUM, 24..=99)
+        )
+            .prop_map(|(p, t)| format!("{p}{t}")),
     ]
     .boxed()
 }
@@ -768,6 +786,9 @@ fn credentials_in_markup_cookies_and_wide_forms_never_leak() {
         "api_key&#x3a; {}",
         "api\\137key\\075{}",
         "\\u{61}pi_key\\u{3d}{}",
+        // A column-aligned dump pads the name.
+        "api_key          : {}",
+        "token\t\t\t\t\t= {}",
     ];
     for secret in secrets {
         let mut cases: Vec<String> = carriers.iter().map(|c| c.replace("{}", secret)).collect();

@@ -15,8 +15,9 @@
 //! cookies and `Cookie` among the names; the text of an element named like a secret
 //! parameter (`redact::markup_values`); brace and octal escapes and HTML character
 //! references (`redact::brace_or_octal`, `redact::entity_at`); the `+`s between a scheme and
-//! its credential taken into the credential (`redact::leading_plus`) (session 23,
-//! 2026-12-02).
+//! its credential taken into the credential (`redact::leading_plus`); the prefixes `glpat-`,
+//! `xoxb-` `xoxp-` `xoxa-` `xoxe-` `xapp-` and `rk_`, SendGrid's `SG.` shape, and names padded
+//! by up to 64 spaces or tabs (session 23, 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -81,7 +82,15 @@ const KEY_PREFIXES: &[&str] = &[
     "sk_",
     "AIza",
     "gsk_",
+    // GitLab's personal access tokens.
+    "glpat-",
     "xai-",
+    // Slack's bot, user, legacy workspace, refresh and app tokens.
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxe-",
+    "xapp-",
     "ghp_",
     "gho_",
     "ghu_",
@@ -93,6 +102,8 @@ const KEY_PREFIXES: &[&str] = &[
     "csk-",
     "nvapi-",
     "r8_",
+    // Stripe's restricted keys (`rk_live_`, `rk_test_`).
+    "rk_",
 ];
 
 /// Parameter names whose value is a secret, lower case. A name matches at the end of a
@@ -656,7 +667,8 @@ fn scan_key_run(
             run_end: end,
             run_last_varied,
         };
-        let found = (piece..piece_end.saturating_sub(2))
+        // Every position that can start a prefix within the piece, and the `SG` before a dot.
+        let found = (piece..piece_end.saturating_sub(1))
             .find_map(|at| key_at(bytes, at, &tails, aws_id_seen).map(|key_end| at..key_end));
         match found {
             Some(key) => {
@@ -732,6 +744,9 @@ fn key_at(bytes: &[u8], at: usize, tails: &Tails, aws_id_seen: &mut bool) -> Opt
             return plausible(at + 3, tails.run_end, tails.run_last_varied)
                 .then_some(tails.run_end);
         }
+        // A SendGrid key (`SG.`, 22 characters, `.`, 43): its dots are part of it, and its
+        // exact shape keeps codes such as `ERR_MSG.InvalidRequestError` out.
+        b'S' if is_sendgrid_key(&bytes[at..]) => return Some(tails.run_end),
         _ => {}
     }
     prefixes_starting_with(here[0])
@@ -742,20 +757,34 @@ fn key_at(bytes: &[u8], at: usize, tails: &Tails, aws_id_seen: &mut bool) -> Opt
 }
 
 /// The entries of [`KEY_PREFIXES`] that start with `first`, so that a position is checked
-/// against two prefixes at most instead of all of them.
+/// against a few prefixes at most instead of all of them.
 fn prefixes_starting_with(first: u8) -> &'static [&'static str] {
     match first {
         b's' => &KEY_PREFIXES[..2],
         b'A' => &KEY_PREFIXES[2..3],
-        b'g' => &KEY_PREFIXES[3..4],
-        b'x' => &KEY_PREFIXES[4..5],
-        b'h' => &KEY_PREFIXES[11..12],
-        b'p' => &KEY_PREFIXES[12..13],
-        b'c' => &KEY_PREFIXES[13..14],
-        b'n' => &KEY_PREFIXES[14..15],
-        b'r' => &KEY_PREFIXES[15..16],
+        b'g' => &KEY_PREFIXES[3..5],
+        b'x' => &KEY_PREFIXES[5..11],
+        b'h' => &KEY_PREFIXES[17..18],
+        b'p' => &KEY_PREFIXES[18..19],
+        b'c' => &KEY_PREFIXES[19..20],
+        b'n' => &KEY_PREFIXES[20..21],
+        b'r' => &KEY_PREFIXES[21..23],
         _ => &[],
     }
+}
+
+/// Whether `bytes` start with a SendGrid key's shape: `SG.`, 22 URL-safe characters, `.`,
+/// 43 URL-safe characters, with a digit or a capital among the characters.
+fn is_sendgrid_key(bytes: &[u8]) -> bool {
+    let url_safe = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+    bytes.len() >= 69
+        && bytes.starts_with(b"SG.")
+        && bytes[3..25].iter().all(url_safe)
+        && bytes[25] == b'.'
+        && bytes[26..69].iter().all(url_safe)
+        && bytes[3..69]
+            .iter()
+            .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
 /// GitHub's token prefixes, checked only where `gh` starts.
@@ -812,17 +841,17 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
 /// Whether a secret parameter's name (or `key provided`) ends just before the `=` or `:` at
 /// `sep`, give or take a closing quote and spaces.
 fn param_name_before(bytes: &[u8], sep: usize) -> bool {
+    // Up to 4 quotes, asterisks, backticks and brackets, and up to 64 spaces and tabs: a
+    // column-aligned dump (`api_key          : …`) pads the name.
     let mut end = sep;
-    let mut skipped = 0;
-    while end > 0
-        && matches!(
-            bytes[end - 1],
-            b' ' | b'\t' | b'"' | b'\'' | b'*' | b'`' | b']'
-        )
-        && skipped < 4
-    {
+    let (mut marks, mut blanks) = (0, 0);
+    while end > 0 {
+        match bytes[end - 1] {
+            b' ' | b'\t' if blanks < 64 => blanks += 1,
+            b'"' | b'\'' | b'*' | b'`' | b']' if marks < 4 => marks += 1,
+            _ => break,
+        }
         end -= 1;
-        skipped += 1;
     }
     let before = &bytes[..end];
     let ends_with_ci = |word: &[u8]| {
