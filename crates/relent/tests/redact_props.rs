@@ -695,6 +695,20 @@ fn lines_of_prose_are_not_joined_into_a_key() {
     }
 }
 
+/// Panics when `text`, as an OpenAI 401's `error.message` or as a raw 401 body, comes out
+/// of classification with any piece of `secret`.
+fn assert_401_never_leaks(text: &str, secret: &str) {
+    let body = format!(r#"{{"error":{{"message":"{}"}}}}"#, json_str(text, false));
+    let c = classify_body(Provider::Openai, 401, &[], body.as_bytes());
+    if let Err(e) = check(&c, secret) {
+        panic!("{text:?}: {e}");
+    }
+    let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
+    if let Err(e) = check(&c, secret) {
+        panic!("raw {text:?}: {e}");
+    }
+}
+
 /// Credentials of no known shape, behind the other ways a header, a URL or a form carries
 /// them: an `Authorization` header with any scheme or none, a URL's password, Azure's
 /// `sig=`, Firebase's `auth=`, `pwd=`, a Markdown or PHP parameter, `Bearer` after a line
@@ -727,16 +741,7 @@ fn credentials_behind_other_lead_words_never_leak() {
     ];
     for secret in secrets {
         for carrier in carriers {
-            let text = carrier.replace("{}", secret);
-            let body = format!(r#"{{"error":{{"message":"{}"}}}}"#, json_str(&text, false));
-            let c = classify_body(Provider::Openai, 401, &[], body.as_bytes());
-            if let Err(e) = check(&c, secret) {
-                panic!("{carrier:?}: {e}");
-            }
-            let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
-            if let Err(e) = check(&c, secret) {
-                panic!("raw {carrier:?}: {e}");
-            }
+            assert_401_never_leaks(&carrier.replace("{}", secret), secret);
         }
     }
     // The scheme stays readable; what is redacted is the credential.
@@ -806,15 +811,7 @@ fn credentials_in_markup_cookies_and_wide_forms_never_leak() {
             cases.push(format!("api_key: {}", escaped(secret, 3, style)));
         }
         for text in &cases {
-            let body = format!(r#"{{"error":{{"message":"{}"}}}}"#, json_str(text, false));
-            let c = classify_body(Provider::Openai, 401, &[], body.as_bytes());
-            if let Err(e) = check(&c, secret) {
-                panic!("{text:?}: {e}");
-            }
-            let c = classify_body(Provider::Generic, 401, &[], text.as_bytes());
-            if let Err(e) = check(&c, secret) {
-                panic!("raw {text:?}: {e}");
-            }
+            assert_401_never_leaks(text, secret);
         }
     }
     // Readable text around them stays: the tag, the cookie's other values, the CJK words.

@@ -1219,7 +1219,7 @@ fn prefixes_starting_with(first: u8) -> &'static [&'static str] {
 
 /// Whether `bytes` start with a SendGrid key's shape: `SG.`, 22 URL-safe characters, `.`,
 /// 43 URL-safe characters, with a digit or a capital among the characters.
-fn is_sendgrid_key(bytes: &[u8]) -> bool {
+pub(super) fn is_sendgrid_key(bytes: &[u8]) -> bool {
     let url_safe = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
     bytes.len() >= 69
         && bytes.starts_with(b"SG.")
@@ -1313,13 +1313,19 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
         end -= 1;
     }
     let before = &bytes[..end];
-    let ends_with_ci = |word: &[u8]| {
-        before.len() >= word.len() && before[before.len() - word.len()..].eq_ignore_ascii_case(word)
-    };
-    ends_with_ci(b"key provided")
-        || SECRET_PARAMS
-            .iter()
-            .any(|name| ends_with_ci(name.as_bytes()))
+    ends_with_ci(before, b"key provided") || names_a_secret(before)
+}
+
+/// Whether `name` ends with one of [`SECRET_PARAMS`], in any case.
+fn names_a_secret(name: &[u8]) -> bool {
+    SECRET_PARAMS
+        .iter()
+        .any(|param| ends_with_ci(name, param.as_bytes()))
+}
+
+fn ends_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.len() >= needle.len()
+        && haystack[haystack.len() - needle.len()..].eq_ignore_ascii_case(needle)
 }
 
 /// `span`, the value of the parameter whose `=` or `:` is at `sep`; when the parameter is an
@@ -1427,11 +1433,7 @@ pub(super) fn markup_values(text: &str, spans: &mut Vec<Range<usize>>) {
         if name_len == 0 || !(name_len == tag.len() || tag[name_len].is_ascii_whitespace()) {
             continue;
         }
-        let name = &tag[..name_len];
-        let named = SECRET_PARAMS.iter().any(|p| {
-            name.len() >= p.len() && name[name.len() - p.len()..].eq_ignore_ascii_case(p.as_bytes())
-        });
-        if !named {
+        if !names_a_secret(&tag[..name_len]) {
             continue;
         }
         let mut start = gt + 1;

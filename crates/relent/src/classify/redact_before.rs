@@ -746,7 +746,7 @@ fn key_at(bytes: &[u8], at: usize, tails: &Tails, aws_id_seen: &mut bool) -> Opt
         }
         // A SendGrid key (`SG.`, 22 characters, `.`, 43): its dots are part of it, and its
         // exact shape keeps codes such as `ERR_MSG.InvalidRequestError` out.
-        b'S' if is_sendgrid_key(&bytes[at..]) => return Some(tails.run_end),
+        b'S' if super::redact::is_sendgrid_key(&bytes[at..]) => return Some(tails.run_end),
         _ => {}
     }
     prefixes_starting_with(here[0])
@@ -771,20 +771,6 @@ fn prefixes_starting_with(first: u8) -> &'static [&'static str] {
         b'r' => &KEY_PREFIXES[21..23],
         _ => &[],
     }
-}
-
-/// Whether `bytes` start with a SendGrid key's shape: `SG.`, 22 URL-safe characters, `.`,
-/// 43 URL-safe characters, with a digit or a capital among the characters.
-fn is_sendgrid_key(bytes: &[u8]) -> bool {
-    let url_safe = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
-    bytes.len() >= 69
-        && bytes.starts_with(b"SG.")
-        && bytes[3..25].iter().all(url_safe)
-        && bytes[25] == b'.'
-        && bytes[26..69].iter().all(url_safe)
-        && bytes[3..69]
-            .iter()
-            .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
 }
 
 /// GitHub's token prefixes, checked only where `gh` starts.
