@@ -1397,6 +1397,10 @@ pub(super) fn userinfo(text: &str, spans: &mut Vec<Range<usize>>) {
             continue;
         }
         let password = &bytes[colon + 1..end];
+        // Already redacted (redaction stays idempotent).
+        if password == REDACTED.as_bytes() {
+            continue;
+        }
         let digits = password.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits > 0 && password.get(digits) == Some(&b'/') {
             continue;
