@@ -44,7 +44,7 @@ pub const CANARIES: [&str; 11] = [
 /// client logs and proxies carry keys. `{}` is replaced by the canary. There are more
 /// contexts than canaries, and their numbers share no factor, so the replies meet many
 /// pairings of a canary and a context.
-pub const CONTEXTS: [&str; 13] = [
+pub const CONTEXTS: [&str; 15] = [
     "(api_key={})",
     "[x-api-key:{}]",
     "(see https://generativelanguage.googleapis.com/v1beta/models?key={}&alt=sse)",
@@ -61,14 +61,30 @@ pub const CONTEXTS: [&str; 13] = [
     "(Cookie: session={}; theme=dark)",
     // Full-width brackets and colon, as CJK gateways write them.
     "（api_key：{}）",
+    // A command line echoed in a log.
+    "(curl --api-key {} failed)",
+    // A header as a name and value pair, as HAR files and request dumps hold it.
+    r#"({"name":"X-Api-Key","value":"{}"})"#,
 ];
 
-/// Canary `i` (modulo their number) in context `i` (modulo theirs), to put in front of a
-/// provider's message.
+/// The canary of no known shape: only its context marks it, so it is the one that tests a
+/// context rule.
+pub const SHAPELESS: &str = CANARIES[CANARIES.len() - 1];
+
+/// Canary `i` (modulo their number) in context `i` (modulo theirs), then [`SHAPELESS`] in
+/// another context, to put in front of a provider's message. The shapeless canary goes
+/// along with every reply, so the replies of the swarm meet it in every context (a test
+/// below checks that over every fault of every provider); a canary of a known shape is
+/// found by its shape wherever it stands.
 /// It names no fault, so it does not change how the reply is classified (the checker
 /// verifies that too: every classification must match the fault the world scripted).
 pub fn planted(i: usize) -> String {
-    CONTEXTS[i % CONTEXTS.len()].replace("{}", CANARIES[i % CANARIES.len()])
+    let context = |c: usize, canary: &str| CONTEXTS[c % CONTEXTS.len()].replace("{}", canary);
+    format!(
+        "{} {}",
+        context(i, CANARIES[i % CANARIES.len()]),
+        context(i + 1, SHAPELESS)
+    )
 }
 
 /// Every `WINDOW`-byte window of every canary, in an open-addressed table keyed by the
@@ -277,6 +293,37 @@ mod tests {
             }
             proptest::prop_assert_eq!(leaked(&text), leaked_naively(&text));
         }
+    }
+
+    /// Over every fault of every provider, the shapeless canary stands in every context:
+    /// what the swarm plants tests every context rule.
+    #[test]
+    fn the_shapeless_canary_meets_every_context() {
+        use crate::respond::{fault, Reply};
+        use crate::schedule::FaultKind;
+        let mut met = [false; CONTEXTS.len()];
+        for provider in relent::Provider::ALL {
+            for kind in FaultKind::ALL {
+                let Reply::Http { body, .. } = fault(provider, kind, 0, 1_000) else {
+                    continue;
+                };
+                let body = String::from_utf8_lossy(&body);
+                for (c, context) in CONTEXTS.iter().enumerate() {
+                    let text = context.replace("{}", SHAPELESS);
+                    // As it is, or as a JSON string holds it.
+                    let json = serde_json::to_string(&text).unwrap_or_default();
+                    met[c] |= body.contains(&text) || body.contains(&json[1..json.len() - 1]);
+                }
+            }
+        }
+        let missing: Vec<_> = (0..CONTEXTS.len())
+            .filter(|&c| !met[c])
+            .map(|c| CONTEXTS[c])
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "never planted with the shapeless canary: {missing:?}"
+        );
     }
 
     #[test]

@@ -143,6 +143,29 @@ fn planted() -> BoxedStrategy<Planted> {
                 carrier: format!("{name}{sep}{secret}"),
                 secret,
             }),
+        // A name with a prefix and a suffix, as a variable, a flag or a name and value pair.
+        1 => (
+            proptest::sample::select(vec!["", "OPENAI_", "AZURE_", "my_", "X-"]),
+            proptest::sample::select(vec![
+                "API_KEY", "apiKey", "TOKEN", "secret", "Password", "credentials", "API_KEYS",
+            ]),
+            proptest::sample::select(vec!["", "_PROD", "_2", "3", "-dev", "Staging", "_V2", "_OLD_1"]),
+            proptest::sample::select(vec![
+                "{n}={s}", "{n}: {s}", "--{f} {s}", "--{f} \"{s}\"",
+                r#"{"name":"{n}","value":"{s}"}"#, "- name: {n}\n  value: {s}",
+            ]),
+            prop_oneof![key(), chars(ALNUM, 20..=48), chars(URLSAFE, 24..=48)]
+        )
+            .prop_map(|(prefix, core, suffix, shape, secret)| {
+                let name = format!("{prefix}{core}{suffix}");
+                Planted {
+                    carrier: shape
+                        .replace("{n}", &name)
+                        .replace("{f}", &kebab(&name))
+                        .replace("{s}", &secret),
+                    secret,
+                }
+            }),
         // In a URL: Gemini's `?key=`, or a token parameter among others.
         1 => (
             proptest::sample::select(vec![
@@ -860,5 +883,136 @@ fn base64_credentials_that_begin_with_plus_or_slash_never_leak() {
                 }
             }
         }
+    }
+}
+
+/// `name` as a command-line flag: words split where case turns (`apiKeyBackup`,
+/// `API_KEYBackup`) or at `_` and `.`, joined by `-`, in small letters.
+fn kebab(name: &str) -> String {
+    let b = name.as_bytes();
+    let mut out = String::new();
+    for (i, &c) in b.iter().enumerate() {
+        let turns = i > 0
+            && c.is_ascii_uppercase()
+            && (!b[i - 1].is_ascii_uppercase() || b.get(i + 1).is_some_and(u8::is_ascii_lowercase))
+            && b[i - 1].is_ascii_alphanumeric();
+        if turns {
+            out.push('-');
+        }
+        out.push(match c {
+            b'_' | b'.' => '-',
+            c => c.to_ascii_lowercase() as char,
+        });
+    }
+    out
+}
+
+/// Credentials named the way configuration and command lines name them: a secret's name
+/// with a prefix, a suffix (an environment, a number, a version) or a plural, as a variable,
+/// a setting, a command-line flag or a name and value pair (HAR, Kubernetes, Postman); a
+/// quoted value holding the characters that end an unquoted one; `curl -u`; a URL password
+/// holding a raw `@`; a Telegram bot token. None of 12 characters of the secret come out.
+#[test]
+fn credentials_behind_names_flags_and_pairs_never_leak() {
+    let secrets = [
+        "Xq7f_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1aE",
+        "kZ119aGPn5e/IVKNZbTY5rAUX25r/1J3",
+        "7f1b705a-57e7-b669-f25c-f771d766e608",
+    ];
+    let prefixes = ["", "OPENAI_", "DB_", "my.", "x-"];
+    let cores = [
+        "API_KEY",
+        "api_key",
+        "apiKey",
+        "TOKEN",
+        "Secret",
+        "PASSWORD",
+        "passphrase",
+        "credentials",
+        "ApiKeys",
+        "client_secret",
+    ];
+    let suffixes = [
+        "", "_PROD", "_2", "2", "-staging", "Backup", "_V2", ".dev", "_OLD_2",
+    ];
+    let mut names = Vec::new();
+    for prefix in prefixes {
+        for core in cores {
+            for suffix in suffixes {
+                names.push(format!("{prefix}{core}{suffix}"));
+            }
+        }
+    }
+    for secret in secrets {
+        for name in &names {
+            let flag = kebab(name);
+            for text in [
+                format!("{name}={secret}"),
+                format!("{name}: {secret}"),
+                format!("export {name}=\"{secret}\""),
+                format!("$ tool --{flag} {secret} --verbose"),
+                format!("tool -{flag} '{secret}'"),
+                format!(r#"{{"name":"{name}","value":"{secret}"}}"#),
+                format!("env:\n- name: {name}\n  value: {secret}\n"),
+                format!(r#"{{"key": "{name}", "value": "{secret}", "type": "text"}}"#),
+            ] {
+                assert_401_never_leaks(&text, secret);
+            }
+        }
+    }
+    // Quoted values that hold what ends an unquoted value, and passphrases with spaces.
+    let quoted = [
+        "pa;ss,wo(rd)|x<y>[z]&0K",
+        "correct horse battery staple 42",
+        "a\u{b7}b;c,d(e)f|g<h>i[j]k&l",
+    ];
+    for secret in quoted {
+        for carrier in [
+            r#"{"password":"{}"}"#,
+            "api_key = '{}' rejected",
+            "token: `{}`",
+            r#"--passphrase "{}" was refused"#,
+            r#"{"name":"X-Api-Key","value":"{}"}"#,
+        ] {
+            assert_401_never_leaks(&carrier.replace("{}", secret), secret);
+        }
+    }
+    // Basic authentication on a command line, and a URL password holding a raw `@`.
+    let with_at = ["p@ssXq7f_kP2-hLm9Zr", "Xq7f@kP2-hLm9@Zr_T4wY"];
+    for secret in secrets.iter().chain(&with_at) {
+        for carrier in [
+            "curl -u admin:{} https://api.example.com",
+            "curl --user \"admin:{}\" https://api.example.com",
+            "curl -uadmin:{} https://api.example.com",
+            "curl --proxy-user proxy:{} -x http://10.0.0.2:3128",
+            "could not reach https://svc:{}@api.example.com/v1",
+            "proxy http://user:{}@10.0.0.2:8080 refused",
+        ] {
+            assert_401_never_leaks(&carrier.replace("{}", secret), secret);
+        }
+    }
+    // Telegram bot tokens (an id, `:`, 35 URL-safe characters), in a URL and bare.
+    for token in [
+        "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq",
+        "7391846205:AAE-x7_Zq9LmT4vR2pN7sK1wZ8cY3bH6fJ0",
+        "5123456789:AAFq_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1a",
+    ] {
+        assert_eq!(token.split(':').nth(1).map(str::len), Some(35), "{token}");
+        for carrier in [
+            "POST https://api.telegram.org/bot{}/sendMessage failed",
+            "telegram token {} is invalid",
+        ] {
+            assert_401_never_leaks(&carrier.replace("{}", token), &token[token.len() - 30..]);
+        }
+    }
+    // What only looks like such a name stays readable: token counts, a flag that takes a
+    // number, a key's label.
+    for text in [
+        "max_tokens: 4096 exceeds the limit, tokens_used: 12",
+        "retry with --max-tokens 100 or -u 5",
+        "key label: xai-main, model: gpt-4o",
+    ] {
+        let c = classify_body(Provider::Generic, 400, &[], text.as_bytes());
+        assert_eq!(c.message.as_ref(), text);
     }
 }

@@ -94,6 +94,7 @@ const SECRET_PARAMS: &[&str] = &[
     "secret",
     "password",
     "passwd",
+    "passphrase",
     "pwd",
     "signature",
     // Azure's shared access signatures (`&sig=`).
@@ -330,7 +331,18 @@ pub(super) fn wrap_gap_end(bytes: &[u8], at: usize) -> Option<usize> {
         broken = true;
         i += len;
     }
-    (broken && i < bytes.len() && joinable(bytes[i])).then_some(i)
+    (broken && i < bytes.len() && joinable(bytes[i]) && !starts_field(&bytes[i..])).then_some(i)
+}
+
+/// Whether a line starts with the value field of a name and value pair in YAML (`value:`
+/// and a space, a tab or the line's end; see [`pair_names_a_secret`]). Such a line is not
+/// the rest of a key wrapped from the line before, and joining it to the name before it
+/// would hide the pair.
+fn starts_field(bytes: &[u8]) -> bool {
+    starts_with_ci(bytes, b"value:")
+        && bytes
+            .get(6)
+            .is_none_or(|&b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
 /// One stage of normalisation.
@@ -1013,7 +1025,7 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
 fn note_lead_word(run: &[u8], seen: &mut Seen) {
     // A name in Markdown emphasis (`**api_key**:`) ends its run with the asterisks.
     let name_end = run.len() - run.iter().rev().take_while(|&&b| b == b'*').count();
-    let run = &run[..name_end];
+    let run = without_suffix(&run[..name_end]);
     if run.is_empty() {
         return;
     }
@@ -1040,7 +1052,10 @@ fn note_lead_word(run: &[u8], seen: &mut Seen) {
                 || ends_with_ci(b"sessionid")
                 || ends_with_ci(b"session_id")
         }
-        b'e' => seen.param_word |= ends_with_ci(b"signature") || ends_with_ci(b"cookie"),
+        b'e' => {
+            seen.param_word |=
+                ends_with_ci(b"signature") || ends_with_ci(b"cookie") || ends_with_ci(b"passphrase")
+        }
         b'l' => seen.param_word |= ends_with_ci(b"credential"),
         _ => {}
     }
@@ -1082,6 +1097,9 @@ fn scan_key_run(
     // opaque token is 20 characters: most words are shorter.
     if end - start < 20.min(3 + MIN_TAIL) {
         return;
+    }
+    if let Some(token) = telegram_token(bytes, start, end) {
+        spans.push(token);
     }
     // Every rule needs a digit or a capital letter in the run: an AWS id and a JWT's prefix
     // hold one, a prefixed key's tail and an opaque token must.
@@ -1261,7 +1279,7 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     let separators = (seen.classes & SEPARATOR != 0 && seen.param_word)
         .then(|| memchr::memchr2_iter(b'=', b':', bytes));
     for sep in separators.into_iter().flatten() {
-        if param_name_before(bytes, sep) {
+        if param_name_before(bytes, sep) || pair_names_a_secret(bytes, sep) {
             let found = value_after(text, sep, covered).and_then(|v| past_scheme(text, sep, v));
             if let Some(span) = found {
                 covered = span.end;
@@ -1273,9 +1291,15 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     if seen.classes & SEPARATOR != 0 {
         userinfo(text, spans);
     }
-    // A tag named by a secret parameter ends its run of key characters with the name.
+    // A tag or a command-line flag named by a secret parameter ends its run of key
+    // characters with the name.
     if seen.param_word {
         markup_values(text, spans);
+        flag_values(text, spans);
+    }
+    // `curl -u user:password` holds a `:`.
+    if seen.classes & SEPARATOR != 0 {
+        user_flag_values(text, spans);
     }
     let mut covered = 0;
     let schemes = seen
@@ -1316,11 +1340,166 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
     ends_with_ci(before, b"key provided") || names_a_secret(before)
 }
 
-/// Whether `name` ends with one of [`SECRET_PARAMS`], in any case.
-fn names_a_secret(name: &[u8]) -> bool {
+/// Whether `name` ends with one of [`SECRET_PARAMS`], in any case, once what may follow a
+/// secret's name is taken off ([`without_suffix`]: `OPENAI_API_KEY_PROD`, `api_keys`).
+pub(super) fn names_a_secret(name: &[u8]) -> bool {
+    let name = without_suffix(name);
     SECRET_PARAMS
         .iter()
         .any(|param| ends_with_ci(name, param.as_bytes()))
+}
+
+/// Words that may follow a secret's name in the name of a variable or a setting without
+/// changing what it holds (`OPENAI_API_KEY_PROD`, `apiKeyBackup`, `secret_value`), lower
+/// case.
+const NAME_SUFFIXES: &[&str] = &[
+    "prod",
+    "production",
+    "dev",
+    "development",
+    "test",
+    "testing",
+    "stage",
+    "staging",
+    "live",
+    "sandbox",
+    "old",
+    "new",
+    "backup",
+    "primary",
+    "secondary",
+    "main",
+    "alt",
+    "default",
+    "local",
+    "current",
+    "next",
+    "prev",
+    "previous",
+    "value",
+    "b64",
+    "base64",
+    "encoded",
+    "raw",
+    "hex",
+    "base",
+];
+
+/// Names of [`SECRET_PARAMS`] whose plural names secrets too (`api_keys`, `credentials`);
+/// not `tokens`, which counts tokens (`max_tokens`).
+const PLURAL_PARAMS: &[&str] = &[
+    "key",
+    "secret",
+    "password",
+    "passphrase",
+    "credential",
+    "signature",
+    "cookie",
+];
+
+/// `name` without what may follow a secret's name in it: up to two suffixes, each a run of
+/// digits (`KEY2`, `api-key-2`, a version `_v2`) or one of [`NAME_SUFFIXES`] after `_`, `-`, `.` or where
+/// a small letter turns capital (`apiKeyProd`), then a plural `s` of [`PLURAL_PARAMS`].
+pub(super) fn without_suffix(name: &[u8]) -> &[u8] {
+    let mut name = name;
+    for _ in 0..2 {
+        let digits = name.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+        if digits > 0 && digits < name.len() {
+            name = &name[..name.len() - digits];
+            // A version (`API_KEY_V2`, `token-v3`).
+            if name.len() >= 2
+                && matches!(name[name.len() - 1], b'v' | b'V')
+                && matches!(name[name.len() - 2], b'_' | b'-' | b'.')
+            {
+                name = &name[..name.len() - 1];
+            }
+            if let Some(b'_' | b'-' | b'.') = name.last() {
+                name = &name[..name.len() - 1];
+            }
+            continue;
+        }
+        let letters = name
+            .iter()
+            .rev()
+            .take(11)
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        // The suffix starts after a separator, or at a capital after a small letter or a
+        // digit, or before a small letter (camel case: `apiKeyProd`, `API_KEYBackup`);
+        // within the last `letters` bytes, the last such start.
+        let tail = &name[name.len() - letters..];
+        let camel = (1..tail.len()).rev().find(|&i| {
+            tail[i].is_ascii_uppercase()
+                && (!tail[i - 1].is_ascii_uppercase()
+                    || tail.get(i + 1).is_some_and(u8::is_ascii_lowercase))
+        });
+        let (cut, word) = match camel {
+            Some(i) => (name.len() - letters + i, &tail[i..]),
+            None if letters < name.len()
+                && matches!(name[name.len() - letters - 1], b'_' | b'-' | b'.') =>
+            {
+                (name.len() - letters - 1, tail)
+            }
+            None => break,
+        };
+        if !NAME_SUFFIXES
+            .iter()
+            .any(|s| word.eq_ignore_ascii_case(s.as_bytes()))
+        {
+            break;
+        }
+        name = &name[..cut];
+        if let Some(b'_' | b'-' | b'.') = name.last() {
+            name = &name[..name.len() - 1];
+        }
+    }
+    if let Some(stem) = name.strip_suffix(b"s").or_else(|| name.strip_suffix(b"S")) {
+        if PLURAL_PARAMS
+            .iter()
+            .any(|p| ends_with_ci(stem, p.as_bytes()))
+        {
+            return stem;
+        }
+    }
+    name
+}
+
+/// Whether the separator at `sep` follows a `value` that a secret's name goes with: a
+/// name and value pair (`{"name": "x-api-key", "value": "…"}` in a HAR file or a
+/// Kubernetes manifest, `{"key": "api_key", "value": …}` in a Postman export), where the
+/// name's field (ending in `name` or `key`) and its value come right before `value`.
+pub(super) fn pair_names_a_secret(bytes: &[u8], sep: usize) -> bool {
+    let skip_back = |mut end: usize, set: &[u8], most: usize| {
+        let floor = end.saturating_sub(most);
+        while end > floor && set.contains(&bytes[end - 1]) {
+            end -= 1;
+        }
+        end
+    };
+    let end = skip_back(sep, b" \t\"'`", 8);
+    if !ends_with_ci(&bytes[..end], b"value")
+        || (end > 5 && bytes[end - 6].is_ascii_alphabetic() && !bytes[end - 5].is_ascii_uppercase())
+    {
+        return false;
+    }
+    // Back over the pair's punctuation to the end of the name's value.
+    let name_end = skip_back(end - 5, b" \t\r\n\"',;", 64);
+    let name_start = name_end
+        - bytes[..name_end]
+            .iter()
+            .rev()
+            .take(128)
+            .take_while(|&&b| BYTE_CLASS[b as usize] & RUN != 0)
+            .count();
+    if name_start == name_end || !names_a_secret(&bytes[name_start..name_end]) {
+        return false;
+    }
+    let assigned = skip_back(name_start, b" \t\"'", 8);
+    if assigned == 0 || !matches!(bytes[assigned - 1], b':' | b'=') {
+        return false;
+    }
+    let field = &bytes[..skip_back(assigned - 1, b" \t\"'", 8)];
+    ends_with_ci(field, b"name") || ends_with_ci(field, b"key")
 }
 
 fn ends_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
@@ -1382,9 +1561,32 @@ pub(super) fn userinfo(text: &str, spans: &mut Vec<Range<usize>>) {
         }) else {
             continue;
         };
-        let end = start + len;
+        let mut end = start + len;
         if bytes[end] != b'@' {
             continue;
+        }
+        // A password may hold a raw `@` (pasted unencoded): the authority ends at the last
+        // `@` before the path, query or fragment.
+        while let Some(more) = bytes[end + 1..limit].iter().position(|b| {
+            matches!(
+                b,
+                b'@' | b'/'
+                    | b'?'
+                    | b'#'
+                    | b' '
+                    | b'\t'
+                    | b'\r'
+                    | b'\n'
+                    | b'"'
+                    | b'\''
+                    | b'<'
+                    | b'>'
+            )
+        }) {
+            if bytes[end + 1 + more] != b'@' {
+                break;
+            }
+            end += 1 + more;
         }
         let Some(colon) = bytes[start..end]
             .iter()
@@ -1551,7 +1753,165 @@ fn value_after(text: &str, from: usize, covered: usize) -> Option<Range<usize>> 
     if !assigned {
         return None;
     }
-    value_span(text, start, covered)
+    quoted_value(text, start, covered).or_else(|| value_span(text, start, covered))
+}
+
+/// The value starting at `start` right after an opening quote (`"`, `'` or a backtick), up
+/// to its closing quote on the same line and at most 512 bytes on: a quoted value may hold
+/// the characters that end an unquoted one (`"pa;ss,wo(rd)"`). `None` when `start` follows
+/// no quote, the quote is not closed, or the value is empty, already redacted or starts
+/// inside the last value found.
+pub(super) fn quoted_value(text: &str, start: usize, covered: usize) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    let quote = *bytes.get(start.checked_sub(1)?)?;
+    if !matches!(quote, b'"' | b'\'' | b'`') || start < covered {
+        return None;
+    }
+    let probe = &bytes[start..bytes.len().min(start + 512)];
+    let len = probe
+        .iter()
+        .position(|&b| b == quote || b == b'\n' || b == b'\r')
+        .filter(|&len| probe[len] == quote && len > 0)?;
+    if bytes[start..start + len] == *REDACTED.as_bytes() {
+        return None;
+    }
+    Some(start..start + len)
+}
+
+/// The value after a command-line flag named by a secret parameter and a space
+/// (`--api-key sk-…`, `--password 'hunter2'`, `-api_key X`): the next word, or the quoted
+/// words. A flag is one or two `-` after the start of the text, whitespace or a quote;
+/// a value that starts with `-` is the next flag. (`--api-key=…` is a parameter.)
+pub(super) fn flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
+    let bytes = text.as_bytes();
+    let mut covered = 0;
+    for dash in memchr::memchr_iter(b'-', bytes) {
+        if dash < covered
+            || (dash > 0
+                && !matches!(
+                    bytes[dash - 1],
+                    b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'`' | b'-'
+                ))
+        {
+            continue;
+        }
+        let name_start = dash + 1 + usize::from(bytes.get(dash + 1) == Some(&b'-'));
+        let name_len = bytes[name_start..]
+            .iter()
+            .take(64)
+            .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            .count();
+        let name_end = name_start + name_len;
+        if name_len == 0
+            || !bytes[name_start].is_ascii_alphabetic()
+            || !matches!(bytes.get(name_end), Some(b' ' | b'\t'))
+            || !names_a_secret(&bytes[name_start..name_end])
+        {
+            continue;
+        }
+        let mut start = name_end;
+        while start < bytes.len() && matches!(bytes[start], b' ' | b'\t' | b'"' | b'\'' | b'`') {
+            start += 1;
+        }
+        if looks_like_flag(&bytes[start..]) {
+            continue;
+        }
+        let found = quoted_value(text, start, covered).or_else(|| value_span(text, start, covered));
+        if let Some(span) = found {
+            covered = span.end;
+            spans.push(span);
+        }
+    }
+}
+
+/// Whether the word at the start of `bytes` is a command-line flag rather than a value that
+/// begins with `-` (a URL-safe token may): one letter after one `-` (`-v`, `-X`), or a small
+/// letter and up to 31 more small letters, digits and `-` after one or two (`--verbose`),
+/// then the word's end, `=` or nothing.
+fn looks_like_flag(bytes: &[u8]) -> bool {
+    let dashes = bytes.iter().take(2).take_while(|&&b| b == b'-').count();
+    if dashes == 0 {
+        return false;
+    }
+    let word = &bytes[dashes..];
+    let len = word
+        .iter()
+        .take(33)
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || **b == b'-')
+        .count();
+    let ends = |at: usize| {
+        word.get(at)
+            .is_none_or(|&b| b == b'=' || is_value_end(b as char))
+    };
+    if dashes == 1 && word.first().is_some_and(u8::is_ascii_alphabetic) && ends(1) {
+        return true;
+    }
+    (1..=32).contains(&len) && word[0].is_ascii_lowercase() && ends(len)
+}
+
+/// The password of `curl -u user:password`, `--user user:password`, `--proxy-user …`, and
+/// of `-uuser:password` glued to its flag: from the first `:` of the flag's value to the
+/// value's end.
+pub(super) fn user_flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
+    let bytes = text.as_bytes();
+    for dash in memchr::memchr_iter(b'-', bytes) {
+        if dash > 0 && !matches!(bytes[dash - 1], b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'`') {
+            continue;
+        }
+        let here = &bytes[dash..];
+        let flag = [&b"--proxy-user"[..], b"--user", b"-u", b"-U"]
+            .into_iter()
+            .find(|f| here.starts_with(f));
+        let Some(flag) = flag else {
+            continue;
+        };
+        let mut start = dash + flag.len();
+        while start < bytes.len() && matches!(bytes[start], b' ' | b'\t' | b'=' | b'"' | b'\'') {
+            start += 1;
+        }
+        // A long flag needs its separator (`--username` is another flag).
+        if flag.len() > 2 && start == dash + flag.len() {
+            continue;
+        }
+        let Some(value) = quoted_value(text, start, 0).or_else(|| value_span(text, start, 0))
+        else {
+            continue;
+        };
+        let Some(colon) = bytes[value.clone()].iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let password = value.start + colon + 1..value.end;
+        if !password.is_empty() && bytes[password.clone()] != *REDACTED.as_bytes() {
+            spans.push(password);
+        }
+    }
+}
+
+/// A Telegram bot token in the run of key characters and dots `bytes[start..end]`: the run
+/// follows `:` and a bot id of 6 to 12 digits, and begins with 30 to 45 URL-safe characters
+/// mixing a digit or a capital in (the published shape is an id, `:` and 35 characters).
+/// The id and the token, from the id's first digit.
+pub(super) fn telegram_token(bytes: &[u8], start: usize, end: usize) -> Option<Range<usize>> {
+    if start < 7 || bytes[start - 1] != b':' {
+        return None;
+    }
+    let digits = bytes[..start - 1]
+        .iter()
+        .rev()
+        .take(13)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if !(6..=12).contains(&digits) {
+        return None;
+    }
+    let len = bytes[start..end]
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        .count();
+    ((30..=45).contains(&len)
+        && bytes[start..start + len].iter().any(is_varied)
+        && bytes[start..start + len].iter().any(u8::is_ascii_lowercase))
+    .then(|| start - 1 - digits..start + len)
 }
 
 /// The value starting at `start`, up to the next delimiter, without a sentence's final

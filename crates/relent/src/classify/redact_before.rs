@@ -17,7 +17,12 @@
 //! references (`redact::brace_or_octal`, `redact::entity_at`); the `+`s between a scheme and
 //! its credential taken into the credential (`redact::leading_plus`); the prefixes `glpat-`,
 //! `xoxb-` `xoxp-` `xoxa-` `xoxe-` `xapp-` and `rk_`, SendGrid's `SG.` shape, and names padded
-//! by up to 64 spaces or tabs (session 23, 2026-12-02).
+//! by up to 64 spaces or tabs (session 23, 2026-12-02); names with a suffix or a plural
+//! (`redact::without_suffix`) and `passphrase`, name and value pairs
+//! (`redact::pair_names_a_secret`), command-line flags (`redact::flag_values`,
+//! `redact::user_flag_values`), quoted values to their closing quote
+//! (`redact::quoted_value`), a URL password holding a raw `@`, Telegram bot tokens
+//! (`redact::telegram_token`) (session 24, 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -114,6 +119,7 @@ const SECRET_PARAMS: &[&str] = &[
     "secret",
     "password",
     "passwd",
+    "passphrase",
     "pwd",
     "signature",
     "sig",
@@ -644,6 +650,9 @@ fn scan_key_run(
     if end - start < 20.min(3 + MIN_TAIL) {
         return;
     }
+    if let Some(token) = super::redact::telegram_token(bytes, start, end) {
+        spans.push(token);
+    }
     let run_last_varied = bytes[start..end]
         .iter()
         .rposition(is_varied)
@@ -796,7 +805,7 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
     // `key provided:` may be `Basic`, whose credential the other pass finds).
     let mut covered = 0;
     for sep in memchr::memchr2_iter(b'=', b':', bytes) {
-        if param_name_before(bytes, sep) {
+        if param_name_before(bytes, sep) || super::redact::pair_names_a_secret(bytes, sep) {
             let found = value_after(text, sep, covered)
                 .and_then(|v| super::redact::past_scheme(text, sep, v));
             if let Some(span) = found {
@@ -807,6 +816,8 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
     }
     super::redact::userinfo(text, spans);
     super::redact::markup_values(text, spans);
+    super::redact::flag_values(text, spans);
+    super::redact::user_flag_values(text, spans);
     let mut covered = 0;
     for at in memchr::memchr2_iter(b'b', b'B', bytes) {
         let here = &bytes[at..];
@@ -840,10 +851,15 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
         end -= 1;
     }
     let before = &bytes[..end];
+    let unsuffixed = super::redact::without_suffix(before);
     let ends_with_ci = |word: &[u8]| {
+        unsuffixed.len() >= word.len()
+            && unsuffixed[unsuffixed.len() - word.len()..].eq_ignore_ascii_case(word)
+    };
+    let plain_ends_with_ci = |word: &[u8]| {
         before.len() >= word.len() && before[before.len() - word.len()..].eq_ignore_ascii_case(word)
     };
-    ends_with_ci(b"key provided")
+    plain_ends_with_ci(b"key provided")
         || SECRET_PARAMS
             .iter()
             .any(|name| ends_with_ci(name.as_bytes()))
@@ -919,7 +935,7 @@ fn value_after(text: &str, from: usize, covered: usize) -> Option<Range<usize>> 
     if !assigned {
         return None;
     }
-    value_span(text, start, covered)
+    super::redact::quoted_value(text, start, covered).or_else(|| value_span(text, start, covered))
 }
 
 /// The value starting at `start`, up to the next delimiter, without a sentence's final
