@@ -30,8 +30,12 @@
 //!   quotes), a `Basic` credential only when it looks like base64;
 //! * the value of any parameter whose name ends like one of `SECRET_PARAMS` (`key=`,
 //!   `api_key=`, `x-api-key:`, `access_token=`, `"apiKey": "…"`, `session=`, inside URLs
-//!   too), the text of an element so named (`<ApiKey>…</ApiKey>`), a URL's password, and
-//!   whatever follows `key provided:`;
+//!   too), give or take a suffix or a plural (`without_suffix`: `OPENAI_API_KEY_PROD=`,
+//!   `api_keys:`), a quoted value to its closing quote; the text of an element so named
+//!   (`<ApiKey>…</ApiKey>`), the value of a name and value pair so named
+//!   (`{"name":"x-api-key","value":"…"}`), the word after a flag so named (`--api-key …`);
+//!   a URL's password, `curl -u`'s password, and whatever follows `key provided:`;
+//! * a Telegram bot token (a bot id, `:`, 35 URL-safe characters);
 //! * a long opaque token: 20 or more letters and digits in a row, mixing both;
 //! * a long base64 token: 40 or more base64 characters in a row with a `+` or `/`, mixing
 //!   capitals, small letters and digits (an AWS session token).
