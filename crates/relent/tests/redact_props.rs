@@ -13,8 +13,8 @@ use relent::classify::{classify, Classification, HttpResponse, Observation, Prov
 // (`relent_sim::fuzz::redact`), which checks the same property from fuzzer bytes; neither
 // takes anything from the redactor.
 use relent_sim::fuzz::redact::{
-    escaped, json_str, leaked_piece_any_width as leaked_piece, percent_encoded, unicode_escaped,
-    wide, wrapped, zero_width, Escape, ALNUM, BASE64, HEX, UPPER_DIGIT, URLSAFE,
+    escaped, json_str, kebab, leaked_piece_any_width as leaked_piece, percent_encoded,
+    unicode_escaped, wide, wrapped, zero_width, Escape, ALNUM, BASE64, HEX, UPPER_DIGIT, URLSAFE,
 };
 
 /// `len` characters drawn from `alphabet`.
@@ -886,27 +886,6 @@ fn base64_credentials_that_begin_with_plus_or_slash_never_leak() {
     }
 }
 
-/// `name` as a command-line flag: words split where case turns (`apiKeyBackup`,
-/// `API_KEYBackup`) or at `_` and `.`, joined by `-`, in small letters.
-fn kebab(name: &str) -> String {
-    let b = name.as_bytes();
-    let mut out = String::new();
-    for (i, &c) in b.iter().enumerate() {
-        let turns = i > 0
-            && c.is_ascii_uppercase()
-            && (!b[i - 1].is_ascii_uppercase() || b.get(i + 1).is_some_and(u8::is_ascii_lowercase))
-            && b[i - 1].is_ascii_alphanumeric();
-        if turns {
-            out.push('-');
-        }
-        out.push(match c {
-            b'_' | b'.' => '-',
-            c => c.to_ascii_lowercase() as char,
-        });
-    }
-    out
-}
-
 /// Credentials named the way configuration and command lines name them: a secret's name
 /// with a prefix, a suffix (an environment, a number, a version) or a plural, as a variable,
 /// a setting, a command-line flag or a name and value pair (HAR, Kubernetes, Postman); a
@@ -1014,5 +993,47 @@ fn credentials_behind_names_flags_and_pairs_never_leak() {
     ] {
         let c = classify_body(Provider::Generic, 400, &[], text.as_bytes());
         assert_eq!(c.message.as_ref(), text);
+    }
+}
+
+/// A PEM private key echoed into an error (a service account's JSON, a key file's text),
+/// with body lines of letters and digits only (no `+` or `/` for the base64 rule to see) and
+/// a short last line: no 12 characters of any body line come out, whether the block is whole,
+/// flattened onto one line, or cut before its end.
+#[test]
+fn pem_private_keys_never_leak() {
+    // Body lines drawn from letters and digits by a fixed linear congruential generator.
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut line = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ALNUM[(state >> 33) as usize % ALNUM.len()] as char
+            })
+            .collect()
+    };
+    let lines: Vec<String> = vec![line(64), line(64), line(64), line(16)];
+    for label in [
+        "PRIVATE KEY",
+        "RSA PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+    ] {
+        let pem = format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        );
+        let json = format!(
+            r#"{{"type":"service_account","private_key_id":"x","private_key":"{}","client_email":"a@b.iam.gserviceaccount.com"}}"#,
+            json_str(&pem, false)
+        );
+        let cut = &pem[..pem.len() - 40];
+        for text in [pem.clone(), pem.replace('\n', " "), json, cut.to_string()] {
+            for secret in &lines {
+                assert_401_never_leaks(&text, secret);
+            }
+        }
     }
 }

@@ -205,7 +205,7 @@ fn key(u: &mut Unstructured<'_>) -> String {
 
 /// A secret (what must not leak) and the text that carries it.
 fn planted(u: &mut Unstructured<'_>) -> (String, String) {
-    match u.choose_index(6).unwrap_or(0) {
+    match u.choose_index(7).unwrap_or(0) {
         0 => {
             let k = key(u);
             (k.clone(), k)
@@ -258,6 +258,52 @@ fn planted(u: &mut Unstructured<'_>) -> (String, String) {
             let secret = key(u);
             (secret.clone(), format!("{name}{sep}{secret}"))
         }
+        5 => {
+            // A name with a prefix and a suffix, in a variable, a flag or a name and value
+            // pair, holding a secret of no known shape.
+            let name = format!(
+                "{}{}{}",
+                pick(u, &["", "OPENAI_", "my_", "X-"]),
+                pick(
+                    u,
+                    &[
+                        "API_KEY",
+                        "apiKey",
+                        "TOKEN",
+                        "secret",
+                        "Password",
+                        "credentials"
+                    ]
+                ),
+                pick(u, &["", "_PROD", "_2", "-dev", "Backup", "_V3"]),
+            );
+            let flag = kebab(&name);
+            let n = length(u, 20, 48);
+            // A value that begins with `-` after a flag reads as the next flag (a known
+            // limit, docs/CLASSIFIER.md).
+            let mut secret = draw(u, URLSAFE, n, true);
+            if secret.starts_with('-') {
+                secret.replace_range(..1, "Q");
+            }
+            let shape = pick(
+                u,
+                &[
+                    "{n}={s}",
+                    "{n}: {s}",
+                    "--{f} {s}",
+                    "--{f} \"{s}\"",
+                    r#"{"name":"{n}","value":"{s}"}"#,
+                    "- name: {n}\n  value: {s}",
+                    "curl -u user:{s}",
+                    "https://user:{s}@host/",
+                ],
+            );
+            let carrier = shape
+                .replace("{n}", &name)
+                .replace("{f}", &flag)
+                .replace("{s}", &secret);
+            (secret, carrier)
+        }
         _ => {
             let url = pick(
                 u,
@@ -272,6 +318,27 @@ fn planted(u: &mut Unstructured<'_>) -> (String, String) {
             (secret.clone(), format!("{url}{secret}"))
         }
     }
+}
+
+/// `name` as a command-line flag: words split where case turns (`apiKeyBackup`,
+/// `API_KEYBackup`) or at `_` and `.`, joined by `-`, in small letters.
+pub fn kebab(name: &str) -> String {
+    let b = name.as_bytes();
+    let mut out = String::new();
+    for (i, &c) in b.iter().enumerate() {
+        let turns = i > 0
+            && c.is_ascii_uppercase()
+            && (!b[i - 1].is_ascii_uppercase() || b.get(i + 1).is_some_and(u8::is_ascii_lowercase))
+            && b[i - 1].is_ascii_alphanumeric();
+        if turns {
+            out.push('-');
+        }
+        out.push(match c {
+            b'_' | b'.' => '-',
+            c => c.to_ascii_lowercase() as char,
+        });
+    }
+    out
 }
 
 /// The carrier written plainly, percent-encoded in part, with `\u` escapes in part, with

@@ -946,6 +946,8 @@ struct Seen {
     scheme_word: bool,
     /// Some run ends with a name of [`SECRET_PARAMS`] or with `provided`, in any case.
     param_word: bool,
+    /// Some run ends with `-----BEGIN`, in any case: a PEM block may start there.
+    pem_begin: bool,
 }
 
 /// [`find_secrets`], and what the same pass saw of `text` (see [`Seen`]).
@@ -965,6 +967,7 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
         untidy_space: false,
         scheme_word: false,
         param_word: false,
+        pem_begin: false,
     };
     // Where the current stretch without whitespace starts, and the longest such stretch
     // (a long base64 run lies inside one).
@@ -1041,6 +1044,7 @@ fn note_lead_word(run: &[u8], seen: &mut Seen) {
         b'c' => seen.scheme_word |= ends_with_ci(b"basic"),
         b'y' => seen.param_word |= ends_with_ci(b"key"),
         b'n' => {
+            seen.pem_begin |= ends_with_ci(b"-----begin");
             seen.param_word |=
                 ends_with_ci(b"token") || ends_with_ci(b"authorization") || ends_with_ci(b"session")
         }
@@ -1300,6 +1304,9 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     if seen.param_word {
         markup_values(text, spans);
         flag_values(text, spans);
+    }
+    if seen.pem_begin {
+        pem_private_keys(text, spans);
     }
     // `curl -u user:password` holds a `:`.
     if seen.classes & SEPARATOR != 0 {
@@ -1784,19 +1791,14 @@ pub(super) fn quoted_value(text: &str, start: usize, covered: usize) -> Option<R
 
 /// The value after a command-line flag named by a secret parameter and a space
 /// (`--api-key sk-…`, `--password 'hunter2'`, `-api_key X`): the next word, or the quoted
-/// words. A flag is one or two `-` after the start of the text, whitespace or a quote;
-/// a value that starts with `-` is the next flag. (`--api-key=…` is a parameter.)
+/// words. A flag is one or two `-` that are not inside a word (no letter, digit or `_`
+/// before them); a next word that looks like a flag ([`looks_like_flag`]) is not a value.
+/// (`--api-key=…` is a parameter.)
 pub(super) fn flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
     let mut covered = 0;
     for dash in memchr::memchr_iter(b'-', bytes) {
-        if dash < covered
-            || (dash > 0
-                && !matches!(
-                    bytes[dash - 1],
-                    b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'`' | b'-'
-                ))
-        {
+        if dash < covered || (dash > 0 && is_word_byte(bytes[dash - 1])) {
             continue;
         }
         let name_start = dash + 1 + usize::from(bytes.get(dash + 1) == Some(&b'-'));
@@ -1826,6 +1828,45 @@ pub(super) fn flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
             spans.push(span);
         }
     }
+}
+
+/// The body of every PEM private key (`-----BEGIN PRIVATE KEY-----`, and `RSA`, `EC`,
+/// `OPENSSH`, `ENCRYPTED`, `PGP … KEY BLOCK` ones: a label of up to 40 capitals and spaces
+/// that holds `PRIVATE KEY`), as a service account's JSON or a key file echoed into an
+/// error carries it: from the end of the `BEGIN` line to the next `-----END`, or to the end
+/// of the text when the block is cut. The two marker lines stay.
+pub(super) fn pem_private_keys(text: &str, spans: &mut Vec<Range<usize>>) {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = memchr::memmem::find(&bytes[from..], b"-----BEGIN ") {
+        let label_start = from + at + b"-----BEGIN ".len();
+        from = label_start;
+        let label_len = bytes[label_start..]
+            .iter()
+            .take(41)
+            .take_while(|b| b.is_ascii_uppercase() || **b == b' ')
+            .count();
+        let label = &bytes[label_start..label_start + label_len];
+        let header_end = label_start + label_len;
+        if label_len > 40
+            || !bytes[header_end..].starts_with(b"-----")
+            || memchr::memmem::find(label, b"PRIVATE KEY").is_none()
+        {
+            continue;
+        }
+        let body = header_end + b"-----".len();
+        let end =
+            memchr::memmem::find(&bytes[body..], b"-----END").map_or(bytes.len(), |e| body + e);
+        if bytes[body..end].iter().any(u8::is_ascii_alphanumeric) {
+            spans.push(body..end);
+        }
+        from = end;
+    }
+}
+
+/// A letter, a digit or `_`: a `-` after one is inside a word, not a flag's.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Whether the word at the start of `bytes` is a command-line flag rather than a value that
@@ -1859,7 +1900,7 @@ fn looks_like_flag(bytes: &[u8]) -> bool {
 pub(super) fn user_flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
     for dash in memchr::memchr_iter(b'-', bytes) {
-        if dash > 0 && !matches!(bytes[dash - 1], b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'`') {
+        if dash > 0 && (is_word_byte(bytes[dash - 1]) || bytes[dash - 1] == b'-') {
             continue;
         }
         let here = &bytes[dash..];

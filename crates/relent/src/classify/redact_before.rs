@@ -22,7 +22,8 @@
 //! (`redact::pair_names_a_secret`), command-line flags (`redact::flag_values`,
 //! `redact::user_flag_values`), quoted values to their closing quote
 //! (`redact::quoted_value`), a URL password holding a raw `@`, Telegram bot tokens
-//! (`redact::telegram_token`) (session 24, 2026-12-02).
+//! (`redact::telegram_token`), PEM private keys (`redact::pem_private_keys`) (session 24,
+//! 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -818,6 +819,7 @@ fn scan_context(text: &str, spans: &mut Vec<Range<usize>>) {
     super::redact::markup_values(text, spans);
     super::redact::flag_values(text, spans);
     super::redact::user_flag_values(text, spans);
+    super::redact::pem_private_keys(text, spans);
     let mut covered = 0;
     for at in memchr::memchr2_iter(b'b', b'B', bytes) {
         let here = &bytes[at..];
