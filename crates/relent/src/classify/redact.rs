@@ -92,6 +92,7 @@ const KEY_PREFIXES: &[&str] = &[
 
 /// Parameter names whose value is a secret, lower case. A name matches at the end of a
 /// longer name too (`api_key`, `x-api-key`, `access_token`, `client_secret`).
+#[cfg_attr(not(test), allow(dead_code))]
 const SECRET_PARAMS: &[&str] = &[
     "key",
     "token",
@@ -948,6 +949,8 @@ struct Seen {
     param_word: bool,
     /// Some run ends with `-----BEGIN`, in any case: a PEM block may start there.
     pem_begin: bool,
+    /// Some run starts with `-` and more: a command-line flag may be there.
+    flag_word: bool,
 }
 
 /// [`find_secrets`], and what the same pass saw of `text` (see [`Seen`]).
@@ -968,6 +971,7 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
         scheme_word: false,
         param_word: false,
         pem_begin: false,
+        flag_word: false,
     };
     // Where the current stretch without whitespace starts, and the longest such stretch
     // (a long base64 run lies inside one).
@@ -1028,44 +1032,56 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
 /// or `basic` (a scheme is found only where a separator follows it, and no separator is a
 /// key character nor a dot, so the run holding the scheme ends with it), or a secret
 /// parameter's name or `provided` (the end of `key provided`), likewise followed by a
-/// quote, a space, a `=` or a `:`.
+/// quote, a space, a `=` or a `:`; and whether it starts like a command-line flag.
 fn note_lead_word(run: &[u8], seen: &mut Seen) {
     // A name in Markdown emphasis (`**api_key**:`) ends its run with the asterisks.
     let name_end = run.len() - run.iter().rev().take_while(|&&b| b == b'*').count();
-    let run = without_suffix(&run[..name_end]);
+    let run = &run[..name_end];
     if run.is_empty() {
         return;
     }
-    let ends_with_ci = |word: &[u8]| {
-        run.len() >= word.len() && run[run.len() - word.len()..].eq_ignore_ascii_case(word)
-    };
+    // A command-line flag (`--api-key`) starts its run with its dashes.
+    seen.flag_word |= run.len() > 1 && run[0] == b'-';
+    note_words(run, seen);
+}
+
+/// The lead words `run` ends with (see [`note_lead_word`]).
+fn note_words(run: &[u8], seen: &mut Seen) {
     match run[run.len() - 1] | 0x20 {
-        b'r' => seen.scheme_word |= ends_with_ci(b"bearer"),
-        b'c' => seen.scheme_word |= ends_with_ci(b"basic"),
-        b'y' => seen.param_word |= ends_with_ci(b"key"),
-        b'n' => {
-            seen.pem_begin |= ends_with_ci(b"-----begin");
-            seen.param_word |=
-                ends_with_ci(b"token") || ends_with_ci(b"authorization") || ends_with_ci(b"session")
-        }
-        b'h' => seen.param_word |= ends_with_ci(b"auth"),
-        b'g' => seen.param_word |= ends_with_ci(b"sig"),
-        b't' => seen.param_word |= ends_with_ci(b"secret"),
-        b'd' => {
-            seen.param_word |= ends_with_ci(b"password")
-                || ends_with_ci(b"passwd")
-                || ends_with_ci(b"pwd")
-                || ends_with_ci(b"provided")
-                || ends_with_ci(b"sid")
-                || ends_with_ci(b"sessionid")
-                || ends_with_ci(b"session_id")
-        }
-        b'e' => {
-            seen.param_word |=
-                ends_with_ci(b"signature") || ends_with_ci(b"cookie") || ends_with_ci(b"passphrase")
-        }
-        b'l' => seen.param_word |= ends_with_ci(b"credential"),
+        b'r' => seen.scheme_word |= ends_with_ci(run, b"bearer"),
+        b'c' => seen.scheme_word |= ends_with_ci(run, b"basic"),
+        b'n' => seen.pem_begin |= ends_with_ci(run, b"-----begin"),
+        b'd' => seen.param_word |= ends_with_ci(run, b"provided"),
         _ => {}
+    }
+    seen.param_word |= ends_with_param(run);
+}
+
+/// Whether `name` ends with one of [`SECRET_PARAMS`], in any case: the candidates are
+/// picked by its last byte (a test checks this against the list).
+#[inline]
+fn ends_with_param(name: &[u8]) -> bool {
+    let Some(&last) = name.last() else {
+        return false;
+    };
+    let e = |word: &[u8]| ends_with_ci(name, word);
+    match last | 0x20 {
+        b'y' => e(b"key"),
+        b'n' => e(b"token") || e(b"authorization") || e(b"session"),
+        b'h' => e(b"auth"),
+        b'g' => e(b"sig"),
+        b't' => e(b"secret"),
+        b'd' => {
+            e(b"password")
+                || e(b"passwd")
+                || e(b"pwd")
+                || e(b"sid")
+                || e(b"sessionid")
+                || e(b"session_id")
+        }
+        b'e' => e(b"signature") || e(b"cookie") || e(b"passphrase"),
+        b'l' => e(b"credential"),
+        _ => false,
     }
 }
 
@@ -1284,8 +1300,11 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     // linear. A lead word inside a value is still looked at (the value after
     // `key provided:` may be `Basic`, whose credential the other pass finds).
     let mut covered = 0;
-    let separators = (seen.classes & SEPARATOR != 0 && seen.param_word)
-        .then(|| memchr::memchr2_iter(b'=', b':', bytes));
+    // A name that ends with a secret's name is a lead word the first pass noted; one with a
+    // suffix or a plural after it (`API_KEY_PROD`, `api_keys`) is not, so every `=` and `:`
+    // is looked at (a message holds few).
+    let separators =
+        (seen.classes & SEPARATOR != 0).then(|| memchr::memchr2_iter(b'=', b':', bytes));
     for sep in separators.into_iter().flatten() {
         if param_name_before(bytes, sep) || pair_names_a_secret(bytes, sep) {
             let found = value_after(text, sep, covered).and_then(|v| past_scheme(text, sep, v));
@@ -1299,10 +1318,12 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     if seen.classes & SEPARATOR != 0 {
         userinfo(text, spans);
     }
-    // A tag or a command-line flag named by a secret parameter ends its run of key
-    // characters with the name.
-    if seen.param_word {
+    // A tag or a command-line flag named like a secret: a tag needs a `<`, a flag a run of
+    // key characters that starts with `-`, and a name without a suffix ends its run.
+    if seen.param_word || memchr::memchr(b'<', bytes).is_some() {
         markup_values(text, spans);
+    }
+    if seen.param_word || seen.flag_word {
         flag_values(text, spans);
     }
     if seen.pem_begin {
@@ -1354,125 +1375,149 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
 /// Whether `name` ends with one of [`SECRET_PARAMS`], in any case, once what may follow a
 /// secret's name is taken off ([`without_suffix`]: `OPENAI_API_KEY_PROD`, `api_keys`).
 pub(super) fn names_a_secret(name: &[u8]) -> bool {
-    let name = without_suffix(name);
-    SECRET_PARAMS
-        .iter()
-        .any(|param| ends_with_ci(name, param.as_bytes()))
+    ends_with_param(without_suffix(name))
 }
 
-/// Words that may follow a secret's name in the name of a variable or a setting without
-/// changing what it holds (`OPENAI_API_KEY_PROD`, `apiKeyBackup`, `secret_value`), lower
-/// case.
-const NAME_SUFFIXES: &[&str] = &[
-    "prod",
-    "production",
-    "dev",
-    "development",
-    "test",
-    "testing",
-    "stage",
-    "staging",
-    "live",
-    "sandbox",
-    "old",
-    "new",
-    "backup",
-    "primary",
-    "secondary",
-    "main",
-    "alt",
-    "default",
-    "local",
-    "current",
-    "next",
-    "prev",
-    "previous",
-    "value",
-    "b64",
-    "base64",
-    "encoded",
-    "raw",
-    "hex",
-    "base",
-];
-
-/// Names of [`SECRET_PARAMS`] whose plural names secrets too (`api_keys`, `credentials`);
-/// not `tokens`, which counts tokens (`max_tokens`).
-const PLURAL_PARAMS: &[&str] = &[
-    "key",
-    "secret",
-    "password",
-    "passphrase",
-    "credential",
-    "signature",
-    "cookie",
-];
+/// Whether `word` (at most 12 bytes) is one that may follow a secret's name in the name of
+/// a variable or a setting without changing what it holds (`OPENAI_API_KEY_PROD`,
+/// `apiKeyBackup`, `secret_value`, `SECRET_KEY_BASE`), in any case. (`base64` is `base`
+/// after its digits are taken off.)
+fn is_name_suffix(word: &[u8]) -> bool {
+    let mut lower = [0u8; 12];
+    let Some(lower) = lower.get_mut(..word.len()) else {
+        return false;
+    };
+    for (l, b) in lower.iter_mut().zip(word) {
+        *l = b.to_ascii_lowercase();
+    }
+    matches!(
+        &*lower,
+        b"prod"
+            | b"production"
+            | b"dev"
+            | b"development"
+            | b"test"
+            | b"testing"
+            | b"stage"
+            | b"staging"
+            | b"live"
+            | b"sandbox"
+            | b"old"
+            | b"new"
+            | b"backup"
+            | b"primary"
+            | b"secondary"
+            | b"main"
+            | b"alt"
+            | b"default"
+            | b"local"
+            | b"current"
+            | b"next"
+            | b"prev"
+            | b"previous"
+            | b"value"
+            | b"encoded"
+            | b"raw"
+            | b"hex"
+            | b"base"
+    )
+}
 
 /// `name` without what may follow a secret's name in it: up to two suffixes, each a run of
-/// digits (`KEY2`, `api-key-2`, a version `_v2`) or one of [`NAME_SUFFIXES`] after `_`, `-`, `.` or where
-/// a small letter turns capital (`apiKeyProd`), then a plural `s` of [`PLURAL_PARAMS`].
+/// digits (`KEY2`, `api-key-2`, a version `_v2`) or a word of [`is_name_suffix`] after `_`,
+/// `-`, `.` or where the case turns (`apiKeyProd`, `API_KEYBackup`), then the plural `s` of
+/// a name of a key, secret, password, passphrase, credential, signature or cookie
+/// (`api_keys`, `credentials`; not `tokens`, which counts tokens, as in `max_tokens`).
 pub(super) fn without_suffix(name: &[u8]) -> &[u8] {
     let mut name = name;
     for _ in 0..2 {
-        let digits = name.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-        if digits > 0 && digits < name.len() {
-            name = &name[..name.len() - digits];
-            // A version (`API_KEY_V2`, `token-v3`).
-            if name.len() >= 2
-                && matches!(name[name.len() - 1], b'v' | b'V')
-                && matches!(name[name.len() - 2], b'_' | b'-' | b'.')
-            {
-                name = &name[..name.len() - 1];
-            }
-            if let Some(b'_' | b'-' | b'.') = name.last() {
-                name = &name[..name.len() - 1];
-            }
-            continue;
+        match without_one_suffix(name) {
+            Some(shorter) => name = shorter,
+            None => break,
         }
-        let letters = name
+    }
+    without_plural(name)
+}
+
+/// `name` without its last suffix (see [`without_suffix`]), `None` when it has none.
+fn without_one_suffix(name: &[u8]) -> Option<&[u8]> {
+    let n = name.len();
+    let last = *name.last()?;
+    let mut cut = if last.is_ascii_digit() {
+        let digits = name.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+        let mut cut = n.checked_sub(digits).filter(|&c| c > 0)?;
+        // A version (`API_KEY_V2`, `token-v3`).
+        if cut >= 2
+            && matches!(name[cut - 1], b'v' | b'V')
+            && matches!(name[cut - 2], b'_' | b'-' | b'.')
+        {
+            cut -= 1;
+        }
+        cut
+    } else {
+        // The last word: small letters, with the capital that starts it (camel case), or
+        // capitals.
+        let small = name
             .iter()
             .rev()
-            .take(11)
-            .take_while(|b| b.is_ascii_alphanumeric())
+            .take(12)
+            .take_while(|b| b.is_ascii_lowercase())
             .count();
-        // The suffix starts after a separator, or at a capital after a small letter or a
-        // digit, or before a small letter (camel case: `apiKeyProd`, `API_KEYBackup`);
-        // within the last `letters` bytes, the last such start.
-        let tail = &name[name.len() - letters..];
-        let camel = (1..tail.len()).rev().find(|&i| {
-            tail[i].is_ascii_uppercase()
-                && (!tail[i - 1].is_ascii_uppercase()
-                    || tail.get(i + 1).is_some_and(u8::is_ascii_lowercase))
-        });
-        let (cut, word) = match camel {
-            Some(i) => (name.len() - letters + i, &tail[i..]),
-            None if letters < name.len()
-                && matches!(name[name.len() - letters - 1], b'_' | b'-' | b'.') =>
-            {
-                (name.len() - letters - 1, tail)
-            }
-            None => break,
+        let start = if small == 0 {
+            n - name
+                .iter()
+                .rev()
+                .take(12)
+                .take_while(|b| b.is_ascii_uppercase())
+                .count()
+        } else if small < n && name[n - small - 1].is_ascii_uppercase() {
+            n - small - 1
+        } else {
+            n - small
         };
-        if !NAME_SUFFIXES
-            .iter()
-            .any(|s| word.eq_ignore_ascii_case(s.as_bytes()))
-        {
-            break;
+        if start == 0 || start == n || !is_name_suffix(&name[start..]) {
+            return None;
         }
-        name = &name[..cut];
-        if let Some(b'_' | b'-' | b'.') = name.last() {
-            name = &name[..name.len() - 1];
+        let before = name[start - 1];
+        let separated = matches!(before, b'_' | b'-' | b'.');
+        let camel = name[start].is_ascii_uppercase()
+            && (before.is_ascii_lowercase()
+                || before.is_ascii_digit()
+                || (before.is_ascii_uppercase()
+                    && name.get(start + 1).is_some_and(u8::is_ascii_lowercase)));
+        if !(separated || camel) {
+            return None;
         }
+        start
+    };
+    if cut > 0 && matches!(name[cut - 1], b'_' | b'-' | b'.') {
+        cut -= 1;
     }
-    if let Some(stem) = name.strip_suffix(b"s").or_else(|| name.strip_suffix(b"S")) {
-        if PLURAL_PARAMS
-            .iter()
-            .any(|p| ends_with_ci(stem, p.as_bytes()))
-        {
-            return stem;
+    Some(&name[..cut])
+}
+
+/// `name` without the plural `s` of a secret's name (see [`without_suffix`]).
+fn without_plural(name: &[u8]) -> &[u8] {
+    let Some((b's' | b'S', stem)) = name.split_last() else {
+        return name;
+    };
+    let plural = match stem.last().map(|b| b | 0x20) {
+        Some(b'y') => ends_with_ci(stem, b"key"),
+        Some(b't') => ends_with_ci(stem, b"secret"),
+        Some(b'd') => ends_with_ci(stem, b"password"),
+        Some(b'l') => ends_with_ci(stem, b"credential"),
+        Some(b'e') => {
+            ends_with_ci(stem, b"passphrase")
+                || ends_with_ci(stem, b"signature")
+                || ends_with_ci(stem, b"cookie")
         }
+        _ => false,
+    };
+    if plural {
+        stem
+    } else {
+        name
     }
-    name
 }
 
 /// Whether the separator at `sep` follows a `value` that a secret's name goes with: a
@@ -1513,6 +1558,7 @@ pub(super) fn pair_names_a_secret(bytes: &[u8], sep: usize) -> bool {
     ends_with_ci(field, b"name") || ends_with_ci(field, b"key")
 }
 
+#[inline]
 fn ends_with_ci(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.len() >= needle.len()
         && haystack[haystack.len() - needle.len()..].eq_ignore_ascii_case(needle)
@@ -1996,8 +2042,39 @@ mod tests {
         text.is_ascii() || !text.chars().any(|c| c.is_whitespace() && c != ' ')
     }
 
+    /// The last-byte dispatch of `ends_with_param` finds exactly the names of
+    /// `SECRET_PARAMS`, at the end of any name.
+    #[test]
+    fn ends_with_param_is_the_list() {
+        let by_list = |name: &[u8]| {
+            SECRET_PARAMS
+                .iter()
+                .any(|p| ends_with_ci(name, p.as_bytes()))
+        };
+        for p in SECRET_PARAMS {
+            for name in [
+                p.to_string(),
+                format!("x_{p}"),
+                p.to_uppercase(),
+                format!("{p}x"),
+            ] {
+                assert_eq!(
+                    ends_with_param(name.as_bytes()),
+                    by_list(name.as_bytes()),
+                    "{name}"
+                );
+            }
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn ends_with_param_agrees_with_the_list(name in "[a-zA-Z_-]{0,3}(key|token|secret|pass|word|wd|pwd|sig|nature|auth|orization|session|sess|id|cookie|phrase|credential|[a-zA-Z_])") {
+            let by_list = SECRET_PARAMS.iter().any(|p| ends_with_ci(name.as_bytes(), p.as_bytes()));
+            proptest::prop_assert_eq!(ends_with_param(name.as_bytes()), by_list);
+        }
 
         #[test]
         fn is_tidy_is_what_it_was(text in "[ a\t\r\n\u{a0}\u{2003}é.]{0,250}") {
