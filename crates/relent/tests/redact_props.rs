@@ -732,17 +732,21 @@ fn assert_401_never_leaks(text: &str, secret: &str) {
     }
 }
 
+/// Credentials of no known shape: pieces too short for the opaque-token rule, a base64
+/// secret, a UUID.
+const SHAPELESS: [&str; 3] = [
+    "Xq7f_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1aE",
+    "kZ119aGPn5e/IVKNZbTY5rAUX25r/1J3",
+    "7f1b705a-57e7-b669-f25c-f771d766e608",
+];
+
 /// Credentials of no known shape, behind the other ways a header, a URL or a form carries
 /// them: an `Authorization` header with any scheme or none, a URL's password, Azure's
 /// `sig=`, Firebase's `auth=`, `pwd=`, a Markdown or PHP parameter, `Bearer` after a line
 /// break, a no-break space, a `+` or a backtick. None of 12 characters of it come out.
 #[test]
 fn credentials_behind_other_lead_words_never_leak() {
-    let secrets = [
-        "Xq7f_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1aE",
-        "kZ119aGPn5e/IVKNZbTY5rAUX25r/1J3",
-        "7f1b705a-57e7-b669-f25c-f771d766e608",
-    ];
+    let secrets = SHAPELESS;
     let carriers = [
         "Authorization: Token {}",
         "Authorization: Key {}",
@@ -893,11 +897,7 @@ fn base64_credentials_that_begin_with_plus_or_slash_never_leak() {
 /// holding a raw `@`; a Telegram bot token. None of 12 characters of the secret come out.
 #[test]
 fn credentials_behind_names_flags_and_pairs_never_leak() {
-    let secrets = [
-        "Xq7f_kP2-hLm9Zr_T4wYb8Nc-Jd3Vg6sQ1aE",
-        "kZ119aGPn5e/IVKNZbTY5rAUX25r/1J3",
-        "7f1b705a-57e7-b669-f25c-f771d766e608",
-    ];
+    let secrets = SHAPELESS;
     let prefixes = ["", "OPENAI_", "DB_", "my.", "x-"];
     let cores = [
         "API_KEY",

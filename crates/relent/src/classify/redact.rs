@@ -336,14 +336,15 @@ pub(super) fn wrap_gap_end(bytes: &[u8], at: usize) -> Option<usize> {
         broken = true;
         i += len;
     }
-    (broken && i < bytes.len() && joinable(bytes[i]) && !starts_field(&bytes[i..])).then_some(i)
+    (broken && i < bytes.len() && joinable(bytes[i]) && !starts_value_field(&bytes[i..]))
+        .then_some(i)
 }
 
 /// Whether a line starts with the value field of a name and value pair in YAML (`value:`
 /// and a space, a tab or the line's end; see [`pair_names_a_secret`]). Such a line is not
 /// the rest of a key wrapped from the line before, and joining it to the name before it
 /// would hide the pair.
-fn starts_field(bytes: &[u8]) -> bool {
+fn starts_value_field(bytes: &[u8]) -> bool {
     starts_with_ci(bytes, b"value:")
         && bytes
             .get(6)
@@ -1810,6 +1811,12 @@ fn value_after(text: &str, from: usize, covered: usize) -> Option<Range<usize>> 
     if !assigned {
         return None;
     }
+    value_at(text, start, covered)
+}
+
+/// The value starting at `start`: to its closing quote when a quote opens it
+/// ([`quoted_value`]), else to the next delimiter ([`value_span`]).
+fn value_at(text: &str, start: usize, covered: usize) -> Option<Range<usize>> {
     quoted_value(text, start, covered).or_else(|| value_span(text, start, covered))
 }
 
@@ -1868,8 +1875,7 @@ pub(super) fn flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
         if looks_like_flag(&bytes[start..]) {
             continue;
         }
-        let found = quoted_value(text, start, covered).or_else(|| value_span(text, start, covered));
-        if let Some(span) = found {
+        if let Some(span) = value_at(text, start, covered) {
             covered = span.end;
             spans.push(span);
         }
@@ -1964,8 +1970,7 @@ pub(super) fn user_flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
         if flag.len() > 2 && start == dash + flag.len() {
             continue;
         }
-        let Some(value) = quoted_value(text, start, 0).or_else(|| value_span(text, start, 0))
-        else {
+        let Some(value) = value_at(text, start, 0) else {
             continue;
         };
         let Some(colon) = bytes[value.clone()].iter().position(|&b| b == b':') else {
