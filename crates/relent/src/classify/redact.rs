@@ -1319,12 +1319,13 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     if seen.classes & SEPARATOR != 0 {
         userinfo(text, spans);
     }
-    // A tag or a command-line flag named like a secret: a tag needs a `<`, a flag a run of
-    // key characters that starts with `-`, and a name without a suffix ends its run.
+    // A tag or a command-line flag named like a secret: a tag needs a `<`, a flag a `--` or
+    // a run of key characters that starts with `-`, and a name without a suffix ends its
+    // run.
     if seen.param_word || memchr::memchr(b'<', bytes).is_some() {
         markup_values(text, spans);
     }
-    if seen.param_word || seen.flag_word {
+    if seen.param_word || seen.flag_word || memchr::memmem::find(bytes, b"--").is_some() {
         flag_values(text, spans);
     }
     if seen.pem_begin {
@@ -1844,17 +1845,20 @@ pub(super) fn quoted_value(text: &str, start: usize, covered: usize) -> Option<R
 
 /// The value after a command-line flag named by a secret parameter and a space
 /// (`--api-key sk-…`, `--password 'hunter2'`, `-api_key X`): the next word, or the quoted
-/// words. A flag is one or two `-` that are not inside a word (no letter, digit or `_`
-/// before them); a next word that looks like a flag ([`looks_like_flag`]) is not a value.
+/// words. A flag is `--`, or one `-` that is not inside a word (no letter, digit or `_`
+/// before it); a next word that looks like a flag ([`looks_like_flag`]) is not a value.
 /// (`--api-key=…` is a parameter.)
 pub(super) fn flag_values(text: &str, spans: &mut Vec<Range<usize>>) {
     let bytes = text.as_bytes();
     let mut covered = 0;
     for dash in memchr::memchr_iter(b'-', bytes) {
-        if dash < covered || (dash > 0 && is_word_byte(bytes[dash - 1])) {
+        // A `--` starts a flag even glued to a word (`a--api-key`); a lone `-` after a
+        // letter, a digit or `_` is inside a word.
+        let double = bytes.get(dash + 1) == Some(&b'-');
+        if dash < covered || (dash > 0 && !double && is_word_byte(bytes[dash - 1])) {
             continue;
         }
-        let name_start = dash + 1 + usize::from(bytes.get(dash + 1) == Some(&b'-'));
+        let name_start = dash + 1 + usize::from(double);
         let name_len = bytes[name_start..]
             .iter()
             .take(64)
