@@ -44,7 +44,7 @@ pub const CANARIES: [&str; 11] = [
 /// client logs and proxies carry keys. `{}` is replaced by the canary. There are more
 /// contexts than canaries, and their numbers share no factor, so the replies meet many
 /// pairings of a canary and a context.
-pub const CONTEXTS: [&str; 15] = [
+pub const CONTEXTS: [&str; 16] = [
     "(api_key={})",
     "[x-api-key:{}]",
     "(see https://generativelanguage.googleapis.com/v1beta/models?key={}&alt=sse)",
@@ -65,6 +65,8 @@ pub const CONTEXTS: [&str; 15] = [
     "(curl --api-key {} failed)",
     // A header as a name and value pair, as HAR files and request dumps hold it.
     r#"({"name":"X-Api-Key","value":"{}"})"#,
+    // A sentence of a log or a gateway's message: no `=` or `:` marks the value.
+    "(request sent with key {} by the proxy)",
 ];
 
 /// The canary of no known shape: only its context marks it, so it is the one that tests a

@@ -578,6 +578,11 @@ fn labels_and_model_ids_survive() {
         "meta-llama/Llama-3.3-70B-Instruct-Turbo",
         "gemini-2.5-pro-preview-05-06",
         "gpt-4o-2024-08-06",
+        "Meta-Llama-3.1-70B-Instruct",
+        "Meta-Llama-3.1-405B-Instruct-FP8",
+        "Qwen2.5-72B-Instruct",
+        "Llama-3.2-11B-Vision-Instruct",
+        "OpenAI-Prod-Key-2024",
     ] {
         let message = format!("The model or key {word} is not available in this region.");
         let body = format!(r#"{{"message":"{message}"}}"#);
@@ -739,6 +744,53 @@ const SHAPELESS: [&str; 3] = [
     "kZ119aGPn5e/IVKNZbTY5rAUX25r/1J3",
     "7f1b705a-57e7-b669-f25c-f771d766e608",
 ];
+
+/// Credentials of no known shape after words that name a secret, with no parameter's `=`
+/// or `:` between them, or after a name that holds a secret's word among others: the
+/// sentences of error messages and logs (`your key X is invalid`), a header echoed without
+/// its colon, `API_KEY_FOR_GROQ=`, arrows, `pass=` and `pw=`, `mysql -p`. The secrets
+/// mix capitals, small letters and digits, or are long hexadecimal strings; none of 12
+/// characters of them come out.
+#[test]
+fn credentials_after_words_that_name_a_secret_never_leak() {
+    let secrets = [
+        SHAPELESS[0],
+        SHAPELESS[2],
+        "Zq8wLx3vNt5rKp2m",
+        "9c1185a5c5e9fc54612808977ee8f548",
+        "Ab3_De6-Gh9.Jk2_Mn5x",
+    ];
+    let carriers = [
+        "your key {} is invalid",
+        "The API key {} is not valid.",
+        "Invalid API key {}",
+        "api key '{}' not valid",
+        "the api key \"{}\" was revoked",
+        "key is {}",
+        "API key provided {}",
+        "access key was {}.",
+        "X-API-KEY {}",
+        "apikey {}",
+        "token {}",
+        "using credential `{}`",
+        "Authorization Basic {}",
+        "secret_access_key {}",
+        "API_KEY_FOR_GROQ={}",
+        "set OPENAI_KEY_FOR_TESTS: {} and retry",
+        "api_key -> {}",
+        "api_key => '{}'",
+        "pass={}",
+        "pw={}",
+        "db_pw: {}",
+        "mysql -u root -p {} -h db",
+        "mysql -u root -p{} -h db",
+    ];
+    for secret in secrets {
+        for carrier in carriers {
+            assert_401_never_leaks(&carrier.replace("{}", secret), secret);
+        }
+    }
+}
 
 /// Credentials of no known shape, behind the other ways a header, a URL or a form carries
 /// them: an `Authorization` header with any scheme or none, a URL's password, Azure's

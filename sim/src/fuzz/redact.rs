@@ -205,7 +205,7 @@ fn key(u: &mut Unstructured<'_>) -> String {
 
 /// A secret (what must not leak) and the text that carries it.
 fn planted(u: &mut Unstructured<'_>) -> (String, String) {
-    match u.choose_index(7).unwrap_or(0) {
+    match u.choose_index(8).unwrap_or(0) {
         0 => {
             let k = key(u);
             (k.clone(), k)
@@ -303,6 +303,34 @@ fn planted(u: &mut Unstructured<'_>) -> (String, String) {
                 .replace("{f}", &flag)
                 .replace("{s}", &secret);
             (secret, carrier)
+        }
+        6 => {
+            // A secret of no known shape after words that name it, with no parameter's `=`
+            // or `:` of its own: it mixes capitals, small letters and digits (its first six
+            // characters make sure), as the rule for such values asks (docs/CLASSIFIER.md).
+            let n = length(u, 16, 40);
+            let classes: [&[u8]; 3] = [
+                b"abcdefghijklmnopqrstuvwxyz",
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                b"0123456789",
+            ];
+            let mut secret: String = (0..6).map(|i| draw(u, classes[i % 3], 1, false)).collect();
+            secret.push_str(&draw(u, ALNUM, n - 6, false));
+            let shape = pick(
+                u,
+                &[
+                    "your key {s} is invalid",
+                    "The API key '{s}' is not valid.",
+                    "X-API-KEY {s}",
+                    "token is {s}",
+                    "API_KEY_FOR_GROQ={s}",
+                    "api_key -> {s}",
+                    "pass={s}",
+                    "db_pw: {s}",
+                    "mysql -u root -p{s}",
+                ],
+            );
+            (secret.clone(), shape.replace("{s}", &secret))
         }
         _ => {
             let url = pick(

@@ -35,6 +35,11 @@
 //!   (`<ApiKey>…</ApiKey>`), the value of a name and value pair so named
 //!   (`{"name":"x-api-key","value":"…"}`), the word after a flag so named (`--api-key …`);
 //!   a URL's password, `curl -u`'s password, and whatever follows `key provided:`;
+//! * a value that looks like a credential (16 or more key characters mixing capitals, small
+//!   letters and digits, or a long hexadecimal string) right after words that name a
+//!   secret, with no `=` or `:` of a parameter's (`your key X is invalid`,
+//!   `API_KEY_FOR_GROQ=X`, `api_key -> X`, `pass=X`, `mysql -pX`:
+//!   `credential_behind_a_name`);
 //! * a Telegram bot token (a bot id, `:`, 35 URL-safe characters);
 //! * a long opaque token: 20 or more letters and digits in a row, mixing both;
 //! * a long base64 token: 40 or more base64 characters in a row with a `+` or `/`, mixing
@@ -998,6 +1003,7 @@ fn find_secrets_noting(text: &str) -> (Vec<Range<usize>>, Seen) {
         }
         note_lead_word(&bytes[start..i], &mut seen);
         scan_key_run(bytes, start, i, &mut spans, &mut aws_id_seen);
+        spans.extend(credential_behind_a_name(bytes, start, i));
     }
 
     // Long base64 runs: beside an AWS key id, any of them (the secret access key); without
@@ -1170,6 +1176,151 @@ fn scan_key_run(
             }
         }
     }
+}
+
+/// How long a value of no known shape must be for the words before it to mark it as a
+/// secret ([`credential_behind_a_name`]).
+const MIN_NAMED: usize = 16;
+
+/// A secret of no known shape that the words before it mark, where no `=` or `:` of a
+/// parameter's does (`your key X is invalid`, `X-API-KEY X`, `API_KEY_FOR_GROQ=X`,
+/// `api_key -> X`, `pass=X`, `mysql -p X`, `-pX`): the run of key characters and dots
+/// `bytes[start..end]` looks like a credential ([`looks_like_credential`]), and the word
+/// before it holds a secret's name ([`holds_a_secret_word`]), give or take spaces, quotes,
+/// `=`, `:`, an arrow (`->`, `=>`) and up to two filler words (`is`, `provided`, …).
+/// Values that look like words, model names or key labels are left alone: a credential
+/// mixes capitals, small letters and digits, or is a long hexadecimal string.
+pub(super) fn credential_behind_a_name(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+) -> Option<Range<usize>> {
+    if end - start < MIN_NAMED {
+        return None;
+    }
+    let (start, end) = trim_dots(bytes, start, end);
+    let value = &bytes[start..end];
+    // `mysql -pSECRET`: the flag glued to its value.
+    if value.starts_with(b"-p") && looks_like_credential(&value[2..]) {
+        return Some(start + 2..end);
+    }
+    (looks_like_credential(value) && named_before(bytes, start)).then_some(start..end)
+}
+
+/// `start..end` without the dots at either end (a sentence's full stop).
+fn trim_dots(bytes: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    while start < end && bytes[start] == b'.' {
+        start += 1;
+    }
+    while end > start && bytes[end - 1] == b'.' {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// At least [`MIN_NAMED`] key characters and dots that mix capitals, small letters and
+/// digits with at least three turns between them inside a word (a small letter then a
+/// capital, a letter then a digit or a digit then a letter), or at least 24 hexadecimal
+/// digits and dashes mixing letters and digits (an Azure key, a UUID). A model id mixes
+/// all three too, but its parts are words and numbers: `Meta-Llama-3.1-70B-Instruct` turns
+/// once (`0B`), `Qwen2.5-72B-Instruct` twice; a random key of 16 characters turns about 7
+/// times.
+fn looks_like_credential(value: &[u8]) -> bool {
+    if value.len() < MIN_NAMED {
+        return false;
+    }
+    let (mut upper, mut lower, mut digit, mut hex) = (false, false, false, true);
+    let mut turns = 0;
+    for (i, b) in value.iter().enumerate() {
+        upper |= b.is_ascii_uppercase();
+        lower |= b.is_ascii_lowercase();
+        digit |= b.is_ascii_digit();
+        hex &= b.is_ascii_hexdigit() || *b == b'-';
+        if let Some(prev) = i.checked_sub(1).map(|p| value[p]) {
+            let letter_digit = (prev.is_ascii_alphabetic() && b.is_ascii_digit())
+                || (prev.is_ascii_digit() && b.is_ascii_alphabetic());
+            turns +=
+                usize::from(letter_digit || (prev.is_ascii_lowercase() && b.is_ascii_uppercase()));
+        }
+    }
+    let hex_letters = value.iter().any(|b| b.is_ascii_alphabetic());
+    digit && ((upper && lower && turns >= 3) || (hex && hex_letters && value.len() >= 24))
+}
+
+/// Whether a word holding a secret's name stands before `bytes[at]`, past spaces, quotes,
+/// `=`, `:`, an arrow and up to two filler words.
+fn named_before(bytes: &[u8], mut at: usize) -> bool {
+    for _ in 0..3 {
+        let mut skipped = 0;
+        while at > 0 && skipped < 16 {
+            match bytes[at - 1] {
+                b' ' | b'\t' | b'"' | b'\'' | b'`' | b'=' | b':' => {}
+                b'>' if at >= 2 && matches!(bytes[at - 2], b'-' | b'=') => at -= 1,
+                _ => break,
+            }
+            at -= 1;
+            skipped += 1;
+        }
+        let word_end = at;
+        while at > 0
+            && (bytes[at - 1].is_ascii_alphanumeric()
+                || matches!(bytes[at - 1], b'_' | b'-' | b'.'))
+        {
+            at -= 1;
+        }
+        let word = &bytes[at..word_end];
+        if word.is_empty() || word_end - at > 64 {
+            return false;
+        }
+        if holds_a_secret_word(word) {
+            return true;
+        }
+        if !FILLERS
+            .iter()
+            .any(|f| word.eq_ignore_ascii_case(f.as_bytes()))
+        {
+            return false;
+        }
+    }
+    false
+}
+
+/// Words that may stand between a secret's name and its value (`the key is X`, `API key
+/// provided X`).
+const FILLERS: [&str; 8] = [
+    "is", "was", "provided", "given", "value", "used", "supplied", "entered",
+];
+
+/// Whether `word` holds a secret's name anywhere, in any case (`API_KEY_FOR_GROQ`,
+/// `X-API-KEY`, `apikey`, `secret_access_key`, `passphrase`, `Basic`), or is `pw` (alone or
+/// as a part: `db_pw`) or the flag `-p`.
+fn holds_a_secret_word(word: &[u8]) -> bool {
+    const WORDS: [&[u8]; 12] = [
+        b"key",
+        b"token",
+        b"secret",
+        b"pass",
+        b"pwd",
+        b"credential",
+        b"auth",
+        b"bearer",
+        b"basic",
+        b"signature",
+        b"cookie",
+        b"session",
+    ];
+    let mut lower = [0u8; 64];
+    let lower = &mut lower[..word.len()];
+    for (l, b) in lower.iter_mut().zip(word) {
+        *l = b.to_ascii_lowercase();
+    }
+    WORDS
+        .iter()
+        .any(|w| memchr::memmem::find(lower, w).is_some())
+        || word == b"-p"
+        || lower
+            .split(|b| matches!(b, b'_' | b'-' | b'.'))
+            .any(|part| part == b"pw")
 }
 
 /// 20 or more letters and digits in a row, mixing both.

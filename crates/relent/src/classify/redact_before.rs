@@ -23,7 +23,8 @@
 //! `redact::user_flag_values`), quoted values to their closing quote
 //! (`redact::quoted_value`), a URL password holding a raw `@`, Telegram bot tokens
 //! (`redact::telegram_token`), PEM private keys (`redact::pem_private_keys`) (session 24,
-//! 2026-12-02).
+//! 2026-12-02); a credential-like value after words that name a secret, without a
+//! parameter's `=` or `:` (`redact::credential_behind_a_name`) (session 25, 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -646,6 +647,7 @@ fn scan_key_run(
     spans: &mut Vec<Range<usize>>,
     aws_id_seen: &mut bool,
 ) {
+    spans.extend(super::redact::credential_behind_a_name(bytes, start, end));
     // The shortest key is a three-byte prefix and MIN_TAIL characters, and the shortest
     // opaque token is 20 characters: most words are shorter.
     if end - start < 20.min(3 + MIN_TAIL) {
