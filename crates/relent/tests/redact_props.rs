@@ -784,11 +784,39 @@ fn credentials_after_words_that_name_a_secret_never_leak() {
         "db_pw: {}",
         "mysql -u root -p {} -h db",
         "mysql -u root -p{} -h db",
+        "key({})",
+        "Invalid API Key ({})",
+        "('api_key', '{}')",
+        r#"["api_key", "{}"]"#,
+        "api key \u{201c}{}\u{201d} invalid",
+        "api key \u{ab}{}\u{bb} invalid",
     ];
     for secret in secrets {
         for carrier in carriers {
             assert_401_never_leaks(&carrier.replace("{}", secret), secret);
         }
+    }
+    // `pass` and `pw` as names of their own take any value, as the other names do.
+    for secret in secrets.iter().chain(&["hx3kwm7pq2nr8vlc", "correcthorse"]) {
+        for carrier in [
+            "pass={}",
+            "DB_PASS={}",
+            "dbPass: {}",
+            r#"{"user":"bob","pass":"{}"}"#,
+            "PW_PROD={}",
+            "--pass {} --verbose",
+        ] {
+            assert_401_never_leaks(&carrier.replace("{}", secret), secret);
+        }
+    }
+}
+
+/// Words that end like `pass` but are other words keep their values.
+#[test]
+fn words_that_end_like_pass_keep_their_values() {
+    for text in ["bypass=true", "compass: north", "overpass=closed"] {
+        let c = classify_body(Provider::Generic, 400, &[], text.as_bytes());
+        assert_eq!(c.message, text);
     }
 }
 

@@ -30,7 +30,8 @@
 //!   quotes), a `Basic` credential only when it looks like base64;
 //! * the value of any parameter whose name ends like one of `SECRET_PARAMS` (`key=`,
 //!   `api_key=`, `x-api-key:`, `access_token=`, `"apiKey": "…"`, `session=`, inside URLs
-//!   too), give or take a suffix or a plural (`without_suffix`: `OPENAI_API_KEY_PROD=`,
+//!   too), or in `pass` or `pw` as a word of its own (`DB_PASS=`; not `bypass=`), give
+//!   or take a suffix or a plural (`without_suffix`: `OPENAI_API_KEY_PROD=`,
 //!   `api_keys:`), a quoted value to its closing quote; the text of an element so named
 //!   (`<ApiKey>…</ApiKey>`), the value of a name and value pair so named
 //!   (`{"name":"x-api-key","value":"…"}`), the word after a flag so named (`--api-key …`);
@@ -1247,15 +1248,21 @@ fn looks_like_credential(value: &[u8]) -> bool {
     digit && ((upper && lower && turns >= 3) || (hex && hex_letters && value.len() >= 24))
 }
 
-/// Whether a word holding a secret's name stands before `bytes[at]`, past spaces, quotes,
-/// `=`, `:`, an arrow and up to two filler words.
+/// Whether a word holding a secret's name stands before `bytes[at]`, past spaces, quotes
+/// (curly ones and guillemets too), opening brackets, commas, `=`, `:`, an arrow and up to
+/// two filler words.
 fn named_before(bytes: &[u8], mut at: usize) -> bool {
     for _ in 0..3 {
         let mut skipped = 0;
         while at > 0 && skipped < 16 {
             match bytes[at - 1] {
-                b' ' | b'\t' | b'"' | b'\'' | b'`' | b'=' | b':' => {}
+                b' ' | b'\t' | b'"' | b'\'' | b'`' | b'=' | b':' | b'(' | b'[' | b'{' | b',' => {}
                 b'>' if at >= 2 && matches!(bytes[at - 2], b'-' | b'=') => at -= 1,
+                // Curly quotes and guillemets: “ ” ‘ ’ « ».
+                0x9c | 0x9d | 0x98 | 0x99 if at >= 3 && bytes[at - 3..at - 1] == [0xe2, 0x80] => {
+                    at -= 2
+                }
+                0xab | 0xbb if at >= 2 && bytes[at - 2] == 0xc2 => at -= 1,
                 _ => break,
             }
             at -= 1;
@@ -1528,7 +1535,22 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
 /// Whether `name` ends with one of [`SECRET_PARAMS`], in any case, once what may follow a
 /// secret's name is taken off ([`without_suffix`]: `OPENAI_API_KEY_PROD`, `api_keys`).
 pub(super) fn names_a_secret(name: &[u8]) -> bool {
-    ends_with_param(without_suffix(name))
+    let name = without_suffix(name);
+    ends_with_param(name) || ends_with_short_name(name)
+}
+
+/// Whether `name` ends with `pass` or `pw` as a word of its own, in any case (`pass`,
+/// `db_pass`, `DB-PW`, `dbPass`): a longer word that ends so (`bypass`, `compass`) is no
+/// secret's name.
+pub(super) fn ends_with_short_name(name: &[u8]) -> bool {
+    [b"pass".as_slice(), b"pw"].iter().any(|word| {
+        ends_with_ci(name, word) && {
+            let at = name.len() - word.len();
+            at == 0
+                || !name[at - 1].is_ascii_alphabetic()
+                || (name[at - 1].is_ascii_lowercase() && name[at].is_ascii_uppercase())
+        }
+    })
 }
 
 /// Whether `word` (at most 12 bytes) is one that may follow a secret's name in the name of

@@ -24,7 +24,8 @@
 //! (`redact::quoted_value`), a URL password holding a raw `@`, Telegram bot tokens
 //! (`redact::telegram_token`), PEM private keys (`redact::pem_private_keys`) (session 24,
 //! 2026-12-02); a credential-like value after words that name a secret, without a
-//! parameter's `=` or `:` (`redact::credential_behind_a_name`) (session 25, 2026-12-02).
+//! parameter's `=` or `:` (`redact::credential_behind_a_name`), and the names `pass` and `pw`
+//! as words of their own (`redact::ends_with_short_name`) (session 25, 2026-12-02).
 
 #![allow(dead_code)]
 
@@ -864,6 +865,7 @@ fn param_name_before(bytes: &[u8], sep: usize) -> bool {
         before.len() >= word.len() && before[before.len() - word.len()..].eq_ignore_ascii_case(word)
     };
     plain_ends_with_ci(b"key provided")
+        || super::redact::ends_with_short_name(unsuffixed)
         || SECRET_PARAMS
             .iter()
             .any(|name| ends_with_ci(name.as_bytes()))
