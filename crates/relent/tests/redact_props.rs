@@ -747,7 +747,8 @@ const SHAPELESS: [&str; 3] = [
 
 /// Credentials of no known shape after words that name a secret, with no parameter's `=`
 /// or `:` between them, or after a name that holds a secret's word among others: the
-/// sentences of error messages and logs (`your key X is invalid`), a header echoed without
+/// sentences of error messages and logs (`your key X is invalid`, `the password for bob is
+/// X`: the name at most four words back), a header echoed without
 /// its colon, `API_KEY_FOR_GROQ=`, arrows, `pass=` and `pw=`, `mysql -p`. The secrets
 /// mix capitals, small letters and digits, or are long hexadecimal strings; none of 12
 /// characters of them come out.
@@ -790,6 +791,9 @@ fn credentials_after_words_that_name_a_secret_never_leak() {
         r#"["api_key", "{}"]"#,
         "api key \u{201c}{}\u{201d} invalid",
         "api key \u{ab}{}\u{bb} invalid",
+        "the password for bob is {}",
+        "Your API key for project alpha: {}",
+        "token for the gateway: '{}'",
     ];
     for secret in secrets {
         for carrier in carriers {

@@ -1185,10 +1185,10 @@ const MIN_NAMED: usize = 16;
 
 /// A secret of no known shape that the words before it mark, where no `=` or `:` of a
 /// parameter's does (`your key X is invalid`, `X-API-KEY X`, `API_KEY_FOR_GROQ=X`,
-/// `api_key -> X`, `pass=X`, `mysql -p X`, `-pX`): the run of key characters and dots
-/// `bytes[start..end]` looks like a credential ([`looks_like_credential`]), and the word
-/// before it holds a secret's name ([`holds_a_secret_word`]), give or take spaces, quotes,
-/// `=`, `:`, an arrow (`->`, `=>`) and up to two filler words (`is`, `provided`, …).
+/// `api_key -> X`, `the password for bob is X`, `mysql -p X`, `-pX`): the run of key
+/// characters and dots `bytes[start..end]` looks like a credential
+/// ([`looks_like_credential`]), and one of the four words before it in its sentence holds
+/// a secret's name ([`holds_a_secret_word`], [`named_before`]).
 /// Values that look like words, model names or key labels are left alone: a credential
 /// mixes capitals, small letters and digits, or is a long hexadecimal string.
 pub(super) fn credential_behind_a_name(
@@ -1248,11 +1248,12 @@ fn looks_like_credential(value: &[u8]) -> bool {
     digit && ((upper && lower && turns >= 3) || (hex && hex_letters && value.len() >= 24))
 }
 
-/// Whether a word holding a secret's name stands before `bytes[at]`, past spaces, quotes
-/// (curly ones and guillemets too), opening brackets, commas, `=`, `:`, an arrow and up to
-/// two filler words.
+/// Whether a word holding a secret's name stands before `bytes[at]`, at most
+/// [`NAMED_WITHIN`] words back in the same sentence (`the password for bob is X`), past
+/// spaces, quotes (curly ones and guillemets too), opening brackets, commas, `=`, `:` and
+/// arrows between the words.
 fn named_before(bytes: &[u8], mut at: usize) -> bool {
-    for _ in 0..3 {
+    for _ in 0..NAMED_WITHIN {
         let mut skipped = 0;
         while at > 0 && skipped < 16 {
             match bytes[at - 1] {
@@ -1270,33 +1271,30 @@ fn named_before(bytes: &[u8], mut at: usize) -> bool {
         }
         let word_end = at;
         while at > 0
+            && word_end - at <= 64
             && (bytes[at - 1].is_ascii_alphanumeric()
                 || matches!(bytes[at - 1], b'_' | b'-' | b'.'))
         {
             at -= 1;
         }
         let word = &bytes[at..word_end];
-        if word.is_empty() || word_end - at > 64 {
+        if word.is_empty() || word.len() > 64 {
             return false;
         }
         if holds_a_secret_word(word) {
             return true;
         }
-        if !FILLERS
-            .iter()
-            .any(|f| word.eq_ignore_ascii_case(f.as_bytes()))
-        {
+        // A full stop ends the sentence before the value's.
+        if word.ends_with(b".") {
             return false;
         }
     }
     false
 }
 
-/// Words that may stand between a secret's name and its value (`the key is X`, `API key
-/// provided X`).
-const FILLERS: [&str; 8] = [
-    "is", "was", "provided", "given", "value", "used", "supplied", "entered",
-];
+/// How many words back from a credential-like value a secret's name may stand
+/// ([`named_before`]).
+const NAMED_WITHIN: usize = 4;
 
 /// Whether `word` holds a secret's name anywhere, in any case (`API_KEY_FOR_GROQ`,
 /// `X-API-KEY`, `apikey`, `secret_access_key`, `passphrase`, `Basic`), or is `pw` (alone or
