@@ -794,6 +794,8 @@ fn credentials_after_words_that_name_a_secret_never_leak() {
         "the password for bob is {}",
         "Your API key for project alpha: {}",
         "token for the gateway: '{}'",
+        r#"{"value":"{}","name":"x-api-key"}"#,
+        r#"{"value": "{}", "key": "OPENAI_API_KEY", "enabled": true}"#,
     ];
     for secret in secrets {
         for carrier in carriers {

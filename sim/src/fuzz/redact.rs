@@ -328,6 +328,8 @@ fn planted(u: &mut Unstructured<'_>) -> (String, String) {
                     "pass={s}",
                     "db_pw: {s}",
                     "mysql -u root -p{s}",
+                    "the password for bob is {s}",
+                    r#"{"value":"{s}","name":"X-Api-Key"}"#,
                 ],
             );
             (secret.clone(), shape.replace("{s}", &secret))

@@ -1188,7 +1188,8 @@ const MIN_NAMED: usize = 16;
 /// `api_key -> X`, `the password for bob is X`, `mysql -p X`, `-pX`): the run of key
 /// characters and dots `bytes[start..end]` looks like a credential
 /// ([`looks_like_credential`]), and one of the four words before it in its sentence holds
-/// a secret's name ([`holds_a_secret_word`], [`named_before`]).
+/// a secret's name ([`holds_a_secret_word`], [`named_before`]), or it is the value of a
+/// pair written value first whose name is a secret's ([`named_after_its_pair`]).
 /// Values that look like words, model names or key labels are left alone: a credential
 /// mixes capitals, small letters and digits, or is a long hexadecimal string.
 pub(super) fn credential_behind_a_name(
@@ -1205,7 +1206,51 @@ pub(super) fn credential_behind_a_name(
     if value.starts_with(b"-p") && looks_like_credential(&value[2..]) {
         return Some(start + 2..end);
     }
-    (looks_like_credential(value) && named_before(bytes, start)).then_some(start..end)
+    (looks_like_credential(value)
+        && (named_before(bytes, start) || named_after_its_pair(bytes, start, end)))
+    .then_some(start..end)
+}
+
+/// Whether `bytes[start..end]` is the value of a name and value pair written value first,
+/// whose name follows and holds a secret's name (`{"value":"X","name":"x-api-key"}`): the
+/// word before the value is `value`, and the next field after it is a `name` or `key`
+/// whose own value holds a secret's name ([`holds_a_secret_word`]).
+fn named_after_its_pair(bytes: &[u8], start: usize, end: usize) -> bool {
+    let separators = |b: u8| matches!(b, b' ' | b'\t' | b'"' | b'\'' | b':' | b'=' | b',');
+    let word_back = {
+        let mut at = start;
+        while at > 0 && start - at < 8 && separators(bytes[at - 1]) {
+            at -= 1;
+        }
+        let word_end = at;
+        while at > 0 && word_end - at < 6 && bytes[at - 1].is_ascii_alphabetic() {
+            at -= 1;
+        }
+        &bytes[at..word_end]
+    };
+    if !word_back.eq_ignore_ascii_case(b"value") {
+        return false;
+    }
+    // The words after the value: the field's name, then its value.
+    let mut at = end;
+    let mut next_word = || {
+        while at < bytes.len() && at - end < 64 && separators(bytes[at]) {
+            at += 1;
+        }
+        let word_start = at;
+        while at < bytes.len()
+            && at - word_start <= 64
+            && (bytes[at].is_ascii_alphanumeric() || matches!(bytes[at], b'_' | b'-' | b'.'))
+        {
+            at += 1;
+        }
+        &bytes[word_start..at]
+    };
+    let field = next_word();
+    (field.eq_ignore_ascii_case(b"name") || field.eq_ignore_ascii_case(b"key")) && {
+        let name = next_word();
+        name.len() <= 64 && holds_a_secret_word(name)
+    }
 }
 
 /// `start..end` without the dots at either end (a sentence's full stop).
