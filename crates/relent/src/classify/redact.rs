@@ -1275,22 +1275,28 @@ fn looks_like_credential(value: &[u8]) -> bool {
     if value.len() < MIN_NAMED {
         return false;
     }
-    let (mut upper, mut lower, mut digit, mut hex) = (false, false, false, true);
-    let mut turns = 0;
-    for (i, b) in value.iter().enumerate() {
-        upper |= b.is_ascii_uppercase();
-        lower |= b.is_ascii_lowercase();
-        digit |= b.is_ascii_digit();
-        hex &= b.is_ascii_hexdigit() || *b == b'-';
-        if let Some(prev) = i.checked_sub(1).map(|p| value[p]) {
-            let letter_digit = (prev.is_ascii_alphabetic() && b.is_ascii_digit())
-                || (prev.is_ascii_digit() && b.is_ascii_alphabetic());
-            turns +=
-                usize::from(letter_digit || (prev.is_ascii_lowercase() && b.is_ascii_uppercase()));
+    // One pass, stopping as soon as a mixed credential is certain: the kinds seen (bit 1 a
+    // capital, 2 a small letter, 4 a digit), the turns, and whether all is hexadecimal.
+    let kind = |b: u8| match b {
+        b'A'..=b'Z' => 1u8,
+        b'a'..=b'z' => 2,
+        b'0'..=b'9' => 4,
+        _ => 0,
+    };
+    let (mut seen, mut turns, mut hex) = (0u8, 0, true);
+    let mut prev = 0u8;
+    for &b in value {
+        let k = kind(b);
+        seen |= k;
+        hex &= b.is_ascii_hexdigit() || b == b'-';
+        // A letter then a digit, a digit then a letter, a small letter then a capital.
+        turns += usize::from(matches!((prev, k), (1 | 2, 4) | (4, 1 | 2) | (2, 1)));
+        if seen == 7 && turns >= 3 {
+            return true;
         }
+        prev = k;
     }
-    let hex_letters = value.iter().any(|b| b.is_ascii_alphabetic());
-    digit && ((upper && lower && turns >= 3) || (hex && hex_letters && value.len() >= 24))
+    seen & 4 != 0 && seen & 3 != 0 && hex && value.len() >= 24
 }
 
 /// Whether a word holding a secret's name stands before `bytes[at]`, at most
