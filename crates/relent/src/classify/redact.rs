@@ -37,10 +37,10 @@
 //!   (`{"name":"x-api-key","value":"…"}`), the word after a flag so named (`--api-key …`);
 //!   a URL's password, `curl -u`'s password, and whatever follows `key provided:`;
 //! * a value that looks like a credential (16 or more key characters mixing capitals, small
-//!   letters and digits, or a long hexadecimal string) right after words that name a
-//!   secret, with no `=` or `:` of a parameter's (`your key X is invalid`,
-//!   `API_KEY_FOR_GROQ=X`, `api_key -> X`, `pass=X`, `mysql -pX`:
-//!   `credential_behind_a_name`);
+//!   letters and digits, or a long hexadecimal string) within four words after a word
+//!   that names a secret, with no `=` or `:` of a parameter's needed (`your key X is
+//!   invalid`, `the password for bob is X`, `API_KEY_FOR_GROQ=X`, `api_key -> X`,
+//!   `mysql -pX`), or in a pair written value first: `credential_behind_a_name`;
 //! * a Telegram bot token (a bot id, `:`, 35 URL-safe characters);
 //! * a long opaque token: 20 or more letters and digits in a row, mixing both;
 //! * a long base64 token: 40 or more base64 characters in a row with a `+` or `/`, mixing
@@ -1349,7 +1349,7 @@ const NAMED_WITHIN: usize = 4;
 
 /// Whether `word` holds a secret's name anywhere, in any case (`API_KEY_FOR_GROQ`,
 /// `X-API-KEY`, `apikey`, `secret_access_key`, `passphrase`, `Basic`), or is `pw` (alone or
-/// as a part: `db_pw`) or the flag `-p`.
+/// as a part: `db_pw`) or the flag `-p`. A word longer than 64 bytes is no name.
 fn holds_a_secret_word(word: &[u8]) -> bool {
     const WORDS: [&[u8]; 12] = [
         b"key",
@@ -1366,7 +1366,9 @@ fn holds_a_secret_word(word: &[u8]) -> bool {
         b"session",
     ];
     let mut lower = [0u8; 64];
-    let lower = &mut lower[..word.len()];
+    let Some(lower) = lower.get_mut(..word.len()) else {
+        return false;
+    };
     for (l, b) in lower.iter_mut().zip(word) {
         *l = b.to_ascii_lowercase();
     }
