@@ -1017,6 +1017,8 @@ fn credentials_behind_names_flags_and_pairs_never_leak() {
                 format!("export {name}=\"{secret}\""),
                 format!("$ tool --{flag} {secret} --verbose"),
                 format!("tool -{flag} '{secret}'"),
+                // A flag glued to a word by a dot (a proptest of the oracle comparison found it).
+                format!("x.-{flag}\t{secret}"),
                 format!(r#"{{"name":"{name}","value":"{secret}"}}"#),
                 format!("env:\n- name: {name}\n  value: {secret}\n"),
                 format!(r#"{{"key": "{name}", "value": "{secret}", "type": "text"}}"#),

@@ -956,7 +956,8 @@ struct Seen {
     param_word: bool,
     /// Some run ends with `-----BEGIN`, in any case: a PEM block may start there.
     pem_begin: bool,
-    /// Some run starts with `-` and more: a command-line flag may be there.
+    /// Some run starts with `-` and more, or holds a `-` after a `.` or a `*`: a
+    /// command-line flag may be there.
     flag_word: bool,
 }
 
@@ -1048,8 +1049,10 @@ fn note_lead_word(run: &[u8], seen: &mut Seen) {
     if run.is_empty() {
         return;
     }
-    // A command-line flag (`--api-key`) starts its run with its dashes.
-    seen.flag_word |= run.len() > 1 && run[0] == b'-';
+    // A command-line flag starts its run with its dashes, or starts inside it after a
+    // byte that is no word byte (`x.-api-keys …`: a `.` or a `*`).
+    seen.flag_word |= run.len() > 1
+        && memchr::memchr_iter(b'-', run).any(|p| p == 0 || !is_word_byte(run[p - 1]));
     note_words(run, seen);
 }
 
