@@ -956,8 +956,7 @@ struct Seen {
     param_word: bool,
     /// Some run ends with `-----BEGIN`, in any case: a PEM block may start there.
     pem_begin: bool,
-    /// Some run starts with `-` and more, or holds a `-` after a `.` or a `*`: a
-    /// command-line flag may be there.
+    /// Some run starts with `-` and more: a command-line flag may be there.
     flag_word: bool,
 }
 
@@ -1049,10 +1048,8 @@ fn note_lead_word(run: &[u8], seen: &mut Seen) {
     if run.is_empty() {
         return;
     }
-    // A command-line flag starts its run with its dashes, or starts inside it after a
-    // byte that is no word byte (`x.-api-keys …`: a `.` or a `*`).
-    seen.flag_word |= run.len() > 1
-        && memchr::memchr_iter(b'-', run).any(|p| p == 0 || !is_word_byte(run[p - 1]));
+    // A command-line flag (`--api-key`) starts its run with its dashes.
+    seen.flag_word |= run.len() > 1 && run[0] == b'-';
     note_words(run, seen);
 }
 
@@ -1531,13 +1528,17 @@ fn scan_context(text: &str, seen: &Seen, spans: &mut Vec<Range<usize>>) {
     if seen.classes & SEPARATOR != 0 {
         userinfo(text, spans);
     }
-    // A tag or a command-line flag named like a secret: a tag needs a `<`, a flag a `--` or
-    // a run of key characters that starts with `-`, and a name without a suffix ends its
-    // run.
+    // A tag or a command-line flag named like a secret: a tag needs a `<`; a flag a run of
+    // key characters that starts with `-`, or a `-` after a `-`, `.` or `*` inside one
+    // (`a--api-key-prod`, `x.-api-key-prod`); and a name without a suffix ends its run.
     if seen.param_word || memchr::memchr(b'<', bytes).is_some() {
         markup_values(text, spans);
     }
-    if seen.param_word || seen.flag_word || memchr::memmem::find(bytes, b"--").is_some() {
+    let dash_inside_a_run = || {
+        memchr::memchr_iter(b'-', bytes)
+            .any(|p| p > 0 && matches!(bytes[p - 1], b'-' | b'.' | b'*'))
+    };
+    if seen.param_word || seen.flag_word || dash_inside_a_run() {
         flag_values(text, spans);
     }
     if seen.pem_begin {
