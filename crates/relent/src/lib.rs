@@ -79,7 +79,7 @@ pub mod time;
 pub use backoff::{Backoff, Jitter};
 pub use classify::{
     classify, Classification, Classified, HttpResponse, Observation, Provider, Reason,
-    TransportError,
+    TransportError, VerdictCache,
 };
 pub use machine::{
     Abort, AbortReason, Action, Event, EventError, PoolChange, RetryMachine, Send, SleepReason,

@@ -6,6 +6,7 @@
 use relent::classify::redact::contains_secret;
 use relent::classify::{
     classify, Classified, HintSource, HttpResponse, Observation, Provider, Reason, TransportError,
+    VerdictCache,
 };
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -177,6 +178,134 @@ fn verdicts_depend_on_the_clock_only_when_they_say_so() {
     }
     // The corpus holds absolute resets, so the clock is read somewhere.
     assert!(read > 0);
+}
+
+/// Wait headers and body headers a response may add to a case's own: each changes the wait,
+/// the server's word, or what the body is taken for.
+const EXTRA_HEADERS: [&[(&str, &str)]; 11] = [
+    &[],
+    &[("retry-after", "7")],
+    &[("Retry-After", "120")],
+    &[("retry-after-ms", "1500")],
+    &[
+        ("date", "Sun, 29 Nov 2026 16:00:00 GMT"),
+        ("retry-after", "Sun, 29 Nov 2026 16:00:30 GMT"),
+    ],
+    &[
+        ("x-ratelimit-remaining-requests", "0"),
+        ("x-ratelimit-reset-requests", "6m0s"),
+    ],
+    &[
+        ("anthropic-ratelimit-requests-remaining", "0"),
+        ("anthropic-ratelimit-requests-reset", "2026-11-29T16:01:00Z"),
+    ],
+    &[("x-should-retry", "false")],
+    &[("content-type", "text/html; charset=utf-8")],
+    &[(
+        "x-amzn-errortype",
+        "ThrottlingException:http://internal.amazon.com/",
+    )],
+    &[("cf-mitigated", "challenge")],
+];
+
+/// [`VerdictCache`] gives what [`Classified::new`] gives, hit or miss: every HTTP case, with
+/// each set of extra headers and at several clocks, through caches of one slot (every new
+/// body evicts the last), eight slots and thousands. Consecutive responses share a body
+/// and differ in their wait headers, so kept verdicts are settled with other waits.
+#[test]
+fn the_verdict_cache_gives_the_classifiers_verdicts() {
+    const NOW: u64 = 1_795_968_000_000; // 2026-11-29T16:00:00Z
+    let cases = load();
+    let mut reason_moved_with_the_wait = 0;
+    for slots in [1, 8, 4096] {
+        let mut cache = VerdictCache::new(slots);
+        let mut mismatches = Vec::new();
+        // Two passes: the second finds kept bodies (or their successors in the slot).
+        for _ in 0..2 {
+            for case in &cases {
+                let (Some(status), None) = (case.status, case.transport_error) else {
+                    continue;
+                };
+                let mut reasons = BTreeSet::new();
+                for (n, extra) in EXTRA_HEADERS.iter().enumerate() {
+                    let mut pairs: Vec<(&str, &str)> = Vec::new();
+                    let own = headers_of(case);
+                    pairs.extend(own.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                    pairs.extend(extra.iter().copied());
+                    let seen = Observation::Http(HttpResponse {
+                        status,
+                        headers: &pairs,
+                        body: case.body.as_bytes(),
+                    });
+                    for clock in [case.now_unix_ms, Some(NOW), Some(NOW + 3_600_000), None] {
+                        let expected = Classified::new(case.provider, &seen, clock);
+                        let got = cache.classify(case.provider, &seen, clock);
+                        if *got != expected {
+                            mismatches.push(format!(
+                                "{} with extra headers #{n} at {clock:?}: {:?} for {:?}",
+                                case.id,
+                                got.classification(),
+                                expected.classification()
+                            ));
+                        }
+                        // The wait headers alone (not the body headers, #8 to #10).
+                        if n < 8 {
+                            reasons.insert(format!("{:?}", expected.classification().reason));
+                        }
+                    }
+                }
+                if slots == 1 && reasons.len() > 1 {
+                    reason_moved_with_the_wait += 1;
+                }
+            }
+        }
+        assert!(
+            mismatches.is_empty(),
+            "{slots} slots: {} mismatches, first: {:?}",
+            mismatches.len(),
+            &mismatches[..mismatches.len().min(5)]
+        );
+        // Most answers are found kept: of a case's 44 responses in a row, 4 bring a new key
+        // (its body, then each body header), so 40 could be hits; bodies too big to keep
+        // and the one-slot cache's evictions lose a few.
+        assert!(
+            cache.hits() > 8 * cache.misses(),
+            "{slots} slots: {} hits, {} misses",
+            cache.hits(),
+            cache.misses()
+        );
+    }
+    // Some case's reason depends on its wait (a daily limit that names its end or not), so
+    // kept verdicts had their reason settled too.
+    assert!(reason_moved_with_the_wait > 0);
+}
+
+/// A body over the kept bound, and transport failures, are classified every time and still
+/// get the classifier's verdict; the cache's `Debug` output shows counts, never a body.
+#[test]
+fn the_verdict_cache_passes_big_bodies_and_hides_what_it_keeps() {
+    let canary = "sk-proj-Zq81CanaryKeyThatMustNotShow0000";
+    let small = format!(r#"{{"error":{{"message":"Incorrect API key provided: {canary}"}}}}"#);
+    let big = format!("{small}{}", " ".repeat(VerdictCache::MAX_KEPT_BODY));
+    let mut cache = VerdictCache::new(4);
+    for body in [&small, &big, &small, &big] {
+        let seen = Observation::Http(HttpResponse {
+            status: 401,
+            headers: &[],
+            body: body.as_bytes(),
+        });
+        let expected = Classified::new(Provider::Openai, &seen, None);
+        assert_eq!(*cache.classify(Provider::Openai, &seen, None), expected);
+    }
+    let reset = Observation::Transport(TransportError::Reset);
+    assert_eq!(
+        *cache.classify(Provider::Openai, &reset, None),
+        Classified::new(Provider::Openai, &reset, None)
+    );
+    assert_eq!((cache.hits(), cache.misses()), (1, 4));
+    let debug = format!("{cache:?}");
+    assert!(!debug.contains("Zq81Canary"), "{debug}");
+    assert!(debug.contains("kept: 1"), "{debug}");
 }
 
 #[test]

@@ -69,6 +69,21 @@ impl Classified {
             .is_some_and(|w| w.source.is_absolute())
     }
 
+    /// A verdict on an HTTP response from `provider` with `status`, classified by
+    /// [`classify`] (or by its parts, as [`super::VerdictCache`] does).
+    pub(crate) fn of_http(provider: Provider, status: u16, classification: Classification) -> Self {
+        Classified {
+            provider,
+            seen: Seen::Http { status },
+            classification,
+        }
+    }
+
+    /// The verdict itself, for [`super::VerdictCache`] to settle a kept one's wait.
+    pub(crate) fn classification_mut(&mut self) -> &mut Classification {
+        &mut self.classification
+    }
+
     pub(crate) fn seen(&self) -> Seen {
         self.seen
     }

@@ -15,9 +15,11 @@ mod redact_before;
 mod redact_differential;
 mod rules;
 mod types;
+mod verdict_cache;
 mod wait;
 
 pub use classified::Classified;
+pub use verdict_cache::VerdictCache;
 pub use wait::CLOCK_SKEW_TOLERANCE_MS;
 
 /// The provider table's items, also reachable from here: drivers read a provider's
@@ -93,15 +95,125 @@ fn classify_http(
     response: &HttpResponse<'_>,
     now_unix_ms: Option<u64>,
 ) -> Classification {
-    let status = response.status;
-    let scanned = &response.body[..response.body.len().min(BODY_SCAN_LIMIT)];
+    let judged = judge(
+        provider,
+        response.status,
+        response.body,
+        BodyHeaders::of(response.headers),
+    );
+    judged.finish(response.headers, now_unix_ms)
+}
+
+/// The few headers the verdict on a body reads: an AWS error type, the content type and a
+/// CDN firewall's mark. Every other header is read only for the wait ([`wait::hint`]), so a
+/// verdict on a status, a body and these headers ([`Judged`]) can be kept and finished with
+/// the wait headers of each response that repeats them ([`VerdictCache`]).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BodyHeaders<'a> {
+    /// `x-amzn-errortype`, else `:exception-type` (an event stream's exception frame).
+    pub(crate) aws_type: Option<&'a str>,
+    /// `content-type`.
+    pub(crate) content_type: Option<&'a str>,
+    /// Whether a CDN firewall says it stopped the request ([`waf_mitigated`]).
+    pub(crate) waf_mitigated: bool,
+}
+
+impl<'a> BodyHeaders<'a> {
+    pub(crate) fn of(headers: &[(&str, &'a str)]) -> Self {
+        BodyHeaders {
+            aws_type: header(headers, "x-amzn-errortype")
+                .or_else(|| header(headers, ":exception-type")),
+            content_type: header(headers, "content-type"),
+            waf_mitigated: waf_mitigated(headers),
+        }
+    }
+}
+
+/// A verdict on a response's status, body and [`BodyHeaders`], before its wait is read.
+#[derive(Clone, Debug)]
+pub(crate) struct Judged {
+    /// The verdict without a wait, with the reason for an answer that names no end.
+    pub(crate) classification: Classification,
+    /// What the response's wait headers still decide.
+    pub(crate) pending: Pending,
+}
+
+/// What a response's wait headers decide of a verdict on its body ([`Judged`]).
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Pending {
+    /// The reason for an answer that does not say when requests will be taken again.
+    reason_otherwise: Reason,
+    /// The reason for one that does (it differs only for daily limits, see `rules::decide`).
+    reason_if_end_named: Reason,
+    /// What the body says of the wait; `None` when no wait is read at all (a success).
+    waits: Option<wait::BodyWaits>,
+}
+
+impl Judged {
+    /// The full verdict, with the wait read from `headers` (the response's own).
+    pub(crate) fn finish(
+        mut self,
+        headers: &[(&str, &str)],
+        now_unix_ms: Option<u64>,
+    ) -> Classification {
+        self.pending
+            .settle(&mut self.classification, headers, now_unix_ms);
+        self.classification
+    }
+}
+
+impl Pending {
+    /// Settles `c`, the verdict on a response with this status, body and body headers: its
+    /// wait read from the response's `headers`, and the reason that depends on the wait.
+    pub(crate) fn settle(
+        &self,
+        c: &mut Classification,
+        headers: &[(&str, &str)],
+        now_unix_ms: Option<u64>,
+    ) {
+        let Some(waits) = &self.waits else {
+            return;
+        };
+        let (wait, server_retry) = wait::hint(headers, waits, now_unix_ms);
+        // Whether the server says when it will take requests again (a wait, or an absolute
+        // reset that a caller without a wall clock cannot turn into one).
+        let names_its_end = waits.names_an_end() || wait.is_some();
+        let reason = if names_its_end {
+            self.reason_if_end_named
+        } else {
+            self.reason_otherwise
+        };
+        if c.reason != reason {
+            c.reason = reason;
+            c.scope = reason.scope();
+            c.recovery = reason.recovery();
+        }
+        c.wait = wait;
+        c.server_retry = server_retry;
+    }
+}
+
+/// Judges a response by its status, body and [`BodyHeaders`]: everything but the wait.
+pub(crate) fn judge(
+    provider: Provider,
+    status: u16,
+    body: &[u8],
+    body_headers: BodyHeaders<'_>,
+) -> Judged {
+    let without_wait = |classification: Classification| Judged {
+        pending: Pending {
+            reason_otherwise: classification.reason,
+            reason_if_end_named: classification.reason,
+            waits: None,
+        },
+        classification,
+    };
+    let scanned = &body[..body.len().min(BODY_SCAN_LIMIT)];
     let success = (200..300).contains(&status);
 
     // AWS names the error in a header (`x-amzn-errortype`; `:exception-type` in an event
     // stream, whose exception frames arrive after a 200) or in the body's `__type`.
-    let aws_header = header(response.headers, "x-amzn-errortype")
-        .or_else(|| header(response.headers, ":exception-type"))
-        .map(body::aws_error_type);
+    let aws_header = body_headers.aws_type.map(body::aws_error_type);
     // A success is a success unless the body carries an error; checking for the word "error"
     // first keeps the common path free of JSON parsing and allocation.
     // MiniMax reports a failure inside a 200 in `base_resp`, without the word "error".
@@ -111,7 +223,7 @@ fn classify_http(
         && memchr::memmem::find(scanned, b"\"base_resp\"").is_none()
         && !bare_object_in_stream(scanned)
     {
-        return answer(provider, scanned);
+        return without_wait(answer(provider, scanned));
     }
     // Validating is much cheaper than the lossy conversion's char-by-char walk, and error
     // bodies are nearly always valid UTF-8.
@@ -120,7 +232,7 @@ fn classify_http(
         Err(_) => String::from_utf8_lossy(scanned),
     };
     // A JSON body cut by the scan bound cannot parse: do not try.
-    let cut = response.body.len() > BODY_SCAN_LIMIT;
+    let cut = body.len() > BODY_SCAN_LIMIT;
     let cut_json = cut && text.trim_start().starts_with(['{', '[']);
     let fields = if cut_json {
         None
@@ -128,13 +240,13 @@ fn classify_http(
         body::extract(&text, success)
     };
     if success && fields.is_none() && aws_header.is_none() {
-        return answer(provider, scanned);
+        return without_wait(answer(provider, scanned));
     }
 
     // A body cut by the scan bound is not valid JSON; its end may still name the error.
     let tail = (fields.is_none() && cut).then(|| {
-        let start = BODY_SCAN_LIMIT.max(response.body.len() - BODY_TAIL_SCAN);
-        let end = &response.body[start..];
+        let start = BODY_SCAN_LIMIT.max(body.len() - BODY_TAIL_SCAN);
+        let end = &body[start..];
         // Validating first is cheaper than the lossy conversion when the bytes are UTF-8.
         match std::str::from_utf8(end) {
             Ok(end) => std::borrow::Cow::Borrowed(end),
@@ -158,7 +270,7 @@ fn classify_http(
             // text decides.
             .filter(|kind| status == 424 || !kind.eq_ignore_ascii_case("ModelError"))
     });
-    let html = !success && fields.is_none() && looks_like_html(response.headers, &text);
+    let html = !success && fields.is_none() && looks_like_html(body_headers.content_type, &text);
     // The text the phrase families are searched in, in pieces: the error fields each
     // followed by a space (or the body, or a cut body's head), then a cut body's tail and an
     // AWS code, each after a space. It is scanned in place, lowercased on the fly.
@@ -220,37 +332,47 @@ fn classify_http(
             .unwrap_or(status),
         _ => status,
     };
-    let hint = || {
-        wait::hint(
-            response.headers,
-            fields.as_ref(),
-            sig.names_a_wait(),
-            now_unix_ms,
-        )
-    };
-    // Whether the server says when it will take requests again (a wait, or an absolute reset
-    // that a caller without a wall clock cannot turn into one). Asked only by the rule for
-    // daily limits.
-    let names_its_end = || {
-        fields
+    // What the body says of the wait; the headers are read when the verdict is finished.
+    let message_may_name_a_wait = sig.names_a_wait();
+    let waits = wait::BodyWaits {
+        retry_delay_ms: fields.as_ref().and_then(|f| f.retry_delay_ms),
+        openrouter_reset_unix_ms: fields.as_ref().and_then(|f| f.openrouter_reset_unix_ms),
+        message_ms: fields
             .as_ref()
-            .is_some_and(|f| f.openrouter_reset_unix_ms.is_some() || f.retry_delay_ms.is_some())
-            || hint().0.is_some()
+            .filter(|_| message_may_name_a_wait)
+            .and_then(|f| f.message.as_deref())
+            .and_then(hints::message_wait_ms),
     };
-    let reason = if !success && waf_mitigated(response.headers) {
-        Reason::BlockedByWaf
+    // The rule for daily limits asks whether the server says when it will take requests
+    // again, which the wait headers may tell: the rules are asked both ways, the second
+    // time only if the first asked.
+    let (reason_otherwise, reason_if_end_named) = if !success && body_headers.waf_mitigated {
+        (Reason::BlockedByWaf, Reason::BlockedByWaf)
     } else {
-        rules::decide(
-            provider,
-            effective_status,
-            sig,
-            html,
-            fields.as_ref(),
-            aws_type,
-            &names_its_end,
-        )
+        let asked = std::cell::Cell::new(false);
+        let decide = |names_its_end: &dyn Fn() -> bool| {
+            rules::decide(
+                provider,
+                effective_status,
+                sig,
+                html,
+                fields.as_ref(),
+                aws_type,
+                names_its_end,
+            )
+        };
+        let otherwise = decide(&|| {
+            asked.set(true);
+            false
+        });
+        let if_named = if asked.get() {
+            decide(&|| true)
+        } else {
+            otherwise
+        };
+        (otherwise, if_named)
     };
-    let mut c = Classification::of(reason);
+    let mut c = Classification::of(reason_otherwise);
     c.code = fields
         .as_ref()
         .and_then(|f| {
@@ -264,10 +386,14 @@ fn classify_http(
         .or(tail_code)
         .map(redact::redact);
     c.message = message_for(&fields, html, &text, status).into();
-    let (wait, server_retry) = hint();
-    c.wait = wait;
-    c.server_retry = server_retry;
-    c
+    Judged {
+        classification: c,
+        pending: Pending {
+            reason_otherwise,
+            reason_if_end_named,
+            waits: Some(waits),
+        },
+    }
 }
 
 /// An event stream with a line that starts a bare JSON object: no completion chunk comes so
@@ -535,9 +661,9 @@ fn waf_mitigated(headers: &[(&str, &str)]) -> bool {
     })
 }
 
-fn looks_like_html(headers: &[(&str, &str)], text: &str) -> bool {
-    let content_type_html = header(headers, "content-type")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"));
+fn looks_like_html(content_type: Option<&str>, text: &str) -> bool {
+    let content_type_html =
+        content_type.is_some_and(|v| v.to_ascii_lowercase().contains("text/html"));
     let start = text.trim_start();
     let start = start
         .get(..start.len().min(16))

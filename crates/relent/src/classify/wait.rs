@@ -3,16 +3,35 @@
 //! An explicit Retry-After (in any spelling) says the minimum wait and wins; reset headers say
 //! when a window refills and come next; a phrase in the message is the last resort.
 
-use super::body::ErrorFields;
 use super::hints::{self, MAX_HINT_MS};
 use super::{header, headers_named, HintSource, WaitHint};
 
-/// Returns the wait hint and the server's explicit retry word, if any. The message is read for
-/// a wait only when `message_may_name_a_wait` (the phrase scan found a marker in it).
+/// What an error body says of the wait, read once per body (`super::judge`) and weighed
+/// against each response's headers by [`hint`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BodyWaits {
+    /// Google's `RetryInfo.retryDelay`.
+    pub(crate) retry_delay_ms: Option<u64>,
+    /// OpenRouter's `metadata.headers.X-RateLimit-Reset` (absolute, Unix ms).
+    pub(crate) openrouter_reset_unix_ms: Option<u64>,
+    /// A wait named in the message ("try again in 20s"), read only when the phrase scan found
+    /// a marker of one in it.
+    pub(crate) message_ms: Option<u64>,
+}
+
+impl BodyWaits {
+    /// Whether the body itself says when requests will be taken again (a wait, or an
+    /// absolute reset that a caller without a wall clock cannot turn into one).
+    pub(crate) fn names_an_end(&self) -> bool {
+        self.retry_delay_ms.is_some() || self.openrouter_reset_unix_ms.is_some()
+    }
+}
+
+/// Returns the wait hint and the server's explicit retry word, if any, from a response's
+/// headers and what its body said of the wait.
 pub(crate) fn hint(
     headers: &[(&str, &str)],
-    fields: Option<&ErrorFields>,
-    message_may_name_a_wait: bool,
+    body: &BodyWaits,
     now_unix_ms: Option<u64>,
 ) -> (Option<WaitHint>, Option<bool>) {
     let mut server_retry = header(headers, "x-should-retry").and_then(|v| {
@@ -76,11 +95,7 @@ pub(crate) fn hint(
                 .and_then(Result::ok)
                 .map(from(HintSource::GrpcPushback))
         })
-        .or_else(|| {
-            fields
-                .and_then(|f| f.retry_delay_ms)
-                .map(from(HintSource::RetryInfo))
-        })
+        .or_else(|| body.retry_delay_ms.map(from(HintSource::RetryInfo)))
         .or_else(|| {
             window_reset(headers, ANTHROPIC_WINDOWS, |v| {
                 hints::rfc3339_unix_ms(v).and_then(until)
@@ -92,18 +107,11 @@ pub(crate) fn hint(
                 .map(from(HintSource::RateLimitReset))
         })
         .or_else(|| {
-            fields
-                .and_then(|f| f.openrouter_reset_unix_ms)
+            body.openrouter_reset_unix_ms
                 .and_then(until)
                 .map(from(HintSource::OpenrouterReset))
         })
-        .or_else(|| {
-            fields
-                .filter(|_| message_may_name_a_wait)
-                .and_then(|f| f.message.as_deref())
-                .and_then(hints::message_wait_ms)
-                .map(from(HintSource::Message))
-        });
+        .or_else(|| body.message_ms.map(from(HintSource::Message)));
 
     let wait = found.map(|(ms, source)| WaitHint {
         after_ms: ms.min(MAX_HINT_MS),
@@ -184,7 +192,9 @@ mod tests {
             ("date", date),
             ("retry-after", "Sun, 29 Nov 2026 16:00:30 GMT"),
         ];
-        hint(&headers, None, false, now).0.map(|w| w.after_ms)
+        hint(&headers, &BodyWaits::default(), now)
+            .0
+            .map(|w| w.after_ms)
     }
 
     #[test]
