@@ -1,10 +1,12 @@
-//! The `classify` target: arbitrary provider hint, status, headers and body.
+//! The `classify` target: arbitrary provider hint, status, headers and body; and the same
+//! status and body again with other headers, through a [`VerdictCache`].
 
 use arbitrary::Unstructured;
 use relent::classify::hints::MAX_HINT_MS;
 use relent::classify::redact::MAX_MESSAGE_CHARS;
 use relent::classify::{
-    classify, HttpResponse, Observation, Provider, BODY_SCAN_LIMIT, BODY_TAIL_SCAN,
+    classify, Classified, HttpResponse, Observation, Provider, VerdictCache, BODY_SCAN_LIMIT,
+    BODY_TAIL_SCAN,
 };
 
 /// Arbitrary provider hint, status, headers and body into the classifier.
@@ -14,6 +16,9 @@ pub fn fuzz_classify(data: &[u8]) {
     let status: u16 = u.arbitrary().unwrap_or(500);
     let headers: Vec<(String, String)> = u.arbitrary().unwrap_or_default();
     let now: Option<u64> = u.arbitrary().unwrap_or(None);
+    let other_headers: Vec<(String, String)> = u.arbitrary().unwrap_or_default();
+    let other_now: Option<u64> = u.arbitrary().unwrap_or(None);
+    let retry_after: u32 = u.arbitrary().unwrap_or(7);
     let body = u.take_rest();
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -40,6 +45,24 @@ pub fn fuzz_classify(data: &[u8]) {
         "message too long"
     );
     assert_eq!(c.scope, c.reason.scope());
+    same_body_through_a_cache(
+        provider,
+        status,
+        body,
+        [
+            (&headers, now),
+            (&other_headers, other_now),
+            // The first headers and a wait: the same body headers, so a kept verdict.
+            (
+                &headers
+                    .iter()
+                    .cloned()
+                    .chain([("retry-after".to_string(), retry_after.to_string())])
+                    .collect(),
+                other_now,
+            ),
+        ],
+    );
     // The body-scan bound: past the first `BODY_SCAN_LIMIT` bytes only the last
     // `BODY_TAIL_SCAN` are read, so the bytes between cannot matter.
     if body.len() > BODY_SCAN_LIMIT + BODY_TAIL_SCAN {
@@ -57,6 +80,34 @@ pub fn fuzz_classify(data: &[u8]) {
         assert_eq!(
             c, again,
             "bytes between the scanned head and tail changed the classification"
+        );
+    }
+}
+
+/// Each response (`status` and `body` with one of `responses`' header sets and clocks) gets
+/// from a one-slot [`VerdictCache`] what [`Classified::new`] gives it, whether the cache
+/// keeps the last verdict or replaces it.
+fn same_body_through_a_cache(
+    provider: Provider,
+    status: u16,
+    body: &[u8],
+    responses: [(&Vec<(String, String)>, Option<u64>); 3],
+) {
+    let mut cache = VerdictCache::new(1);
+    for (headers, now) in responses {
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let seen = Observation::Http(HttpResponse {
+            status,
+            headers: &pairs,
+            body,
+        });
+        assert_eq!(
+            *cache.classify(provider, &seen, now),
+            Classified::new(provider, &seen, now),
+            "the cache's verdict differs from the classifier's"
         );
     }
 }
