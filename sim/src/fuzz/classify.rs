@@ -14,9 +14,9 @@ pub fn fuzz_classify(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let provider = Provider::ALL[u.choose_index(Provider::ALL.len()).unwrap_or(0)];
     let status: u16 = u.arbitrary().unwrap_or(500);
-    let headers: Vec<(String, String)> = u.arbitrary().unwrap_or_default();
+    let headers: Headers = u.arbitrary().unwrap_or_default();
     let now: Option<u64> = u.arbitrary().unwrap_or(None);
-    let other_headers: Vec<(String, String)> = u.arbitrary().unwrap_or_default();
+    let other_headers: Headers = u.arbitrary().unwrap_or_default();
     let other_now: Option<u64> = u.arbitrary().unwrap_or(None);
     let retry_after: u32 = u.arbitrary().unwrap_or(7);
     let body = u.take_rest();
@@ -84,6 +84,9 @@ pub fn fuzz_classify(data: &[u8]) {
     }
 }
 
+/// Owned header pairs, as the fuzzer makes them.
+type Headers = Vec<(String, String)>;
+
 /// Each response (`status` and `body` with one of `responses`' header sets and clocks) gets
 /// from a one-slot [`VerdictCache`] what [`Classified::new`] gives it, whether the cache
 /// keeps the last verdict or replaces it.
@@ -91,7 +94,7 @@ fn same_body_through_a_cache(
     provider: Provider,
     status: u16,
     body: &[u8],
-    responses: [(&Vec<(String, String)>, Option<u64>); 3],
+    responses: [(&Headers, Option<u64>); 3],
 ) {
     let mut cache = VerdictCache::new(1);
     for (headers, now) in responses {
