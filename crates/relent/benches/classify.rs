@@ -3,7 +3,7 @@
 //! bound at work).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use relent::classify::{classify, HttpResponse, Observation, Provider};
+use relent::classify::{classify, HttpResponse, Observation, Provider, VerdictCache};
 use std::hint::black_box;
 
 struct Case {
@@ -112,6 +112,32 @@ fn bench(c: &mut Criterion) {
                 }),
                 None,
             ))
+        })
+    });
+    // The same 429 through a `VerdictCache` whose slot holds its body, with a wait that
+    // changes from one response to the next (as a storm of 429s brings): a hit.
+    group.bench_function("typical_openai_429_kept", |b| {
+        let waits: Vec<String> = (0..64).map(|n| format!("{}ms", 100 + n)).collect();
+        let mut cache = VerdictCache::new(16);
+        let mut n = 0;
+        b.iter(|| {
+            n = (n + 1) % waits.len();
+            let headers = [
+                ("retry-after", "1"),
+                ("x-ratelimit-remaining-requests", "0"),
+                ("x-ratelimit-reset-requests", waits[n].as_str()),
+            ];
+            let seen = Observation::Http(HttpResponse {
+                status: 429,
+                headers: &headers,
+                body: typical,
+            });
+            black_box(
+                cache
+                    .classify(Provider::Openai, &seen, None)
+                    .classification()
+                    .reason,
+            )
         })
     });
     group.bench_function("success_200", |b| {

@@ -139,7 +139,7 @@ pub(crate) struct Judged {
 }
 
 /// What a response's wait headers decide of a verdict on its body ([`Judged`]).
-#[derive(Copy, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Pending {
     /// The reason for an answer that does not say when requests will be taken again.
     reason_otherwise: Reason,
@@ -166,12 +166,12 @@ impl Pending {
     /// Settles `c`, the verdict on a response with this status, body and body headers: its
     /// wait read from the response's `headers`, and the reason that depends on the wait.
     pub(crate) fn settle(
-        &self,
+        &mut self,
         c: &mut Classification,
         headers: &[(&str, &str)],
         now_unix_ms: Option<u64>,
     ) {
-        let Some(waits) = &self.waits else {
+        let Some(waits) = &mut self.waits else {
             return;
         };
         let (wait, server_retry) = wait::hint(headers, waits, now_unix_ms);
@@ -337,11 +337,10 @@ pub(crate) fn judge(
     let waits = wait::BodyWaits {
         retry_delay_ms: fields.as_ref().and_then(|f| f.retry_delay_ms),
         openrouter_reset_unix_ms: fields.as_ref().and_then(|f| f.openrouter_reset_unix_ms),
-        message_ms: fields
-            .as_ref()
-            .filter(|_| message_may_name_a_wait)
-            .and_then(|f| f.message.as_deref())
-            .and_then(hints::message_wait_ms),
+        message: match fields.as_ref().and_then(|f| f.message.as_deref()) {
+            Some(message) if message_may_name_a_wait => wait::MessageWait::Unread(message.into()),
+            _ => wait::MessageWait::None,
+        },
     };
     // The rule for daily limits asks whether the server says when it will take requests
     // again, which the wait headers may tell: the rules are asked both ways, the second

@@ -8,15 +8,52 @@ use super::{header, headers_named, HintSource, WaitHint};
 
 /// What an error body says of the wait, read once per body (`super::judge`) and weighed
 /// against each response's headers by [`hint`].
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct BodyWaits {
     /// Google's `RetryInfo.retryDelay`.
     pub(crate) retry_delay_ms: Option<u64>,
     /// OpenRouter's `metadata.headers.X-RateLimit-Reset` (absolute, Unix ms).
     pub(crate) openrouter_reset_unix_ms: Option<u64>,
-    /// A wait named in the message ("try again in 20s"), read only when the phrase scan found
-    /// a marker of one in it.
-    pub(crate) message_ms: Option<u64>,
+    /// A wait named in the message ("try again in 20s").
+    pub(crate) message: MessageWait,
+}
+
+/// The wait a message names, read from it only when no other source gave one (reading costs
+/// more than the rest of a wait), and then remembered. Its `Debug` output never shows the
+/// message, which is not redacted.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) enum MessageWait {
+    /// The message names no wait (the phrase scan found no marker of one).
+    #[default]
+    None,
+    /// The message (unredacted: it stays inside the classifier), not read yet.
+    Unread(Box<str>),
+    /// What reading it gave.
+    Read(Option<u64>),
+}
+
+impl std::fmt::Debug for MessageWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MessageWait::None => f.write_str("None"),
+            MessageWait::Unread(message) => write!(f, "Unread({} bytes)", message.len()),
+            MessageWait::Read(ms) => f.debug_tuple("Read").field(ms).finish(),
+        }
+    }
+}
+
+impl MessageWait {
+    fn get(&mut self) -> Option<u64> {
+        match self {
+            MessageWait::None => None,
+            MessageWait::Read(ms) => *ms,
+            MessageWait::Unread(message) => {
+                let ms = hints::message_wait_ms(message);
+                *self = MessageWait::Read(ms);
+                ms
+            }
+        }
+    }
 }
 
 impl BodyWaits {
@@ -31,7 +68,7 @@ impl BodyWaits {
 /// headers and what its body said of the wait.
 pub(crate) fn hint(
     headers: &[(&str, &str)],
-    body: &BodyWaits,
+    body: &mut BodyWaits,
     now_unix_ms: Option<u64>,
 ) -> (Option<WaitHint>, Option<bool>) {
     let mut server_retry = header(headers, "x-should-retry").and_then(|v| {
@@ -111,7 +148,7 @@ pub(crate) fn hint(
                 .and_then(until)
                 .map(from(HintSource::OpenrouterReset))
         })
-        .or_else(|| body.message_ms.map(from(HintSource::Message)));
+        .or_else(|| body.message.get().map(from(HintSource::Message)));
 
     let wait = found.map(|(ms, source)| WaitHint {
         after_ms: ms.min(MAX_HINT_MS),
@@ -192,7 +229,7 @@ mod tests {
             ("date", date),
             ("retry-after", "Sun, 29 Nov 2026 16:00:30 GMT"),
         ];
-        hint(&headers, &BodyWaits::default(), now)
+        hint(&headers, &mut BodyWaits::default(), now)
             .0
             .map(|w| w.after_ms)
     }
