@@ -1,5 +1,5 @@
 //! The `classify` target: arbitrary provider hint, status, headers and body; and the same
-//! status and body again with other headers, through a [`VerdictCache`].
+//! body again with other headers and another status, through a [`VerdictCache`].
 
 use arbitrary::Unstructured;
 use relent::classify::hints::MAX_HINT_MS;
@@ -19,6 +19,7 @@ pub fn fuzz_classify(data: &[u8]) {
     let other_headers: Headers = u.arbitrary().unwrap_or_default();
     let other_now: Option<u64> = u.arbitrary().unwrap_or(None);
     let retry_after: u32 = u.arbitrary().unwrap_or(7);
+    let other_status: u16 = u.arbitrary().unwrap_or(status);
     let body = u.take_rest();
     let pairs: Vec<(&str, &str)> = headers
         .iter()
@@ -45,22 +46,21 @@ pub fn fuzz_classify(data: &[u8]) {
         "message too long"
     );
     assert_eq!(c.scope, c.reason.scope());
+    let with_a_wait: Headers = headers
+        .iter()
+        .cloned()
+        .chain([("retry-after".to_string(), retry_after.to_string())])
+        .collect();
     same_body_through_a_cache(
         provider,
-        status,
         body,
         [
-            (&headers, now),
-            (&other_headers, other_now),
+            (status, &headers, now),
+            (status, &other_headers, other_now),
             // The first headers and a wait: the same body headers, so a kept verdict.
-            (
-                &headers
-                    .iter()
-                    .cloned()
-                    .chain([("retry-after".to_string(), retry_after.to_string())])
-                    .collect(),
-                other_now,
-            ),
+            (status, &with_a_wait, other_now),
+            // The same headers under another status: a different verdict, perhaps.
+            (other_status, &with_a_wait, other_now),
         ],
     );
     // The body-scan bound: past the first `BODY_SCAN_LIMIT` bytes only the last
@@ -87,17 +87,16 @@ pub fn fuzz_classify(data: &[u8]) {
 /// Owned header pairs, as the fuzzer makes them.
 type Headers = Vec<(String, String)>;
 
-/// Each response (`status` and `body` with one of `responses`' header sets and clocks) gets
+/// Each response (`body` with one of `responses`' statuses, header sets and clocks) gets
 /// from a one-slot [`VerdictCache`] what [`Classified::new`] gives it, whether the cache
 /// keeps the last verdict or replaces it.
 fn same_body_through_a_cache(
     provider: Provider,
-    status: u16,
     body: &[u8],
-    responses: [(&Headers, Option<u64>); 3],
+    responses: [(u16, &Headers, Option<u64>); 4],
 ) {
     let mut cache = VerdictCache::new(1);
-    for (headers, now) in responses {
+    for (status, headers, now) in responses {
         let pairs: Vec<(&str, &str)> = headers
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
