@@ -62,10 +62,12 @@ impl VerdictCache {
     pub const MAX_KEPT_BODY: usize = 16 * 1024;
 
     /// The most slots a cache has.
-    pub const MAX_SLOTS: usize = 1 << 20;
+    pub const MAX_SLOTS: usize = 1 << 16;
 
     /// A cache of `slots` slots, rounded up to a power of two between 1 and
-    /// [`VerdictCache::MAX_SLOTS`]. It holds at most that many bodies.
+    /// [`VerdictCache::MAX_SLOTS`]. It holds at most that many bodies, each of at most
+    /// [`VerdictCache::MAX_KEPT_BODY`] bytes (16 MiB in all for 1 024 slots, at worst), with
+    /// a verdict and a few hundred bytes of bookkeeping each.
     pub fn new(slots: usize) -> Self {
         let slots = slots.clamp(1, Self::MAX_SLOTS).next_power_of_two();
         VerdictCache {
@@ -191,5 +193,27 @@ impl Mix {
         tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
         // The length ends each piece, so ("ab", "c") and ("a", "bc") differ.
         self.word(u64::from_le_bytes(tail) ^ ((bytes.len() as u64) << 56));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slot count is rounded up to a power of two and bounded on both sides: no request,
+    /// however odd, makes a cache without slots or one of absurd size.
+    #[test]
+    fn slot_counts_are_powers_of_two_within_bounds() {
+        for (asked, slots) in [
+            (0, 1),
+            (1, 1),
+            (3, 4),
+            (1024, 1024),
+            (1025, 2048),
+            (usize::MAX, VerdictCache::MAX_SLOTS),
+        ] {
+            assert_eq!(VerdictCache::new(asked).slots.len(), slots, "{asked}");
+        }
+        assert_eq!(VerdictCache::default().slots.len(), 1024);
     }
 }
